@@ -1,0 +1,165 @@
+//! Task execution ARNs, validated against DataSync's own pattern before any upstream call.
+
+use std::fmt;
+
+/// DataSync's limit on the length of an ARN.
+const MAX_ARN_LENGTH: usize = 128;
+const PARTITIONS: [&str; 5] = ["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b"];
+
+/// A task execution ARN that matches DataSync's pattern:
+/// `arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):datasync:[a-z-0-9]*:[0-9]{12}:task/task-[0-9a-f]{17}/execution/exec-[0-9a-f]{17}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExecutionArn {
+    arn: String,
+    region: std::ops::Range<usize>,
+    account_id: std::ops::Range<usize>,
+    task: std::ops::Range<usize>,
+    execution_id: std::ops::Range<usize>,
+}
+
+/// Why a string is not a task execution ARN; the message tells the caller what to fix.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{arn}` is not a DataSync task execution ARN: {reason}; expected arn:aws:datasync:REGION:ACCOUNT:task/task-ID/execution/exec-ID with a 12-digit account and 17-hex-digit IDs")]
+pub struct InvalidArn {
+    arn: String,
+    reason: &'static str,
+}
+
+impl ExecutionArn {
+    pub fn parse(input: &str) -> Result<Self, InvalidArn> {
+        let invalid = |reason| InvalidArn { arn: shorten(input), reason };
+        if input.len() > MAX_ARN_LENGTH {
+            return Err(invalid("longer than 128 characters"));
+        }
+        let mut parts = input.splitn(6, ':');
+        let (Some("arn"), Some(partition), Some("datasync"), Some(region), Some(account), Some(resource)) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid(
+                "it must start with arn:PARTITION:datasync: and have six ':'-separated parts",
+            ));
+        };
+        if !PARTITIONS.contains(&partition) {
+            return Err(invalid("unknown partition"));
+        }
+        if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(invalid("the region may only contain a-z, 0-9 and '-'"));
+        }
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid("the account must be 12 digits"));
+        }
+        let Some((task, execution)) = resource.split_once("/execution/") else {
+            return Err(invalid("the resource must be task/task-ID/execution/exec-ID"));
+        };
+        if !is_id(task, "task/task-") || !is_id(execution, "exec-") {
+            return Err(invalid("task and execution IDs must be 17 lowercase hex digits"));
+        }
+
+        let region_start = "arn:".len() + partition.len() + ":datasync:".len();
+        let account_start = region_start + region.len() + 1;
+        let task_start = account_start + account.len() + 1;
+        let execution_start = task_start + task.len() + "/execution/".len();
+        Ok(ExecutionArn {
+            arn: input.to_owned(),
+            region: region_start..region_start + region.len(),
+            account_id: account_start..account_start + account.len(),
+            task: task_start..task_start + task.len(),
+            execution_id: execution_start..input.len(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.arn
+    }
+
+    /// The ARN of the task this execution belongs to.
+    pub fn task_arn(&self) -> &str {
+        &self.arn[..self.task.end]
+    }
+
+    /// The `exec-…` part.
+    pub fn execution_id(&self) -> &str {
+        &self.arn[self.execution_id.clone()]
+    }
+
+    pub fn region(&self) -> &str {
+        &self.arn[self.region.clone()]
+    }
+
+    pub fn account_id(&self) -> &str {
+        &self.arn[self.account_id.clone()]
+    }
+}
+
+impl fmt::Display for ExecutionArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.arn)
+    }
+}
+
+fn is_id(part: &str, prefix: &str) -> bool {
+    part.strip_prefix(prefix).is_some_and(|id| {
+        id.len() == 17 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Error messages quote the input; a megabyte of it would only get in the way.
+fn shorten(input: &str) -> String {
+    const SHOWN: usize = 160;
+    match input.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", &input[..end]),
+        None => input.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "arn:aws:datasync:us-east-1:111222333444:task/task-0208075f79cedf4a2/execution/exec-08ef1e88ec491019b";
+
+    #[test]
+    fn parses_the_parts_of_a_valid_arn() {
+        let arn = ExecutionArn::parse(GOOD).unwrap();
+        assert_eq!(arn.task_arn(), "arn:aws:datasync:us-east-1:111222333444:task/task-0208075f79cedf4a2");
+        assert_eq!(arn.execution_id(), "exec-08ef1e88ec491019b");
+        assert_eq!(arn.region(), "us-east-1");
+        assert_eq!(arn.account_id(), "111222333444");
+        assert_eq!(arn.as_str(), GOOD);
+    }
+
+    #[test]
+    fn accepts_every_partition() {
+        for partition in PARTITIONS {
+            let arn = GOOD.replacen("arn:aws:", &format!("arn:{partition}:"), 1);
+            assert!(ExecutionArn::parse(&arn).is_ok(), "{arn}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_datasync_rejects() {
+        let bad = [
+            "",
+            "exec-08ef1e88ec491019b",
+            "arn:aws:s3:::bucket",
+            "arn:aws:datasync:us-east-1:111222333444:task/task-0208075f79cedf4a2",
+            "arn:azure:datasync:us-east-1:111222333444:task/task-0208075f79cedf4a2/execution/exec-08ef1e88ec491019b",
+            "arn:aws:datasync:US-EAST-1:111222333444:task/task-0208075f79cedf4a2/execution/exec-08ef1e88ec491019b",
+            "arn:aws:datasync:us-east-1:11122233344:task/task-0208075f79cedf4a2/execution/exec-08ef1e88ec491019b",
+            "arn:aws:datasync:us-east-1:111222333444:task/task-0208075F79CEDF4A2/execution/exec-08ef1e88ec491019b",
+            "arn:aws:datasync:us-east-1:111222333444:task/task-0208075f79cedf4a2/execution/exec-08ef1e88ec491019",
+            "arn:aws:datasync:us-east-1:111222333444:task/task-0208075f79cedf4a2/execution/exec-08ef1e88ec491019b/x",
+            "arn:aws:datasync:us-east-1:111222333444:task/task-0208075f79cedf4a2/execution/exec-08ef1e88ec491019b'; DROP TABLE x;--",
+        ];
+        for arn in bad {
+            assert!(ExecutionArn::parse(arn).is_err(), "accepted {arn:?}");
+        }
+    }
+
+    #[test]
+    fn error_messages_quote_at_most_a_short_prefix() {
+        let huge = "x".repeat(1_000_000);
+        let message = ExecutionArn::parse(&huge).unwrap_err().to_string();
+        assert!(message.len() < 600, "{}", message.len());
+    }
+}

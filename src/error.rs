@@ -1,0 +1,54 @@
+//! The gateway's one error type, and its mapping to GraphQL errors with a stable `extensions.code`.
+
+use async_graphql::ErrorExtensions;
+
+/// Everything a client can be told went wrong. Messages are safe to show: they never carry
+/// credentials, SQL, or upstream internals (those go to the log instead).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum GatewayError {
+    /// The request is wrong; the message says what to fix.
+    #[error("{0}")]
+    BadUserInput(String),
+    /// DataSync does not know the execution.
+    #[error("{0}")]
+    NotFound(String),
+    /// DataSync kept throttling the gateway after its retries.
+    #[error("DataSync is throttling requests; retry later")]
+    UpstreamThrottled,
+    /// DataSync could not be reached or failed (timeout, 5xx, refused or dropped connection).
+    #[error("DataSync is unavailable: {0}")]
+    UpstreamUnavailable(&'static str),
+    /// A fault of the gateway's own; details are in the log, keyed by nothing the client sees.
+    #[error("internal error")]
+    Internal,
+}
+
+impl GatewayError {
+    /// The closed set of codes clients may rely on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GatewayError::BadUserInput(_) => "BAD_USER_INPUT",
+            GatewayError::NotFound(_) => "NOT_FOUND",
+            GatewayError::UpstreamThrottled => "UPSTREAM_THROTTLED",
+            GatewayError::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
+            GatewayError::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// `error.extend()` turns it into a GraphQL error carrying `extensions.code`. (A plain `From`
+/// is taken by async-graphql's blanket impl for every `Display` type, which would drop the code.)
+impl ErrorExtensions for GatewayError {
+    fn extend(&self) -> async_graphql::Error {
+        let code = self.code();
+        async_graphql::Error::new(self.to_string()).extend_with(|_, extensions| extensions.set("code", code))
+    }
+}
+
+/// Codes for errors raised by async-graphql itself, before any resolver ran.
+pub mod request_codes {
+    /// The document does not parse or validate (syntax, unknown field, depth or complexity limit).
+    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    /// The HTTP request is not a GraphQL request (malformed JSON, too large, wrong content type).
+    pub const BAD_REQUEST: &str = "BAD_REQUEST";
+}
