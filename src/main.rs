@@ -1,1 +1,85 @@
-fn main() {}
+//! The command line: `serve`, `simulate`, `print-schema`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use datasync_gateway::app::Application;
+use datasync_gateway::config::Config;
+use datasync_gateway::simulator::{Simulator, SimulatorConfig};
+
+#[derive(Parser)]
+#[command(version, about = "A GraphQL gateway over AWS DataSync task executions")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the GraphQL API (POST/GET /graphql, GraphiQL at /graphiql).
+    Serve(Config),
+    /// Run the DataSync simulator on its own, for the gateway or any AWS SDK to talk to.
+    Simulate {
+        #[arg(long, env = "SIMULATOR_LISTEN_ADDR", default_value = "127.0.0.1:9000")]
+        listen: SocketAddr,
+        /// The simulator's unit of time: a new execution of the quick task takes 30 ticks.
+        #[arg(long, env = "SIMULATOR_TICK", default_value = "2s", value_parser = humantime::parse_duration)]
+        tick: Duration,
+    },
+    /// Print the GraphQL schema (SDL), as committed in schema.graphql.
+    PrintSchema,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn,aws_config=warn".into()),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(config) => {
+            let app = Application::build(config).await?;
+            tracing::info!(
+                "datasync-gateway listening on http://{0} (GraphiQL: http://{0}/graphiql)",
+                app.local_addr()
+            );
+            app.run_until(shutdown_signal()).await?;
+            tracing::info!("stopped");
+        }
+        Command::Simulate { listen, tick } => {
+            let simulator = Simulator::start(listen, SimulatorConfig { tick }).await?;
+            tokio::select! {
+                () = simulator.wait() => {}
+                () = shutdown_signal() => {}
+            }
+        }
+        Command::PrintSchema => print!("{}", datasync_gateway::graphql::sdl()),
+    }
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,3 +1,8 @@
 //! Everything that talks to DataSync or knows its wire shapes.
 
 pub mod arn;
+pub mod client;
+pub mod mapping;
+
+pub use arn::{ExecutionArn, InvalidArn};
+pub use client::DataSyncClient;

@@ -1,0 +1,125 @@
+//! The gateway's configuration: one struct, read from flags and environment variables by clap,
+//! built directly by tests. Every setting has a default that works without an AWS account.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Everything `serve` needs.
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub datasync: DataSyncConfig,
+
+    #[command(flatten)]
+    pub cache: CacheConfig,
+
+    #[command(flatten)]
+    pub limits: LimitsConfig,
+}
+
+/// Where DataSync is and how hard to try.
+#[derive(Args, Clone, Debug)]
+pub struct DataSyncConfig {
+    /// Run the built-in DataSync simulator in-process and use it instead of AWS (no account needed).
+    #[arg(long, env = "DATASYNC_SIMULATOR", conflicts_with = "datasync_endpoint")]
+    pub simulator: bool,
+
+    /// Send DataSync calls to this URL (moto, a standalone simulator, a VPC endpoint) instead of the
+    /// regional AWS endpoint. The standard AWS_ENDPOINT_URL_DATASYNC works too.
+    #[arg(long, env = "DATASYNC_ENDPOINT")]
+    pub datasync_endpoint: Option<String>,
+
+    /// Sign requests with placeholder credentials instead of the AWS credential chain
+    /// (for moto or the simulator; implied by --simulator).
+    #[arg(long, env = "DATASYNC_FAKE_CREDENTIALS")]
+    pub fake_credentials: bool,
+
+    /// Attempts per DataSync call, the first included; throttling and server errors are retried
+    /// with exponential backoff and jitter.
+    #[arg(long, env = "DATASYNC_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub max_attempts: u32,
+
+    /// Backoff before the first retry; it grows exponentially from here.
+    #[arg(long, env = "DATASYNC_INITIAL_BACKOFF", default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub initial_backoff: Duration,
+
+    /// Time limit for one DataSync call, all attempts and backoff included.
+    #[arg(long, env = "DATASYNC_CALL_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub call_timeout: Duration,
+
+    /// Time limit for one attempt of a DataSync call.
+    #[arg(long, env = "DATASYNC_ATTEMPT_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub attempt_timeout: Duration,
+
+    /// DataSync calls in flight at once, across all clients; more wait. Keeps a burst of cold
+    /// queries from turning into a burst of throttled calls.
+    #[arg(long, env = "DATASYNC_MAX_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_concurrency: u32,
+}
+
+/// How long descriptions are reused before DataSync is asked again.
+#[derive(Args, Clone, Debug)]
+pub struct CacheConfig {
+    /// Executions kept in memory.
+    #[arg(long = "cache-capacity", env = "CACHE_CAPACITY", default_value_t = 10_000)]
+    pub capacity: u64,
+
+    /// Reuse of a finished execution (SUCCESS or ERROR, report settled): it will not change again.
+    #[arg(long = "cache-finished-ttl", env = "CACHE_FINISHED_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub finished_ttl: Duration,
+
+    /// Reuse of an execution still running: its counters move, so keep this short.
+    #[arg(long = "cache-running-ttl", env = "CACHE_RUNNING_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub running_ttl: Duration,
+
+    /// Reuse of "DataSync does not know this ARN", so a client retrying a typo costs one call.
+    #[arg(long = "cache-not-found-ttl", env = "CACHE_NOT_FOUND_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub not_found_ttl: Duration,
+}
+
+/// Limits that keep one client from taking the gateway down.
+#[derive(Args, Clone, Debug)]
+pub struct LimitsConfig {
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Deepest selection set accepted.
+    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 12)]
+    pub max_query_depth: usize,
+
+    /// Highest query complexity (roughly, fields selected) accepted.
+    #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 2_000)]
+    pub max_query_complexity: usize,
+
+    /// Most operations in one batched request.
+    #[arg(long, env = "MAX_BATCH_OPERATIONS", default_value_t = 10)]
+    pub max_batch_operations: usize,
+
+    /// Time limit for one HTTP request.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Origins allowed to call the API from a browser (repeat or comma-separate); none by default.
+    #[arg(long = "cors-allow-origin", env = "CORS_ALLOW_ORIGINS", value_delimiter = ',')]
+    pub cors_allow_origins: Vec<String>,
+}
+
+impl Config {
+    /// The defaults, as `serve` with no flags and no environment would have them: what tests
+    /// start from before changing what they need.
+    pub fn defaults() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Defaults as clap::Parser>::parse_from(["defaults"]).config
+    }
+}

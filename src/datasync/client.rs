@@ -1,0 +1,153 @@
+//! The DataSync client: aws-sdk-datasync with explicit retries, timeouts and a cap on calls in
+//! flight, and the translation of SDK failures into [`GatewayError`]s.
+//!
+//! It is a concrete type, not a trait: tests drive it over real HTTP against the simulator and
+//! moto, which exercises the SDK's serialisation, retries and error parsing that a mock would skip.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_datasync::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_datasync::operation::describe_task_execution::DescribeTaskExecutionError;
+use chrono::Utc;
+use tokio::sync::Semaphore;
+
+use super::arn::ExecutionArn;
+use super::mapping;
+use crate::config::DataSyncConfig;
+use crate::error::GatewayError;
+use crate::model::TaskExecution;
+
+/// Error codes AWS services use when throttling; the SDK retries these, so seeing one here
+/// means the retries ran out.
+const THROTTLING_CODES: [&str; 6] = [
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "SlowDown",
+];
+
+#[derive(Clone)]
+pub struct DataSyncClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sdk_config: SdkConfig,
+    /// DataSync is regional and an ARN names its region, so each region gets a client of its own.
+    by_region: Mutex<HashMap<String, aws_sdk_datasync::Client>>,
+    in_flight: Semaphore,
+}
+
+impl DataSyncClient {
+    /// `endpoint_url` overrides the configured endpoint (the in-process simulator uses it).
+    pub async fn new(config: &DataSyncConfig, endpoint_url: Option<String>) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(config.max_attempts)
+                    .with_initial_backoff(config.initial_backoff),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(config.call_timeout)
+                    .operation_attempt_timeout(config.attempt_timeout)
+                    .connect_timeout(config.attempt_timeout)
+                    .build(),
+            );
+        if let Some(url) = endpoint_url.or_else(|| config.datasync_endpoint.clone()) {
+            loader = loader.endpoint_url(url);
+        }
+        if config.fake_credentials || config.simulator {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::from_keys(
+                "AKIDGATEWAYTEST",
+                "gateway-test-secret",
+                None,
+            ));
+        }
+        let sdk_config = loader.load().await;
+        DataSyncClient {
+            inner: Arc::new(Inner {
+                sdk_config,
+                by_region: Mutex::new(HashMap::new()),
+                in_flight: Semaphore::new(config.max_concurrency as usize),
+            }),
+        }
+    }
+
+    /// One `DescribeTaskExecution` call, made in the ARN's own region.
+    pub async fn describe_task_execution(&self, arn: &ExecutionArn) -> Result<TaskExecution, GatewayError> {
+        let client = self.client_for(arn.region());
+        let _permit = self.inner.in_flight.acquire().await.map_err(|_| GatewayError::Internal)?;
+        let output = client
+            .describe_task_execution()
+            .task_execution_arn(arn.as_str())
+            .send()
+            .await
+            .map_err(|error| describe_error(arn, error))?;
+        Ok(mapping::task_execution(arn, &output, Utc::now()))
+    }
+
+    fn client_for(&self, region: &str) -> aws_sdk_datasync::Client {
+        let mut clients = self.inner.by_region.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                let config = aws_sdk_datasync::config::Builder::from(&self.inner.sdk_config)
+                    .region(Region::new(region.to_owned()))
+                    .build();
+                aws_sdk_datasync::Client::from_conf(config)
+            })
+            .clone()
+    }
+}
+
+type DescribeSdkError = SdkError<DescribeTaskExecutionError, aws_smithy_runtime_api::http::Response>;
+
+/// What the client may be told. Upstream messages go to the log, not to the client: they can
+/// name accounts and roles.
+fn describe_error(arn: &ExecutionArn, error: DescribeSdkError) -> GatewayError {
+    match &error {
+        SdkError::ServiceError(context) => {
+            let service_error = context.err();
+            let status = context.raw().status().as_u16();
+            let code = service_error.code().unwrap_or_default();
+            if service_error.is_invalid_request_exception() {
+                // DataSync's answer for an execution it does not have (or that is not visible
+                // to these credentials): the ARN itself was already validated.
+                tracing::debug!(%arn, message = service_error.message(), "DataSync: invalid request");
+                GatewayError::NotFound(format!("DataSync has no task execution {arn}"))
+            } else if THROTTLING_CODES.contains(&code) || status == 429 {
+                tracing::warn!(%arn, code, "DataSync throttled the gateway after all retries");
+                GatewayError::UpstreamThrottled
+            } else if service_error.is_internal_exception() || status >= 500 {
+                tracing::warn!(%arn, code, status, message = service_error.message(), "DataSync server error");
+                GatewayError::UpstreamUnavailable("DataSync returned a server error")
+            } else {
+                tracing::error!(%arn, code, status, message = service_error.message(), "unexpected DataSync error");
+                GatewayError::Internal
+            }
+        }
+        SdkError::TimeoutError(_) => {
+            tracing::warn!(%arn, "DataSync call timed out");
+            GatewayError::UpstreamUnavailable("the call to DataSync timed out")
+        }
+        SdkError::DispatchFailure(failure) => {
+            tracing::warn!(%arn, error = ?failure, "could not reach DataSync");
+            GatewayError::UpstreamUnavailable("could not reach DataSync")
+        }
+        SdkError::ResponseError(failure) => {
+            tracing::warn!(%arn, error = ?failure, "unreadable response from DataSync");
+            GatewayError::UpstreamUnavailable("DataSync sent an unreadable response")
+        }
+        _ => {
+            tracing::error!(%arn, error = ?error, "DataSync call failed");
+            GatewayError::Internal
+        }
+    }
+}

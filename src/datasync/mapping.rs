@@ -1,0 +1,147 @@
+//! The one mapping from the SDK's `DescribeTaskExecutionOutput` to the domain [`TaskExecution`].
+//!
+//! Everything downstream (cache, store, GraphQL) sees only the domain type, so this is the only
+//! file that changes when the SDK does.
+
+use aws_sdk_datasync::operation::describe_task_execution::DescribeTaskExecutionOutput;
+use aws_sdk_datasync::types as sdk;
+use chrono::{DateTime, Utc};
+
+use super::arn::ExecutionArn;
+use crate::model::*;
+
+/// Builds the domain type. `requested` is the ARN that was asked for: DataSync echoes it, but
+/// a partial implementation (moto) may not, and the cache key must match what was asked.
+pub fn task_execution(
+    requested: &ExecutionArn,
+    output: &DescribeTaskExecutionOutput,
+    fetched_at: DateTime<Utc>,
+) -> TaskExecution {
+    TaskExecution {
+        task_execution_arn: requested.as_str().to_owned(),
+        status: output
+            .status()
+            .map(|status| EnumValue::from_wire(status.as_str()))
+            .unwrap_or_else(|| EnumValue::from_wire("")),
+        options: output.options().map(options),
+        excludes: output.excludes().iter().map(filter_rule).collect(),
+        includes: output.includes().iter().map(filter_rule).collect(),
+        manifest_config: output.manifest_config().map(manifest_config),
+        start_time: output.start_time().and_then(timestamp),
+        estimated_files_to_transfer: output.estimated_files_to_transfer().into(),
+        estimated_bytes_to_transfer: output.estimated_bytes_to_transfer().into(),
+        files_transferred: output.files_transferred().into(),
+        bytes_written: output.bytes_written().into(),
+        bytes_transferred: output.bytes_transferred().into(),
+        bytes_compressed: output.bytes_compressed().into(),
+        result: output.result().map(result),
+        task_report_config: output.task_report_config().map(task_report_config),
+        files_deleted: output.files_deleted().into(),
+        files_skipped: output.files_skipped().into(),
+        files_verified: output.files_verified().into(),
+        report_result: output.report_result().map(|report| ReportResult {
+            status: wire(report.status()),
+            error_code: report.error_code().map(str::to_owned),
+            error_detail: report.error_detail().map(str::to_owned),
+        }),
+        estimated_files_to_delete: output.estimated_files_to_delete().into(),
+        task_mode: wire(output.task_mode()),
+        files_prepared: output.files_prepared().into(),
+        files_listed: output.files_listed().map(|listed| FilesListed {
+            at_source: listed.at_source().into(),
+            at_destination_for_delete: listed.at_destination_for_delete().into(),
+        }),
+        files_failed: output.files_failed().map(|failed| FilesFailed {
+            prepare: failed.prepare().into(),
+            transfer: failed.transfer().into(),
+            verify: failed.verify().into(),
+            delete: failed.delete().into(),
+        }),
+        fetched_at,
+    }
+}
+
+/// Every SDK enum can give back the exact string it was parsed from, known or not.
+fn wire<E: DataSyncEnum>(value: Option<&impl AsRef<str>>) -> Option<EnumValue<E>> {
+    value.map(|value| EnumValue::from_wire(value.as_ref()))
+}
+
+fn timestamp(value: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(value.secs(), value.subsec_nanos())
+}
+
+fn options(options: &sdk::Options) -> TaskExecutionOptions {
+    TaskExecutionOptions {
+        verify_mode: wire(options.verify_mode()),
+        overwrite_mode: wire(options.overwrite_mode()),
+        atime: wire(options.atime()),
+        mtime: wire(options.mtime()),
+        uid: wire(options.uid()),
+        gid: wire(options.gid()),
+        preserve_deleted_files: wire(options.preserve_deleted_files()),
+        preserve_devices: wire(options.preserve_devices()),
+        posix_permissions: wire(options.posix_permissions()),
+        bytes_per_second: options.bytes_per_second().map(Long),
+        task_queueing: wire(options.task_queueing()),
+        log_level: wire(options.log_level()),
+        transfer_mode: wire(options.transfer_mode()),
+        security_descriptor_copy_flags: wire(options.security_descriptor_copy_flags()),
+        object_tags: wire(options.object_tags()),
+    }
+}
+
+fn filter_rule(rule: &sdk::FilterRule) -> FilterRule {
+    FilterRule { filter_type: wire(rule.filter_type()), value: rule.value().map(str::to_owned) }
+}
+
+fn manifest_config(config: &sdk::ManifestConfig) -> ManifestConfig {
+    ManifestConfig {
+        action: wire(config.action()),
+        format: wire(config.format()),
+        source: config.source().map(|source| ManifestSource {
+            s3: source.s3().map(|s3| S3ManifestConfig {
+                manifest_object_path: s3.manifest_object_path().to_owned(),
+                bucket_access_role_arn: s3.bucket_access_role_arn().to_owned(),
+                s3_bucket_arn: s3.s3_bucket_arn().to_owned(),
+                manifest_object_version_id: s3.manifest_object_version_id().map(str::to_owned),
+            }),
+        }),
+    }
+}
+
+fn result(result: &sdk::TaskExecutionResultDetail) -> TaskExecutionResult {
+    TaskExecutionResult {
+        prepare_duration: result.prepare_duration().map(Long),
+        prepare_status: wire(result.prepare_status()),
+        total_duration: result.total_duration().map(Long),
+        transfer_duration: result.transfer_duration().map(Long),
+        transfer_status: wire(result.transfer_status()),
+        verify_duration: result.verify_duration().map(Long),
+        verify_status: wire(result.verify_status()),
+        error_code: result.error_code().map(str::to_owned),
+        error_detail: result.error_detail().map(str::to_owned),
+    }
+}
+
+fn task_report_config(config: &sdk::TaskReportConfig) -> TaskReportConfig {
+    let level =
+        |o: Option<&sdk::ReportOverride>| o.map(|o| ReportOverride { report_level: wire(o.report_level()) });
+    TaskReportConfig {
+        destination: config.destination().map(|destination| ReportDestination {
+            s3: destination.s3().map(|s3| ReportDestinationS3 {
+                subdirectory: s3.subdirectory().map(str::to_owned),
+                s3_bucket_arn: s3.s3_bucket_arn().to_owned(),
+                bucket_access_role_arn: s3.bucket_access_role_arn().to_owned(),
+            }),
+        }),
+        output_type: wire(config.output_type()),
+        report_level: wire(config.report_level()),
+        object_version_ids: wire(config.object_version_ids()),
+        overrides: config.overrides().map(|overrides| ReportOverrides {
+            transferred: level(overrides.transferred()),
+            verified: level(overrides.verified()),
+            deleted: level(overrides.deleted()),
+            skipped: level(overrides.skipped()),
+        }),
+    }
+}

@@ -1,0 +1,72 @@
+//! The `TaskExecution` object: DataSync's fields plus the ones clients would otherwise compute.
+
+use std::sync::Arc;
+
+use async_graphql::{ComplexObject, SimpleObject};
+
+use crate::model::{Progress, TaskExecution};
+use crate::service::{Fetched, ServedFrom};
+
+/// One execution of a DataSync task, as DataSync described it at `fetchedAt`.
+#[derive(SimpleObject)]
+#[graphql(name = "TaskExecution", complex)]
+pub struct TaskExecutionNode {
+    #[graphql(flatten)]
+    execution: Arc<TaskExecution>,
+    #[graphql(skip)]
+    fetched: Fetched,
+}
+
+impl From<Fetched> for TaskExecutionNode {
+    fn from(fetched: Fetched) -> Self {
+        TaskExecutionNode { execution: fetched.execution.clone(), fetched }
+    }
+}
+
+#[ComplexObject]
+impl TaskExecutionNode {
+    /// Exactly the status string DataSync sent; differs from `status` only when that is `UNKNOWN`.
+    async fn status_raw(&self) -> &str {
+        self.execution.status.raw()
+    }
+
+    /// Exactly the task mode string DataSync sent.
+    async fn task_mode_raw(&self) -> Option<&str> {
+        self.execution.task_mode.as_ref().map(|mode| mode.raw())
+    }
+
+    /// The ARN of the task this is an execution of.
+    async fn task_arn(&self) -> &str {
+        self.fetched.arn.task_arn()
+    }
+
+    /// The `exec-…` part of the ARN.
+    async fn execution_id(&self) -> &str {
+        self.fetched.arn.execution_id()
+    }
+
+    /// The AWS region the execution runs in.
+    async fn region(&self) -> &str {
+        self.fetched.arn.region()
+    }
+
+    /// The AWS account that owns the task.
+    async fn account_id(&self) -> &str {
+        self.fetched.arn.account_id()
+    }
+
+    /// SUCCESS or ERROR: the status will not change again.
+    async fn is_terminal(&self) -> bool {
+        self.execution.is_terminal()
+    }
+
+    /// Percentages, rate and time left, computed from the counters as of `fetchedAt`.
+    async fn progress(&self) -> Progress {
+        self.execution.progress()
+    }
+
+    /// Whether this answer came from the gateway's cache or from a DataSync call made for this request.
+    async fn served_from(&self) -> ServedFrom {
+        self.fetched.served_from
+    }
+}

@@ -1,0 +1,71 @@
+//! `/graphql` and `/graphiql`.
+//!
+//! The handler is async-graphql-axum's extractor and response with two additions: a malformed
+//! request gets a JSON error with a code (not plain text), and errors async-graphql raises
+//! itself (syntax, validation, limits) get a code too, so every error a client sees has one.
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{BatchRequest, BatchResponse, ParseRequestError, Response, ServerError};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse};
+use axum::Json;
+
+use super::AppState;
+use crate::error::request_codes::{BAD_REQUEST, GRAPHQL_VALIDATION_FAILED};
+
+pub async fn execute(
+    State(state): State<AppState>,
+    request: GraphQLBatchRequest<BadRequest>,
+) -> axum::response::Response {
+    let request = request.into_inner();
+    if let BatchRequest::Batch(operations) = &request {
+        if operations.len() > state.max_batch_operations {
+            return BadRequest(format!(
+                "at most {} operations per batch; got {}",
+                state.max_batch_operations,
+                operations.len()
+            ))
+            .into_response();
+        }
+    }
+    let mut response = state.schema.execute_batch(request).await;
+    match &mut response {
+        BatchResponse::Single(response) => tag_errors(response),
+        BatchResponse::Batch(responses) => responses.iter_mut().for_each(tag_errors),
+    }
+    GraphQLResponse::from(response).into_response()
+}
+
+pub async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").title("datasync-gateway").finish())
+}
+
+/// Resolver errors carry a code already; the rest come from parsing and validating the
+/// document (no path) or, should one slip through, from a resolver (a path).
+fn tag_errors(response: &mut Response) {
+    for error in &mut response.errors {
+        if error.extensions.as_ref().and_then(|extensions| extensions.get("code")).is_none() {
+            let code = if error.path.is_empty() { GRAPHQL_VALIDATION_FAILED } else { "INTERNAL" };
+            error.extensions.get_or_insert_with(Default::default).set("code", code);
+        }
+    }
+}
+
+/// A request that is not GraphQL at all: 400, with a GraphQL-shaped JSON body.
+pub struct BadRequest(String);
+
+impl From<ParseRequestError> for BadRequest {
+    fn from(error: ParseRequestError) -> Self {
+        BadRequest(format!("not a valid GraphQL request: {error}"))
+    }
+}
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> axum::response::Response {
+        let mut error = ServerError::new(self.0, None);
+        error.extensions.get_or_insert_with(Default::default).set("code", BAD_REQUEST);
+        (StatusCode::BAD_REQUEST, Json(Response::from_errors(vec![error]))).into_response()
+    }
+}

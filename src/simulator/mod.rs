@@ -1,0 +1,271 @@
+//! A DataSync-compatible HTTP server (awsJson 1.1, `X-Amz-Target: FmrsService.<Operation>`)
+//! for demos, local development and tests: the real SDK talks to it over HTTP.
+//!
+//! It serves a seeded fleet ([`fleet::seeded`]) whose executions progress with time, counts calls
+//! per operation, and injects faults on request. Admin endpoints, outside DataSync's API:
+//!
+//! - `GET /_simulator/calls`: calls per operation, e.g. `{"DescribeTaskExecution": 3}`
+//! - `PUT /_simulator/faults`: `{"failure": "throttle" | "server_error" | "drop" | null,
+//!   "count": N | null (every call), "latencyMs": N}`
+//! - `DELETE /_simulator/faults`: back to normal
+
+pub mod fleet;
+mod operations;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use fleet::Fleet;
+
+/// How the simulator behaves.
+#[derive(Clone, Debug)]
+pub struct SimulatorConfig {
+    /// The unit of phase lengths: a new execution of the quick task takes 30 ticks.
+    pub tick: Duration,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        SimulatorConfig { tick: Duration::from_secs(2) }
+    }
+}
+
+/// A running simulator; it stops when dropped.
+pub struct Simulator {
+    address: SocketAddr,
+    state: Arc<State>,
+    accept_loop: JoinHandle<()>,
+}
+
+impl Simulator {
+    pub async fn start(listen: SocketAddr, config: SimulatorConfig) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind(listen).await?;
+        let address = listener.local_addr()?;
+        let state = Arc::new(State {
+            fleet: Mutex::new(Fleet::seeded(Utc::now(), config.tick)),
+            faults: Mutex::new(Faults::default()),
+            calls: Mutex::new(BTreeMap::new()),
+        });
+        let accept_loop = tokio::spawn(accept(listener, state.clone()));
+        tracing::info!(%address, "DataSync simulator listening");
+        Ok(Simulator { address, state, accept_loop })
+    }
+
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Calls received per DataSync operation (the admin endpoint's figures).
+    pub fn calls(&self, operation: &str) -> u64 {
+        lock(&self.state.calls).get(operation).copied().unwrap_or(0)
+    }
+
+    /// Runs until the task is aborted (for the `simulate` command).
+    pub async fn wait(self) {
+        let _ = (&mut { self }.accept_loop).await;
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.accept_loop.abort();
+    }
+}
+
+struct State {
+    fleet: Mutex<Fleet>,
+    faults: Mutex<Faults>,
+    calls: Mutex<BTreeMap<String, u64>>,
+}
+
+/// A poisoned lock only means another request panicked; the data is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Failure {
+    /// 400 ThrottlingException, which the SDK retries with backoff.
+    Throttle,
+    /// 500 InternalException.
+    ServerError,
+    /// Close the connection without answering.
+    Drop,
+    #[default]
+    #[serde(skip)]
+    None,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Faults {
+    #[serde(default)]
+    failure: Option<Failure>,
+    /// How many calls fail; `None` means every call.
+    #[serde(default)]
+    count: Option<u64>,
+    #[serde(default)]
+    latency_ms: u64,
+}
+
+impl Faults {
+    /// The failure for the next call, using one up.
+    fn take(&mut self) -> Failure {
+        let Some(failure) = self.failure else { return Failure::None };
+        match &mut self.count {
+            Some(0) => Failure::None,
+            Some(left) => {
+                *left -= 1;
+                failure
+            }
+            None => failure,
+        }
+    }
+}
+
+async fn accept(listener: TcpListener, state: Arc<State>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "simulator: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| handle(state.clone(), request));
+            // An error here is a dropped connection, deliberate (fault injection) or not.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Returned by the service to make hyper close the connection without a response.
+#[derive(Debug)]
+struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+type HttpResponse = Response<Full<Bytes>>;
+
+async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpResponse, DropConnection> {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = Limited::new(body, 1024 * 1024).collect().await.map(|collected| collected.to_bytes())
+    else {
+        return Ok(json_response(StatusCode::PAYLOAD_TOO_LARGE, &json!({ "message": "body too large" })));
+    };
+    if parts.uri.path().starts_with("/_simulator/") {
+        return Ok(admin(&state, &parts.method, parts.uri.path(), &body));
+    }
+
+    let target = parts.headers.get("x-amz-target").and_then(|value| value.to_str().ok()).unwrap_or_default();
+    let Some(operation) = target.strip_prefix("FmrsService.") else {
+        return Ok(aws_error(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            "missing or unknown X-Amz-Target",
+        ));
+    };
+    if !parts.headers.contains_key("authorization") {
+        return Ok(aws_error(
+            StatusCode::BAD_REQUEST,
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        ));
+    }
+    *lock(&state.calls).entry(operation.to_owned()).or_default() += 1;
+
+    let (failure, latency) = {
+        let mut faults = lock(&state.faults);
+        (faults.take(), Duration::from_millis(faults.latency_ms))
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match failure {
+        Failure::Throttle => {
+            return Ok(aws_error(StatusCode::BAD_REQUEST, "ThrottlingException", "Rate exceeded"));
+        }
+        Failure::ServerError => {
+            return Ok(aws_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalException",
+                "simulated failure",
+            ));
+        }
+        Failure::Drop => return Err(DropConnection),
+        Failure::None => {}
+    }
+
+    let input: Value = match serde_json::from_slice(&body) {
+        Ok(input) => input,
+        Err(_) => {
+            return Ok(aws_error(StatusCode::BAD_REQUEST, "SerializationException", "body is not JSON"))
+        }
+    };
+    let mut fleet = lock(&state.fleet);
+    Ok(match operations::call(&mut fleet, operation, &input, Utc::now()) {
+        Ok(output) => json_response(StatusCode::OK, &output),
+        Err(operations::OperationError { kind, message }) => {
+            aws_error(StatusCode::BAD_REQUEST, kind, &message)
+        }
+    })
+}
+
+fn admin(state: &State, method: &Method, path: &str, body: &[u8]) -> HttpResponse {
+    match (method, path) {
+        (&Method::GET, "/_simulator/calls") => json_response(StatusCode::OK, &json!(*lock(&state.calls))),
+        (&Method::PUT, "/_simulator/faults") => match serde_json::from_slice::<Faults>(body) {
+            Ok(faults) => {
+                *lock(&state.faults) = faults;
+                json_response(StatusCode::OK, &json!({}))
+            }
+            Err(error) => json_response(StatusCode::BAD_REQUEST, &json!({ "message": error.to_string() })),
+        },
+        (&Method::DELETE, "/_simulator/faults") => {
+            *lock(&state.faults) = Faults::default();
+            json_response(StatusCode::OK, &json!({}))
+        }
+        _ => json_response(StatusCode::NOT_FOUND, &json!({ "message": "no such admin endpoint" })),
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.1".parse().expect("valid header"));
+    response
+}
+
+/// An awsJson 1.1 error: the SDK reads the code from `__type`.
+fn aws_error(status: StatusCode, kind: &str, message: &str) -> HttpResponse {
+    let mut response = json_response(status, &json!({ "__type": kind, "message": message }));
+    response.headers_mut().insert("x-amzn-errortype", kind.parse().expect("valid header"));
+    response
+}

@@ -1,0 +1,134 @@
+//! The DataSync operations the simulator answers, on its fleet.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::fleet::{self, Fleet};
+
+/// A modelled DataSync error: `kind` is the `__type` the SDK matches on.
+pub struct OperationError {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+fn invalid(message: impl Into<String>) -> OperationError {
+    OperationError { kind: "InvalidRequestException", message: message.into() }
+}
+
+fn string<'a>(input: &'a Value, field: &str) -> Result<&'a str, OperationError> {
+    input.get(field).and_then(Value::as_str).ok_or_else(|| invalid(format!("{field} is required")))
+}
+
+pub fn call(
+    fleet: &mut Fleet,
+    operation: &str,
+    input: &Value,
+    now: DateTime<Utc>,
+) -> Result<Value, OperationError> {
+    match operation {
+        "DescribeTaskExecution" => {
+            let arn = string(input, "TaskExecutionArn")?;
+            let execution =
+                fleet.execution(arn).ok_or_else(|| invalid(format!("Task execution {arn} not found")))?;
+            Ok(fleet.describe(execution, now))
+        }
+        "ListTaskExecutions" => {
+            let task_arn = input.get("TaskArn").and_then(Value::as_str);
+            let (start, max) = page(input)?;
+            let matching: Vec<_> = fleet
+                .executions
+                .iter()
+                .filter(|execution| task_arn.is_none_or(|task| execution.task_arn == task))
+                .collect();
+            let items: Vec<Value> = matching
+                .iter()
+                .skip(start)
+                .take(max)
+                .map(|execution| {
+                    json!({
+                        "TaskExecutionArn": execution.arn,
+                        "Status": fleet.status(execution, now),
+                        "TaskMode": fleet::execution_mode(execution),
+                    })
+                })
+                .collect();
+            Ok(with_next_token(json!({ "TaskExecutions": items }), start + max, matching.len()))
+        }
+        "ListTasks" => {
+            let (start, max) = page(input)?;
+            let items: Vec<Value> = fleet
+                .tasks
+                .iter()
+                .skip(start)
+                .take(max)
+                .map(|task| {
+                    json!({ "TaskArn": task.arn, "Status": "AVAILABLE", "Name": task.name, "TaskMode": fleet::task_mode(task) })
+                })
+                .collect();
+            Ok(with_next_token(json!({ "Tasks": items }), start + max, fleet.tasks.len()))
+        }
+        "DescribeTask" => {
+            let arn = string(input, "TaskArn")?;
+            let task = fleet.task(arn).ok_or_else(|| invalid(format!("Task {arn} not found")))?;
+            let current = fleet.executions.iter().rev().find(|execution| {
+                execution.task_arn == arn && !matches!(fleet.status(execution, now), "SUCCESS" | "ERROR")
+            });
+            let mut output = json!({
+                "TaskArn": task.arn,
+                "Status": if current.is_some() { "RUNNING" } else { "AVAILABLE" },
+                "Name": task.name,
+                "TaskMode": fleet::task_mode(task),
+                "SourceLocationArn": format!("{}:location/loc-0a1b2c3d4e5f6aaaa", arn_prefix(arn)),
+                "DestinationLocationArn": format!("{}:location/loc-0a1b2c3d4e5f6bbbb", arn_prefix(arn)),
+                "CreationTime": fleet::epoch_seconds(now - chrono::Duration::days(30)),
+            });
+            if let Some(current) = current {
+                output["CurrentTaskExecutionArn"] = json!(current.arn);
+            }
+            Ok(output)
+        }
+        "StartTaskExecution" => {
+            let arn = string(input, "TaskArn")?;
+            let execution = fleet.start(arn, now).ok_or_else(|| invalid(format!("Task {arn} not found")))?;
+            Ok(json!({ "TaskExecutionArn": execution }))
+        }
+        "CancelTaskExecution" => {
+            let arn = string(input, "TaskExecutionArn")?;
+            match fleet.cancel(arn, now) {
+                None => Err(invalid(format!("Task execution {arn} not found"))),
+                Some(false) => Err(invalid(format!("Task execution {arn} is not running"))),
+                Some(true) => Ok(json!({})),
+            }
+        }
+        _ => Err(OperationError {
+            kind: "UnknownOperationException",
+            message: format!("the simulator does not implement {operation}"),
+        }),
+    }
+}
+
+/// `arn:aws:datasync:REGION:ACCOUNT` of a task ARN.
+fn arn_prefix(task_arn: &str) -> &str {
+    task_arn.rsplit_once(':').map_or(task_arn, |(prefix, _)| prefix)
+}
+
+/// Where a page starts (`NextToken` is an offset) and how long it is (`MaxResults`, ≤ 100).
+fn page(input: &Value) -> Result<(usize, usize), OperationError> {
+    let start = match input.get("NextToken").and_then(Value::as_str) {
+        Some(token) => token.parse().map_err(|_| invalid("NextToken is not valid"))?,
+        None => 0,
+    };
+    let max = match input.get("MaxResults").and_then(Value::as_u64) {
+        Some(max @ 0..=100) => max as usize,
+        Some(_) => return Err(invalid("MaxResults must be between 0 and 100")),
+        None => 100,
+    };
+    Ok((start, max))
+}
+
+fn with_next_token(mut output: Value, next: usize, total: usize) -> Value {
+    if next < total {
+        output["NextToken"] = json!(next.to_string());
+    }
+    output
+}
