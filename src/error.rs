@@ -47,7 +47,8 @@ impl ErrorExtensions for GatewayError {
 
 /// Codes for errors raised by async-graphql itself, before any resolver ran.
 pub mod request_codes {
-    /// The document does not parse or validate (syntax, unknown field, depth or complexity limit).
+    /// The document or its variables do not parse or validate (syntax, unknown field, wrong or
+    /// missing variable, depth or complexity limit).
     pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
     /// The HTTP request is not a GraphQL request (malformed JSON, too large, wrong content type).
     pub const BAD_REQUEST: &str = "BAD_REQUEST";

@@ -7,6 +7,9 @@ use crate::service::{Consistency, ExecutionService};
 
 pub struct Query;
 
+// `consistency` is nullable so that a query declaring `$consistency: Consistency` and not
+// sending it gets the default: async-graphql passes such an unset variable as null.
+
 #[Object]
 impl Query {
     /// One task execution by ARN. Errors: `BAD_USER_INPUT` (not an execution ARN), `NOT_FOUND`
@@ -15,8 +18,9 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         arn: ID,
-        #[graphql(default)] consistency: Consistency,
+        #[graphql(default_with = "Some(Consistency::Cached)")] consistency: Option<Consistency>,
     ) -> Result<TaskExecutionNode> {
+        let consistency = consistency.unwrap_or_default();
         let service = ctx.data_unchecked::<ExecutionService>();
         Ok(service.get(&arn, consistency).await.map_err(|error| error.extend())?.into())
     }
@@ -28,8 +32,9 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         arns: Vec<ID>,
-        #[graphql(default)] consistency: Consistency,
+        #[graphql(default_with = "Some(Consistency::Cached)")] consistency: Option<Consistency>,
     ) -> Result<Vec<Option<Result<TaskExecutionNode>>>> {
+        let consistency = consistency.unwrap_or_default();
         let service = ctx.data_unchecked::<ExecutionService>();
         let arns: Vec<String> = arns.into_iter().map(|arn| arn.0).collect();
         let results = service.get_many(&arns, consistency).await.map_err(|error| error.extend())?;

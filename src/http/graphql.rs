@@ -42,13 +42,12 @@ pub async fn graphiql() -> Html<String> {
     Html(GraphiQLSource::build().endpoint("/graphql").title("datasync-gateway").finish())
 }
 
-/// Resolver errors carry a code already; the rest come from parsing and validating the
-/// document (no path) or, should one slip through, from a resolver (a path).
+/// Resolver errors carry a code already; the rest come from async-graphql rejecting the
+/// document or its variables (syntax, unknown fields, wrong or missing variables, limits).
 fn tag_errors(response: &mut Response) {
     for error in &mut response.errors {
         if error.extensions.as_ref().and_then(|extensions| extensions.get("code")).is_none() {
-            let code = if error.path.is_empty() { GRAPHQL_VALIDATION_FAILED } else { "INTERNAL" };
-            error.extensions.get_or_insert_with(Default::default).set("code", code);
+            error.extensions.get_or_insert_with(Default::default).set("code", GRAPHQL_VALIDATION_FAILED);
         }
     }
 }

@@ -1,0 +1,132 @@
+//! Starting the gateway and a simulator for a test, and talking to them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use datasync_gateway::app::Application;
+use datasync_gateway::config::Config;
+use datasync_gateway::simulator::{Simulator, SimulatorConfig};
+use serde_json::{json, Value};
+
+/// A simulator tick short enough for a new execution to finish in a couple of seconds.
+pub const TEST_TICK: Duration = Duration::from_millis(50);
+
+/// A gateway under test, and the simulator it talks to.
+pub struct TestGateway {
+    pub address: SocketAddr,
+    pub simulator: Simulator,
+    http: reqwest::Client,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+/// Defaults, on a free port, with retries fast enough for tests.
+pub fn test_config() -> Config {
+    let mut config = Config::defaults();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.datasync.fake_credentials = true;
+    config.datasync.initial_backoff = Duration::from_millis(10);
+    config
+}
+
+impl TestGateway {
+    pub async fn start() -> Self {
+        Self::start_with(test_config()).await
+    }
+
+    /// The gateway with `config`, in front of a fresh simulator of its own.
+    pub async fn start_with(mut config: Config) -> Self {
+        let simulator = Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig { tick: TEST_TICK })
+            .await
+            .unwrap();
+        config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+        let app = Application::build(config).await.expect("the gateway starts");
+        let address = app.local_addr();
+        let server = tokio::spawn(async move {
+            app.run_until(std::future::pending()).await.unwrap();
+        });
+        TestGateway { address, simulator, http: reqwest::Client::new(), _server: server }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// POSTs a GraphQL query; returns the whole JSON response.
+    pub async fn query(&self, query: &str, variables: Value) -> Value {
+        self.post_json(json!({ "query": query, "variables": variables })).await.1
+    }
+
+    pub async fn post_json(&self, body: Value) -> (reqwest::StatusCode, Value) {
+        let response = self.http.post(self.url("/graphql")).json(&body).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// DataSync calls the simulator has answered so far, of one operation.
+    pub fn describe_calls(&self) -> u64 {
+        self.simulator.calls("DescribeTaskExecution")
+    }
+
+    /// Sets the simulator's fault injection through its admin endpoint.
+    pub async fn inject(&self, faults: Value) {
+        let url = format!("{}/_simulator/faults", self.simulator.endpoint_url());
+        let response = self.http.put(url).json(&faults).send().await.unwrap();
+        assert!(response.status().is_success(), "{:?}", response.text().await);
+    }
+}
+
+/// The `extensions.code` of each error, in order.
+pub fn error_codes(response: &Value) -> Vec<String> {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors.iter().map(|error| error["extensions"]["code"].as_str().unwrap_or("").to_owned()).collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One execution by ARN, with the given selection.
+pub const ONE: &str = "query($arn: ID!, $consistency: Consistency) {
+    taskExecution(arn: $arn, consistency: $consistency) { taskExecutionArn status statusRaw servedFrom fetchedAt }
+}";
+
+/// Every field of `TaskExecution`, nested ones included.
+pub const FULL: &str = "query($arn: ID!) { taskExecution(arn: $arn) {
+    taskExecutionArn status statusRaw
+    options { verifyMode overwriteMode atime mtime uid gid preserveDeletedFiles preserveDevices
+              posixPermissions bytesPerSecond taskQueueing logLevel transferMode
+              securityDescriptorCopyFlags objectTags }
+    excludes { filterType value } includes { filterType value }
+    manifestConfig { action format source { s3 { manifestObjectPath bucketAccessRoleArn s3BucketArn manifestObjectVersionId } } }
+    startTime estimatedFilesToTransfer estimatedBytesToTransfer filesTransferred bytesWritten
+    bytesTransferred bytesCompressed
+    result { prepareDuration prepareStatus totalDuration transferDuration transferStatus
+             verifyDuration verifyStatus errorCode errorDetail }
+    taskReportConfig { destination { s3 { subdirectory s3BucketArn bucketAccessRoleArn } }
+                       outputType reportLevel objectVersionIds
+                       overrides { transferred { reportLevel } verified { reportLevel }
+                                   deleted { reportLevel } skipped { reportLevel } } }
+    filesDeleted filesSkipped filesVerified
+    reportResult { status errorCode errorDetail }
+    estimatedFilesToDelete taskMode taskModeRaw filesPrepared
+    filesListed { atSource atDestinationForDelete }
+    filesFailed { prepare transfer verify delete }
+    taskArn executionId region accountId isTerminal
+    progress { bytesPercent filesPercent bytesPerSecond elapsedMs estimatedRemainingMs }
+    fetchedAt servedFrom
+} }";
+
+/// A plain SDK client for `endpoint` (the simulator or moto), for setting up what a test queries.
+pub async fn sdk_client(endpoint: &str) -> aws_sdk_datasync::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::from_keys("AKIDTEST", "secret", None))
+        .load()
+        .await;
+    aws_sdk_datasync::Client::new(&config)
+}

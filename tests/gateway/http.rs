@@ -1,0 +1,32 @@
+//! The HTTP surface around GraphQL: GET queries, GraphiQL, probes.
+
+use datasync_gateway::simulator::fleet::seeded;
+use serde_json::Value;
+
+use crate::common::TestGateway;
+
+#[tokio::test]
+async fn queries_can_be_sent_with_get() {
+    let gateway = TestGateway::start().await;
+    let query = format!("{{ taskExecution(arn: \"{}\") {{ status }} }}", seeded::FAILED);
+    let response =
+        reqwest::Client::new().get(gateway.url("/graphql")).query(&[("query", query)]).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["taskExecution"]["status"], "ERROR");
+}
+
+#[tokio::test]
+async fn graphiql_and_the_probes_answer() {
+    let gateway = TestGateway::start().await;
+    let graphiql = gateway.get("/graphiql").await;
+    assert_eq!(graphiql.status(), 200);
+    assert!(graphiql.text().await.unwrap().contains("/graphql"));
+
+    let health = gateway.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    let ready = gateway.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
+    assert_eq!(gateway.describe_calls(), 0, "probes do not call DataSync");
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real gateway on a free port, the real SDK over HTTP to the simulator
+//! (or to moto), asserted through GraphQL over HTTP the way clients use it.
+//!
+//! One test binary (modules below) so the suite links once.
+
+mod cache;
+mod common;
+mod errors;
+mod fields;
+mod http;
+mod moto;
+mod schema;

@@ -1,0 +1,93 @@
+//! Against moto, an independent DataSync implementation: it reports a status the SDK does not
+//! know (INITIALIZING) and advances an execution one status on every DescribeTaskExecution call,
+//! which makes each call the gateway makes visible.
+
+use datasync_gateway::app::Application;
+use serde_json::{json, Value};
+
+use crate::common::{error_codes, sdk_client, test_config, ONE};
+
+fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT_URL").expect("MOTO_ENDPOINT_URL is not set: run the tests with scripts/test")
+}
+
+async fn gateway_for_moto() -> String {
+    let mut config = test_config();
+    config.datasync.datasync_endpoint = Some(moto_endpoint());
+    let app = Application::build(config).await.unwrap();
+    let url = format!("http://{}/graphql", app.local_addr());
+    tokio::spawn(app.run_until(std::future::pending()));
+    url
+}
+
+async fn query(url: &str, arn: &str, consistency: &str) -> Value {
+    let body = json!({ "query": ONE, "variables": { "arn": arn, "consistency": consistency } });
+    reqwest::Client::new().post(url).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
+/// A new execution in moto, of a new task between two new S3 locations.
+async fn start_execution() -> String {
+    let moto = sdk_client(&moto_endpoint()).await;
+    let mut locations = Vec::new();
+    for bucket in ["gateway-test-source", "gateway-test-destination"] {
+        let location = moto
+            .create_location_s3()
+            .s3_bucket_arn(format!("arn:aws:s3:::{bucket}"))
+            .s3_config(
+                aws_sdk_datasync::types::S3Config::builder()
+                    .bucket_access_role_arn("arn:aws:iam::123456789012:role/datasync")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("moto creates an S3 location");
+        locations.push(location.location_arn().unwrap().to_owned());
+    }
+    let task = moto
+        .create_task()
+        .source_location_arn(&locations[0])
+        .destination_location_arn(&locations[1])
+        .send()
+        .await
+        .expect("moto creates a task");
+    let execution = moto.start_task_execution().task_arn(task.task_arn().unwrap()).send().await.unwrap();
+    execution.task_execution_arn().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_execution_in_moto_is_followed_from_initializing_to_success() {
+    let url = gateway_for_moto().await;
+    let arn = start_execution().await;
+
+    let first = query(&url, &arn, "CACHED").await;
+    let e = &first["data"]["taskExecution"];
+    assert_eq!(e["status"], "UNKNOWN", "{first}");
+    assert_eq!(e["statusRaw"], "INITIALIZING");
+    assert_eq!(e["servedFrom"], "UPSTREAM");
+
+    // Served from the cache: moto is not called, so its execution does not advance.
+    let cached = query(&url, &arn, "CACHED").await;
+    assert_eq!(cached["data"]["taskExecution"]["servedFrom"], "CACHE");
+    assert_eq!(cached["data"]["taskExecution"]["statusRaw"], "INITIALIZING");
+
+    let mut raw = Vec::new();
+    for _ in 0..4 {
+        let strong = query(&url, &arn, "STRONG").await;
+        assert_eq!(strong["data"]["taskExecution"]["servedFrom"], "UPSTREAM", "{strong}");
+        raw.push(strong["data"]["taskExecution"]["statusRaw"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(raw, ["PREPARING", "TRANSFERRING", "VERIFYING", "SUCCESS"]);
+
+    let last = query(&url, &arn, "CACHED").await;
+    assert_eq!(last["data"]["taskExecution"]["status"], "SUCCESS");
+    assert_eq!(last["data"]["taskExecution"]["servedFrom"], "CACHE");
+}
+
+#[tokio::test]
+async fn an_execution_moto_does_not_have_is_not_found() {
+    let url = gateway_for_moto().await;
+    let arn = "arn:aws:datasync:us-east-1:123456789012:task/task-00000000000000999/execution/exec-00000000000000999";
+    let response = query(&url, arn, "CACHED").await;
+    assert_eq!(error_codes(&response), ["NOT_FOUND"], "{response}");
+}
