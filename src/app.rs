@@ -27,7 +27,7 @@ impl Application {
         let simulator = if config.datasync.simulator {
             let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
             Some(
-                Simulator::start(loopback, SimulatorConfig::default())
+                Simulator::start(loopback, SimulatorConfig { tick: config.datasync.simulator_tick })
                     .await
                     .context("starting the simulator")?,
             )

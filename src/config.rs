@@ -30,6 +30,10 @@ pub struct DataSyncConfig {
     #[arg(long, env = "DATASYNC_SIMULATOR", conflicts_with = "datasync_endpoint")]
     pub simulator: bool,
 
+    /// The simulator's unit of time: a new execution of its quick task takes 30 ticks.
+    #[arg(long, env = "SIMULATOR_TICK", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub simulator_tick: Duration,
+
     /// Send DataSync calls to this URL (moto, a standalone simulator, a VPC endpoint) instead of the
     /// regional AWS endpoint. The standard AWS_ENDPOINT_URL_DATASYNC works too.
     #[arg(long, env = "DATASYNC_ENDPOINT")]
@@ -42,24 +46,24 @@ pub struct DataSyncConfig {
 
     /// Attempts per DataSync call, the first included; throttling and server errors are retried
     /// with exponential backoff and jitter.
-    #[arg(long, env = "DATASYNC_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    #[arg(long = "datasync-max-attempts", env = "DATASYNC_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub max_attempts: u32,
 
     /// Backoff before the first retry; it grows exponentially from here.
-    #[arg(long, env = "DATASYNC_INITIAL_BACKOFF", default_value = "200ms", value_parser = humantime::parse_duration)]
+    #[arg(long = "datasync-initial-backoff", env = "DATASYNC_INITIAL_BACKOFF", default_value = "200ms", value_parser = humantime::parse_duration)]
     pub initial_backoff: Duration,
 
     /// Time limit for one DataSync call, all attempts and backoff included.
-    #[arg(long, env = "DATASYNC_CALL_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long = "datasync-call-timeout", env = "DATASYNC_CALL_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub call_timeout: Duration,
 
     /// Time limit for one attempt of a DataSync call.
-    #[arg(long, env = "DATASYNC_ATTEMPT_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    #[arg(long = "datasync-attempt-timeout", env = "DATASYNC_ATTEMPT_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
     pub attempt_timeout: Duration,
 
     /// DataSync calls in flight at once, across all clients; more wait. Keeps a burst of cold
     /// queries from turning into a burst of throttled calls.
-    #[arg(long, env = "DATASYNC_MAX_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long = "datasync-max-concurrency", env = "DATASYNC_MAX_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_concurrency: u32,
 }
 

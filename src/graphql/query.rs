@@ -5,6 +5,7 @@ use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
 use super::TaskExecutionNode;
 use crate::service::{Consistency, ExecutionService};
 
+/// Reads of DataSync task executions.
 pub struct Query;
 
 // `consistency` is nullable so that a query declaring `$consistency: Consistency` and not

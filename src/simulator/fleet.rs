@@ -12,6 +12,22 @@ pub const REGION: &str = "us-east-1";
 
 /// Seeded executions, by what they show.
 pub mod seeded {
+    /// Every seeded execution, for listing at start-up.
+    pub const ALL: [(&str, &str); 12] = [
+        ("SUCCESS, Basic mode, report written", SUCCEEDED_BASIC),
+        ("SUCCESS, Enhanced mode, manifest", SUCCEEDED_ENHANCED),
+        ("SUCCESS, task report still PENDING", REPORT_PENDING),
+        ("ERROR, failed while transferring", FAILED),
+        ("ERROR, cancelled", CANCELLED),
+        ("QUEUED", QUEUED),
+        ("LAUNCHING", LAUNCHING),
+        ("PREPARING", PREPARING),
+        ("TRANSFERRING", TRANSFERRING),
+        ("VERIFYING", VERIFYING),
+        ("a status unknown to the SDK", UNKNOWN_STATUS),
+        ("start new executions of this task (StartTaskExecution)", QUICK_TASK),
+    ];
+
     /// Basic mode, finished successfully: every option, filters, a report with overrides.
     pub const SUCCEEDED_BASIC: &str =
         "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60001/execution/exec-0a1b2c3d4e5f60101";
@@ -30,6 +46,18 @@ pub mod seeded {
     /// Enhanced mode, finished, but its task report is still being written.
     pub const REPORT_PENDING: &str =
         "arn:aws:datasync:eu-west-1:111122223333:task/task-0a1b2c3d4e5f60002/execution/exec-0a1b2c3d4e5f60202";
+    /// Enhanced mode, still starting up.
+    pub const LAUNCHING: &str =
+        "arn:aws:datasync:eu-west-1:111122223333:task/task-0a1b2c3d4e5f60002/execution/exec-0a1b2c3d4e5f60203";
+    /// Basic mode, comparing source and destination.
+    pub const PREPARING: &str =
+        "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60004/execution/exec-0a1b2c3d4e5f60401";
+    /// Basic mode, transfer done, checking integrity.
+    pub const VERIFYING: &str =
+        "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60004/execution/exec-0a1b2c3d4e5f60402";
+    /// Basic mode, cancelled while transferring: ERROR with DataSync's cancellation code.
+    pub const CANCELLED: &str =
+        "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60004/execution/exec-0a1b2c3d4e5f60403";
     /// Reports a status DataSync's published model does not have.
     pub const UNKNOWN_STATUS: &str =
         "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60003/execution/exec-0a1b2c3d4e5f60301";
@@ -138,6 +166,11 @@ impl Fleet {
                 profile: enhanced.clone(),
             },
             Task { arn: seeded::QUICK_TASK.into(), name: "demo-quick-copy".into(), profile: QUICK },
+            Task {
+                arn: "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60004".into(),
+                name: "weekly-smb-to-fsx".into(),
+                profile: Profile { files: 310_000, bytes: 75_000_000_000, ..QUICK },
+            },
         ];
         let ago = |ticks: i64| now - tick * (ticks as i32);
         let hours = |h: i64| h * 3_600_000 / tick.num_milliseconds().max(1);
@@ -175,6 +208,20 @@ impl Fleet {
                 ago(20),
             ),
             (seeded::UNKNOWN_STATUS, &tasks[2], Profile { odd_status: Some("RECONCILING"), ..QUICK }, now),
+            (seeded::LAUNCHING, &tasks[1], Profile { launching: hours(24 * 365), ..enhanced.clone() }, now),
+            (
+                seeded::PREPARING,
+                &tasks[3],
+                Profile { preparing: hours(24 * 365), ..tasks[3].profile.clone() },
+                ago(3),
+            ),
+            (
+                seeded::VERIFYING,
+                &tasks[3],
+                Profile { verifying: hours(24 * 365), ..tasks[3].profile.clone() },
+                ago(QUICK.launching + QUICK.preparing + QUICK.transferring + 1),
+            ),
+            (seeded::CANCELLED, &tasks[3], tasks[3].profile.clone(), ago(hours(30))),
         ];
         let executions = executions
             .into_iter()
@@ -186,7 +233,10 @@ impl Fleet {
                 cancelled_at: None,
             })
             .collect();
-        Fleet { tasks, executions, tick, started: 0 }
+        let mut fleet = Fleet { tasks, executions, tick, started: 0 };
+        let cancelled_at = ago(hours(30) - QUICK.launching - QUICK.preparing - QUICK.transferring / 2);
+        fleet.cancel(seeded::CANCELLED, cancelled_at);
+        fleet
     }
 
     pub fn task(&self, arn: &str) -> Option<&Task> {

@@ -37,12 +37,6 @@ pub struct SimulatorConfig {
     pub tick: Duration,
 }
 
-impl Default for SimulatorConfig {
-    fn default() -> Self {
-        SimulatorConfig { tick: Duration::from_secs(2) }
-    }
-}
-
 /// A running simulator; it stops when dropped.
 pub struct Simulator {
     address: SocketAddr,
@@ -60,7 +54,10 @@ impl Simulator {
             calls: Mutex::new(BTreeMap::new()),
         });
         let accept_loop = tokio::spawn(accept(listener, state.clone()));
-        tracing::info!(%address, "DataSync simulator listening");
+        tracing::info!(%address, "DataSync simulator listening; seeded ARNs:");
+        for (what, arn) in fleet::seeded::ALL {
+            tracing::info!("  {arn}  ({what})");
+        }
         Ok(Simulator { address, state, accept_loop })
     }
 

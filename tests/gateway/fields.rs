@@ -175,3 +175,29 @@ async fn a_status_datasync_has_not_published_is_unknown_with_the_raw_string() {
     assert_eq!(e["statusRaw"], "RECONCILING");
     assert_eq!(e["isTerminal"], false);
 }
+
+#[tokio::test]
+async fn every_status_in_the_seeded_fleet_comes_through() {
+    let gateway = TestGateway::start().await;
+    let expected = [
+        (seeded::QUEUED, "QUEUED"),
+        (seeded::LAUNCHING, "LAUNCHING"),
+        (seeded::PREPARING, "PREPARING"),
+        (seeded::TRANSFERRING, "TRANSFERRING"),
+        (seeded::VERIFYING, "VERIFYING"),
+        (seeded::SUCCEEDED_BASIC, "SUCCESS"),
+        (seeded::FAILED, "ERROR"),
+        (seeded::CANCELLED, "ERROR"),
+    ];
+    for (arn, status) in expected {
+        let e = full(&gateway, arn).await;
+        assert_eq!(e["status"], status, "{arn}");
+        assert_eq!(e["isTerminal"], matches!(status, "SUCCESS" | "ERROR"), "{arn}");
+    }
+    let verifying = full(&gateway, seeded::VERIFYING).await;
+    assert_eq!(verifying["result"]["transferStatus"], "SUCCESS");
+    assert_eq!(verifying["progress"]["bytesPercent"], 100.0);
+    let cancelled = full(&gateway, seeded::CANCELLED).await;
+    assert_eq!(cancelled["result"]["errorCode"], "OpCancelled");
+    assert_eq!(cancelled["progress"]["bytesPercent"], 50.0);
+}

@@ -10,3 +10,4 @@ mod fields;
 mod http;
 mod moto;
 mod schema;
+mod simulator;
