@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the GraphQL API (POST/GET /graphql, GraphiQL at /graphiql).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Run the DataSync simulator on its own, for the gateway or any AWS SDK to talk to.
     Simulate {
         #[arg(long, env = "SIMULATOR_LISTEN_ADDR", default_value = "127.0.0.1:9000")]
@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(config) => {
-            let app = Application::build(config).await?;
+            let app = Application::build(*config).await?;
             tracing::info!(
                 "datasync-gateway listening on http://{0} (GraphiQL: http://{0}/graphiql)",
                 app.local_addr()
