@@ -31,16 +31,6 @@ impl Cached {
     }
 }
 
-impl From<Result<TaskExecution, GatewayError>> for Cached {
-    /// Only for results worth caching; callers pass other errors on instead.
-    fn from(result: Result<TaskExecution, GatewayError>) -> Self {
-        match result {
-            Ok(execution) => Cached::Found(Arc::new(execution)),
-            Err(error) => Cached::NotFound(error.to_string().into()),
-        }
-    }
-}
-
 /// A cache lookup's answer, and whether this caller's own fetch produced it.
 pub struct Lookup {
     pub value: Cached,

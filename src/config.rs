@@ -20,6 +20,9 @@ pub struct Config {
     pub cache: CacheConfig,
 
     #[command(flatten)]
+    pub history: HistoryConfig,
+
+    #[command(flatten)]
     pub limits: LimitsConfig,
 }
 
@@ -85,6 +88,37 @@ pub struct CacheConfig {
     /// Reuse of "DataSync does not know this ARN", so a client retrying a typo costs one call.
     #[arg(long = "cache-not-found-ttl", env = "CACHE_NOT_FOUND_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub not_found_ttl: Duration,
+}
+
+/// The history store.
+#[derive(Args, Clone, Debug)]
+pub struct HistoryConfig {
+    /// PostgreSQL for execution history, e.g. postgres://user:password@host/db. Without it the
+    /// gateway serves live queries only. Migrations run at start-up.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Database connections in the pool.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+
+    /// Snapshots waiting to be written while the database is slow or down; beyond this they are
+    /// dropped (and recorded again the next time DataSync is asked).
+    #[arg(long, env = "HISTORY_BACKLOG_CAPACITY", default_value_t = 100_000)]
+    pub history_backlog_capacity: usize,
+
+    /// Delete executions that started longer ago than this (e.g. 400d); kept forever when unset.
+    #[arg(long, env = "HISTORY_RETENTION", value_parser = humantime::parse_duration)]
+    pub history_retention: Option<Duration>,
+
+    /// How often retention is applied.
+    #[arg(long, env = "HISTORY_PRUNE_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub history_prune_interval: Duration,
+
+    /// At start-up, list the executions DataSync still has in these regions (comma-separated) and
+    /// record the finished ones. With --simulator, defaults to the simulator's regions.
+    #[arg(long, env = "BACKFILL_REGIONS", value_delimiter = ',')]
+    pub backfill_regions: Vec<String>,
 }
 
 /// Limits that keep one client from taking the gateway down.

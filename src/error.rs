@@ -18,6 +18,9 @@ pub enum GatewayError {
     /// DataSync could not be reached or failed (timeout, 5xx, refused or dropped connection).
     #[error("DataSync is unavailable: {0}")]
     UpstreamUnavailable(&'static str),
+    /// History was asked for, but no database is configured or it cannot be reached.
+    #[error("execution history is unavailable: {0}")]
+    HistoryUnavailable(&'static str),
     /// A fault of the gateway's own; details are in the log, keyed by nothing the client sees.
     #[error("internal error")]
     Internal,
@@ -31,6 +34,7 @@ impl GatewayError {
             GatewayError::NotFound(_) => "NOT_FOUND",
             GatewayError::UpstreamThrottled => "UPSTREAM_THROTTLED",
             GatewayError::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
+            GatewayError::HistoryUnavailable(_) => "HISTORY_UNAVAILABLE",
             GatewayError::Internal => "INTERNAL",
         }
     }

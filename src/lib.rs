@@ -5,12 +5,15 @@
 //! domain type they all share.
 
 pub mod app;
+mod backfill;
 pub mod cache;
 pub mod config;
 pub mod datasync;
 pub mod error;
 pub mod graphql;
+pub mod history;
 mod http;
 pub mod model;
 pub mod service;
 pub mod simulator;
+pub mod store;

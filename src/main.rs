@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use datasync_gateway::app::Application;
+use datasync_gateway::app::{open_store, Application};
 use datasync_gateway::config::Config;
 use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 
@@ -29,6 +29,19 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL), as committed in schema.graphql.
     PrintSchema,
+    /// Apply the history database's migrations (serve also does this at start-up).
+    Migrate {
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+    },
+    /// Delete recorded executions that started longer ago than --history-retention, once.
+    Prune {
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+        /// e.g. 400d
+        #[arg(long, env = "HISTORY_RETENTION", value_parser = humantime::parse_duration)]
+        history_retention: Duration,
+    },
 }
 
 #[tokio::main]
@@ -57,6 +70,16 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::PrintSchema => print!("{}", datasync_gateway::graphql::sdl()),
+        Command::Migrate { database_url } => {
+            open_store(&database_url, 1).await?;
+            tracing::info!("migrations applied");
+        }
+        Command::Prune { database_url, history_retention } => {
+            let store = open_store(&database_url, 1).await?;
+            let cutoff = chrono::Utc::now() - chrono::Duration::from_std(history_retention)?;
+            let deleted = store.prune(cutoff).await?;
+            println!("deleted {deleted} executions that started before {cutoff}");
+        }
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
-//! The execution service: what the GraphQL resolvers call. It owns the read path
-//! (cache, then DataSync) and the rules for batches.
+//! The execution service: what the GraphQL resolvers call. It owns the read path (cache, then
+//! the history store for finished executions, then DataSync), recording what finishes, and the
+//! rules for batches.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use futures::future::join_all;
@@ -10,6 +12,8 @@ use crate::cache::{Cached, ExecutionCache};
 use crate::datasync::{DataSyncClient, ExecutionArn};
 use crate::error::GatewayError;
 use crate::model::TaskExecution;
+use crate::store::writer::SnapshotWriter;
+use crate::store::HistoryStore;
 
 /// Most ARNs one `taskExecutions` query may ask for.
 pub const MAX_BATCH_ARNS: usize = 100;
@@ -20,17 +24,20 @@ pub enum Consistency {
     /// A cached description is fine (finished executions: up to an hour; running ones: seconds).
     #[default]
     Cached,
-    /// Ask DataSync now, and refresh the cache with the answer.
+    /// Skip the cache (and refresh it): ask DataSync now, unless the history store holds the
+    /// execution finished for good, in which case DataSync's answer could not differ.
     Strong,
 }
 
 /// Where an answer came from.
 #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServedFrom {
-    /// The gateway's cache: no DataSync call was made for this request.
+    /// The gateway's cache: nothing was called for this request.
     Cache,
     /// DataSync, called for this request.
     Upstream,
+    /// The history store: the execution finished earlier and was recorded; no DataSync call.
+    History,
 }
 
 /// One execution, and where it came from.
@@ -41,15 +48,27 @@ pub struct Fetched {
     pub served_from: ServedFrom,
 }
 
+/// The history store and the writer that fills it.
+#[derive(Clone)]
+pub struct History {
+    pub store: HistoryStore,
+    pub writer: SnapshotWriter,
+}
+
 #[derive(Clone)]
 pub struct ExecutionService {
     cache: ExecutionCache,
     datasync: DataSyncClient,
+    history: Option<History>,
 }
 
 impl ExecutionService {
-    pub fn new(cache: ExecutionCache, datasync: DataSyncClient) -> Self {
-        ExecutionService { cache, datasync }
+    pub fn new(cache: ExecutionCache, datasync: DataSyncClient, history: Option<History>) -> Self {
+        ExecutionService { cache, datasync, history }
+    }
+
+    pub fn history(&self) -> Option<&History> {
+        self.history.as_ref()
     }
 
     /// One execution by ARN.
@@ -82,25 +101,57 @@ impl ExecutionService {
     }
 
     async fn get_parsed(&self, arn: ExecutionArn, consistency: Consistency) -> Result<Fetched, GatewayError> {
-        match consistency {
+        // Set by the fetch, which runs only for the caller that fills the cache entry.
+        let from_history = AtomicBool::new(false);
+        let fetch = async {
+            let (cached, source) = self.fetch(&arn).await?;
+            from_history.store(source == ServedFrom::History, Ordering::Relaxed);
+            Ok(cached)
+        };
+        let (cached, fetched) = match consistency {
             Consistency::Cached => {
-                let lookup = self.cache.get_or_fetch(arn.as_str(), self.fetch(&arn)).await?;
-                let served_from = if lookup.fetched { ServedFrom::Upstream } else { ServedFrom::Cache };
-                Ok(Fetched { execution: lookup.value.into_result()?, arn, served_from })
+                let lookup = self.cache.get_or_fetch(arn.as_str(), fetch).await?;
+                (lookup.value, lookup.fetched)
             }
             Consistency::Strong => {
-                let cached = self.fetch(&arn).await?;
+                let cached = fetch.await?;
                 self.cache.put(arn.as_str(), cached.clone()).await;
-                Ok(Fetched { execution: cached.into_result()?, arn, served_from: ServedFrom::Upstream })
+                (cached, true)
             }
-        }
+        };
+        let served_from = match (fetched, from_history.load(Ordering::Relaxed)) {
+            (false, _) => ServedFrom::Cache,
+            (true, true) => ServedFrom::History,
+            (true, false) => ServedFrom::Upstream,
+        };
+        Ok(Fetched { execution: cached.into_result()?, arn, served_from })
     }
 
-    /// A DataSync call, as a cacheable answer; NOT_FOUND is an answer, other errors are not.
-    async fn fetch(&self, arn: &ExecutionArn) -> Result<Cached, GatewayError> {
+    /// The store's snapshot if the execution is settled there, else a DataSync call; as a
+    /// cacheable answer (NOT_FOUND is an answer, other errors are not).
+    async fn fetch(&self, arn: &ExecutionArn) -> Result<(Cached, ServedFrom), GatewayError> {
+        if let Some(history) = &self.history {
+            match history.store.get(arn).await {
+                Ok(Some(execution)) if execution.is_settled() => {
+                    return Ok((Cached::Found(Arc::new(execution)), ServedFrom::History));
+                }
+                Ok(_) => {}
+                // History is an optimisation here: DataSync still has the answer.
+                Err(error) => tracing::warn!(%arn, %error, "history store unavailable; asking DataSync"),
+            }
+        }
         match self.datasync.describe_task_execution(arn).await {
-            Err(error) if !matches!(error, GatewayError::NotFound(_)) => Err(error),
-            result => Ok(Cached::from(result)),
+            Ok(execution) => {
+                let execution = Arc::new(execution);
+                if let (Some(history), true) = (&self.history, execution.is_terminal()) {
+                    history.writer.record(execution.clone());
+                }
+                Ok((Cached::Found(execution), ServedFrom::Upstream))
+            }
+            Err(error @ GatewayError::NotFound(_)) => {
+                Ok((Cached::NotFound(error.to_string().into()), ServedFrom::Upstream))
+            }
+            Err(error) => Err(error),
         }
     }
 }

@@ -19,35 +19,60 @@ pub struct ExecutionArn {
 
 /// Why a string is not a task execution ARN; the message tells the caller what to fix.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("`{arn}` is not a DataSync task execution ARN: {reason}; expected arn:aws:datasync:REGION:ACCOUNT:task/task-ID/execution/exec-ID with a 12-digit account and 17-hex-digit IDs")]
+#[error("`{arn}` is not a DataSync {kind} ARN: {reason}; expected {expected} with a 12-digit account and 17-hex-digit IDs")]
 pub struct InvalidArn {
     arn: String,
+    kind: &'static str,
     reason: &'static str,
+    expected: &'static str,
+}
+
+const EXECUTION_FORM: &str = "arn:aws:datasync:REGION:ACCOUNT:task/task-ID/execution/exec-ID";
+const TASK_FORM: &str = "arn:aws:datasync:REGION:ACCOUNT:task/task-ID";
+
+/// Checks a task ARN against DataSync's pattern
+/// `arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):datasync:[a-z-0-9]*:[0-9]{12}:task/task-[0-9a-f]{17}`.
+pub fn validate_task_arn(input: &str) -> Result<(), InvalidArn> {
+    let invalid = |reason| InvalidArn { arn: shorten(input), kind: "task", reason, expected: TASK_FORM };
+    let (_, _, _, resource) = split_prefix(input).map_err(invalid)?;
+    if !is_id(resource, "task/task-") {
+        return Err(invalid("the resource must be task/task-ID with a 17-hex-digit ID"));
+    }
+    Ok(())
+}
+
+/// Partition, region, account and resource of a DataSync ARN, each checked.
+fn split_prefix(input: &str) -> Result<(&str, &str, &str, &str), &'static str> {
+    if input.len() > MAX_ARN_LENGTH {
+        return Err("longer than 128 characters");
+    }
+    let mut parts = input.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("datasync"), Some(region), Some(account), Some(resource)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("it must start with arn:PARTITION:datasync: and have six ':'-separated parts");
+    };
+    if !PARTITIONS.contains(&partition) {
+        return Err("unknown partition");
+    }
+    if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err("the region may only contain a-z, 0-9 and '-'");
+    }
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("the account must be 12 digits");
+    }
+    Ok((partition, region, account, resource))
 }
 
 impl ExecutionArn {
     pub fn parse(input: &str) -> Result<Self, InvalidArn> {
-        let invalid = |reason| InvalidArn { arn: shorten(input), reason };
-        if input.len() > MAX_ARN_LENGTH {
-            return Err(invalid("longer than 128 characters"));
-        }
-        let mut parts = input.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some("datasync"), Some(region), Some(account), Some(resource)) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(invalid(
-                "it must start with arn:PARTITION:datasync: and have six ':'-separated parts",
-            ));
+        let invalid = |reason| InvalidArn {
+            arn: shorten(input),
+            kind: "task execution",
+            reason,
+            expected: EXECUTION_FORM,
         };
-        if !PARTITIONS.contains(&partition) {
-            return Err(invalid("unknown partition"));
-        }
-        if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return Err(invalid("the region may only contain a-z, 0-9 and '-'"));
-        }
-        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid("the account must be 12 digits"));
-        }
+        let (partition, region, account, resource) = split_prefix(input).map_err(invalid)?;
         let Some((task, execution)) = resource.split_once("/execution/") else {
             return Err(invalid("the resource must be task/task-ID/execution/exec-ID"));
         };
@@ -154,6 +179,18 @@ mod tests {
         for arn in bad {
             assert!(ExecutionArn::parse(arn).is_err(), "accepted {arn:?}");
         }
+    }
+
+    #[test]
+    fn task_arns_are_checked_on_their_own() {
+        assert!(
+            validate_task_arn("arn:aws:datasync:us-east-1:111222333444:task/task-0208075f79cedf4a2").is_ok()
+        );
+        assert!(validate_task_arn(GOOD).is_err());
+        assert!(
+            validate_task_arn("arn:aws:datasync:us-east-1:111222333444:task/task-0208075f79cedf4a").is_err()
+        );
+        assert!(validate_task_arn("x' OR '1'='1").is_err());
     }
 
     #[test]

@@ -11,7 +11,6 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_datasync::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_datasync::operation::describe_task_execution::DescribeTaskExecutionError;
 use chrono::Utc;
 use tokio::sync::Semaphore;
 
@@ -47,7 +46,13 @@ struct Inner {
 impl DataSyncClient {
     /// `endpoint_url` overrides the configured endpoint (the in-process simulator uses it).
     pub async fn new(config: &DataSyncConfig, endpoint_url: Option<String>) -> Self {
+        // Every call names its region (the ARN's), so the default only matters to credential
+        // providers; setting it skips the instance-metadata lookup, which stalls off EC2.
+        let default_region = std::env::var("AWS_REGION")
+            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|_| "us-east-1".to_owned());
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(default_region))
             .retry_config(
                 RetryConfig::standard()
                     .with_max_attempts(config.max_attempts)
@@ -89,8 +94,23 @@ impl DataSyncClient {
             .task_execution_arn(arn.as_str())
             .send()
             .await
-            .map_err(|error| describe_error(arn, error))?;
+            .map_err(|error| upstream_error(arn.as_str(), error))?;
         Ok(mapping::task_execution(arn, &output, Utc::now()))
+    }
+
+    /// The ARNs of the finished (SUCCESS or ERROR) executions DataSync still lists in `region`.
+    pub async fn list_finished_executions(&self, region: &str) -> Result<Vec<String>, GatewayError> {
+        let client = self.client_for(region);
+        let _permit = self.inner.in_flight.acquire().await.map_err(|_| GatewayError::Internal)?;
+        let mut entries = client.list_task_executions().into_paginator().items().send();
+        let mut finished = Vec::new();
+        while let Some(entry) = entries.next().await {
+            let entry = entry.map_err(|error| upstream_error(region, error))?;
+            if entry.status().is_some_and(|status| matches!(status.as_str(), "SUCCESS" | "ERROR")) {
+                finished.extend(entry.task_execution_arn().map(str::to_owned));
+            }
+        }
+        Ok(finished)
     }
 
     fn client_for(&self, region: &str) -> aws_sdk_datasync::Client {
@@ -107,17 +127,18 @@ impl DataSyncClient {
     }
 }
 
-type DescribeSdkError = SdkError<DescribeTaskExecutionError, aws_smithy_runtime_api::http::Response>;
-
-/// What the client may be told. Upstream messages go to the log, not to the client: they can
-/// name accounts and roles.
-fn describe_error(arn: &ExecutionArn, error: DescribeSdkError) -> GatewayError {
+/// What the client may be told about a failed call concerning `arn` (an execution ARN, or a
+/// region). Upstream messages go to the log, not to the client: they can name accounts and roles.
+fn upstream_error<E>(arn: &str, error: SdkError<E, aws_smithy_runtime_api::http::Response>) -> GatewayError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     match &error {
         SdkError::ServiceError(context) => {
             let service_error = context.err();
             let status = context.raw().status().as_u16();
             let code = service_error.code().unwrap_or_default();
-            if service_error.is_invalid_request_exception() {
+            if code == "InvalidRequestException" {
                 // DataSync's answer for an execution it does not have (or that is not visible
                 // to these credentials): the ARN itself was already validated.
                 tracing::debug!(%arn, message = service_error.message(), "DataSync: invalid request");
@@ -125,7 +146,7 @@ fn describe_error(arn: &ExecutionArn, error: DescribeSdkError) -> GatewayError {
             } else if THROTTLING_CODES.contains(&code) || status == 429 {
                 tracing::warn!(%arn, code, "DataSync throttled the gateway after all retries");
                 GatewayError::UpstreamThrottled
-            } else if service_error.is_internal_exception() || status >= 500 {
+            } else if code == "InternalException" || status >= 500 {
                 tracing::warn!(%arn, code, status, message = service_error.message(), "DataSync server error");
                 GatewayError::UpstreamUnavailable("DataSync returned a server error")
             } else {

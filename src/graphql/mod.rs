@@ -1,6 +1,7 @@
 //! The GraphQL schema: roots and object types, thin over [`crate::service`].
 
 mod execution;
+mod history;
 mod query;
 
 use async_graphql::{EmptyMutation, EmptySubscription, Schema};
@@ -9,12 +10,17 @@ pub use execution::TaskExecutionNode;
 pub use query::Query;
 
 use crate::config::LimitsConfig;
+use crate::history::HistoryService;
 use crate::service::ExecutionService;
 
 pub type GatewaySchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
 pub fn build_schema(service: ExecutionService, limits: &LimitsConfig) -> GatewaySchema {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+    let mut schema = Schema::build(Query, EmptyMutation, EmptySubscription);
+    if let Some(history) = service.history() {
+        schema = schema.data(HistoryService::new(history.store.clone()));
+    }
+    schema
         .data(service)
         .limit_depth(limits.max_query_depth)
         .limit_complexity(limits.max_query_complexity)

@@ -2,7 +2,11 @@
 
 use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
 
+use super::history::{
+    self, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder, StatsDimension,
+};
 use super::TaskExecutionNode;
+use crate::history::PageArgs;
 use crate::service::{Consistency, ExecutionService};
 
 /// Reads of DataSync task executions.
@@ -43,5 +47,34 @@ impl Query {
             .into_iter()
             .map(|result| Some(result.map(TaskExecutionNode::from).map_err(|error| error.extend())))
             .collect())
+    }
+
+    /// Recorded executions (finished ones the gateway has seen), a page at a time: a Relay
+    /// connection with opaque cursors. Use `first`/`after` forward or `last`/`before` backward;
+    /// at most 500 per page, 50 when neither is given. Errors: `BAD_USER_INPUT` (bad filter,
+    /// cursor or page size), `HISTORY_UNAVAILABLE` (no database, or it is down).
+    #[allow(clippy::too_many_arguments)]
+    async fn execution_history(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ExecutionFilter>,
+        #[graphql(default)] order_by: HistoryOrder,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<HistoryConnection> {
+        history::execution_history(ctx, filter, order_by, PageArgs { first, after, last, before }).await
+    }
+
+    /// Counts, sums and duration percentiles of recorded executions, per group of `groupBy`
+    /// (one overall group when empty), ordered by the group key. At most 10,000 groups.
+    async fn execution_stats(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ExecutionFilter>,
+        #[graphql(default)] group_by: Vec<StatsDimension>,
+    ) -> Result<Vec<ExecutionStatsGroup>> {
+        history::execution_stats(ctx, filter, group_by).await
     }
 }

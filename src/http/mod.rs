@@ -13,12 +13,14 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::LimitsConfig;
 use crate::graphql::GatewaySchema;
+use crate::service::History;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub schema: GatewaySchema,
     pub max_batch_operations: usize,
+    pub history: Option<History>,
 }
 
 pub fn router(state: AppState, limits: &LimitsConfig) -> anyhow::Result<Router> {

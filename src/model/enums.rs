@@ -15,6 +15,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub trait DataSyncEnum: Copy + Send + Sync + 'static {
     /// The member for a wire string; `Unknown` for anything else.
     fn from_wire(raw: &str) -> Self;
+
+    /// The wire string of a member; `None` for `Unknown`.
+    fn wire(self) -> Option<&'static str>;
 }
 
 /// One DataSync enum value: the raw wire string, interpreted as `E`.
@@ -110,6 +113,13 @@ macro_rules! datasync_enum {
                 match raw {
                     $( $wire => Self::$variant, )+
                     _ => Self::Unknown,
+                }
+            }
+
+            fn wire(self) -> Option<&'static str> {
+                match self {
+                    $( Self::$variant => Some($wire), )+
+                    Self::Unknown => None,
                 }
             }
         }

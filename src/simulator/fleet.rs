@@ -8,7 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 
 pub const ACCOUNT: &str = "111122223333";
-pub const REGION: &str = "us-east-1";
+/// The regions the seeded tasks are in.
+pub const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 
 /// Seeded executions, by what they show.
 pub mod seeded {

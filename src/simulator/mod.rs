@@ -187,13 +187,16 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
             "missing or unknown X-Amz-Target",
         ));
     };
-    if !parts.headers.contains_key("authorization") {
+    // Like DataSync, each region has its own executions: the region is the one the request was
+    // signed for (SigV4 `Credential=KEY/DATE/REGION/datasync/aws4_request`).
+    let authorization = parts.headers.get("authorization").and_then(|value| value.to_str().ok());
+    let Some(region) = authorization.and_then(signed_region) else {
         return Ok(aws_error(
             StatusCode::BAD_REQUEST,
             "MissingAuthenticationTokenException",
-            "Missing Authentication Token",
+            "Missing or unreadable SigV4 Authorization header",
         ));
-    }
+    };
     *lock(&state.calls).entry(operation.to_owned()).or_default() += 1;
 
     let (failure, latency) = {
@@ -225,12 +228,17 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
         }
     };
     let mut fleet = lock(&state.fleet);
-    Ok(match operations::call(&mut fleet, operation, &input, Utc::now()) {
+    Ok(match operations::call(&mut fleet, region, operation, &input, Utc::now()) {
         Ok(output) => json_response(StatusCode::OK, &output),
         Err(operations::OperationError { kind, message }) => {
             aws_error(StatusCode::BAD_REQUEST, kind, &message)
         }
     })
+}
+
+fn signed_region(authorization: &str) -> Option<&str> {
+    let credential = authorization.split("Credential=").nth(1)?;
+    credential.split('/').nth(2)
 }
 
 fn admin(state: &State, method: &Method, path: &str, body: &[u8]) -> HttpResponse {

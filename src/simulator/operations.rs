@@ -19,8 +19,23 @@ fn string<'a>(input: &'a Value, field: &str) -> Result<&'a str, OperationError> 
     input.get(field).and_then(Value::as_str).ok_or_else(|| invalid(format!("{field} is required")))
 }
 
+/// Whether an ARN names a resource in `region` (its fourth `:`-separated part).
+fn in_region(arn: &str, region: &str) -> bool {
+    arn.split(':').nth(3) == Some(region)
+}
+
+/// An ARN from the input, which must be in the region the request was signed for.
+fn regional_arn<'a>(input: &'a Value, field: &str, region: &str) -> Result<&'a str, OperationError> {
+    let arn = string(input, field)?;
+    if !in_region(arn, region) {
+        return Err(invalid(format!("{arn} is not in {region}")));
+    }
+    Ok(arn)
+}
+
 pub fn call(
     fleet: &mut Fleet,
+    region: &str,
     operation: &str,
     input: &Value,
     now: DateTime<Utc>,
@@ -38,6 +53,7 @@ pub fn call(
             let matching: Vec<_> = fleet
                 .executions
                 .iter()
+                .filter(|execution| in_region(&execution.arn, region))
                 .filter(|execution| task_arn.is_none_or(|task| execution.task_arn == task))
                 .collect();
             let items: Vec<Value> = matching
@@ -56,8 +72,8 @@ pub fn call(
         }
         "ListTasks" => {
             let (start, max) = page(input)?;
-            let items: Vec<Value> = fleet
-                .tasks
+            let tasks: Vec<_> = fleet.tasks.iter().filter(|task| in_region(&task.arn, region)).collect();
+            let items: Vec<Value> = tasks
                 .iter()
                 .skip(start)
                 .take(max)
@@ -65,10 +81,10 @@ pub fn call(
                     json!({ "TaskArn": task.arn, "Status": "AVAILABLE", "Name": task.name, "TaskMode": fleet::task_mode(task) })
                 })
                 .collect();
-            Ok(with_next_token(json!({ "Tasks": items }), start + max, fleet.tasks.len()))
+            Ok(with_next_token(json!({ "Tasks": items }), start + max, tasks.len()))
         }
         "DescribeTask" => {
-            let arn = string(input, "TaskArn")?;
+            let arn = regional_arn(input, "TaskArn", region)?;
             let task = fleet.task(arn).ok_or_else(|| invalid(format!("Task {arn} not found")))?;
             let current = fleet.executions.iter().rev().find(|execution| {
                 execution.task_arn == arn && !matches!(fleet.status(execution, now), "SUCCESS" | "ERROR")
@@ -88,12 +104,12 @@ pub fn call(
             Ok(output)
         }
         "StartTaskExecution" => {
-            let arn = string(input, "TaskArn")?;
+            let arn = regional_arn(input, "TaskArn", region)?;
             let execution = fleet.start(arn, now).ok_or_else(|| invalid(format!("Task {arn} not found")))?;
             Ok(json!({ "TaskExecutionArn": execution }))
         }
         "CancelTaskExecution" => {
-            let arn = string(input, "TaskExecutionArn")?;
+            let arn = regional_arn(input, "TaskExecutionArn", region)?;
             match fleet.cancel(arn, now) {
                 None => Err(invalid(format!("Task execution {arn} not found"))),
                 Some(false) => Err(invalid(format!("Task execution {arn} is not running"))),

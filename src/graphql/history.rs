@@ -1,0 +1,244 @@
+//! History and statistics: the filter input, the Relay connection, the stats groups.
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+
+use super::TaskExecutionNode;
+use crate::datasync::arn::validate_task_arn;
+use crate::error::GatewayError;
+use crate::history::{HistoryService, PageArgs};
+use crate::model::{DataSyncEnum, EnumValue, Long, TaskExecutionStatus, TaskMode};
+use crate::store::filter::SnapshotFilter;
+use crate::store::history::Order;
+use crate::store::stats::{Dimension, StatsRow};
+
+/// Which recorded executions to include; conditions combine with AND.
+#[derive(InputObject, Default)]
+pub struct ExecutionFilter {
+    /// Executions of any of these tasks (at most 100 ARNs).
+    task_arns: Option<Vec<ID>>,
+    /// Executions with any of these statuses (recorded executions are SUCCESS or ERROR).
+    statuses: Option<Vec<TaskExecutionStatus>>,
+    /// Executions in this AWS region, e.g. `us-east-1`.
+    region: Option<String>,
+    /// Executions of tasks in this 12-digit AWS account.
+    account_id: Option<String>,
+    /// Executions in this task mode.
+    task_mode: Option<TaskMode>,
+    /// Executions that started at or after this time.
+    started_after: Option<DateTime<Utc>>,
+    /// Executions that started before this time.
+    started_before: Option<DateTime<Utc>>,
+    /// Executions that failed with this DataSync error code.
+    error_code: Option<String>,
+}
+
+impl ExecutionFilter {
+    fn validate(self) -> Result<SnapshotFilter, GatewayError> {
+        let bad = |message: String| GatewayError::BadUserInput(message);
+        let task_arns: Vec<String> =
+            self.task_arns.unwrap_or_default().into_iter().map(|arn| arn.0).collect();
+        if task_arns.len() > 100 {
+            return Err(bad(format!("filter.taskArns takes at most 100 ARNs; got {}", task_arns.len())));
+        }
+        for arn in &task_arns {
+            validate_task_arn(arn).map_err(|invalid| bad(format!("filter.taskArns: {invalid}")))?;
+        }
+        let statuses = self
+            .statuses
+            .unwrap_or_default()
+            .into_iter()
+            .map(|status| status.wire().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("filter.statuses: UNKNOWN is not a status to filter by".into()))?;
+        let task_mode = self
+            .task_mode
+            .map(|mode| {
+                mode.wire().ok_or_else(|| bad("filter.taskMode: UNKNOWN is not a mode to filter by".into()))
+            })
+            .transpose()?
+            .map(str::to_owned);
+        if let Some(region) = &self.region {
+            let valid = (1..=32).contains(&region.len())
+                && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid {
+                return Err(bad("filter.region must look like `us-east-1` (a-z, 0-9, '-')".into()));
+            }
+        }
+        if let Some(account) = &self.account_id {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad("filter.accountId must be 12 digits".into()));
+            }
+        }
+        if self.error_code.as_ref().is_some_and(|code| code.is_empty() || code.len() > 256) {
+            return Err(bad("filter.errorCode must be 1 to 256 characters".into()));
+        }
+        if let (Some(after), Some(before)) = (self.started_after, self.started_before) {
+            if after >= before {
+                return Err(bad("filter.startedAfter must be earlier than filter.startedBefore".into()));
+            }
+        }
+        Ok(SnapshotFilter {
+            task_arns,
+            statuses,
+            region: self.region,
+            account_id: self.account_id,
+            task_mode,
+            started_after: self.started_after,
+            started_before: self.started_before,
+            error_code: self.error_code,
+        })
+    }
+}
+
+/// The order of history pages.
+#[derive(Enum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HistoryOrder {
+    /// Latest start first; ties broken by ARN.
+    #[default]
+    StartedAtDesc,
+    /// Earliest start first; ties broken by ARN.
+    StartedAtAsc,
+}
+
+/// What statistics can be grouped by.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatsDimension {
+    /// The task ARN.
+    Task,
+    /// SUCCESS or ERROR.
+    Status,
+    /// The UTC day the execution started.
+    Day,
+    /// The AWS region.
+    Region,
+    /// DataSync's error code (null for executions without one).
+    ErrorCode,
+}
+
+/// Figures for one group of recorded executions. Key fields not grouped by are null.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct ExecutionStatsGroup {
+    /// The task, when grouped by TASK.
+    task_arn: Option<String>,
+    /// The status, when grouped by STATUS.
+    status: Option<EnumValue<TaskExecutionStatus>>,
+    /// The UTC day (YYYY-MM-DD) executions started, when grouped by DAY.
+    day: Option<String>,
+    /// The region, when grouped by REGION.
+    region: Option<String>,
+    /// The error code, when grouped by ERROR_CODE.
+    error_code: Option<String>,
+    /// Executions in the group.
+    count: Long,
+    /// Of which SUCCESS.
+    succeeded: Long,
+    /// Of which ERROR.
+    failed: Long,
+    /// Sum of `bytesTransferred`.
+    bytes_transferred: Long,
+    /// Sum of `bytesWritten`.
+    bytes_written: Long,
+    /// Sum of `filesTransferred`.
+    files_transferred: Long,
+    /// Mean of `result.totalDuration`, in milliseconds.
+    avg_duration_ms: Option<f64>,
+    /// Median of `result.totalDuration`, in milliseconds (interpolated).
+    p50_duration_ms: Option<f64>,
+    /// 95th percentile of `result.totalDuration`, in milliseconds (interpolated).
+    p95_duration_ms: Option<f64>,
+}
+
+#[async_graphql::ComplexObject]
+impl ExecutionStatsGroup {
+    /// `succeeded / count`, 0–1.
+    async fn success_rate(&self) -> Option<f64> {
+        (self.count.0 > 0).then(|| self.succeeded.0 as f64 / self.count.0 as f64)
+    }
+}
+
+impl From<StatsRow> for ExecutionStatsGroup {
+    fn from(row: StatsRow) -> Self {
+        ExecutionStatsGroup {
+            task_arn: row.task_arn,
+            status: row.status.map(EnumValue::from_wire),
+            day: row.day,
+            region: row.region,
+            error_code: row.error_code,
+            count: row.count.into(),
+            succeeded: row.succeeded.into(),
+            failed: row.failed.into(),
+            bytes_transferred: row.bytes_transferred.into(),
+            bytes_written: row.bytes_written.into(),
+            files_transferred: row.files_transferred.into(),
+            avg_duration_ms: row.avg_duration_ms,
+            p50_duration_ms: row.p50_duration_ms,
+            p95_duration_ms: row.p95_duration_ms,
+        }
+    }
+}
+
+/// Figures about a whole history query, computed only when asked for.
+pub struct HistoryTotals {
+    history: HistoryService,
+    filter: SnapshotFilter,
+}
+
+#[Object]
+impl HistoryTotals {
+    /// How many recorded executions match the filter (one extra query; ask only when needed).
+    async fn total_count(&self) -> Result<Long> {
+        Ok(self.history.count(&self.filter).await.map_err(|error| error.extend())?.into())
+    }
+}
+
+pub type HistoryConnection = Connection<String, TaskExecutionNode, HistoryTotals, EmptyFields>;
+
+fn history_service<'a>(ctx: &Context<'a>) -> Result<&'a HistoryService> {
+    ctx.data_opt::<HistoryService>().ok_or_else(|| {
+        GatewayError::HistoryUnavailable("no database is configured (--database-url)").extend()
+    })
+}
+
+pub async fn execution_history(
+    ctx: &Context<'_>,
+    filter: Option<ExecutionFilter>,
+    order_by: HistoryOrder,
+    args: PageArgs,
+) -> Result<HistoryConnection> {
+    let history = history_service(ctx)?;
+    let filter = filter.unwrap_or_default().validate().map_err(|error| error.extend())?;
+    let order = match order_by {
+        HistoryOrder::StartedAtDesc => Order::NewestFirst,
+        HistoryOrder::StartedAtAsc => Order::OldestFirst,
+    };
+    let page = history.page(&filter, order, args).await.map_err(|error| error.extend())?;
+    let totals = HistoryTotals { history: history.clone(), filter };
+    let mut connection =
+        Connection::with_additional_fields(page.has_previous_page, page.has_next_page, totals);
+    connection.edges.extend(page.rows.into_iter().map(|(cursor, fetched)| Edge::new(cursor, fetched.into())));
+    Ok(connection)
+}
+
+pub async fn execution_stats(
+    ctx: &Context<'_>,
+    filter: Option<ExecutionFilter>,
+    group_by: Vec<StatsDimension>,
+) -> Result<Vec<ExecutionStatsGroup>> {
+    let history = history_service(ctx)?;
+    let filter = filter.unwrap_or_default().validate().map_err(|error| error.extend())?;
+    let dimensions: Vec<Dimension> = group_by
+        .into_iter()
+        .map(|dimension| match dimension {
+            StatsDimension::Task => Dimension::Task,
+            StatsDimension::Status => Dimension::Status,
+            StatsDimension::Day => Dimension::Day,
+            StatsDimension::Region => Dimension::Region,
+            StatsDimension::ErrorCode => Dimension::ErrorCode,
+        })
+        .collect();
+    let rows = history.stats(&filter, &dimensions).await.map_err(|error| error.extend())?;
+    Ok(rows.into_iter().map(ExecutionStatsGroup::from).collect())
+}

@@ -1,0 +1,51 @@
+//! Which snapshots a history page or a statistic covers, as one SQL `WHERE` clause.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, QueryBuilder};
+
+/// A validated filter; every condition is optional and they combine with AND. Values are bound
+/// as parameters, never spliced into SQL.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SnapshotFilter {
+    pub task_arns: Vec<String>,
+    /// DataSync's status strings.
+    pub statuses: Vec<String>,
+    pub region: Option<String>,
+    pub account_id: Option<String>,
+    pub task_mode: Option<String>,
+    /// Inclusive.
+    pub started_after: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub started_before: Option<DateTime<Utc>>,
+    pub error_code: Option<String>,
+}
+
+impl SnapshotFilter {
+    /// Appends ` WHERE …` (always present, so callers can add `AND …`).
+    pub fn push_where(&self, sql: &mut QueryBuilder<'_, Postgres>) {
+        sql.push(" WHERE TRUE");
+        if !self.task_arns.is_empty() {
+            sql.push(" AND task_arn = ANY(").push_bind(self.task_arns.clone()).push(")");
+        }
+        if !self.statuses.is_empty() {
+            sql.push(" AND status = ANY(").push_bind(self.statuses.clone()).push(")");
+        }
+        let equal = [
+            ("region", &self.region),
+            ("account_id", &self.account_id),
+            ("task_mode", &self.task_mode),
+            ("error_code", &self.error_code),
+        ];
+        for (column, value) in equal {
+            if let Some(value) = value {
+                sql.push(format_args!(" AND {column} = ")).push_bind(value.clone());
+            }
+        }
+        if let Some(after) = self.started_after {
+            sql.push(" AND started_at >= ").push_bind(after);
+        }
+        if let Some(before) = self.started_before {
+            sql.push(" AND started_at < ").push_bind(before);
+        }
+    }
+}

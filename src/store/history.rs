@@ -1,0 +1,90 @@
+//! History pages: keyset pagination over `(started_at, execution_arn)`, never OFFSET, so a page a
+//! thousand deep costs what the first one does.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, QueryBuilder, Row};
+
+use super::cursor::Position;
+use super::filter::SnapshotFilter;
+use super::{decode, HistoryStore, StoreError};
+use crate::model::TaskExecution;
+
+/// The order of a history query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Order {
+    NewestFirst,
+    OldestFirst,
+}
+
+/// Which way a page is read from its boundary: Relay's `first`/`after` or `last`/`before`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Backward,
+}
+
+pub struct PageRow {
+    pub position: Position,
+    pub execution: TaskExecution,
+}
+
+pub struct Page {
+    /// In the query's order, whichever the direction.
+    pub rows: Vec<PageRow>,
+    /// More rows lie beyond the page in the direction it was read.
+    pub has_more: bool,
+}
+
+impl HistoryStore {
+    /// Up to `limit` rows after (forward) or before (backward) `boundary`, in `order`.
+    pub async fn page(
+        &self,
+        filter: &SnapshotFilter,
+        order: Order,
+        direction: Direction,
+        boundary: Option<&Position>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        // Reading backward is reading the opposite order forward, then reversing the page.
+        let descending = (order == Order::NewestFirst) == (direction == Direction::Forward);
+        let (comparison, sort) = if descending { ("<", "DESC") } else { (">", "ASC") };
+
+        let mut sql = QueryBuilder::<Postgres>::new(
+            "SELECT execution_arn, started_at, snapshot FROM execution_snapshots",
+        );
+        filter.push_where(&mut sql);
+        if let Some(boundary) = boundary {
+            sql.push(format_args!(" AND (started_at, execution_arn) {comparison} ("))
+                .push_bind(boundary.started_at)
+                .push(", ")
+                .push_bind(boundary.execution_arn.clone())
+                .push(")");
+        }
+        sql.push(format_args!(" ORDER BY started_at {sort}, execution_arn {sort} LIMIT "))
+            .push_bind(limit as i64 + 1);
+
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        let has_more = rows.len() > limit;
+        let mut rows = rows
+            .into_iter()
+            .take(limit)
+            .map(|row| {
+                let execution_arn: String = row.get("execution_arn");
+                let started_at: DateTime<Utc> = row.get("started_at");
+                let execution = decode(&execution_arn, row.get("snapshot"))?;
+                Ok(PageRow { position: Position { started_at, execution_arn }, execution })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if direction == Direction::Backward {
+            rows.reverse();
+        }
+        Ok(Page { rows, has_more })
+    }
+
+    /// How many snapshots match `filter`.
+    pub async fn count(&self, filter: &SnapshotFilter) -> Result<i64, StoreError> {
+        let mut sql = QueryBuilder::<Postgres>::new("SELECT count(*) FROM execution_snapshots");
+        filter.push_where(&mut sql);
+        Ok(sql.build().fetch_one(&self.pool).await?.get(0))
+    }
+}

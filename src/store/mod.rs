@@ -1,0 +1,154 @@
+//! The history store: finished executions as snapshots in PostgreSQL (sqlx), for reads that must
+//! not cost an AWS call, history pages and statistics.
+//!
+//! Each submodule owns its SQL: `snapshots` (this file) writes and reads single rows, [`history`]
+//! pages, [`stats`] aggregates, [`writer`] queues writes off the request path.
+
+pub mod cursor;
+pub mod filter;
+pub mod history;
+pub mod stats;
+pub mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+
+use crate::datasync::ExecutionArn;
+use crate::model::TaskExecution;
+
+/// The shape of `snapshot`: bump it when the domain type changes incompatibly, and teach
+/// [`HistoryStore::get`] to read the old one.
+pub const SNAPSHOT_VERSION: i32 = 1;
+
+/// A store failure. Its text is for the log only: it can carry SQL and connection details.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored snapshot of {arn} is unreadable: {source}")]
+    Snapshot { arn: String, source: serde_json::Error },
+}
+
+#[derive(Clone)]
+pub struct HistoryStore {
+    pool: PgPool,
+}
+
+impl HistoryStore {
+    /// Connects (lazily: the gateway starts even when the database is down) with short timeouts,
+    /// so that a database outage fails history calls quickly instead of holding requests.
+    pub fn connect_lazy(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect_lazy(url)?;
+        Ok(HistoryStore { pool })
+    }
+
+    /// Applies the migrations in `migrations/` that have not been applied yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations").run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// The stored snapshot of one execution, if any.
+    pub async fn get(&self, arn: &ExecutionArn) -> Result<Option<TaskExecution>, StoreError> {
+        let row = sqlx::query("SELECT snapshot FROM execution_snapshots WHERE execution_arn = $1")
+            .bind(arn.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| decode(arn.as_str(), row.get("snapshot"))).transpose()
+    }
+
+    /// Inserts snapshots, or updates a row when DataSync's answer moved on (a task report that
+    /// was pending is now written). Idempotent: writing the same snapshot twice changes nothing.
+    /// The batch must not repeat an ARN.
+    pub async fn upsert(&self, batch: &[Arc<TaskExecution>]) -> Result<(), StoreError> {
+        let rows: Vec<(ExecutionArn, &TaskExecution, serde_json::Value)> = batch
+            .iter()
+            .filter_map(|execution| {
+                let arn = ExecutionArn::parse(&execution.task_execution_arn).ok()?;
+                let json = serde_json::to_value(execution.as_ref()).ok()?;
+                Some((arn, execution.as_ref(), json))
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO execution_snapshots (execution_arn, task_arn, region, account_id, status, task_mode, \
+             start_time, started_at, first_seen_terminal, updated_at, total_duration_ms, prepare_duration_ms, \
+             transfer_duration_ms, verify_duration_ms, bytes_transferred, bytes_written, bytes_compressed, \
+             files_transferred, files_verified, files_deleted, files_skipped, error_code, report_status, \
+             snapshot_version, snapshot) ",
+        );
+        insert.push_values(rows, |mut row, (arn, e, json)| {
+            let result = e.result.clone().unwrap_or_default();
+            row.push_bind(arn.as_str().to_owned())
+                .push_bind(arn.task_arn().to_owned())
+                .push_bind(arn.region().to_owned())
+                .push_bind(arn.account_id().to_owned())
+                .push_bind(e.status.raw().to_owned())
+                .push_bind(e.task_mode.as_ref().map(|mode| mode.raw().to_owned()))
+                .push_bind(e.start_time)
+                .push_bind(e.start_time.unwrap_or(e.fetched_at))
+                .push_bind(e.fetched_at)
+                .push_bind(e.fetched_at)
+                .push_bind(result.total_duration.map(|d| d.0))
+                .push_bind(result.prepare_duration.map(|d| d.0))
+                .push_bind(result.transfer_duration.map(|d| d.0))
+                .push_bind(result.verify_duration.map(|d| d.0))
+                .push_bind(e.bytes_transferred.0)
+                .push_bind(e.bytes_written.0)
+                .push_bind(e.bytes_compressed.0)
+                .push_bind(e.files_transferred.0)
+                .push_bind(e.files_verified.0)
+                .push_bind(e.files_deleted.0)
+                .push_bind(e.files_skipped.0)
+                .push_bind(result.error_code)
+                .push_bind(
+                    e.report_result.as_ref().and_then(|r| r.status.as_ref()).map(|s| s.raw().to_owned()),
+                )
+                .push_bind(SNAPSHOT_VERSION)
+                .push_bind(json);
+        });
+        insert.push(
+            " ON CONFLICT (execution_arn) DO UPDATE SET status = EXCLUDED.status, \
+             updated_at = EXCLUDED.updated_at, total_duration_ms = EXCLUDED.total_duration_ms, \
+             prepare_duration_ms = EXCLUDED.prepare_duration_ms, transfer_duration_ms = EXCLUDED.transfer_duration_ms, \
+             verify_duration_ms = EXCLUDED.verify_duration_ms, bytes_transferred = EXCLUDED.bytes_transferred, \
+             bytes_written = EXCLUDED.bytes_written, bytes_compressed = EXCLUDED.bytes_compressed, \
+             files_transferred = EXCLUDED.files_transferred, files_verified = EXCLUDED.files_verified, \
+             files_deleted = EXCLUDED.files_deleted, files_skipped = EXCLUDED.files_skipped, \
+             error_code = EXCLUDED.error_code, report_status = EXCLUDED.report_status, \
+             snapshot_version = EXCLUDED.snapshot_version, snapshot = EXCLUDED.snapshot \
+             WHERE (execution_snapshots.status, execution_snapshots.report_status) \
+             IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.report_status)",
+        );
+        insert.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Deletes executions that started before `cutoff`; how many.
+    pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM execution_snapshots WHERE started_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+}
+
+fn decode(arn: &str, snapshot: serde_json::Value) -> Result<TaskExecution, StoreError> {
+    serde_json::from_value(snapshot).map_err(|source| StoreError::Snapshot { arn: arn.to_owned(), source })
+}

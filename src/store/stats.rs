@@ -1,0 +1,114 @@
+//! Aggregates over snapshots, computed in SQL: counts, sums and duration percentiles per group.
+
+use sqlx::{Postgres, QueryBuilder, Row};
+
+use super::filter::SnapshotFilter;
+use super::{HistoryStore, StoreError};
+
+/// What statistics can be grouped by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dimension {
+    Task,
+    Status,
+    /// The UTC calendar day the execution started.
+    Day,
+    Region,
+    ErrorCode,
+}
+
+impl Dimension {
+    /// The column (or expression) and the name it is selected as.
+    fn sql(self) -> (&'static str, &'static str) {
+        match self {
+            Dimension::Task => ("task_arn", "task_arn"),
+            Dimension::Status => ("status", "status"),
+            Dimension::Day => ("to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')", "day"),
+            Dimension::Region => ("region", "region"),
+            Dimension::ErrorCode => ("error_code", "error_code"),
+        }
+    }
+}
+
+/// One group's figures; a key field is `None` when not grouped by it (or, for the error code,
+/// for executions without one).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatsRow {
+    pub task_arn: Option<String>,
+    pub status: Option<String>,
+    pub day: Option<String>,
+    pub region: Option<String>,
+    pub error_code: Option<String>,
+    pub count: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub bytes_transferred: i64,
+    pub bytes_written: i64,
+    pub files_transferred: i64,
+    pub avg_duration_ms: Option<f64>,
+    pub p50_duration_ms: Option<f64>,
+    pub p95_duration_ms: Option<f64>,
+}
+
+impl HistoryStore {
+    /// Figures per group of `dimensions` (one overall group when empty), ordered by key, at most
+    /// `max_groups` of them.
+    pub async fn stats(
+        &self,
+        filter: &SnapshotFilter,
+        dimensions: &[Dimension],
+        max_groups: usize,
+    ) -> Result<Vec<StatsRow>, StoreError> {
+        let all =
+            [Dimension::Task, Dimension::Status, Dimension::Day, Dimension::Region, Dimension::ErrorCode];
+        let mut sql = QueryBuilder::<Postgres>::new("SELECT ");
+        let mut grouped = Vec::new();
+        for dimension in all {
+            let (expression, name) = dimension.sql();
+            if dimensions.contains(&dimension) {
+                sql.push(format_args!("{expression} AS {name}, "));
+                grouped.push(name);
+            } else {
+                sql.push(format_args!("NULL::text AS {name}, "));
+            }
+        }
+        sql.push(
+            "count(*) AS count, \
+             count(*) FILTER (WHERE status = 'SUCCESS') AS succeeded, \
+             count(*) FILTER (WHERE status = 'ERROR') AS failed, \
+             coalesce(sum(bytes_transferred), 0)::bigint AS bytes_transferred, \
+             coalesce(sum(bytes_written), 0)::bigint AS bytes_written, \
+             coalesce(sum(files_transferred), 0)::bigint AS files_transferred, \
+             avg(total_duration_ms)::float8 AS avg_duration_ms, \
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY total_duration_ms) AS p50_duration_ms, \
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY total_duration_ms) AS p95_duration_ms \
+             FROM execution_snapshots",
+        );
+        filter.push_where(&mut sql);
+        if !grouped.is_empty() {
+            let keys = grouped.join(", ");
+            sql.push(format_args!(" GROUP BY {keys} ORDER BY {keys}"));
+        }
+        sql.push(" LIMIT ").push_bind(max_groups as i64);
+
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| StatsRow {
+                task_arn: row.get("task_arn"),
+                status: row.get("status"),
+                day: row.get("day"),
+                region: row.get("region"),
+                error_code: row.get("error_code"),
+                count: row.get("count"),
+                succeeded: row.get("succeeded"),
+                failed: row.get("failed"),
+                bytes_transferred: row.get("bytes_transferred"),
+                bytes_written: row.get("bytes_written"),
+                files_transferred: row.get("files_transferred"),
+                avg_duration_ms: row.get("avg_duration_ms"),
+                p50_duration_ms: row.get("p50_duration_ms"),
+                p95_duration_ms: row.get("p95_duration_ms"),
+            })
+            .collect())
+    }
+}

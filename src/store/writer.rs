@@ -1,0 +1,155 @@
+//! The snapshot writer: records finished executions off the request path.
+//!
+//! Requests hand snapshots to a bounded in-memory backlog keyed by ARN (so a crowd reading one
+//! execution queues it once); one background task writes the backlog in batches, and while
+//! PostgreSQL is down it keeps the backlog and retries with backoff. On graceful shutdown
+//! [`SnapshotWriter::flush`] drains it. A snapshot is lost only if the backlog is full (counted
+//! as `dropped` in `/readyz` and logged) or the process dies before it is written; either way
+//! the execution is recorded again the next time it is read from DataSync.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::HistoryStore;
+use crate::model::TaskExecution;
+
+const BATCH_SIZE: usize = 500;
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The writer's figures, for `/readyz`.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct WriterStatus {
+    /// Snapshots waiting to be written (including a batch being written).
+    pub backlog: usize,
+    pub written: u64,
+    pub dropped: u64,
+    /// Whether the last write succeeded.
+    pub healthy: bool,
+}
+
+#[derive(Clone)]
+pub struct SnapshotWriter {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    pending: Mutex<HashMap<String, Arc<TaskExecution>>>,
+    capacity: usize,
+    in_flight: AtomicUsize,
+    wake: Notify,
+    written: AtomicU64,
+    dropped: AtomicU64,
+    healthy: AtomicBool,
+}
+
+impl SnapshotWriter {
+    /// Starts the background task writing to `store`; it runs as long as the runtime does.
+    pub fn start(store: HistoryStore, capacity: usize) -> Self {
+        let writer = SnapshotWriter {
+            shared: Arc::new(Shared {
+                pending: Mutex::new(HashMap::new()),
+                capacity,
+                in_flight: AtomicUsize::new(0),
+                wake: Notify::new(),
+                written: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
+                healthy: AtomicBool::new(true),
+            }),
+        };
+        tokio::spawn(write_loop(store, writer.shared.clone()));
+        writer
+    }
+
+    /// Queues a finished execution; a newer snapshot of the same ARN replaces a queued one.
+    pub fn record(&self, execution: Arc<TaskExecution>) {
+        let mut pending = self.shared.pending();
+        let arn = &execution.task_execution_arn;
+        if pending.len() >= self.shared.capacity && !pending.contains_key(arn) {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(%arn, backlog = pending.len(), "history backlog full; snapshot not recorded");
+            return;
+        }
+        pending.insert(arn.clone(), execution);
+        drop(pending);
+        self.shared.wake.notify_one();
+    }
+
+    pub fn status(&self) -> WriterStatus {
+        WriterStatus {
+            backlog: self.shared.pending().len() + self.shared.in_flight.load(Ordering::Relaxed),
+            written: self.shared.written.load(Ordering::Relaxed),
+            dropped: self.shared.dropped.load(Ordering::Relaxed),
+            healthy: self.shared.healthy.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits until the backlog is written or `timeout` passes; returns what is left.
+    pub async fn flush(&self, timeout: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let backlog = self.status().backlog;
+            if backlog == 0 || tokio::time::Instant::now() >= deadline {
+                return backlog;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Shared {
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<TaskExecution>>> {
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn take_batch(&self) -> Vec<Arc<TaskExecution>> {
+        let mut pending = self.pending();
+        let arns: Vec<String> = pending.keys().take(BATCH_SIZE).cloned().collect();
+        let batch: Vec<_> = arns.iter().filter_map(|arn| pending.remove(arn)).collect();
+        self.in_flight.store(batch.len(), Ordering::Relaxed);
+        batch
+    }
+
+    /// Puts a batch that failed back, unless a newer snapshot of an ARN arrived meanwhile.
+    fn restore(&self, batch: Vec<Arc<TaskExecution>>) {
+        let mut pending = self.pending();
+        for execution in batch {
+            pending.entry(execution.task_execution_arn.clone()).or_insert(execution);
+        }
+        self.in_flight.store(0, Ordering::Relaxed);
+    }
+}
+
+async fn write_loop(store: HistoryStore, shared: Arc<Shared>) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let batch = shared.take_batch();
+        if batch.is_empty() {
+            shared.wake.notified().await;
+            continue;
+        }
+        match store.upsert(&batch).await {
+            Ok(()) => {
+                shared.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                shared.in_flight.store(0, Ordering::Relaxed);
+                if !shared.healthy.swap(true, Ordering::Relaxed) {
+                    tracing::info!("history store reachable again; backlog being written");
+                }
+                backoff = MIN_BACKOFF;
+            }
+            Err(error) => {
+                let size = batch.len();
+                shared.restore(batch);
+                shared.healthy.store(false, Ordering::Relaxed);
+                let backlog = shared.pending().len();
+                tracing::warn!(%error, batch = size, backlog, retry_in = ?backoff, "could not write snapshots");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
