@@ -120,11 +120,16 @@ pub const FULL: &str = "query($arn: ID!) { taskExecution(arn: $arn) {
     fetchedAt servedFrom
 } }";
 
-/// A plain SDK client for `endpoint` (the simulator or moto), for setting up what a test queries.
+/// A plain SDK client for `endpoint` (the simulator or moto) in us-east-1, for setting up what a
+/// test queries.
 pub async fn sdk_client(endpoint: &str) -> aws_sdk_datasync::Client {
+    sdk_client_in(endpoint, "us-east-1").await
+}
+
+pub async fn sdk_client_in(endpoint: &str, region: &str) -> aws_sdk_datasync::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
+        .region(aws_config::Region::new(region.to_owned()))
         .credentials_provider(aws_credential_types::Credentials::from_keys("AKIDTEST", "secret", None))
         .load()
         .await;

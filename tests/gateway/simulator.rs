@@ -6,7 +6,7 @@ use std::time::Duration;
 use datasync_gateway::simulator::fleet::seeded;
 use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 
-use crate::common::sdk_client;
+use crate::common::{sdk_client, sdk_client_in};
 
 async fn simulator() -> (Simulator, aws_sdk_datasync::Client) {
     let tick = Duration::from_secs(1);
@@ -16,14 +16,18 @@ async fn simulator() -> (Simulator, aws_sdk_datasync::Client) {
 }
 
 #[tokio::test]
-async fn tasks_can_be_listed_and_described() {
-    let (_simulator, client) = simulator().await;
-    let tasks = client.list_tasks().send().await.unwrap();
-    let arns: Vec<_> = tasks.tasks().iter().filter_map(|task| task.task_arn()).collect();
-    assert!(arns.contains(&seeded::QUICK_TASK), "{arns:?}");
-    let regions: std::collections::BTreeSet<_> =
-        arns.iter().map(|arn| arn.split(':').nth(3).unwrap()).collect();
-    assert_eq!(regions.len(), 2, "tasks in two regions: {regions:?}");
+async fn tasks_can_be_listed_by_region_and_described() {
+    let (simulator, client) = simulator().await;
+    for region in ["us-east-1", "eu-west-1"] {
+        let regional = sdk_client_in(&simulator.endpoint_url(), region).await;
+        let tasks = regional.list_tasks().send().await.unwrap();
+        let arns: Vec<_> = tasks.tasks().iter().filter_map(|task| task.task_arn()).collect();
+        assert!(!arns.is_empty(), "tasks in {region}");
+        assert!(arns.iter().all(|arn| arn.split(':').nth(3) == Some(region)), "{arns:?}");
+    }
+    let eu_task = "arn:aws:datasync:eu-west-1:111122223333:task/task-0a1b2c3d4e5f60002";
+    let wrong_region = client.describe_task().task_arn(eu_task).send().await.unwrap_err();
+    assert!(wrong_region.into_service_error().is_invalid_request_exception());
 
     let task = client.describe_task().task_arn(seeded::QUICK_TASK).send().await.unwrap();
     assert_eq!(task.name(), Some("demo-quick-copy"));
