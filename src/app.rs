@@ -101,7 +101,7 @@ async fn open_history(config: &HistoryConfig) -> anyhow::Result<Option<History>>
         tokio::spawn(prune_periodically(store.clone(), retention, config.history_prune_interval));
     }
     tracing::info!("history store ready");
-    Ok(Some(History { store, writer }))
+    Ok(Some(History::new(store, writer)))
 }
 
 /// Connects and applies migrations. The URL may hold a password: errors do not repeat it.

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 
@@ -48,11 +49,40 @@ pub struct Fetched {
     pub served_from: ServedFrom,
 }
 
+/// How long reads skip the store after it failed, so that while the database is down live
+/// queries go straight to DataSync instead of each waiting for a connection first.
+const STORE_READ_PAUSE: Duration = Duration::from_secs(5);
+
 /// The history store and the writer that fills it.
 #[derive(Clone)]
 pub struct History {
     pub store: HistoryStore,
     pub writer: SnapshotWriter,
+    /// Until when reads skip the store.
+    paused_until: Arc<Mutex<Option<Instant>>>,
+}
+
+impl History {
+    pub fn new(store: HistoryStore, writer: SnapshotWriter) -> Self {
+        History { store, writer, paused_until: Arc::default() }
+    }
+
+    /// The settled snapshot of `arn`, if the store has one and can be asked.
+    async fn settled(&self, arn: &ExecutionArn) -> Option<TaskExecution> {
+        let paused = |until: &Option<Instant>| until.is_some_and(|until| Instant::now() < until);
+        if paused(&self.paused_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner())) {
+            return None;
+        }
+        match self.store.get(arn).await {
+            Ok(found) => found.filter(TaskExecution::is_settled),
+            Err(error) => {
+                tracing::warn!(%arn, %error, "history store unavailable; reading from DataSync for a while");
+                *self.paused_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                    Some(Instant::now() + STORE_READ_PAUSE);
+                None
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -131,13 +161,8 @@ impl ExecutionService {
     /// cacheable answer (NOT_FOUND is an answer, other errors are not).
     async fn fetch(&self, arn: &ExecutionArn) -> Result<(Cached, ServedFrom), GatewayError> {
         if let Some(history) = &self.history {
-            match history.store.get(arn).await {
-                Ok(Some(execution)) if execution.is_settled() => {
-                    return Ok((Cached::Found(Arc::new(execution)), ServedFrom::History));
-                }
-                Ok(_) => {}
-                // History is an optimisation here: DataSync still has the answer.
-                Err(error) => tracing::warn!(%arn, %error, "history store unavailable; asking DataSync"),
+            if let Some(execution) = history.settled(arn).await {
+                return Ok((Cached::Found(Arc::new(execution)), ServedFrom::History));
             }
         }
         match self.datasync.describe_task_execution(arn).await {

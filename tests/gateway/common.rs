@@ -135,3 +135,40 @@ pub async fn sdk_client_in(endpoint: &str, region: &str) -> aws_sdk_datasync::Cl
         .await;
     aws_sdk_datasync::Client::new(&config)
 }
+
+/// A new, empty database on the test PostgreSQL; its URL.
+pub async fn test_database() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let admin = std::env::var("TEST_DATABASE_URL")
+        .expect("TEST_DATABASE_URL is not set: run the tests with scripts/test");
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("gateway_test_{}_{n}", std::process::id());
+    let pool = sqlx::PgPool::connect(&admin).await.expect("the test PostgreSQL accepts connections");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+    pool.close().await;
+    let (server, _) = admin.rsplit_once('/').expect("TEST_DATABASE_URL ends with /DATABASE");
+    format!("{server}/{name}")
+}
+
+/// The test config with a fresh history database.
+pub async fn history_config() -> Config {
+    let mut config = test_config();
+    config.history.database_url = Some(test_database().await);
+    config
+}
+
+impl TestGateway {
+    /// Waits until the history writer has written `at_least` snapshots and has nothing queued.
+    pub async fn history_settled(&self, at_least: u64) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready: Value = self.get("/readyz").await.json().await.unwrap();
+            let writer = &ready["history"]["writer"];
+            if writer["backlog"] == 0 && writer["written"].as_u64().unwrap() >= at_least {
+                return ready;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "history never settled: {ready}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
