@@ -33,7 +33,8 @@ impl TcpProxy {
 
     /// Refuses new connections and cuts the open ones.
     pub async fn stop(&self) {
-        if let Some(serving) = self.serving.lock().unwrap().take() {
+        let serving = self.serving.lock().unwrap().take();
+        if let Some(serving) = serving {
             serving.abort();
             let _ = serving.await;
         }
