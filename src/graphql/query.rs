@@ -12,8 +12,8 @@ use crate::service::{Consistency, ExecutionService};
 /// Reads of DataSync task executions.
 pub struct Query;
 
-// `consistency` is nullable so that a query declaring `$consistency: Consistency` and not
-// sending it gets the default: async-graphql passes such an unset variable as null.
+// Arguments with defaults are nullable so that a query declaring e.g. `$consistency: Consistency`
+// and not sending it gets the default: async-graphql passes such an unset variable as null.
 
 #[Object]
 impl Query {
@@ -58,13 +58,14 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         filter: Option<ExecutionFilter>,
-        #[graphql(default)] order_by: HistoryOrder,
+        #[graphql(default_with = "Some(HistoryOrder::StartedAtDesc)")] order_by: Option<HistoryOrder>,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<HistoryConnection> {
-        history::execution_history(ctx, filter, order_by, PageArgs { first, after, last, before }).await
+        let args = PageArgs { first, after, last, before };
+        history::execution_history(ctx, filter, order_by.unwrap_or_default(), args).await
     }
 
     /// Counts, sums and duration percentiles of recorded executions, per group of `groupBy`
@@ -73,8 +74,8 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         filter: Option<ExecutionFilter>,
-        #[graphql(default)] group_by: Vec<StatsDimension>,
+        #[graphql(default_with = "Some(Vec::new())")] group_by: Option<Vec<StatsDimension>>,
     ) -> Result<Vec<ExecutionStatsGroup>> {
-        history::execution_stats(ctx, filter, group_by).await
+        history::execution_stats(ctx, filter, group_by.unwrap_or_default()).await
     }
 }

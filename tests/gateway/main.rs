@@ -8,6 +8,7 @@ mod common;
 mod errors;
 mod fields;
 mod history;
+mod history_queries;
 mod http;
 mod moto;
 mod proxy;
