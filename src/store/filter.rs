@@ -24,12 +24,8 @@ impl SnapshotFilter {
     /// Appends ` WHERE …` (always present, so callers can add `AND …`).
     pub fn push_where(&self, sql: &mut QueryBuilder<'_, Postgres>) {
         sql.push(" WHERE TRUE");
-        if !self.task_arns.is_empty() {
-            sql.push(" AND task_arn = ANY(").push_bind(self.task_arns.clone()).push(")");
-        }
-        if !self.statuses.is_empty() {
-            sql.push(" AND status = ANY(").push_bind(self.statuses.clone()).push(")");
-        }
+        push_any_of(sql, "task_arn", &self.task_arns);
+        push_any_of(sql, "status", &self.statuses);
         let equal = [
             ("region", &self.region),
             ("account_id", &self.account_id),
@@ -46,6 +42,20 @@ impl SnapshotFilter {
         }
         if let Some(before) = self.started_before {
             sql.push(" AND started_at < ").push_bind(before);
+        }
+    }
+}
+
+/// `column = ANY(values)`, or `column = value` for one: PostgreSQL plans a one-element ANY
+/// poorly (measured: 59 ms instead of 1.6 ms for one task's failures in a week, 1M rows).
+fn push_any_of(sql: &mut QueryBuilder<'_, Postgres>, column: &str, values: &[String]) {
+    match values {
+        [] => {}
+        [value] => {
+            sql.push(format_args!(" AND {column} = ")).push_bind(value.clone());
+        }
+        _ => {
+            sql.push(format_args!(" AND {column} = ANY(")).push_bind(values.to_vec()).push(")");
         }
     }
 }

@@ -50,7 +50,8 @@ impl HistoryStore {
         let (comparison, sort) = if descending { ("<", "DESC") } else { (">", "ASC") };
 
         let mut sql = QueryBuilder::<Postgres>::new(
-            "SELECT execution_arn, started_at, snapshot FROM execution_snapshots",
+            "SELECT execution_arn, started_at, snapshot FROM execution_snapshots \
+             JOIN execution_snapshot_documents USING (execution_arn)",
         );
         filter.push_where(&mut sql);
         if let Some(boundary) = boundary {

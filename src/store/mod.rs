@@ -63,16 +63,16 @@ impl HistoryStore {
 
     /// The stored snapshot of one execution, if any.
     pub async fn get(&self, arn: &ExecutionArn) -> Result<Option<TaskExecution>, StoreError> {
-        let row = sqlx::query("SELECT snapshot FROM execution_snapshots WHERE execution_arn = $1")
+        let row = sqlx::query("SELECT snapshot FROM execution_snapshot_documents WHERE execution_arn = $1")
             .bind(arn.as_str())
             .fetch_optional(&self.pool)
             .await?;
         row.map(|row| decode(arn.as_str(), row.get("snapshot"))).transpose()
     }
 
-    /// Inserts snapshots, or updates a row when DataSync's answer moved on (a task report that
+    /// Inserts snapshots, or updates one when DataSync's answer moved on (a task report that
     /// was pending is now written). Idempotent: writing the same snapshot twice changes nothing.
-    /// The batch must not repeat an ARN.
+    /// One statement, so columns and document never disagree. The batch must not repeat an ARN.
     pub async fn upsert(&self, batch: &[Arc<TaskExecution>]) -> Result<(), StoreError> {
         let rows: Vec<(ExecutionArn, &TaskExecution, serde_json::Value)> = batch
             .iter()
@@ -85,14 +85,16 @@ impl HistoryStore {
         if rows.is_empty() {
             return Ok(());
         }
+        let arns: Vec<String> = rows.iter().map(|(arn, _, _)| arn.as_str().to_owned()).collect();
+        let documents: Vec<serde_json::Value> = rows.iter().map(|(_, _, json)| json.clone()).collect();
         let mut insert = QueryBuilder::<Postgres>::new(
-            "INSERT INTO execution_snapshots (execution_arn, task_arn, region, account_id, status, task_mode, \
-             start_time, started_at, first_seen_terminal, updated_at, total_duration_ms, prepare_duration_ms, \
-             transfer_duration_ms, verify_duration_ms, bytes_transferred, bytes_written, bytes_compressed, \
-             files_transferred, files_verified, files_deleted, files_skipped, error_code, report_status, \
-             snapshot_version, snapshot) ",
+            "WITH changed AS (INSERT INTO execution_snapshots (execution_arn, task_arn, region, account_id, \
+             status, task_mode, start_time, started_at, first_seen_terminal, updated_at, total_duration_ms, \
+             prepare_duration_ms, transfer_duration_ms, verify_duration_ms, bytes_transferred, bytes_written, \
+             bytes_compressed, files_transferred, files_verified, files_deleted, files_skipped, error_code, \
+             report_status) ",
         );
-        insert.push_values(rows, |mut row, (arn, e, json)| {
+        insert.push_values(rows, |mut row, (arn, e, _)| {
             let result = e.result.clone().unwrap_or_default();
             row.push_bind(arn.as_str().to_owned())
                 .push_bind(arn.task_arn().to_owned())
@@ -118,9 +120,7 @@ impl HistoryStore {
                 .push_bind(result.error_code)
                 .push_bind(
                     e.report_result.as_ref().and_then(|r| r.status.as_ref()).map(|s| s.raw().to_owned()),
-                )
-                .push_bind(SNAPSHOT_VERSION)
-                .push_bind(json);
+                );
         });
         insert.push(
             " ON CONFLICT (execution_arn) DO UPDATE SET status = EXCLUDED.status, \
@@ -130,11 +130,25 @@ impl HistoryStore {
              bytes_written = EXCLUDED.bytes_written, bytes_compressed = EXCLUDED.bytes_compressed, \
              files_transferred = EXCLUDED.files_transferred, files_verified = EXCLUDED.files_verified, \
              files_deleted = EXCLUDED.files_deleted, files_skipped = EXCLUDED.files_skipped, \
-             error_code = EXCLUDED.error_code, report_status = EXCLUDED.report_status, \
-             snapshot_version = EXCLUDED.snapshot_version, snapshot = EXCLUDED.snapshot \
+             error_code = EXCLUDED.error_code, report_status = EXCLUDED.report_status \
              WHERE (execution_snapshots.status, execution_snapshots.report_status) \
-             IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.report_status)",
+             IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.report_status) \
+             RETURNING execution_arn) \
+             INSERT INTO execution_snapshot_documents (execution_arn, snapshot_version, snapshot) \
+             SELECT document.execution_arn, ",
         );
+        insert
+            .push_bind(SNAPSHOT_VERSION)
+            .push(", document.snapshot FROM unnest(")
+            .push_bind(arns)
+            .push("::text[], ")
+            .push_bind(documents)
+            .push(
+                "::jsonb[]) AS document (execution_arn, snapshot) \
+                 JOIN changed ON changed.execution_arn = document.execution_arn \
+                 ON CONFLICT (execution_arn) DO UPDATE SET snapshot_version = EXCLUDED.snapshot_version, \
+                 snapshot = EXCLUDED.snapshot",
+            );
         insert.build().execute(&self.pool).await?;
         Ok(())
     }

@@ -22,7 +22,7 @@ impl Dimension {
         match self {
             Dimension::Task => ("task_arn", "task_arn"),
             Dimension::Status => ("status", "status"),
-            Dimension::Day => ("to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')", "day"),
+            Dimension::Day => ("(started_at AT TIME ZONE 'UTC')::date", "day"),
             Dimension::Region => ("region", "region"),
             Dimension::ErrorCode => ("error_code", "error_code"),
         }
@@ -67,6 +67,8 @@ impl HistoryStore {
             if dimensions.contains(&dimension) {
                 sql.push(format_args!("{expression} AS {name}, "));
                 grouped.push(name);
+            } else if dimension == Dimension::Day {
+                sql.push("NULL::date AS day, ");
             } else {
                 sql.push(format_args!("NULL::text AS {name}, "));
             }
@@ -79,8 +81,7 @@ impl HistoryStore {
              coalesce(sum(bytes_written), 0)::bigint AS bytes_written, \
              coalesce(sum(files_transferred), 0)::bigint AS files_transferred, \
              avg(total_duration_ms)::float8 AS avg_duration_ms, \
-             percentile_cont(0.5) WITHIN GROUP (ORDER BY total_duration_ms) AS p50_duration_ms, \
-             percentile_cont(0.95) WITHIN GROUP (ORDER BY total_duration_ms) AS p95_duration_ms \
+             percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY total_duration_ms) AS percentiles \
              FROM execution_snapshots",
         );
         filter.push_where(&mut sql);
@@ -90,24 +91,33 @@ impl HistoryStore {
         }
         sql.push(" LIMIT ").push_bind(max_groups as i64);
 
-        let rows = sql.build().fetch_all(&self.pool).await?;
+        // Percentiles sort each group; with the default 4 MB a million rows spill to disk.
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("SET LOCAL work_mem = '64MB'").execute(&mut *transaction).await?;
+        let rows = sql.build().fetch_all(&mut *transaction).await?;
+        transaction.commit().await?;
         Ok(rows
             .into_iter()
-            .map(|row| StatsRow {
-                task_arn: row.get("task_arn"),
-                status: row.get("status"),
-                day: row.get("day"),
-                region: row.get("region"),
-                error_code: row.get("error_code"),
-                count: row.get("count"),
-                succeeded: row.get("succeeded"),
-                failed: row.get("failed"),
-                bytes_transferred: row.get("bytes_transferred"),
-                bytes_written: row.get("bytes_written"),
-                files_transferred: row.get("files_transferred"),
-                avg_duration_ms: row.get("avg_duration_ms"),
-                p50_duration_ms: row.get("p50_duration_ms"),
-                p95_duration_ms: row.get("p95_duration_ms"),
+            .map(|row| {
+                let percentiles: Option<Vec<Option<f64>>> = row.get("percentiles");
+                let percentile = |i: usize| percentiles.as_ref().and_then(|p| p.get(i).copied().flatten());
+                let day: Option<chrono::NaiveDate> = row.get("day");
+                StatsRow {
+                    task_arn: row.get("task_arn"),
+                    status: row.get("status"),
+                    day: day.map(|day| day.format("%Y-%m-%d").to_string()),
+                    region: row.get("region"),
+                    error_code: row.get("error_code"),
+                    count: row.get("count"),
+                    succeeded: row.get("succeeded"),
+                    failed: row.get("failed"),
+                    bytes_transferred: row.get("bytes_transferred"),
+                    bytes_written: row.get("bytes_written"),
+                    files_transferred: row.get("files_transferred"),
+                    avg_duration_ms: row.get("avg_duration_ms"),
+                    p50_duration_ms: percentile(0),
+                    p95_duration_ms: percentile(1),
+                }
             })
             .collect())
     }

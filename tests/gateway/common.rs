@@ -35,6 +35,11 @@ impl TestGateway {
 
     /// The gateway with `config`, in front of a fresh simulator of its own.
     pub async fn start_with(mut config: Config) -> Self {
+        // RUST_LOG=debug scripts/test … shows the gateway's log beside a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let simulator = Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig { tick: TEST_TICK })
             .await
             .unwrap();

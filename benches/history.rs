@@ -1,0 +1,214 @@
+//! History benchmark: loads 1,000,000 snapshots into PostgreSQL, then measures latency through
+//! the GraphQL endpoint of a real gateway. Run it with `scripts/bench` (which starts a throwaway
+//! PostgreSQL); figures go in BENCHMARKS.md.
+//!
+//! Environment: BENCH_DATABASE_URL (a server where the bench may create `bench_history`),
+//! BENCH_ROWS (default 1000000), BENCH_SAMPLES (default 200).
+
+use std::time::{Duration, Instant};
+
+use datasync_gateway::app::Application;
+use datasync_gateway::config::Config;
+use datasync_gateway::datasync::{DataSyncClient, ExecutionArn};
+use datasync_gateway::simulator::fleet::seeded;
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor, PgConnection};
+
+const TASKS: i64 = 50;
+const DAYS: i64 = 90;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let admin_url = std::env::var("BENCH_DATABASE_URL").expect("BENCH_DATABASE_URL (run scripts/bench)");
+    let rows: i64 = env_or("BENCH_ROWS", 1_000_000);
+    let samples: usize = env_or("BENCH_SAMPLES", 200);
+    let (server, _) = admin_url.rsplit_once('/').expect("a URL ending in /DATABASE");
+    let database_url = format!("{server}/bench_history");
+
+    let mut admin = PgConnection::connect(&admin_url).await?;
+    admin.execute("DROP DATABASE IF EXISTS bench_history").await?;
+    admin.execute("CREATE DATABASE bench_history").await?;
+
+    let mut config = Config::defaults();
+    config.listen = "127.0.0.1:0".parse()?;
+    config.datasync.simulator = true;
+    config.history.database_url = Some(database_url.clone());
+    config.history.backfill_regions = vec!["none".into()];
+    let app = Application::build(config.clone()).await?;
+    let template = template(&app, &config).await?;
+    let url = format!("http://{}/graphql", app.local_addr());
+    tokio::spawn(app.run_until(std::future::pending()));
+
+    let loading = Instant::now();
+    let mut db = PgConnection::connect(&database_url).await?;
+    load(&mut db, rows, &template).await?;
+    let sizes: (i64, i64, i64) = sqlx::query_as(
+        "SELECT pg_relation_size('execution_snapshots'), \
+                pg_total_relation_size('execution_snapshots') - pg_indexes_size('execution_snapshots'), \
+                pg_indexes_size('execution_snapshots')",
+    )
+    .fetch_one(&mut db)
+    .await?;
+    println!(
+        "loaded {rows} snapshots in {:.1} s; heap {} MB, heap+TOAST {} MB, indexes {} MB",
+        loading.elapsed().as_secs_f64(),
+        sizes.0 >> 20,
+        sizes.1 >> 20,
+        sizes.2 >> 20
+    );
+
+    let client = reqwest::Client::new();
+    let mut results = Vec::new();
+
+    let first_page =
+        json!({ "query": PAGE, "variables": { "filter": { "statuses": ["ERROR"] }, "first": 50 } });
+    results.push((
+        "executionHistory: failed executions, first page of 50",
+        time(&client, &url, &first_page, samples).await?,
+    ));
+
+    let task = format!("arn:aws:datasync:us-east-1:111122223333:task/task-{:017x}", 8);
+    let task_week = json!({ "query": PAGE, "variables": { "filter": {
+        "taskArns": [task], "statuses": ["ERROR"],
+        "startedAfter": "2026-11-01T00:00:00Z", "startedBefore": "2026-11-08T00:00:00Z" }, "first": 50 } });
+    results.push((
+        "executionHistory: one task's failures in one week, first page",
+        time(&client, &url, &task_week, samples).await?,
+    ));
+
+    let unfiltered_first = json!({ "query": PAGE, "variables": { "first": 50 } });
+    results.push((
+        "executionHistory: all executions, first page of 50",
+        time(&client, &url, &unfiltered_first, samples).await?,
+    ));
+
+    // A cursor 1,000 pages deep (fewer on a small load), reached the way a client would.
+    let depth = (rows / 50 - 1).min(1_000);
+    let mut after = Value::Null;
+    for _ in 0..depth {
+        let page =
+            post(&client, &url, &json!({ "query": PAGE, "variables": { "first": 50, "after": after } }))
+                .await?;
+        after = page["data"]["executionHistory"]["pageInfo"]["endCursor"].clone();
+    }
+    let deep = json!({ "query": PAGE, "variables": { "first": 50, "after": after } });
+    results.push((
+        "executionHistory: all executions, page 1,001 by cursor (50,000 rows deep)",
+        time(&client, &url, &deep, samples).await?,
+    ));
+
+    let offset_sql = format!(
+        "SELECT execution_arn, started_at, snapshot FROM execution_snapshots \
+         ORDER BY started_at DESC, execution_arn DESC OFFSET {} LIMIT 50",
+        depth * 50
+    );
+    let mut offset_times = Vec::new();
+    for i in 0..samples + 10 {
+        let started = Instant::now();
+        let fetched = sqlx::query(&offset_sql).fetch_all(&mut db).await?;
+        assert_eq!(fetched.len(), 50);
+        if i >= 10 {
+            offset_times.push(started.elapsed());
+        }
+    }
+    results.push(("the same page by OFFSET 50000, plain SQL (no GraphQL, no HTTP)", offset_times));
+
+    let stats = json!({ "query": "{ executionStats(groupBy: [TASK, DAY]) { taskArn day count failed p50DurationMs p95DurationMs } }" });
+    let groups = post(&client, &url, &stats).await?;
+    let group_count = groups["data"]["executionStats"].as_array().map_or(0, Vec::len);
+    assert_eq!(group_count as i64, TASKS * DAYS, "{groups:.300}");
+    results.push((
+        "executionStats groupBy [TASK, DAY] over all rows (4,500 groups)",
+        time(&client, &url, &stats, samples.min(30)).await?,
+    ));
+
+    println!("\n| query | samples | p50 ms | p95 ms |\n| --- | --- | --- | --- |");
+    for (name, mut times) in results {
+        times.sort();
+        let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0;
+        println!("| {name} | {} | {:.2} | {:.2} |", times.len(), at(0.5), at(0.95));
+    }
+    Ok(())
+}
+
+const PAGE: &str = "query($filter: ExecutionFilter, $first: Int, $after: String) {
+    executionHistory(filter: $filter, first: $first, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        edges { cursor node { taskExecutionArn status startTime bytesWritten result { totalDuration errorCode } } }
+    }
+}";
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+/// A real snapshot (the simulator's finished Basic execution, through the real mapping), which
+/// the load varies per row.
+async fn template(app: &Application, config: &Config) -> anyhow::Result<Value> {
+    let simulator = app.simulator().expect("simulator mode");
+    let client = DataSyncClient::new(&config.datasync, Some(simulator.endpoint_url())).await;
+    let execution = client.describe_task_execution(&ExecutionArn::parse(seeded::SUCCEEDED_BASIC)?).await?;
+    Ok(serde_json::to_value(execution)?)
+}
+
+/// 50 tasks in two regions, one execution every 7.8 s over 90 days, 10% failed with one of
+/// five error codes, durations spread over an hour.
+async fn load(db: &mut PgConnection, rows: i64, template: &Value) -> anyhow::Result<()> {
+    let insert = format!(
+        "INSERT INTO execution_snapshots (execution_arn, task_arn, region, account_id, status, task_mode,
+             start_time, started_at, first_seen_terminal, updated_at, total_duration_ms, prepare_duration_ms,
+             transfer_duration_ms, verify_duration_ms, bytes_transferred, bytes_written, bytes_compressed,
+             files_transferred, files_verified, files_deleted, files_skipped, error_code, report_status,
+             snapshot_version, snapshot)
+         SELECT arn, task, region, '111122223333', status, 'BASIC', started, started,
+             started + duration * interval '1 millisecond', started + duration * interval '1 millisecond',
+             duration, duration / 10, duration * 8 / 10, duration / 10, bytes, bytes, bytes / 2,
+             i % 5000, i % 5000, 0, 0, error_code, 'SUCCESS', 1,
+             jsonb_set(jsonb_set(jsonb_set(jsonb_set(jsonb_set($1::jsonb,
+                 '{{taskExecutionArn}}', to_jsonb(arn)), '{{status}}', to_jsonb(status)),
+                 '{{startTime}}', to_jsonb(started)), '{{bytesWritten}}', to_jsonb(bytes)),
+                 '{{result}}', ($1::jsonb -> 'result') || jsonb_build_object('totalDuration', duration, 'errorCode', error_code))
+         FROM (
+             SELECT i, task || '/execution/exec-' || lpad(to_hex(i), 17, '0') AS arn, task, region,
+                    CASE WHEN i % 10 = 0 THEN 'ERROR' ELSE 'SUCCESS' END AS status,
+                    CASE WHEN i % 10 = 0 THEN (ARRAY['OpCancelled', 'ErrorCodeS3AccessDenied',
+                         'ErrorCodeNetworkTimeout', 'ErrorCodeVerificationFailed', 'ErrorCodeLocationUnavailable'])[(i / 10) % 5 + 1]
+                    END AS error_code,
+                    timestamptz '2026-11-25 00:00:00+00' - interval '{DAYS} days'
+                        + (i - 1) * (interval '{DAYS} days' / {rows}) AS started,
+                    60000 + (i * 7919) % 3600000 AS duration,
+                    (i * 104729) % 100000000000 AS bytes
+             FROM (SELECT i, 'arn:aws:datasync:' || CASE WHEN i % {TASKS} % 2 = 0 THEN 'us-east-1' ELSE 'eu-west-1' END
+                          || ':111122223333:task/task-' || lpad(to_hex(i % {TASKS}), 17, '0') AS task,
+                          CASE WHEN i % {TASKS} % 2 = 0 THEN 'us-east-1' ELSE 'eu-west-1' END AS region
+                   FROM generate_series(1::bigint, {rows}) AS i) numbered
+         ) generated"
+    );
+    sqlx::query(&insert).bind(template).execute(&mut *db).await?;
+    db.execute("VACUUM ANALYZE execution_snapshots").await?;
+    Ok(())
+}
+
+async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<Value> {
+    let response: Value = client.post(url).json(body).send().await?.json().await?;
+    anyhow::ensure!(response["errors"].is_null(), "query failed: {response}");
+    Ok(response)
+}
+
+/// Latencies of `samples` sequential requests, after 10 to warm up.
+async fn time(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    samples: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut times = Vec::with_capacity(samples);
+    for i in 0..samples + 10 {
+        let started = Instant::now();
+        post(client, url, body).await?;
+        if i >= 10 {
+            times.push(started.elapsed());
+        }
+    }
+    Ok(times)
+}
