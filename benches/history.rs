@@ -3,7 +3,8 @@
 //! PostgreSQL); figures go in BENCHMARKS.md.
 //!
 //! Environment: BENCH_DATABASE_URL (a server where the bench may create `bench_history`),
-//! BENCH_ROWS (default 1000000), BENCH_SAMPLES (default 200).
+//! BENCH_ROWS (default 1000000), BENCH_SAMPLES (default 200), BENCH_REUSE=1 to keep a database
+//! loaded by an earlier run with the same BENCH_ROWS.
 
 use std::time::{Duration, Instant};
 
@@ -25,9 +26,18 @@ async fn main() -> anyhow::Result<()> {
     let (server, _) = admin_url.rsplit_once('/').expect("a URL ending in /DATABASE");
     let database_url = format!("{server}/bench_history");
 
+    let reuse = std::env::var("BENCH_REUSE").is_ok_and(|value| value == "1");
     let mut admin = PgConnection::connect(&admin_url).await?;
-    admin.execute("DROP DATABASE IF EXISTS bench_history").await?;
-    admin.execute("CREATE DATABASE bench_history").await?;
+    if !reuse {
+        admin.execute("DROP DATABASE IF EXISTS bench_history").await?;
+    }
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = 'bench_history')")
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        admin.execute("CREATE DATABASE bench_history").await?;
+    }
 
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse()?;
@@ -41,16 +51,20 @@ async fn main() -> anyhow::Result<()> {
 
     let loading = Instant::now();
     let mut db = PgConnection::connect(&database_url).await?;
-    load(&mut db, rows, &template).await?;
+    let loaded: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM execution_snapshots").fetch_one(&mut db).await?;
+    if loaded != rows {
+        db.execute("TRUNCATE execution_snapshots CASCADE").await?;
+        load(&mut db, rows, &template).await?;
+    }
     let sizes: (i64, i64, i64) = sqlx::query_as(
-        "SELECT pg_relation_size('execution_snapshots'), \
-                pg_total_relation_size('execution_snapshots') - pg_indexes_size('execution_snapshots'), \
-                pg_indexes_size('execution_snapshots')",
+        "SELECT pg_relation_size('execution_snapshots'), pg_indexes_size('execution_snapshots'), \
+                pg_total_relation_size('execution_snapshot_documents')",
     )
     .fetch_one(&mut db)
     .await?;
     println!(
-        "loaded {rows} snapshots in {:.1} s; heap {} MB, heap+TOAST {} MB, indexes {} MB",
+        "loaded {rows} snapshots in {:.1} s; execution_snapshots {} MB + indexes {} MB, documents {} MB",
         loading.elapsed().as_secs_f64(),
         sizes.0 >> 20,
         sizes.1 >> 20,
@@ -99,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
 
     let offset_sql = format!(
         "SELECT execution_arn, started_at, snapshot FROM execution_snapshots \
+         JOIN execution_snapshot_documents USING (execution_arn) \
          ORDER BY started_at DESC, execution_arn DESC OFFSET {} LIMIT 50",
         depth * 50
     );
@@ -158,16 +173,11 @@ async fn load(db: &mut PgConnection, rows: i64, template: &Value) -> anyhow::Res
         "INSERT INTO execution_snapshots (execution_arn, task_arn, region, account_id, status, task_mode,
              start_time, started_at, first_seen_terminal, updated_at, total_duration_ms, prepare_duration_ms,
              transfer_duration_ms, verify_duration_ms, bytes_transferred, bytes_written, bytes_compressed,
-             files_transferred, files_verified, files_deleted, files_skipped, error_code, report_status,
-             snapshot_version, snapshot)
+             files_transferred, files_verified, files_deleted, files_skipped, error_code, report_status)
          SELECT arn, task, region, '111122223333', status, 'BASIC', started, started,
              started + duration * interval '1 millisecond', started + duration * interval '1 millisecond',
              duration, duration / 10, duration * 8 / 10, duration / 10, bytes, bytes, bytes / 2,
-             i % 5000, i % 5000, 0, 0, error_code, 'SUCCESS', 1,
-             jsonb_set(jsonb_set(jsonb_set(jsonb_set(jsonb_set($1::jsonb,
-                 '{{taskExecutionArn}}', to_jsonb(arn)), '{{status}}', to_jsonb(status)),
-                 '{{startTime}}', to_jsonb(started)), '{{bytesWritten}}', to_jsonb(bytes)),
-                 '{{result}}', ($1::jsonb -> 'result') || jsonb_build_object('totalDuration', duration, 'errorCode', error_code))
+             i % 5000, i % 5000, 0, 0, error_code, 'SUCCESS'
          FROM (
              SELECT i, task || '/execution/exec-' || lpad(to_hex(i), 17, '0') AS arn, task, region,
                     CASE WHEN i % 10 = 0 THEN 'ERROR' ELSE 'SUCCESS' END AS status,
@@ -184,8 +194,17 @@ async fn load(db: &mut PgConnection, rows: i64, template: &Value) -> anyhow::Res
                    FROM generate_series(1::bigint, {rows}) AS i) numbered
          ) generated"
     );
-    sqlx::query(&insert).bind(template).execute(&mut *db).await?;
-    db.execute("VACUUM ANALYZE execution_snapshots").await?;
+    sqlx::query(&insert).execute(&mut *db).await?;
+    let documents = "INSERT INTO execution_snapshot_documents (execution_arn, snapshot_version, snapshot)
+         SELECT execution_arn, 1,
+             jsonb_set(jsonb_set(jsonb_set(jsonb_set(jsonb_set($1::jsonb,
+                 '{taskExecutionArn}', to_jsonb(execution_arn)), '{status}', to_jsonb(status)),
+                 '{startTime}', to_jsonb(start_time)), '{bytesWritten}', to_jsonb(bytes_written)),
+                 '{result}', ($1::jsonb -> 'result')
+                     || jsonb_build_object('totalDuration', total_duration_ms, 'errorCode', error_code))
+         FROM execution_snapshots";
+    sqlx::query(documents).bind(template).execute(&mut *db).await?;
+    db.execute("VACUUM ANALYZE execution_snapshots, execution_snapshot_documents").await?;
     Ok(())
 }
 

@@ -72,7 +72,7 @@ impl HistoryStore {
             .map(|row| {
                 let execution_arn: String = row.get("execution_arn");
                 let started_at: DateTime<Utc> = row.get("started_at");
-                let execution = decode(&execution_arn, row.get("snapshot"))?;
+                let execution = decode(&execution_arn, &row)?;
                 Ok(PageRow { position: Position { started_at, execution_arn }, execution })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

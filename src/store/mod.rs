@@ -32,7 +32,7 @@ pub enum StoreError {
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored snapshot of {arn} is unreadable: {source}")]
-    Snapshot { arn: String, source: serde_json::Error },
+    Snapshot { arn: String, source: sqlx::Error },
 }
 
 #[derive(Clone)]
@@ -67,7 +67,7 @@ impl HistoryStore {
             .bind(arn.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|row| decode(arn.as_str(), row.get("snapshot"))).transpose()
+        row.map(|row| decode(arn.as_str(), &row)).transpose()
     }
 
     /// Inserts snapshots, or updates one when DataSync's answer moved on (a task report that
@@ -163,6 +163,9 @@ impl HistoryStore {
     }
 }
 
-fn decode(arn: &str, snapshot: serde_json::Value) -> Result<TaskExecution, StoreError> {
-    serde_json::from_value(snapshot).map_err(|source| StoreError::Snapshot { arn: arn.to_owned(), source })
+/// The `snapshot` column of `row`, decoded straight from JSONB into the domain type.
+fn decode(arn: &str, row: &sqlx::postgres::PgRow) -> Result<TaskExecution, StoreError> {
+    row.try_get::<sqlx::types::Json<TaskExecution>, _>("snapshot")
+        .map(|json| json.0)
+        .map_err(|source| StoreError::Snapshot { arn: arn.to_owned(), source })
 }

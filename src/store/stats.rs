@@ -60,7 +60,10 @@ impl HistoryStore {
     ) -> Result<Vec<StatsRow>, StoreError> {
         let all =
             [Dimension::Task, Dimension::Status, Dimension::Day, Dimension::Region, Dimension::ErrorCode];
-        let mut sql = QueryBuilder::<Postgres>::new("SELECT ");
+        // The grouping runs in a subquery fenced by OFFSET 0 and the order and limit apply to
+        // its result: with them inside, PostgreSQL walks an index in key order and fetches a
+        // million rows at random (measured: 4.9 s instead of 0.4 s).
+        let mut sql = QueryBuilder::<Postgres>::new("SELECT * FROM (SELECT ");
         let mut grouped = Vec::new();
         for dimension in all {
             let (expression, name) = dimension.sql();
@@ -85,15 +88,22 @@ impl HistoryStore {
              FROM execution_snapshots",
         );
         filter.push_where(&mut sql);
+        let keys = grouped.join(", ");
         if !grouped.is_empty() {
-            let keys = grouped.join(", ");
-            sql.push(format_args!(" GROUP BY {keys} ORDER BY {keys}"));
+            sql.push(format_args!(" GROUP BY {keys}"));
+        }
+        sql.push(" OFFSET 0) groups");
+        if !grouped.is_empty() {
+            sql.push(format_args!(" ORDER BY {keys}"));
         }
         sql.push(" LIMIT ").push_bind(max_groups as i64);
 
-        // Percentiles sort each group; with the default 4 MB a million rows spill to disk.
+        // Percentiles need every row of a group in one place, so parallel workers only add a
+        // funnel of all rows to the leader (1.2 s instead of 0.4 s on 2 cores); and with the
+        // default 4 MB of work_mem the sort of a million rows spills to disk.
         let mut transaction = self.pool.begin().await?;
         sqlx::query("SET LOCAL work_mem = '64MB'").execute(&mut *transaction).await?;
+        sqlx::query("SET LOCAL max_parallel_workers_per_gather = 0").execute(&mut *transaction).await?;
         let rows = sql.build().fetch_all(&mut *transaction).await?;
         transaction.commit().await?;
         Ok(rows
