@@ -19,6 +19,8 @@ CREATE TABLE execution_snapshots (
     start_time           timestamptz,
     -- The sort key of history: StartTime, or when the gateway first saw the execution finished.
     started_at           timestamptz NOT NULL,
+    -- The UTC day of started_at: statistics group by it.
+    started_day          date        GENERATED ALWAYS AS ((started_at AT TIME ZONE 'UTC')::date) STORED,
     first_seen_terminal  timestamptz NOT NULL,
     updated_at           timestamptz NOT NULL,
     total_duration_ms    bigint,
@@ -41,6 +43,11 @@ CREATE TABLE execution_snapshots (
 CREATE INDEX execution_snapshots_started ON execution_snapshots (started_at DESC, execution_arn DESC);
 CREATE INDEX execution_snapshots_task ON execution_snapshots (task_arn, started_at DESC, execution_arn DESC);
 CREATE INDEX execution_snapshots_status ON execution_snapshots (status, started_at DESC, execution_arn DESC);
+-- Statistics per task (and day) read this index alone, already in group order: measured on
+-- 1M rows, 0.3-0.4 s instead of 1.6-2.6 s for sorting the table (sorting ARNs is slow: they
+-- share a long prefix). It needs the visibility map, which autovacuum keeps up to date.
+CREATE INDEX execution_snapshots_task_day ON execution_snapshots (task_arn, started_day)
+    INCLUDE (status, total_duration_ms, bytes_transferred, bytes_written, files_transferred);
 CREATE INDEX execution_snapshots_error_code ON execution_snapshots (error_code, started_at DESC, execution_arn DESC)
     WHERE error_code IS NOT NULL;
 
