@@ -9,12 +9,12 @@ use super::TaskExecutionNode;
 use crate::history::PageArgs;
 use crate::service::{Consistency, ExecutionService};
 
-/// Reads of DataSync task executions.
 pub struct Query;
 
 // Arguments with defaults are nullable so that a query declaring e.g. `$consistency: Consistency`
 // and not sending it gets the default: async-graphql passes such an unset variable as null.
 
+/// Reads of DataSync task executions: live (through the cache) and recorded history.
 #[Object]
 impl Query {
     /// One task execution by ARN. Errors: `BAD_USER_INPUT` (not an execution ARN), `NOT_FOUND`

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use datasync_gateway::model::TaskExecution;
 use datasync_gateway::store::HistoryStore;
 use serde_json::{json, Value};
+use sqlx::PgPool;
 
 use crate::common::{error_codes, history_config, TestGateway};
 
@@ -319,4 +320,60 @@ async fn bad_paging_and_filters_are_bad_user_input_and_say_what_to_fix() {
         assert!(message.contains(fix), "{variables}: {message}");
         assert!(!message.to_lowercase().contains("select"), "{message}");
     }
+}
+
+#[tokio::test]
+async fn a_later_report_result_updates_the_row_and_a_repeat_changes_nothing() {
+    let (_gateway, database_url) = gateway_with(&[]).await;
+    let row = &dataset(1, 7)[0];
+    let with_report = |status: &str| {
+        let mut execution = serde_json::to_value(row.execution()).unwrap();
+        execution["reportResult"] = json!({ "status": status });
+        Arc::new(serde_json::from_value::<TaskExecution>(execution).unwrap())
+    };
+    let store = HistoryStore::connect_lazy(&database_url, 1).unwrap();
+    let read = || async {
+        let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
+        let row: (Option<String>, Value, DateTime<Utc>) = sqlx::query_as(
+            "SELECT report_status, snapshot -> 'reportResult', updated_at FROM execution_snapshots \
+             JOIN execution_snapshot_documents USING (execution_arn)",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        row
+    };
+
+    store.upsert(&[with_report("PENDING")]).await.unwrap();
+    assert_eq!(read().await.0.as_deref(), Some("PENDING"));
+    store.upsert(&[with_report("SUCCESS")]).await.unwrap();
+    let (status, document, updated_at) = read().await;
+    assert_eq!(status.as_deref(), Some("SUCCESS"));
+    assert_eq!(document, json!({ "status": "SUCCESS", "errorCode": null, "errorDetail": null }));
+
+    let mut later = (*with_report("SUCCESS")).clone();
+    later.fetched_at += Duration::hours(1);
+    store.upsert(&[Arc::new(later)]).await.unwrap();
+    assert_eq!(read().await.2, updated_at, "the same answer fetched again is not a change");
+}
+
+#[tokio::test]
+async fn retention_deletes_executions_that_started_before_the_cutoff() {
+    let rows = dataset(100, 0);
+    let (gateway, database_url) = gateway_with(&rows).await;
+    let cutoff = Utc.with_ymd_and_hms(2026, 11, 2, 12, 0, 0).unwrap();
+    let store = HistoryStore::connect_lazy(&database_url, 1).unwrap();
+
+    let deleted = store.prune(cutoff).await.unwrap();
+
+    let kept: Vec<Row> = rows.iter().filter(|r| r.started_at >= cutoff).cloned().collect();
+    assert_eq!(deleted as usize, rows.len() - kept.len());
+    let p = page(&gateway, json!({ "first": 500 })).await;
+    assert_eq!(arns(&p), newest_first(&kept), "documents go with their rows");
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    let documents: i64 = sqlx::query_scalar("SELECT count(*) FROM execution_snapshot_documents")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(documents as usize, kept.len());
 }

@@ -27,6 +27,8 @@ async fn graphiql_and_the_probes_answer() {
     assert_eq!(health.status(), 200);
     let ready = gateway.get("/readyz").await;
     assert_eq!(ready.status(), 200);
-    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["history"]["configured"], false, "no database: {ready}");
     assert_eq!(gateway.describe_calls(), 0, "probes do not call DataSync");
 }
