@@ -112,6 +112,12 @@ pub async fn open_store(url: &str, max_connections: u32) -> anyhow::Result<Histo
     Ok(store)
 }
 
+/// The start time before which executions are deleted; `None` when `retention` reaches past
+/// the earliest representable time.
+pub fn retention_cutoff(retention: Duration) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::Utc::now().checked_sub_signed(chrono::Duration::from_std(retention).ok()?)
+}
+
 async fn prune_periodically(store: HistoryStore, retention: Duration, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     loop {

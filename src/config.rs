@@ -111,8 +111,8 @@ pub struct HistoryConfig {
     #[arg(long, env = "HISTORY_RETENTION", value_parser = humantime::parse_duration)]
     pub history_retention: Option<Duration>,
 
-    /// How often retention is applied.
-    #[arg(long, env = "HISTORY_PRUNE_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    /// How often retention is applied (at least 1s).
+    #[arg(long, env = "HISTORY_PRUNE_INTERVAL", default_value = "1h", value_parser = non_zero_duration)]
     pub history_prune_interval: Duration,
 
     /// At start-up, list the executions DataSync still has in these regions (comma-separated) and
@@ -149,9 +149,17 @@ pub struct LimitsConfig {
     pub cors_allow_origins: Vec<String>,
 }
 
+fn non_zero_duration(value: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(value) {
+        Ok(duration) if duration >= Duration::from_secs(1) => Ok(duration),
+        Ok(_) => Err("must be at least 1s".into()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 impl Config {
-    /// The defaults, as `serve` with no flags and no environment would have them: what tests
-    /// start from before changing what they need.
+    /// What `serve` with no flags would use: the defaults, overridden by the environment
+    /// variables that are set. Tests and the benchmark start from it.
     pub fn defaults() -> Self {
         #[derive(clap::Parser)]
         struct Defaults {

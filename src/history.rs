@@ -10,12 +10,14 @@ use crate::store::cursor;
 use crate::store::filter::SnapshotFilter;
 use crate::store::history::{Direction, Order};
 use crate::store::stats::{Dimension, StatsRow};
-use crate::store::{HistoryStore, StoreError};
+use crate::store::{within, HistoryStore, StoreError};
 
 /// Largest `first`/`last`.
 pub const MAX_PAGE_SIZE: usize = 500;
 /// Page size when neither `first` nor `last` is given.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
+/// Longest a history query may take before the client is told the database is unavailable.
+const QUERY_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
 /// Most groups one statistics query may return.
 pub const MAX_STATS_GROUPS: usize = 10_000;
 
@@ -93,7 +95,7 @@ impl HistoryService {
     }
 
     pub async fn count(&self, filter: &SnapshotFilter) -> Result<i64, GatewayError> {
-        self.store.count(filter).await.map_err(unavailable)
+        within(QUERY_LIMIT, self.store.count(filter)).await.map_err(unavailable)
     }
 
     pub async fn stats(
@@ -101,7 +103,9 @@ impl HistoryService {
         filter: &SnapshotFilter,
         group_by: &[Dimension],
     ) -> Result<Vec<StatsRow>, GatewayError> {
-        let rows = self.store.stats(filter, group_by, MAX_STATS_GROUPS + 1).await.map_err(unavailable)?;
+        let rows = within(QUERY_LIMIT, self.store.stats(filter, group_by, MAX_STATS_GROUPS + 1))
+            .await
+            .map_err(unavailable)?;
         if rows.len() > MAX_STATS_GROUPS {
             return Err(bad(format!(
                 "more than {MAX_STATS_GROUPS} groups; narrow the filter or group by fewer dimensions"
@@ -124,5 +128,12 @@ fn page_size(name: &str, value: i32) -> Result<usize, GatewayError> {
 
 fn unavailable(error: StoreError) -> GatewayError {
     tracing::error!(%error, "history query failed");
-    GatewayError::HistoryUnavailable("the history database could not be queried")
+    match error {
+        // The database answered; one stored document does not fit this build's domain type.
+        StoreError::Snapshot { .. } => GatewayError::Internal,
+        StoreError::Timeout(_) => {
+            GatewayError::HistoryUnavailable("the history database did not answer in time")
+        }
+        _ => GatewayError::HistoryUnavailable("the history database could not be queried"),
+    }
 }

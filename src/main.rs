@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use datasync_gateway::app::{open_store, Application};
+use datasync_gateway::app::{open_store, retention_cutoff, Application};
 use datasync_gateway::config::Config;
 use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 
@@ -76,7 +76,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Prune { database_url, history_retention } => {
             let store = open_store(&database_url, 1).await?;
-            let cutoff = chrono::Utc::now() - chrono::Duration::from_std(history_retention)?;
+            let cutoff = retention_cutoff(history_retention)
+                .ok_or_else(|| anyhow::anyhow!("--history-retention reaches before year 1"))?;
             let deleted = store.prune(cutoff).await?;
             println!("deleted {deleted} executions that started before {cutoff}");
         }

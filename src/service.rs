@@ -14,7 +14,7 @@ use crate::datasync::{DataSyncClient, ExecutionArn};
 use crate::error::GatewayError;
 use crate::model::TaskExecution;
 use crate::store::writer::SnapshotWriter;
-use crate::store::HistoryStore;
+use crate::store::{within, HistoryStore, StoreError};
 
 /// Most ARNs one `taskExecutions` query may ask for.
 pub const MAX_BATCH_ARNS: usize = 100;
@@ -52,6 +52,8 @@ pub struct Fetched {
 /// How long reads skip the store after it failed, so that while the database is down live
 /// queries go straight to DataSync instead of each waiting for a connection first.
 const STORE_READ_PAUSE: Duration = Duration::from_secs(5);
+/// Longest a read waits for the store before asking DataSync instead.
+const STORE_READ_LIMIT: Duration = Duration::from_secs(1);
 
 /// The history store and the writer that fills it.
 #[derive(Clone)]
@@ -73,8 +75,13 @@ impl History {
         if paused(&self.paused_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner())) {
             return None;
         }
-        match self.store.get(arn).await {
+        match within(STORE_READ_LIMIT, self.store.get(arn)).await {
             Ok(found) => found.filter(TaskExecution::is_settled),
+            // One unreadable document is not an outage: DataSync has the answer.
+            Err(error @ StoreError::Snapshot { .. }) => {
+                tracing::error!(%arn, %error, "stored snapshot unreadable; reading from DataSync");
+                None
+            }
             Err(error) => {
                 tracing::warn!(%arn, %error, "history store unavailable; reading from DataSync for a while");
                 *self.paused_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =

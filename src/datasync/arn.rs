@@ -55,8 +55,8 @@ fn split_prefix(input: &str) -> Result<(&str, &str, &str, &str), &'static str> {
     if !PARTITIONS.contains(&partition) {
         return Err("unknown partition");
     }
-    if !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        return Err("the region may only contain a-z, 0-9 and '-'");
+    if !is_region(region) {
+        return Err("the region must look like us-east-1");
     }
     if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
         return Err("the account must be 12 digits");
@@ -122,6 +122,21 @@ impl fmt::Display for ExecutionArn {
     }
 }
 
+/// An AWS region name: lowercase words and a number, e.g. `us-east-1`, `us-gov-west-1`,
+/// `us-isob-east-1`. Stricter than DataSync's `[a-z-0-9]*`, because each region the gateway
+/// is asked about gets an SDK client of its own.
+pub fn is_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    let Some((number, words)) = parts.split_last() else { return false };
+    region.len() <= 32
+        && words.len() >= 2
+        && words
+            .iter()
+            .all(|word| (2..=10).contains(&word.len()) && word.bytes().all(|b| b.is_ascii_lowercase()))
+        && (1..=2).contains(&number.len())
+        && number.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn is_id(part: &str, prefix: &str) -> bool {
     part.strip_prefix(prefix).is_some_and(|id| {
         id.len() == 17 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -178,6 +193,18 @@ mod tests {
         ];
         for arn in bad {
             assert!(ExecutionArn::parse(arn).is_err(), "accepted {arn:?}");
+        }
+    }
+
+    #[test]
+    fn regions_must_look_like_aws_regions() {
+        for region in
+            ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-north-1", "us-isob-east-1", "ap-southeast-5"]
+        {
+            assert!(is_region(region), "{region}");
+        }
+        for region in ["", "us", "us-east", "us-east-123", "US-EAST-1", "a-b-1", "us--1", "us-east-1-"] {
+            assert!(!is_region(region), "{region}");
         }
     }
 

@@ -31,6 +31,18 @@ const THROTTLING_CODES: [&str; 6] = [
     "SlowDown",
 ];
 
+/// Error codes meaning AWS rejected the gateway's own credentials or permissions.
+const CREDENTIAL_CODES: [&str; 6] = [
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "ExpiredTokenException",
+    "InvalidSignatureException",
+    "InvalidClientTokenId",
+    "MissingAuthenticationTokenException",
+];
+
+const MAX_CACHED_REGIONS: usize = 64;
+
 #[derive(Clone)]
 pub struct DataSyncClient {
     inner: Arc<Inner>,
@@ -113,17 +125,24 @@ impl DataSyncClient {
         Ok(finished)
     }
 
+    /// The client for `region`. Clients are kept for up to [`MAX_CACHED_REGIONS`] regions (AWS
+    /// has fewer), so ARNs naming made-up regions cannot grow memory without bound.
     fn client_for(&self, region: &str) -> aws_sdk_datasync::Client {
+        let build = || {
+            let config = aws_sdk_datasync::config::Builder::from(&self.inner.sdk_config)
+                .region(Region::new(region.to_owned()))
+                .build();
+            aws_sdk_datasync::Client::from_conf(config)
+        };
         let mut clients = self.inner.by_region.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        clients
-            .entry(region.to_owned())
-            .or_insert_with(|| {
-                let config = aws_sdk_datasync::config::Builder::from(&self.inner.sdk_config)
-                    .region(Region::new(region.to_owned()))
-                    .build();
-                aws_sdk_datasync::Client::from_conf(config)
-            })
-            .clone()
+        if let Some(client) = clients.get(region) {
+            return client.clone();
+        }
+        let client = build();
+        if clients.len() < MAX_CACHED_REGIONS {
+            clients.insert(region.to_owned(), client.clone());
+        }
+        client
     }
 }
 
@@ -143,6 +162,9 @@ where
                 // to these credentials): the ARN itself was already validated.
                 tracing::debug!(%arn, message = service_error.message(), "DataSync: invalid request");
                 GatewayError::NotFound(format!("DataSync has no task execution {arn}"))
+            } else if CREDENTIAL_CODES.contains(&code) {
+                tracing::error!(%arn, code, message = service_error.message(), "DataSync rejected the gateway's credentials");
+                GatewayError::UpstreamUnavailable("DataSync rejected the gateway's credentials")
             } else if THROTTLING_CODES.contains(&code) || status == 429 {
                 tracing::warn!(%arn, code, "DataSync throttled the gateway after all retries");
                 GatewayError::UpstreamThrottled

@@ -5,7 +5,7 @@ use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, Result,
 use chrono::{DateTime, Utc};
 
 use super::TaskExecutionNode;
-use crate::datasync::arn::validate_task_arn;
+use crate::datasync::arn::{is_region, validate_task_arn};
 use crate::error::GatewayError;
 use crate::history::{HistoryService, PageArgs};
 use crate::model::{DataSyncEnum, EnumValue, Long, TaskExecutionStatus, TaskMode};
@@ -59,12 +59,8 @@ impl ExecutionFilter {
             })
             .transpose()?
             .map(str::to_owned);
-        if let Some(region) = &self.region {
-            let valid = (1..=32).contains(&region.len())
-                && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !valid {
-                return Err(bad("filter.region must look like `us-east-1` (a-z, 0-9, '-')".into()));
-            }
+        if self.region.as_deref().is_some_and(|region| !is_region(region)) {
+            return Err(bad("filter.region must look like `us-east-1`".into()));
         }
         if let Some(account) = &self.account_id {
             if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {

@@ -42,7 +42,7 @@ pub fn call(
 ) -> Result<Value, OperationError> {
     match operation {
         "DescribeTaskExecution" => {
-            let arn = string(input, "TaskExecutionArn")?;
+            let arn = regional_arn(input, "TaskExecutionArn", region)?;
             let execution =
                 fleet.execution(arn).ok_or_else(|| invalid(format!("Task execution {arn} not found")))?;
             Ok(fleet.describe(execution, now))
@@ -68,7 +68,7 @@ pub fn call(
                     })
                 })
                 .collect();
-            Ok(with_next_token(json!({ "TaskExecutions": items }), start + max, matching.len()))
+            Ok(with_next_token(json!({ "TaskExecutions": items }), start.saturating_add(max), matching.len()))
         }
         "ListTasks" => {
             let (start, max) = page(input)?;
@@ -81,7 +81,7 @@ pub fn call(
                     json!({ "TaskArn": task.arn, "Status": "AVAILABLE", "Name": task.name, "TaskMode": fleet::task_mode(task) })
                 })
                 .collect();
-            Ok(with_next_token(json!({ "Tasks": items }), start + max, tasks.len()))
+            Ok(with_next_token(json!({ "Tasks": items }), start.saturating_add(max), tasks.len()))
         }
         "DescribeTask" => {
             let arn = regional_arn(input, "TaskArn", region)?;

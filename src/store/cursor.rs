@@ -62,6 +62,12 @@ pub fn decode(cursor: &str, query_digest: &str) -> Result<Position, CursorError>
     if payload.q != query_digest {
         return Err(CursorError::OtherQuery);
     }
+    // Years 1 to 9999: anything else is not a position this gateway issued, and PostgreSQL
+    // would reject some of it as out of range.
+    const RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800_000_000..=253_402_300_799_999_999;
+    if !RANGE.contains(&payload.t) {
+        return Err(CursorError::Invalid);
+    }
     let started_at = DateTime::from_timestamp_micros(payload.t).ok_or(CursorError::Invalid)?;
     Ok(Position { started_at, execution_arn: payload.a })
 }
@@ -104,5 +110,15 @@ mod tests {
         assert_eq!(decode("not a cursor!", "q1"), Err(CursorError::Invalid));
         assert_eq!(decode("", "q1"), Err(CursorError::Invalid));
         assert_eq!(decode(&cursor, "q2"), Err(CursorError::OtherQuery));
+    }
+
+    #[test]
+    fn rejects_well_formed_cursors_outside_years_1_to_9999() {
+        for t in [i64::MIN, -1_000_000_000_000_000_000, 253_402_300_800_000_000] {
+            let json = serde_json::to_vec(&Payload { t, a: "x".into(), q: "q1".into() }).unwrap();
+            let mut bytes = checksum(&json).to_vec();
+            bytes.extend_from_slice(&json);
+            assert_eq!(decode(&URL_SAFE_NO_PAD.encode(bytes), "q1"), Err(CursorError::Invalid), "{t}");
+        }
     }
 }

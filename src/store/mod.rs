@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgPoolOptions;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use crate::datasync::ExecutionArn;
@@ -33,6 +35,17 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored snapshot of {arn} is unreadable: {source}")]
     Snapshot { arn: String, source: sqlx::Error },
+    #[error("no answer from the database within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Runs a store call with a client-side time limit: a database that stops answering on an open
+/// connection (a failover, a silent network) would otherwise hold the caller until TCP gives up.
+pub async fn within<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, call).await.unwrap_or(Err(StoreError::Timeout(limit)))
 }
 
 #[derive(Clone)]
@@ -43,11 +56,13 @@ pub struct HistoryStore {
 impl HistoryStore {
     /// Connects (lazily: the gateway starts even when the database is down) with short timeouts,
     /// so that a database outage fails history calls quickly instead of holding requests.
+    /// Statements also get a server-side `statement_timeout` of 30 s.
     pub fn connect_lazy(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.options([("statement_timeout", "30s")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(2))
-            .connect_lazy(url)?;
+            .connect_lazy_with(options);
         Ok(HistoryStore { pool })
     }
 
@@ -77,8 +92,14 @@ impl HistoryStore {
         let rows: Vec<(ExecutionArn, &TaskExecution, serde_json::Value)> = batch
             .iter()
             .filter_map(|execution| {
-                let arn = ExecutionArn::parse(&execution.task_execution_arn).ok()?;
-                let json = serde_json::to_value(execution.as_ref()).ok()?;
+                // Cannot fail for what the mapping builds (the ARN was validated, the type
+                // serialises); logged rather than failing the whole batch should that change.
+                let arn = ExecutionArn::parse(&execution.task_execution_arn)
+                    .map_err(|error| tracing::error!(%error, "snapshot not recorded"))
+                    .ok()?;
+                let json = serde_json::to_value(execution.as_ref())
+                    .map_err(|error| tracing::error!(%arn, %error, "snapshot not recorded"))
+                    .ok()?;
                 Some((arn, execution.as_ref(), json))
             })
             .collect();

@@ -3,9 +3,10 @@
 //! Requests hand snapshots to a bounded in-memory backlog keyed by ARN (so a crowd reading one
 //! execution queues it once); one background task writes the backlog in batches, and while
 //! PostgreSQL is down it keeps the backlog and retries with backoff. On graceful shutdown
-//! [`SnapshotWriter::flush`] drains it. A snapshot is lost only if the backlog is full (counted
-//! as `dropped` in `/readyz` and logged) or the process dies before it is written; either way
-//! the execution is recorded again the next time it is read from DataSync.
+//! [`SnapshotWriter::flush`] drains it. A snapshot is lost only if the backlog is full, if
+//! PostgreSQL refuses that very row (both counted as `dropped` in `/readyz` and logged), or if
+//! the process dies before it is written; the execution is then recorded again the next time it
+//! is read from DataSync.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -14,12 +15,13 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::HistoryStore;
+use super::{within, HistoryStore, StoreError};
 use crate::model::TaskExecution;
 
 const BATCH_SIZE: usize = 500;
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const WRITE_LIMIT: Duration = Duration::from_secs(30);
 
 /// The writer's figures, for `/readyz`.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
@@ -69,7 +71,8 @@ impl SnapshotWriter {
     pub fn record(&self, execution: Arc<TaskExecution>) {
         let mut pending = self.shared.pending();
         let arn = &execution.task_execution_arn;
-        if pending.len() >= self.shared.capacity && !pending.contains_key(arn) {
+        let queued = pending.len() + self.shared.in_flight.load(Ordering::Relaxed);
+        if queued >= self.shared.capacity && !pending.contains_key(arn) {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::error!(%arn, backlog = pending.len(), "history backlog full; snapshot not recorded");
             return;
@@ -80,8 +83,13 @@ impl SnapshotWriter {
     }
 
     pub fn status(&self) -> WriterStatus {
+        // Read under the lock: a failed batch moves from in-flight back to pending under it,
+        // so the sum never shows 0 while a snapshot is still unwritten.
+        let pending = self.shared.pending();
+        let backlog = pending.len() + self.shared.in_flight.load(Ordering::Relaxed);
+        drop(pending);
         WriterStatus {
-            backlog: self.shared.pending().len() + self.shared.in_flight.load(Ordering::Relaxed),
+            backlog,
             written: self.shared.written.load(Ordering::Relaxed),
             dropped: self.shared.dropped.load(Ordering::Relaxed),
             healthy: self.shared.healthy.load(Ordering::Relaxed),
@@ -132,7 +140,7 @@ async fn write_loop(store: HistoryStore, shared: Arc<Shared>) {
             shared.wake.notified().await;
             continue;
         }
-        match store.upsert(&batch).await {
+        match within(WRITE_LIMIT, store.upsert(&batch)).await {
             Ok(()) => {
                 shared.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 shared.in_flight.store(0, Ordering::Relaxed);
@@ -140,6 +148,22 @@ async fn write_loop(store: HistoryStore, shared: Arc<Shared>) {
                     tracing::info!("history store reachable again; backlog being written");
                 }
                 backoff = MIN_BACKOFF;
+            }
+            // The database answers but refuses the batch: a row it will never take would block
+            // every batch after it, so write one at a time and give up on what still fails.
+            Err(StoreError::Database(sqlx::Error::Database(refused))) => {
+                tracing::warn!(error = %refused, batch = batch.len(), "batch refused; writing snapshots one by one");
+                for execution in batch {
+                    let arn = execution.task_execution_arn.clone();
+                    match within(WRITE_LIMIT, store.upsert(&[execution])).await {
+                        Ok(()) => shared.written.fetch_add(1, Ordering::Relaxed),
+                        Err(error) => {
+                            tracing::error!(%arn, %error, "snapshot refused by the database; not recorded");
+                            shared.dropped.fetch_add(1, Ordering::Relaxed)
+                        }
+                    };
+                }
+                shared.in_flight.store(0, Ordering::Relaxed);
             }
             Err(error) => {
                 let size = batch.len();

@@ -19,10 +19,14 @@ pub struct TestGateway {
     _server: tokio::task::JoinHandle<()>,
 }
 
-/// Defaults, on a free port, with retries fast enough for tests.
+/// Defaults, on a free port, with retries fast enough for tests. `Config::defaults` reads the
+/// environment as `serve` does, so what would change a test's meaning is reset here.
 pub fn test_config() -> Config {
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse().unwrap();
+    config.datasync.simulator = false;
+    config.history.database_url = None;
+    config.history.backfill_regions = Vec::new();
     config.datasync.fake_credentials = true;
     config.datasync.initial_backoff = Duration::from_millis(10);
     config
