@@ -5,7 +5,7 @@
 //! per operation, and injects faults on request. Admin endpoints, outside DataSync's API:
 //!
 //! - `GET /_simulator/calls`: calls per operation, e.g. `{"DescribeTaskExecution": 3}`
-//! - `PUT /_simulator/faults`: `{"failure": "throttle" | "server_error" | "drop" | null,
+//! - `PUT /_simulator/faults`: `{"failure": "throttle" | "server_error" | "drop" | "access_denied" | null,
 //!   "count": N | null (every call), "latencyMs": N}`
 //! - `DELETE /_simulator/faults`: back to normal
 
@@ -102,6 +102,8 @@ enum Failure {
     ServerError,
     /// Close the connection without answering.
     Drop,
+    /// 400 AccessDeniedException: the caller's credentials lack permission.
+    AccessDenied,
     #[default]
     #[serde(skip)]
     None,
@@ -218,6 +220,9 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
             ));
         }
         Failure::Drop => return Err(DropConnection),
+        Failure::AccessDenied => {
+            return Ok(aws_error(StatusCode::BAD_REQUEST, "AccessDeniedException", "not authorized"));
+        }
         Failure::None => {}
     }
 

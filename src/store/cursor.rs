@@ -72,9 +72,11 @@ pub fn decode(cursor: &str, query_digest: &str) -> Result<Position, CursorError>
     Ok(Position { started_at, execution_arn: payload.a })
 }
 
-/// A short digest naming a query (its filter and order), for binding cursors to it.
-pub fn digest(query: &impl std::fmt::Debug) -> String {
-    let hash = Sha256::new().chain_update(DOMAIN).chain_update(format!("{query:?}")).finalize();
+/// A short digest naming a query (its filter and order), for binding cursors to it. It hashes
+/// a canonical JSON form, so it stays the same across releases that do not change the query.
+pub fn digest(query: &impl Serialize) -> String {
+    let canonical = serde_json::to_vec(query).expect("a query serialises");
+    let hash = Sha256::new().chain_update(DOMAIN).chain_update(canonical).finalize();
     URL_SAFE_NO_PAD.encode(&hash[..9])
 }
 

@@ -5,7 +5,7 @@ use sqlx::{Postgres, QueryBuilder};
 
 /// A validated filter; every condition is optional and they combine with AND. Values are bound
 /// as parameters, never spliced into SQL.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct SnapshotFilter {
     pub task_arns: Vec<String>,
     /// DataSync's status strings.

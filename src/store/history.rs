@@ -10,7 +10,7 @@ use super::{decode, HistoryStore, StoreError};
 use crate::model::TaskExecution;
 
 /// The order of a history query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Order {
     NewestFirst,
     OldestFirst,

@@ -94,6 +94,16 @@ async fn server_errors_are_upstream_unavailable() {
 }
 
 #[tokio::test]
+async fn rejected_credentials_are_upstream_unavailable_and_not_blamed_on_the_client() {
+    let gateway = TestGateway::start().await;
+    gateway.inject(json!({ "failure": "access_denied" })).await;
+    let response = gateway.query(ONE, json!({ "arn": seeded::SUCCEEDED_BASIC })).await;
+    assert_eq!(error_codes(&response), ["UPSTREAM_UNAVAILABLE"]);
+    assert!(response["errors"][0]["message"].as_str().unwrap().contains("credentials"), "{response}");
+    assert_eq!(gateway.describe_calls(), 1, "not retried");
+}
+
+#[tokio::test]
 async fn dropped_connections_are_upstream_unavailable() {
     let gateway = TestGateway::start().await;
     gateway.inject(json!({ "failure": "drop" })).await;

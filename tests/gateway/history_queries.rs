@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use datasync_gateway::model::TaskExecution;
+use datasync_gateway::store::writer::SnapshotWriter;
 use datasync_gateway::store::HistoryStore;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -376,4 +377,31 @@ async fn retention_deletes_executions_that_started_before_the_cutoff() {
         .await
         .unwrap();
     assert_eq!(documents as usize, kept.len());
+}
+
+#[tokio::test]
+async fn a_snapshot_postgres_refuses_is_dropped_without_blocking_the_rest() {
+    let config = history_config().await;
+    let database_url = config.history.database_url.clone().unwrap();
+    let store = datasync_gateway::app::open_store(&database_url, 2).await.unwrap();
+    let writer = SnapshotWriter::start(store, 100);
+    let rows = dataset(3, 40);
+    let mut refused = rows[0].execution();
+    // PostgreSQL's jsonb cannot hold a NUL character.
+    refused.result.as_mut().unwrap().error_detail = Some("bad \u{0} byte".into());
+
+    writer.record(Arc::new(refused));
+    writer.record(Arc::new(rows[1].execution()));
+    writer.record(Arc::new(rows[2].execution()));
+    assert_eq!(writer.flush(std::time::Duration::from_secs(30)).await, 0);
+
+    let status = writer.status();
+    assert_eq!((status.written, status.dropped), (2, 1), "{status:?}");
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    let mut recorded: Vec<String> =
+        sqlx::query_scalar("SELECT execution_arn FROM execution_snapshots").fetch_all(&pool).await.unwrap();
+    recorded.sort();
+    let mut expected = vec![rows[1].arn.clone(), rows[2].arn.clone()];
+    expected.sort();
+    assert_eq!(recorded, expected);
 }
