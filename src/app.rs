@@ -48,8 +48,12 @@ impl Application {
         if backfill_regions.is_empty() && simulator.is_some() && history.is_some() {
             backfill_regions = fleet::REGIONS.map(str::to_owned).to_vec();
         }
-        if !backfill_regions.is_empty() {
-            tokio::spawn(crate::backfill::run(service.clone(), datasync, backfill_regions));
+        match (backfill_regions.is_empty(), history.is_some()) {
+            (false, true) => {
+                tokio::spawn(crate::backfill::run(service.clone(), datasync, backfill_regions));
+            }
+            (false, false) => tracing::warn!("backfill needs a database (DATABASE_URL); skipped"),
+            (true, _) => {}
         }
 
         let state = AppState {
