@@ -90,8 +90,8 @@ pub struct CacheConfig {
     pub not_found_ttl: Duration,
 }
 
-/// The history store.
-#[derive(Args, Clone, Debug)]
+/// The history store. Its `Debug` leaves out the database URL, which may hold a password.
+#[derive(Args, Clone)]
 pub struct HistoryConfig {
     /// PostgreSQL for execution history, e.g. postgres://user:password@host/db. Without it the
     /// gateway serves live queries only. Migrations run at start-up.
@@ -149,6 +149,19 @@ pub struct LimitsConfig {
     pub cors_allow_origins: Vec<String>,
 }
 
+impl std::fmt::Debug for HistoryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HistoryConfig")
+            .field("database_url", &self.database_url.as_ref().map(|_| "<redacted>"))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("history_backlog_capacity", &self.history_backlog_capacity)
+            .field("history_retention", &self.history_retention)
+            .field("history_prune_interval", &self.history_prune_interval)
+            .field("backfill_regions", &self.backfill_regions)
+            .finish()
+    }
+}
+
 fn non_zero_duration(value: &str) -> Result<Duration, String> {
     match humantime::parse_duration(value) {
         Ok(duration) if duration >= Duration::from_secs(1) => Ok(duration),
@@ -167,5 +180,17 @@ impl Config {
             config: Config,
         }
         <Defaults as clap::Parser>::parse_from(["defaults"]).config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_database_password() {
+        let mut config = Config::defaults();
+        config.history.database_url = Some("postgres://gateway:s3cret@db/history".into());
+        assert!(!format!("{config:?}").contains("s3cret"));
     }
 }
