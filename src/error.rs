@@ -54,6 +54,8 @@ pub mod request_codes {
     /// The document or its variables do not parse or validate (syntax, unknown field, wrong or
     /// missing variable, depth or complexity limit).
     pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    /// The request ran past the gateway's request time limit (HTTP 504).
+    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
     /// The HTTP request is not a GraphQL request (malformed JSON, too large, wrong content type).
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
 }

@@ -13,7 +13,7 @@ use axum::response::{Html, IntoResponse};
 use axum::Json;
 
 use super::AppState;
-use crate::error::request_codes::{BAD_REQUEST, GRAPHQL_VALIDATION_FAILED};
+use crate::error::request_codes::{BAD_REQUEST, GRAPHQL_VALIDATION_FAILED, REQUEST_TIMEOUT};
 
 pub async fn execute(
     State(state): State<AppState>,
@@ -52,6 +52,27 @@ fn tag_errors(response: &mut Response) {
     }
 }
 
+/// The body-size and time limits answer before any handler, in plain text; clients get the same
+/// GraphQL-shaped JSON with a code as for every other error.
+pub async fn limit_errors_as_json(response: axum::response::Response) -> axum::response::Response {
+    let (status, message, code) = match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large", BAD_REQUEST)
+        }
+        StatusCode::GATEWAY_TIMEOUT => {
+            (StatusCode::GATEWAY_TIMEOUT, "the request took too long", REQUEST_TIMEOUT)
+        }
+        _ => return response,
+    };
+    error_response(status, message.into(), code)
+}
+
+fn error_response(status: StatusCode, message: String, code: &str) -> axum::response::Response {
+    let mut error = ServerError::new(message, None);
+    error.extensions.get_or_insert_with(Default::default).set("code", code);
+    (status, Json(Response::from_errors(vec![error]))).into_response()
+}
+
 /// A request that is not GraphQL at all: 400, with a GraphQL-shaped JSON body.
 pub struct BadRequest(String);
 
@@ -63,8 +84,6 @@ impl From<ParseRequestError> for BadRequest {
 
 impl IntoResponse for BadRequest {
     fn into_response(self) -> axum::response::Response {
-        let mut error = ServerError::new(self.0, None);
-        error.extensions.get_or_insert_with(Default::default).set("code", BAD_REQUEST);
-        (StatusCode::BAD_REQUEST, Json(Response::from_errors(vec![error]))).into_response()
+        error_response(StatusCode::BAD_REQUEST, self.0, BAD_REQUEST)
     }
 }

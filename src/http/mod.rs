@@ -35,6 +35,7 @@ pub fn router(state: AppState, limits: &LimitsConfig) -> anyhow::Result<Router> 
             axum::http::StatusCode::GATEWAY_TIMEOUT,
             limits.request_timeout,
         ))
+        .layer(axum::middleware::map_response(graphql::limit_errors_as_json))
         .layer(TraceLayer::new_for_http());
     if !limits.cors_allow_origins.is_empty() {
         let origins = limits

@@ -125,6 +125,18 @@ async fn a_datasync_slower_than_the_timeout_is_upstream_unavailable() {
 }
 
 #[tokio::test]
+async fn a_request_past_the_time_limit_gets_504_with_a_code() {
+    let mut config = test_config();
+    config.limits.request_timeout = Duration::from_millis(200);
+    let gateway = TestGateway::start_with(config).await;
+    gateway.inject(json!({ "latencyMs": 2_000 })).await;
+    let (status, body) =
+        gateway.post_json(json!({ "query": ONE, "variables": { "arn": seeded::SUCCEEDED_BASIC } })).await;
+    assert_eq!(status, 504);
+    assert_eq!(error_codes(&body), ["REQUEST_TIMEOUT"]);
+}
+
+#[tokio::test]
 async fn an_unreachable_datasync_is_upstream_unavailable() {
     let mut config = test_config();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -191,4 +203,6 @@ async fn requests_that_are_not_graphql_get_400_with_a_code() {
     let huge = json!({ "query": format!("{{ __typename }} #{}", "x".repeat(100_000)) });
     let response = client.post(gateway.url("/graphql")).json(&huge).send().await.unwrap();
     assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error_codes(&body), ["BAD_REQUEST"]);
 }
