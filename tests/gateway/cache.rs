@@ -90,7 +90,7 @@ async fn strong_consistency_calls_datasync_and_refreshes_the_cache() {
 #[tokio::test]
 async fn not_found_is_cached_briefly() {
     let mut config = test_config();
-    config.cache.not_found_ttl = Duration::from_millis(300);
+    config.cache.not_found_ttl = Duration::from_secs(1);
     let gateway = TestGateway::start_with(config).await;
     let missing = "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60001/execution/exec-00000000000000bad";
 
@@ -99,7 +99,7 @@ async fn not_found_is_cached_briefly() {
         assert_eq!(error_codes(&response), ["NOT_FOUND"]);
     }
     assert_eq!(gateway.describe_calls(), 1);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
     gateway.query(ONE, json!({ "arn": missing })).await;
     assert_eq!(gateway.describe_calls(), 2);
 }
