@@ -6,13 +6,17 @@
 //! BENCH_ROWS (default 1000000), BENCH_SAMPLES (default 200), BENCH_REUSE=1 to keep a database
 //! loaded by an earlier run with the same BENCH_ROWS.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Instant;
 
 use datasync_gateway::app::Application;
 use datasync_gateway::config::Config;
 use datasync_gateway::datasync::{DataSyncClient, ExecutionArn};
 use datasync_gateway::simulator::fleet::seeded;
 use serde_json::{json, Value};
+
+use common::{env_or, post, print_latencies, time};
 use sqlx::{Connection, Executor, PgConnection};
 
 const TASKS: i64 = 50;
@@ -137,12 +141,8 @@ async fn main() -> anyhow::Result<()> {
         time(&client, &url, &stats, samples.min(30)).await?,
     ));
 
-    println!("\n| query | samples | p50 ms | p95 ms |\n| --- | --- | --- | --- |");
-    for (name, mut times) in results {
-        times.sort();
-        let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0;
-        println!("| {name} | {} | {:.2} | {:.2} |", times.len(), at(0.5), at(0.95));
-    }
+    println!();
+    print_latencies("query", results);
     Ok(())
 }
 
@@ -152,10 +152,6 @@ const PAGE: &str = "query($filter: ExecutionFilter, $first: Int, $after: String)
         edges { cursor node { taskExecutionArn status startTime bytesWritten result { totalDuration errorCode } } }
     }
 }";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
-}
 
 /// A real snapshot (the simulator's finished Basic execution, through the real mapping), which
 /// the load varies per row.
@@ -207,28 +203,4 @@ async fn load(db: &mut PgConnection, rows: i64, template: &Value) -> anyhow::Res
     // What autovacuum would do after a large insert; index-only scans need the visibility map.
     db.execute("VACUUM ANALYZE execution_snapshots, execution_snapshot_documents").await?;
     Ok(())
-}
-
-async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<Value> {
-    let response: Value = client.post(url).json(body).send().await?.json().await?;
-    anyhow::ensure!(response["errors"].is_null(), "query failed: {response}");
-    Ok(response)
-}
-
-/// Latencies of `samples` sequential requests, after 10 to warm up.
-async fn time(
-    client: &reqwest::Client,
-    url: &str,
-    body: &Value,
-    samples: usize,
-) -> anyhow::Result<Vec<Duration>> {
-    let mut times = Vec::with_capacity(samples);
-    for i in 0..samples + 10 {
-        let started = Instant::now();
-        post(client, url, body).await?;
-        if i >= 10 {
-            times.push(started.elapsed());
-        }
-    }
-    Ok(times)
 }

@@ -4,13 +4,17 @@
 //!
 //! Environment: LIVE_LATENCY_MS (simulated DataSync latency, default 30), LIVE_SAMPLES (default 300).
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Instant;
 
 use datasync_gateway::app::Application;
 use datasync_gateway::config::Config;
 use datasync_gateway::simulator::fleet::seeded;
 use futures::future::join_all;
 use serde_json::{json, Value};
+
+use common::{env_or, post, print_latencies, time};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -57,12 +61,7 @@ async fn main() -> anyhow::Result<()> {
     ));
 
     println!("simulated DataSync latency: {latency_ms} ms\n");
-    println!("| sequential reads | samples | p50 ms | p95 ms |\n| --- | --- | --- | --- |");
-    for (name, mut times) in rows {
-        times.sort();
-        let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0;
-        println!("| {name} | {} | {:.2} | {:.2} |", times.len(), at(0.5), at(0.95));
-    }
+    print_latencies("sequential reads", rows);
 
     // A crowd asking at once for an execution nobody has read yet (a different one per crowd).
     println!("\n| concurrent clients, one cold ARN | DataSync calls | wall ms |\n| --- | --- | --- |");
@@ -103,32 +102,4 @@ async fn main() -> anyhow::Result<()> {
         total as f64 / elapsed.as_secs_f64()
     );
     Ok(())
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
-}
-
-async fn post(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<Value> {
-    let response: Value = client.post(url).json(body).send().await?.json().await?;
-    anyhow::ensure!(response["errors"].is_null(), "query failed: {response}");
-    Ok(response)
-}
-
-/// Latencies of `samples` sequential requests, after 10 to warm up.
-async fn time(
-    client: &reqwest::Client,
-    url: &str,
-    body: &Value,
-    samples: usize,
-) -> anyhow::Result<Vec<Duration>> {
-    let mut times = Vec::with_capacity(samples);
-    for i in 0..samples + 10 {
-        let started = Instant::now();
-        post(client, url, body).await?;
-        if i >= 10 {
-            times.push(started.elapsed());
-        }
-    }
-    Ok(times)
 }
