@@ -32,6 +32,16 @@ pub fn test_config() -> Config {
     config
 }
 
+/// The gateway with `config`, serving on a free port until the test ends; its address.
+pub async fn spawn_gateway(config: Config) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let app = Application::build(config).await.expect("the gateway starts");
+    let address = app.local_addr();
+    let server = tokio::spawn(async move {
+        app.run_until(std::future::pending()).await.unwrap();
+    });
+    (address, server)
+}
+
 impl TestGateway {
     pub async fn start() -> Self {
         Self::start_with(test_config()).await
@@ -48,11 +58,7 @@ impl TestGateway {
             .await
             .unwrap();
         config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
-        let app = Application::build(config).await.expect("the gateway starts");
-        let address = app.local_addr();
-        let server = tokio::spawn(async move {
-            app.run_until(std::future::pending()).await.unwrap();
-        });
+        let (address, server) = spawn_gateway(config).await;
         TestGateway { address, simulator, http: reqwest::Client::new(), _server: server }
     }
 

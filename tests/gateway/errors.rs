@@ -5,7 +5,7 @@ use std::time::Duration;
 use datasync_gateway::simulator::fleet::seeded;
 use serde_json::json;
 
-use crate::common::{error_codes, test_config, TestGateway, ONE};
+use crate::common::{error_codes, spawn_gateway, test_config, TestGateway, ONE};
 
 #[tokio::test]
 async fn malformed_arns_are_rejected_without_calling_datasync() {
@@ -143,9 +143,8 @@ async fn an_unreachable_datasync_is_upstream_unavailable() {
     let address = closed.local_addr().unwrap();
     drop(closed);
     config.datasync.datasync_endpoint = Some(format!("http://{address}"));
-    let app = datasync_gateway::app::Application::build(config).await.unwrap();
-    let url = format!("http://{}/graphql", app.local_addr());
-    tokio::spawn(app.run_until(std::future::pending()));
+    let (address, _) = spawn_gateway(config).await;
+    let url = format!("http://{address}/graphql");
     let response: serde_json::Value = reqwest::Client::new()
         .post(url)
         .json(&json!({ "query": ONE, "variables": { "arn": seeded::SUCCEEDED_BASIC } }))

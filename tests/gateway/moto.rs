@@ -2,10 +2,9 @@
 //! know (INITIALIZING) and advances an execution one status on every DescribeTaskExecution call,
 //! which makes each call the gateway makes visible.
 
-use datasync_gateway::app::Application;
 use serde_json::{json, Value};
 
-use crate::common::{error_codes, sdk_client, test_config, ONE};
+use crate::common::{error_codes, sdk_client, spawn_gateway, test_config, ONE};
 
 fn moto_endpoint() -> String {
     std::env::var("MOTO_ENDPOINT_URL").expect("MOTO_ENDPOINT_URL is not set: run the tests with scripts/test")
@@ -14,10 +13,8 @@ fn moto_endpoint() -> String {
 async fn gateway_for_moto() -> String {
     let mut config = test_config();
     config.datasync.datasync_endpoint = Some(moto_endpoint());
-    let app = Application::build(config).await.unwrap();
-    let url = format!("http://{}/graphql", app.local_addr());
-    tokio::spawn(app.run_until(std::future::pending()));
-    url
+    let (address, _) = spawn_gateway(config).await;
+    format!("http://{address}/graphql")
 }
 
 async fn query(url: &str, arn: &str, consistency: &str) -> Value {
