@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_graphql::{ComplexObject, SimpleObject};
 
+use crate::datasync::ExecutionArn;
 use crate::model::{Progress, TaskExecution};
 use crate::service::{Fetched, ServedFrom};
 
@@ -14,12 +15,14 @@ pub struct TaskExecutionNode {
     #[graphql(flatten)]
     execution: Arc<TaskExecution>,
     #[graphql(skip)]
-    fetched: Fetched,
+    arn: ExecutionArn,
+    #[graphql(skip)]
+    served_from: ServedFrom,
 }
 
 impl From<Fetched> for TaskExecutionNode {
-    fn from(fetched: Fetched) -> Self {
-        TaskExecutionNode { execution: fetched.execution.clone(), fetched }
+    fn from(Fetched { arn, execution, served_from }: Fetched) -> Self {
+        TaskExecutionNode { execution, arn, served_from }
     }
 }
 
@@ -37,22 +40,22 @@ impl TaskExecutionNode {
 
     /// The ARN of the task this is an execution of.
     async fn task_arn(&self) -> &str {
-        self.fetched.arn.task_arn()
+        self.arn.task_arn()
     }
 
     /// The `exec-…` part of the ARN.
     async fn execution_id(&self) -> &str {
-        self.fetched.arn.execution_id()
+        self.arn.execution_id()
     }
 
     /// The AWS region the execution runs in.
     async fn region(&self) -> &str {
-        self.fetched.arn.region()
+        self.arn.region()
     }
 
     /// The AWS account that owns the task.
     async fn account_id(&self) -> &str {
-        self.fetched.arn.account_id()
+        self.arn.account_id()
     }
 
     /// SUCCESS or ERROR: the status will not change again.
@@ -67,6 +70,6 @@ impl TaskExecutionNode {
 
     /// Whether this answer came from the gateway's cache or from a DataSync call made for this request.
     async fn served_from(&self) -> ServedFrom {
-        self.fetched.served_from
+        self.served_from
     }
 }

@@ -89,25 +89,32 @@ impl HistoryStore {
     /// was pending is now written). Idempotent: writing the same snapshot twice changes nothing.
     /// One statement, so columns and document never disagree. The batch must not repeat an ARN.
     pub async fn upsert(&self, batch: &[Arc<TaskExecution>]) -> Result<(), StoreError> {
-        let rows: Vec<(ExecutionArn, &TaskExecution, serde_json::Value)> = batch
-            .iter()
-            .filter_map(|execution| {
-                // Cannot fail for what the mapping builds (the ARN was validated, the type
-                // serialises); logged rather than failing the whole batch should that change.
-                let arn = ExecutionArn::parse(&execution.task_execution_arn)
-                    .map_err(|error| tracing::error!(%error, "snapshot not recorded"))
-                    .ok()?;
-                let json = serde_json::to_value(execution.as_ref())
-                    .map_err(|error| tracing::error!(%arn, %error, "snapshot not recorded"))
-                    .ok()?;
-                Some((arn, execution.as_ref(), json))
-            })
-            .collect();
+        // The column values and, in the same order, the documents, each serialised once.
+        let mut rows: Vec<(ExecutionArn, &TaskExecution)> = Vec::with_capacity(batch.len());
+        let mut documents: Vec<serde_json::Value> = Vec::with_capacity(batch.len());
+        for execution in batch {
+            // Cannot fail for what the mapping builds (the ARN was validated, the type
+            // serialises); logged rather than failing the whole batch should that change.
+            let arn = match ExecutionArn::parse(&execution.task_execution_arn) {
+                Ok(arn) => arn,
+                Err(error) => {
+                    tracing::error!(%error, "snapshot not recorded");
+                    continue;
+                }
+            };
+            match serde_json::to_value(execution.as_ref()) {
+                Ok(json) => documents.push(json),
+                Err(error) => {
+                    tracing::error!(%arn, %error, "snapshot not recorded");
+                    continue;
+                }
+            }
+            rows.push((arn, execution.as_ref()));
+        }
         if rows.is_empty() {
             return Ok(());
         }
-        let arns: Vec<String> = rows.iter().map(|(arn, _, _)| arn.as_str().to_owned()).collect();
-        let documents: Vec<serde_json::Value> = rows.iter().map(|(_, _, json)| json.clone()).collect();
+        let arns: Vec<String> = rows.iter().map(|(arn, _)| arn.as_str().to_owned()).collect();
         let mut insert = QueryBuilder::<Postgres>::new(
             "WITH changed AS (INSERT INTO execution_snapshots (execution_arn, task_arn, region, account_id, \
              status, task_mode, start_time, started_at, first_seen_terminal, updated_at, total_duration_ms, \
@@ -115,7 +122,7 @@ impl HistoryStore {
              bytes_compressed, files_transferred, files_verified, files_deleted, files_skipped, error_code, \
              report_status) ",
         );
-        insert.push_values(rows, |mut row, (arn, e, _)| {
+        insert.push_values(rows, |mut row, (arn, e)| {
             let result = e.result.clone().unwrap_or_default();
             row.push_bind(arn.as_str().to_owned())
                 .push_bind(arn.task_arn().to_owned())
