@@ -158,7 +158,9 @@ const PAGE: &str = "query($filter: ExecutionFilter, $first: Int, $after: String)
 async fn template(app: &Application, config: &Config) -> anyhow::Result<Value> {
     let simulator = app.simulator().expect("simulator mode");
     let client = DataSyncClient::new(&config.datasync, Some(simulator.endpoint_url())).await;
-    let execution = client.describe_task_execution(&ExecutionArn::parse(seeded::SUCCEEDED_BASIC)?).await?;
+    let execution = client
+        .describe_task_execution(&ExecutionArn::parse(seeded::SUCCEEDED_BASIC)?, &"bench".into())
+        .await?;
     Ok(serde_json::to_value(execution)?)
 }
 

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,20 +14,25 @@ use crate::cache::ExecutionCache;
 use crate::config::{Config, HistoryConfig};
 use crate::datasync::DataSyncClient;
 use crate::graphql::build_schema;
+use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppState};
 use crate::service::{ExecutionService, History};
 use crate::simulator::{fleet, Simulator, SimulatorConfig};
 use crate::store::writer::SnapshotWriter;
-use crate::store::HistoryStore;
+use crate::store::{spool, HistoryStore};
 
-/// How long a graceful shutdown waits for queued snapshots to be written.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections the admin address (probes) serves at once.
+const ADMIN_MAX_CONNECTIONS: usize = 64;
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    admin: Option<(TcpListener, Router)>,
+    connection_limits: ConnectionLimits,
     simulator: Option<Simulator>,
     history: Option<History>,
+    spool_dir: PathBuf,
+    flush_timeout: Duration,
 }
 
 impl Application {
@@ -58,18 +64,36 @@ impl Application {
 
         let state = AppState {
             schema: build_schema(service, &config.limits),
-            max_batch_operations: config.limits.max_batch_operations,
+            limits: config.limits.clone(),
             history: history.clone(),
         };
-        let router = http::router(state, &config.limits)?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("listening on {}", config.listen))?;
-        Ok(Application { listener, router, simulator, history })
+        let router = http::router(state.clone())?;
+        let listener = bind(config.listen).await?;
+        let admin = match config.admin_listen {
+            Some(address) => Some((bind(address).await?, http::admin_router(state))),
+            None => None,
+        };
+        Ok(Application {
+            listener,
+            router,
+            admin,
+            connection_limits: ConnectionLimits::new(&config.limits),
+            simulator,
+            history,
+            spool_dir: config.history.spool_dir.clone(),
+            flush_timeout: config.history.history_flush_timeout,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The admin address (probes only), when one was configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+            .as_ref()
+            .map(|(listener, _)| listener.local_addr().expect("a bound listener has an address"))
     }
 
     /// The in-process simulator, when the config asked for one.
@@ -78,18 +102,63 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, finishes the requests in flight, then writes the
-    /// snapshots still queued for the history store.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Application { listener, router, simulator, history } = self;
-        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+    /// snapshots still queued for the history store, spooling to disk what it cannot write.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let Application {
+            listener,
+            router,
+            admin,
+            connection_limits,
+            simulator,
+            history,
+            spool_dir,
+            flush_timeout,
+        } = self;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let admin = admin.map(|(listener, router)| {
+            let limits = ConnectionLimits { max_connections: ADMIN_MAX_CONNECTIONS, ..connection_limits };
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stopped.wait_for(|stopped| *stopped).await;
+                };
+                server::serve(listener, router, limits, stopped).await
+            })
+        });
+        server::serve(listener, router, connection_limits, shutdown).await;
+        let _ = stop.send(true);
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
         if let Some(history) = history {
-            let left = history.writer.flush(FLUSH_TIMEOUT).await;
-            if left > 0 {
-                tracing::error!(left, "shutting down with snapshots not yet written to the history store");
-            }
+            spool_unwritten(&history.writer, flush_timeout, &spool_dir).await;
         }
         drop(simulator);
-        served
+    }
+}
+
+async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).await.with_context(|| format!("listening on {address}"))
+}
+
+/// Gives the writer `timeout` to empty its backlog, then writes what is left to the spool.
+async fn spool_unwritten(writer: &SnapshotWriter, timeout: Duration, spool_dir: &std::path::Path) {
+    if writer.flush(timeout).await == 0 {
+        return;
+    }
+    let unwritten = writer.unwritten();
+    match spool::write(spool_dir, &unwritten) {
+        Ok(path) => tracing::warn!(
+            spooled = unwritten.len(),
+            path = %path.display(),
+            "history database unavailable at shutdown; snapshots spooled, to be written at the next start"
+        ),
+        Err(error) => tracing::error!(
+            lost = unwritten.len(),
+            dir = %spool_dir.display(),
+            %error,
+            "could not spool the snapshots not yet written; they are lost"
+        ),
     }
 }
 
@@ -100,6 +169,15 @@ async fn open_history(config: &HistoryConfig) -> anyhow::Result<Option<History>>
         return Ok(None);
     };
     let store = open_store(url, config.database_max_connections).await?;
+    match spool::replay(&config.spool_dir, &store).await {
+        Ok(replayed) if replayed.files > 0 => tracing::info!(
+            files = replayed.files,
+            snapshots = replayed.snapshots,
+            "spooled snapshots written to the history store"
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::error!(dir = %config.spool_dir.display(), %error, "could not read the spool"),
+    }
     let writer = SnapshotWriter::start(store.clone(), config.history_backlog_capacity);
     if let Some(retention) = config.history_retention {
         tokio::spawn(prune_periodically(store.clone(), retention, config.history_prune_interval));

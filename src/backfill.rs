@@ -3,14 +3,16 @@
 
 use futures::StreamExt;
 
+use crate::caller::Caller;
 use crate::datasync::DataSyncClient;
 use crate::service::{Consistency, ExecutionService};
 
 /// Reads every finished execution listed in `regions` through the service, which records what
 /// the store does not have yet. Failures are logged: backfill is best effort.
 pub async fn run(service: ExecutionService, datasync: DataSyncClient, regions: Vec<String>) {
+    let caller = Caller::internal("backfill");
     for region in regions {
-        let arns = match datasync.list_finished_executions(&region).await {
+        let arns = match datasync.list_finished_executions(&region, caller.key()).await {
             Ok(arns) => arns,
             Err(error) => {
                 tracing::warn!(%region, %error, "backfill: could not list executions");
@@ -19,8 +21,8 @@ pub async fn run(service: ExecutionService, datasync: DataSyncClient, regions: V
         };
         let reads = futures::stream::iter(arns.clone())
             .map(|arn| {
-                let service = service.clone();
-                async move { service.get(&arn, Consistency::Cached).await }
+                let (service, caller) = (service.clone(), caller.clone());
+                async move { service.get(&arn, Consistency::Cached, &caller).await }
             })
             .buffer_unordered(8);
         let failed = reads.filter(|result| std::future::ready(result.is_err())).count().await;

@@ -13,6 +13,11 @@ pub struct Config {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// A second address serving only /healthz and /readyz, with connections of its own, so that
+    /// probes keep answering while the main address is flooded. Off by default.
+    #[arg(long, env = "ADMIN_LISTEN_ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+
     #[command(flatten)]
     pub datasync: DataSyncConfig,
 
@@ -115,6 +120,15 @@ pub struct HistoryConfig {
     #[arg(long, env = "HISTORY_PRUNE_INTERVAL", default_value = "1h", value_parser = non_zero_duration)]
     pub history_prune_interval: Duration,
 
+    /// Where snapshots that could not be written before shutdown are kept, to be written at
+    /// the next start.
+    #[arg(long, env = "SPOOL_DIR", default_value = "spool")]
+    pub spool_dir: std::path::PathBuf,
+
+    /// How long a graceful shutdown waits for queued snapshots to be written before spooling them.
+    #[arg(long, env = "HISTORY_FLUSH_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub history_flush_timeout: Duration,
+
     /// At start-up, list the executions DataSync still has in these regions (comma-separated) and
     /// record the finished ones. With --simulator, defaults to the simulator's regions.
     #[arg(long, env = "BACKFILL_REGIONS", value_delimiter = ',')]
@@ -128,13 +142,31 @@ pub struct LimitsConfig {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Deepest selection set accepted.
+    /// Deepest selection set accepted (introspection has a fixed limit of its own).
     #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 12)]
-    pub max_query_depth: usize,
+    pub max_query_depth: u32,
 
-    /// Highest query complexity (roughly, fields selected) accepted.
-    #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 2_000)]
+    /// Most fields a query may select once its fragments are expanded, counted before anything
+    /// else is done with it.
+    #[arg(long, env = "MAX_QUERY_SELECTIONS", default_value_t = 2_000)]
+    pub max_query_selections: u64,
+
+    /// Most aliases in a query.
+    #[arg(long, env = "MAX_QUERY_ALIASES", default_value_t = 30)]
+    pub max_query_aliases: u64,
+
+    /// Highest query complexity accepted: fields selected, multiplied by list sizes (`arns`,
+    /// `first`/`last`; statistics count as 100 groups).
+    #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 20_000)]
     pub max_query_complexity: usize,
+
+    /// Most DataSync calls one HTTP request may cause, across all its operations and fields.
+    #[arg(long, env = "MAX_UPSTREAM_CALLS", default_value_t = 100)]
+    pub max_upstream_calls: usize,
+
+    /// Largest GraphQL response sent, in bytes; a larger answer is replaced by a RESPONSE_TOO_LARGE error.
+    #[arg(long, env = "MAX_RESPONSE_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_response_bytes: usize,
 
     /// Most operations in one batched request.
     #[arg(long, env = "MAX_BATCH_OPERATIONS", default_value_t = 10)]
@@ -143,6 +175,24 @@ pub struct LimitsConfig {
     /// Time limit for one HTTP request.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+
+    /// Connections served at once; more are closed as soon as they are accepted.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4_096)]
+    pub max_connections: usize,
+
+    /// Time a client has to send a request's headers, and longest a kept-alive connection waits
+    /// for its next request.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = non_zero_duration)]
+    pub header_read_timeout: Duration,
+
+    /// A connection on which no byte moves either way for this long, while no request is being
+    /// handled, is closed (e.g. a client that stopped reading its response).
+    #[arg(long, env = "CONNECTION_IDLE_TIMEOUT", default_value = "60s", value_parser = non_zero_duration)]
+    pub connection_idle_timeout: Duration,
+
+    /// Requests served on one kept-alive connection before it is closed.
+    #[arg(long, env = "MAX_REQUESTS_PER_CONNECTION", default_value_t = 10_000)]
+    pub max_requests_per_connection: u64,
 
     /// Origins allowed to call the API from a browser (repeat or comma-separate); none by default.
     #[arg(long = "cors-allow-origin", env = "CORS_ALLOW_ORIGINS", value_delimiter = ',')]
@@ -157,6 +207,8 @@ impl std::fmt::Debug for HistoryConfig {
             .field("history_backlog_capacity", &self.history_backlog_capacity)
             .field("history_retention", &self.history_retention)
             .field("history_prune_interval", &self.history_prune_interval)
+            .field("spool_dir", &self.spool_dir)
+            .field("history_flush_timeout", &self.history_flush_timeout)
             .field("backfill_regions", &self.backfill_regions)
             .finish()
     }

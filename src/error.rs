@@ -18,6 +18,9 @@ pub enum GatewayError {
     /// DataSync could not be reached or failed (timeout, 5xx, refused or dropped connection).
     #[error("DataSync is unavailable: {0}")]
     UpstreamUnavailable(&'static str),
+    /// The request already caused as many DataSync calls as one request may.
+    #[error("this request reached its limit of {0} DataSync calls; ask for fewer executions per request")]
+    UpstreamCallLimit(usize),
     /// History was asked for, but no database is configured or it cannot be reached.
     #[error("execution history is unavailable: {0}")]
     HistoryUnavailable(&'static str),
@@ -34,6 +37,7 @@ impl GatewayError {
             GatewayError::NotFound(_) => "NOT_FOUND",
             GatewayError::UpstreamThrottled => "UPSTREAM_THROTTLED",
             GatewayError::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
+            GatewayError::UpstreamCallLimit(_) => request_codes::UPSTREAM_CALL_LIMIT,
             GatewayError::HistoryUnavailable(_) => "HISTORY_UNAVAILABLE",
             GatewayError::Internal => "INTERNAL",
         }
@@ -58,4 +62,9 @@ pub mod request_codes {
     pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
     /// The HTTP request is not a GraphQL request (malformed JSON, too large, wrong content type).
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    /// The request would cause more DataSync calls than one request may (counted up front from
+    /// its ARN arguments, and while it runs).
+    pub const UPSTREAM_CALL_LIMIT: &str = "UPSTREAM_CALL_LIMIT";
+    /// The answer would be larger than `--max-response-bytes`.
+    pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
 }

@@ -7,6 +7,7 @@
 pub mod app;
 mod backfill;
 pub mod cache;
+pub mod caller;
 pub mod config;
 pub mod datasync;
 pub mod error;

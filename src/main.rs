@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
                 "datasync-gateway listening on http://{0} (GraphiQL: http://{0}/graphiql)",
                 app.local_addr()
             );
-            app.run_until(shutdown_signal()).await?;
+            app.run_until(shutdown_signal()).await;
             tracing::info!("stopped");
         }
         Command::Simulate { listen, tick } => {

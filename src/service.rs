@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 
 use crate::cache::{Cached, ExecutionCache};
+use crate::caller::Caller;
 use crate::datasync::{DataSyncClient, ExecutionArn};
 use crate::error::GatewayError;
 use crate::model::TaskExecution;
@@ -108,11 +109,16 @@ impl ExecutionService {
         self.history.as_ref()
     }
 
-    /// One execution by ARN.
-    pub async fn get(&self, arn: &str, consistency: Consistency) -> Result<Fetched, GatewayError> {
+    /// One execution by ARN; a DataSync call it needs is `caller`'s.
+    pub async fn get(
+        &self,
+        arn: &str,
+        consistency: Consistency,
+        caller: &Caller,
+    ) -> Result<Fetched, GatewayError> {
         let arn =
             ExecutionArn::parse(arn).map_err(|invalid| GatewayError::BadUserInput(invalid.to_string()))?;
-        self.get_parsed(arn, consistency).await
+        self.get_parsed(arn, consistency, caller).await
     }
 
     /// Many executions by ARN, in the order asked, each with its own result. Each distinct ARN
@@ -121,6 +127,7 @@ impl ExecutionService {
         &self,
         arns: &[String],
         consistency: Consistency,
+        caller: &Caller,
     ) -> Result<Vec<Result<Fetched, GatewayError>>, GatewayError> {
         if arns.len() > MAX_BATCH_ARNS {
             return Err(GatewayError::BadUserInput(format!(
@@ -131,17 +138,22 @@ impl ExecutionService {
         let mut distinct: Vec<&str> = arns.iter().map(String::as_str).collect();
         distinct.sort_unstable();
         distinct.dedup();
-        let results = join_all(distinct.iter().map(|arn| self.get(arn, consistency))).await;
+        let results = join_all(distinct.iter().map(|arn| self.get(arn, consistency, caller))).await;
         let by_arn: HashMap<&str, Result<Fetched, GatewayError>> =
             distinct.into_iter().zip(results).collect();
         Ok(arns.iter().map(|arn| by_arn[arn.as_str()].clone()).collect())
     }
 
-    async fn get_parsed(&self, arn: ExecutionArn, consistency: Consistency) -> Result<Fetched, GatewayError> {
+    async fn get_parsed(
+        &self,
+        arn: ExecutionArn,
+        consistency: Consistency,
+        caller: &Caller,
+    ) -> Result<Fetched, GatewayError> {
         // Set by the fetch, which runs only for the caller that fills the cache entry.
         let from_history = AtomicBool::new(false);
         let fetch = async {
-            let (cached, source) = self.fetch(&arn).await?;
+            let (cached, source) = self.fetch(&arn, caller).await?;
             from_history.store(source == ServedFrom::History, Ordering::Relaxed);
             Ok(cached)
         };
@@ -166,13 +178,14 @@ impl ExecutionService {
 
     /// The store's snapshot if the execution is settled there, else a DataSync call; as a
     /// cacheable answer (NOT_FOUND is an answer, other errors are not).
-    async fn fetch(&self, arn: &ExecutionArn) -> Result<(Cached, ServedFrom), GatewayError> {
+    async fn fetch(&self, arn: &ExecutionArn, caller: &Caller) -> Result<(Cached, ServedFrom), GatewayError> {
         if let Some(history) = &self.history {
             if let Some(execution) = history.settled(arn).await {
                 return Ok((Cached::Found(Arc::new(execution)), ServedFrom::History));
             }
         }
-        match self.datasync.describe_task_execution(arn).await {
+        caller.spend_upstream_call()?;
+        match self.datasync.describe_task_execution(arn, caller.key()).await {
             Ok(execution) => {
                 let execution = Arc::new(execution);
                 if let (Some(history), true) = (&self.history, execution.is_terminal()) {

@@ -1,24 +1,26 @@
 //! The DataSync client: aws-sdk-datasync with explicit retries, timeouts and a cap on calls in
-//! flight, and the translation of SDK failures into [`GatewayError`]s.
+//! flight shared fairly between callers, and the translation of SDK failures into
+//! [`GatewayError`]s.
 //!
 //! It is a concrete type, not a trait: tests drive it over real HTTP against the simulator and
 //! moto, which exercises the SDK's serialisation, retries and error parsing that a mock would skip.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use super::arn::ExecutionArn;
+use super::fair::{CallerKey, FairSemaphore};
+use super::mapping;
+use crate::config::DataSyncConfig;
+use crate::error::GatewayError;
+use crate::model::TaskExecution;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_datasync::error::{ProvideErrorMetadata, SdkError};
 use chrono::Utc;
-use tokio::sync::Semaphore;
-
-use super::arn::ExecutionArn;
-use super::mapping;
-use crate::config::DataSyncConfig;
-use crate::error::GatewayError;
-use crate::model::TaskExecution;
 
 /// Error codes AWS services use when throttling; the SDK retries these, so seeing one here
 /// means the retries ran out.
@@ -52,7 +54,9 @@ struct Inner {
     sdk_config: SdkConfig,
     /// DataSync is regional and an ARN names its region, so each region gets a client of its own.
     by_region: Mutex<HashMap<String, aws_sdk_datasync::Client>>,
-    in_flight: Semaphore,
+    in_flight: FairSemaphore,
+    /// Longest a call may take, waiting for a slot included.
+    call_timeout: Duration,
 }
 
 impl DataSyncClient {
@@ -92,37 +96,58 @@ impl DataSyncClient {
             inner: Arc::new(Inner {
                 sdk_config,
                 by_region: Mutex::new(HashMap::new()),
-                in_flight: Semaphore::new(config.max_concurrency as usize),
+                in_flight: FairSemaphore::new(config.max_concurrency as usize),
+                call_timeout: config.call_timeout,
             }),
         }
     }
 
-    /// One `DescribeTaskExecution` call, made in the ARN's own region.
-    pub async fn describe_task_execution(&self, arn: &ExecutionArn) -> Result<TaskExecution, GatewayError> {
+    /// One `DescribeTaskExecution` call, made in the ARN's own region, on `caller`'s turn.
+    pub async fn describe_task_execution(
+        &self,
+        arn: &ExecutionArn,
+        caller: &CallerKey,
+    ) -> Result<TaskExecution, GatewayError> {
         let client = self.client_for(arn.region());
-        let _permit = self.inner.in_flight.acquire().await.map_err(|_| GatewayError::Internal)?;
-        let output = client
-            .describe_task_execution()
-            .task_execution_arn(arn.as_str())
-            .send()
-            .await
+        let output = self
+            .on_turn(caller, client.describe_task_execution().task_execution_arn(arn.as_str()).send())
+            .await?
             .map_err(|error| upstream_error(arn.as_str(), error))?;
         Ok(mapping::task_execution(arn, &output, Utc::now()))
     }
 
     /// The ARNs of the finished (SUCCESS or ERROR) executions DataSync still lists in `region`.
-    pub async fn list_finished_executions(&self, region: &str) -> Result<Vec<String>, GatewayError> {
+    pub async fn list_finished_executions(
+        &self,
+        region: &str,
+        caller: &CallerKey,
+    ) -> Result<Vec<String>, GatewayError> {
         let client = self.client_for(region);
-        let _permit = self.inner.in_flight.acquire().await.map_err(|_| GatewayError::Internal)?;
-        let mut entries = client.list_task_executions().into_paginator().items().send();
-        let mut finished = Vec::new();
-        while let Some(entry) = entries.next().await {
-            let entry = entry.map_err(|error| upstream_error(region, error))?;
-            if entry.status().is_some_and(|status| matches!(status.as_str(), "SUCCESS" | "ERROR")) {
-                finished.extend(entry.task_execution_arn().map(str::to_owned));
+        let list = async {
+            let mut entries = client.list_task_executions().into_paginator().items().send();
+            let mut finished = Vec::new();
+            while let Some(entry) = entries.next().await {
+                let entry = entry.map_err(|error| upstream_error(region, error))?;
+                if entry.status().is_some_and(|status| matches!(status.as_str(), "SUCCESS" | "ERROR")) {
+                    finished.extend(entry.task_execution_arn().map(str::to_owned));
+                }
             }
-        }
-        Ok(finished)
+            Ok(finished)
+        };
+        self.on_turn(caller, list).await?
+    }
+
+    /// Runs `call` once `caller` gets a slot, all within the call timeout: time spent queueing
+    /// behind other calls counts, so a crowd cannot hold a caller past its deadline.
+    async fn on_turn<T>(&self, caller: &CallerKey, call: impl Future<Output = T>) -> Result<T, GatewayError> {
+        let queued_and_called = async {
+            let _slot = self.inner.in_flight.acquire(caller).await;
+            call.await
+        };
+        tokio::time::timeout(self.inner.call_timeout, queued_and_called).await.map_err(|_| {
+            tracing::warn!(%caller, "DataSync call timed out (waiting for a slot included)");
+            GatewayError::UpstreamUnavailable("the call to DataSync timed out")
+        })
     }
 
     /// The client for `region`. Clients are kept for up to [`MAX_CACHED_REGIONS`] regions (AWS

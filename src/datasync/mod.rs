@@ -2,6 +2,7 @@
 
 pub mod arn;
 pub mod client;
+pub mod fair;
 pub mod mapping;
 
 pub use arn::{ExecutionArn, InvalidArn};

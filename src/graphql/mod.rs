@@ -2,6 +2,7 @@
 
 mod execution;
 mod history;
+pub mod limits;
 mod query;
 
 use async_graphql::{EmptyMutation, EmptySubscription, Schema};
@@ -20,9 +21,11 @@ pub fn build_schema(service: ExecutionService, limits: &LimitsConfig) -> Gateway
     if let Some(history) = service.history() {
         schema = schema.data(HistoryService::new(history.store.clone()));
     }
+    // Depth is checked by `QueryLimits` (introspection apart from data), before async-graphql's
+    // own checks, which expand fragments as they go.
     schema
         .data(service)
-        .limit_depth(limits.max_query_depth)
+        .extension(limits::QueryLimits::new(limits))
         .limit_complexity(limits.max_query_complexity)
         .finish()
 }

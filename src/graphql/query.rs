@@ -6,10 +6,29 @@ use super::history::{
     self, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder, StatsDimension,
 };
 use super::TaskExecutionNode;
-use crate::history::PageArgs;
+use crate::caller::Caller;
+use crate::error::GatewayError;
+use crate::history::{PageArgs, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::service::{Consistency, ExecutionService};
 
 pub struct Query;
+
+/// How many groups a statistics query counts as, for complexity.
+const STATS_COMPLEXITY_GROUPS: usize = 100;
+
+/// A page's complexity: its selection's, times the page size asked for (or the default).
+fn page_complexity(size: Option<i32>, child_complexity: usize) -> usize {
+    let size = size.map_or(DEFAULT_PAGE_SIZE, |size| usize::try_from(size).unwrap_or(0).min(MAX_PAGE_SIZE));
+    size.saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// Who sent the request: every transport puts a [`Caller`] in the request's data.
+fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Caller> {
+    ctx.data_opt::<Caller>().ok_or_else(|| {
+        tracing::error!("a GraphQL request arrived without its caller");
+        GatewayError::Internal.extend()
+    })
+}
 
 // Arguments with defaults are nullable so that a query declaring e.g. `$consistency: Consistency`
 // and not sending it gets the default: async-graphql passes such an unset variable as null.
@@ -27,12 +46,13 @@ impl Query {
     ) -> Result<TaskExecutionNode> {
         let consistency = consistency.unwrap_or_default();
         let service = ctx.data_unchecked::<ExecutionService>();
-        Ok(service.get(&arn, consistency).await.map_err(|error| error.extend())?.into())
+        Ok(service.get(&arn, consistency, caller(ctx)?).await.map_err(|error| error.extend())?.into())
     }
 
     /// Up to 100 task executions by ARN, in the order given. Each item fails on its own: a bad or
     /// unknown ARN gives a null item and an error whose `path` points at it, and the rest still load.
-    /// Repeated ARNs are fetched once.
+    /// Repeated ARNs are fetched once. Complexity: the selection's times the number of ARNs.
+    #[graphql(complexity = "arns.len() * child_complexity + 1")]
     async fn task_executions(
         &self,
         ctx: &Context<'_>,
@@ -42,7 +62,8 @@ impl Query {
         let consistency = consistency.unwrap_or_default();
         let service = ctx.data_unchecked::<ExecutionService>();
         let arns: Vec<String> = arns.into_iter().map(|arn| arn.0).collect();
-        let results = service.get_many(&arns, consistency).await.map_err(|error| error.extend())?;
+        let results =
+            service.get_many(&arns, consistency, caller(ctx)?).await.map_err(|error| error.extend())?;
         Ok(results
             .into_iter()
             .map(|result| Some(result.map(TaskExecutionNode::from).map_err(|error| error.extend())))
@@ -52,8 +73,10 @@ impl Query {
     /// Recorded executions (finished ones the gateway has seen), a page at a time: a Relay
     /// connection with opaque cursors. Use `first`/`after` forward or `last`/`before` backward;
     /// at most 500 per page, 50 when neither is given. Errors: `BAD_USER_INPUT` (bad filter,
-    /// cursor or page size), `HISTORY_UNAVAILABLE` (no database, or it is down).
+    /// cursor or page size), `HISTORY_UNAVAILABLE` (no database, or it is down). Complexity: the
+    /// selection's times the page size.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_complexity(first.or(last), child_complexity)")]
     async fn execution_history(
         &self,
         ctx: &Context<'_>,
@@ -70,6 +93,8 @@ impl Query {
 
     /// Counts, sums and duration percentiles of recorded executions, per group of `groupBy`
     /// (one overall group when empty), ordered by the group key. At most 10,000 groups.
+    /// Complexity: the selection's times 100 (the group count is not known in advance).
+    #[graphql(complexity = "STATS_COMPLEXITY_GROUPS * child_complexity")]
     async fn execution_stats(
         &self,
         ctx: &Context<'_>,

@@ -1,45 +1,170 @@
-//! `/graphql` and `/graphiql`.
+//! `/graphql` over HTTP: POST with a JSON body (one operation or a batch), or GET with the
+//! query in the URL (queries only), following the GraphQL-over-HTTP spec.
 //!
-//! The handler is async-graphql-axum's extractor and response with two additions: a malformed
-//! request gets a JSON error with a code (not plain text), and errors async-graphql raises
-//! itself (syntax, validation, limits) get a code too, so every error a client sees has one.
+//! The body is read here, not by async-graphql-axum's extractor, so that the media type is
+//! enforced (a `text/plain` POST is what a browser sends cross-site without a preflight: CSRF)
+//! and every refusal has the gateway's JSON error shape. Every error async-graphql raises
+//! itself (syntax, validation, limits) gets a code, so each error a client sees has one.
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql::{BatchRequest, BatchResponse, ParseRequestError, Response, ServerError};
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
-use axum::Json;
+use std::net::SocketAddr;
 
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, Request, Response};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::IntoResponse;
+
+use super::errors::error_response;
 use super::AppState;
-use crate::error::request_codes::{BAD_REQUEST, GRAPHQL_VALIDATION_FAILED, REQUEST_TIMEOUT};
+use crate::caller::Caller;
+use crate::error::request_codes::{BAD_REQUEST, GRAPHQL_VALIDATION_FAILED, RESPONSE_TOO_LARGE};
 
-pub async fn execute(
+/// The GraphQL-over-HTTP media type; a client that accepts it gets 4xx statuses for requests
+/// that could not run at all.
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+pub async fn post(
     State(state): State<AppState>,
-    request: GraphQLBatchRequest<BadRequest>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> axum::response::Response {
-    let request = request.into_inner();
+    if !is_json(headers.get(CONTENT_TYPE)) {
+        let (message, code) = super::errors::describe(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, message, code);
+    }
+    let request: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => return bad_request(&format!("not a valid GraphQL request: {error}")),
+    };
+    execute(&state, peer, request, &headers).await
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> axum::response::Response {
+    let query = uri.query().unwrap_or_default();
+    if query.len() > state.limits.max_body_bytes {
+        let (message, code) = super::errors::describe(StatusCode::URI_TOO_LONG);
+        return error_response(StatusCode::URI_TOO_LONG, message, code);
+    }
+    let mut request = match async_graphql::http::parse_query_string(query) {
+        Ok(request) => request,
+        Err(error) => return bad_request(&format!("not a valid GraphQL request: {error}")),
+    };
+    if is_mutation(&mut request) {
+        let mut response =
+            error_response(StatusCode::METHOD_NOT_ALLOWED, "mutations must be sent with POST", BAD_REQUEST);
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&state, peer, BatchRequest::Single(request), &headers).await
+}
+
+async fn execute(
+    state: &AppState,
+    peer: SocketAddr,
+    request: BatchRequest,
+    headers: &HeaderMap,
+) -> axum::response::Response {
     if let BatchRequest::Batch(operations) = &request {
-        if operations.len() > state.max_batch_operations {
-            return BadRequest(format!(
-                "at most {} operations per batch; got {}",
-                state.max_batch_operations,
-                operations.len()
-            ))
-            .into_response();
+        let max = state.limits.max_batch_operations;
+        if operations.is_empty() || operations.len() > max {
+            return bad_request(&format!("a batch holds 1 to {max} operations; got {}", operations.len()));
         }
     }
-    let mut response = state.schema.execute_batch(request).await;
+    let caller = Caller::client(peer.ip(), state.limits.max_upstream_calls);
+    let mut response = state.schema.execute_batch(request.data(caller)).await;
     match &mut response {
         BatchResponse::Single(response) => tag_errors(response),
         BatchResponse::Batch(responses) => responses.iter_mut().for_each(tag_errors),
     }
-    GraphQLResponse::from(response).into_response()
+    encode(&response, headers, state.limits.max_response_bytes)
 }
 
-pub async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").title("datasync-gateway").finish())
+/// The response as JSON, unless it would be larger than `limit` bytes: serialisation stops
+/// there, so a huge answer never sits in memory twice.
+fn encode(response: &BatchResponse, headers: &HeaderMap, limit: usize) -> axum::response::Response {
+    let mut body = LimitedWriter { bytes: Vec::with_capacity(1024), limit };
+    if serde_json::to_writer(&mut body, response).is_err() {
+        let message = format!(
+            "the response would be larger than {limit} bytes; select fewer fields or ask for fewer executions"
+        );
+        return error_response(StatusCode::OK, &message, RESPONSE_TOO_LARGE);
+    }
+    let graphql_response_json = headers
+        .get(ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE_JSON));
+    // Under graphql-response+json a request that did not run at all (no `data`) is a 400.
+    let status = match response {
+        BatchResponse::Single(single)
+            if graphql_response_json
+                && single.data == async_graphql::Value::Null
+                && !single.errors.is_empty() =>
+        {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::OK,
+    };
+    let content_type = if graphql_response_json { GRAPHQL_RESPONSE_JSON } else { "application/json" };
+    let mut answer = (status, [(CONTENT_TYPE, content_type)], body.bytes).into_response();
+    if response.is_ok() {
+        if let Some(cache_control) = response.cache_control().value() {
+            if let Ok(value) = HeaderValue::from_str(&cache_control) {
+                answer.headers_mut().insert(CACHE_CONTROL, value);
+            }
+        }
+    }
+    answer
+}
+
+struct LimitedWriter {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for LimitedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.limit {
+            return Err(std::io::ErrorKind::FileTooLarge.into());
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `application/json`, with or without parameters such as `charset`.
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Whether the operation the request would run is a mutation. The parsed document is kept in
+/// the request, so this costs no second parse; a document that does not parse is left to
+/// execution, which reports it.
+fn is_mutation(request: &mut Request) -> bool {
+    let name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else { return false };
+    document.operations.iter().any(|(operation_name, operation)| {
+        operation.node.ty == OperationType::Mutation
+            && (name.is_none() || operation_name.map(|n| n.as_str()) == name.as_deref())
+    })
+}
+
+fn bad_request(message: &str) -> axum::response::Response {
+    error_response(StatusCode::BAD_REQUEST, message, BAD_REQUEST)
 }
 
 /// Resolver errors carry a code already; the rest come from async-graphql rejecting the
@@ -52,38 +177,8 @@ fn tag_errors(response: &mut Response) {
     }
 }
 
-/// The body-size and time limits answer before any handler, in plain text; clients get the same
-/// GraphQL-shaped JSON with a code as for every other error.
-pub async fn limit_errors_as_json(response: axum::response::Response) -> axum::response::Response {
-    let (status, message, code) = match response.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            (StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large", BAD_REQUEST)
-        }
-        StatusCode::GATEWAY_TIMEOUT => {
-            (StatusCode::GATEWAY_TIMEOUT, "the request took too long", REQUEST_TIMEOUT)
-        }
-        _ => return response,
-    };
-    error_response(status, message.into(), code)
-}
-
-fn error_response(status: StatusCode, message: String, code: &str) -> axum::response::Response {
-    let mut error = ServerError::new(message, None);
-    error.extensions.get_or_insert_with(Default::default).set("code", code);
-    (status, Json(Response::from_errors(vec![error]))).into_response()
-}
-
-/// A request that is not GraphQL at all: 400, with a GraphQL-shaped JSON body.
-pub struct BadRequest(String);
-
-impl From<ParseRequestError> for BadRequest {
-    fn from(error: ParseRequestError) -> Self {
-        BadRequest(format!("not a valid GraphQL request: {error}"))
-    }
-}
-
-impl IntoResponse for BadRequest {
-    fn into_response(self) -> axum::response::Response {
-        error_response(StatusCode::BAD_REQUEST, self.0, BAD_REQUEST)
-    }
+pub async fn graphiql() -> axum::response::Html<String> {
+    axum::response::Html(
+        async_graphql::http::GraphiQLSource::build().endpoint("/graphql").title("datasync-gateway").finish(),
+    )
 }

@@ -1,7 +1,11 @@
-//! The HTTP surface: routes and the middleware every request passes through.
+//! The HTTP surface: routes, the middleware every request passes through, and the server that
+//! accepts connections.
 
+mod connection;
+mod errors;
 mod graphql;
 mod health;
+pub mod server;
 
 use axum::http::{HeaderValue, Method};
 use axum::routing::get;
@@ -19,23 +23,23 @@ use crate::service::History;
 #[derive(Clone)]
 pub struct AppState {
     pub schema: GatewaySchema,
-    pub max_batch_operations: usize,
+    pub limits: LimitsConfig,
     pub history: Option<History>,
 }
 
-pub fn router(state: AppState, limits: &LimitsConfig) -> anyhow::Result<Router> {
+pub fn router(state: AppState) -> anyhow::Result<Router> {
+    let limits = state.limits.clone();
     let mut router = Router::new()
-        .route("/graphql", get(graphql::execute).post(graphql::execute))
+        .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphiql", get(graphql::graphiql))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .merge(probes())
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::GATEWAY_TIMEOUT,
             limits.request_timeout,
         ))
-        .layer(axum::middleware::map_response(graphql::limit_errors_as_json))
+        .layer(axum::middleware::map_response(errors::as_json))
         .layer(TraceLayer::new_for_http());
     if !limits.cors_allow_origins.is_empty() {
         let origins = limits
@@ -53,4 +57,13 @@ pub fn router(state: AppState, limits: &LimitsConfig) -> anyhow::Result<Router> 
         );
     }
     Ok(router)
+}
+
+/// The probes alone, for the admin address.
+pub fn admin_router(state: AppState) -> Router {
+    probes().with_state(state).layer(axum::middleware::map_response(errors::as_json))
+}
+
+fn probes() -> Router<AppState> {
+    Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz))
 }

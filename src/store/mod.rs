@@ -7,6 +7,7 @@
 pub mod cursor;
 pub mod filter;
 pub mod history;
+pub mod spool;
 pub mod stats;
 pub mod writer;
 

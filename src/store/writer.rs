@@ -3,13 +3,14 @@
 //! Requests hand snapshots to a bounded in-memory backlog keyed by ARN (so a crowd reading one
 //! execution queues it once); one background task writes the backlog in batches, and while
 //! PostgreSQL is down it keeps the backlog and retries with backoff. On graceful shutdown
-//! [`SnapshotWriter::flush`] drains it. A snapshot is lost only if the backlog is full, if
+//! [`SnapshotWriter::flush`] drains it; what it cannot write in time is handed to the spool
+//! ([`SnapshotWriter::unwritten`]). A snapshot is lost only if the backlog is full, if
 //! PostgreSQL refuses that very row (both counted as `dropped` in `/readyz` and logged), or if
-//! the process dies before it is written; the execution is then recorded again the next time it
-//! is read from DataSync.
+//! the process dies without a graceful shutdown; the execution is then recorded again the next
+//! time it is read from DataSync.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,7 +43,8 @@ pub struct SnapshotWriter {
 struct Shared {
     pending: Mutex<HashMap<String, Arc<TaskExecution>>>,
     capacity: usize,
-    in_flight: AtomicUsize,
+    /// The batch being written.
+    in_flight: Mutex<Vec<Arc<TaskExecution>>>,
     wake: Notify,
     written: AtomicU64,
     dropped: AtomicU64,
@@ -56,7 +58,7 @@ impl SnapshotWriter {
             shared: Arc::new(Shared {
                 pending: Mutex::new(HashMap::new()),
                 capacity,
-                in_flight: AtomicUsize::new(0),
+                in_flight: Mutex::new(Vec::new()),
                 wake: Notify::new(),
                 written: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
@@ -71,7 +73,7 @@ impl SnapshotWriter {
     pub fn record(&self, execution: Arc<TaskExecution>) {
         let mut pending = self.shared.pending();
         let arn = &execution.task_execution_arn;
-        let queued = pending.len() + self.shared.in_flight.load(Ordering::Relaxed);
+        let queued = pending.len() + self.shared.in_flight().len();
         if queued >= self.shared.capacity && !pending.contains_key(arn) {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::error!(%arn, backlog = pending.len(), "history backlog full; snapshot not recorded");
@@ -86,7 +88,7 @@ impl SnapshotWriter {
         // Read under the lock: a failed batch moves from in-flight back to pending under it,
         // so the sum never shows 0 while a snapshot is still unwritten.
         let pending = self.shared.pending();
-        let backlog = pending.len() + self.shared.in_flight.load(Ordering::Relaxed);
+        let backlog = pending.len() + self.shared.in_flight().len();
         drop(pending);
         WriterStatus {
             backlog,
@@ -94,6 +96,15 @@ impl SnapshotWriter {
             dropped: self.shared.dropped.load(Ordering::Relaxed),
             healthy: self.shared.healthy.load(Ordering::Relaxed),
         }
+    }
+
+    /// Everything not yet written: the backlog and the batch being written (which may still
+    /// land; writing it again later is harmless, the upsert is idempotent).
+    pub fn unwritten(&self) -> Vec<Arc<TaskExecution>> {
+        let pending = self.shared.pending();
+        let mut unwritten: Vec<_> = self.shared.in_flight().clone();
+        unwritten.extend(pending.values().cloned());
+        unwritten
     }
 
     /// Waits until the backlog is written or `timeout` passes; returns what is left.
@@ -114,12 +125,20 @@ impl Shared {
         self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, Vec<Arc<TaskExecution>>> {
+        self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn take_batch(&self) -> Vec<Arc<TaskExecution>> {
         let mut pending = self.pending();
         let arns: Vec<String> = pending.keys().take(BATCH_SIZE).cloned().collect();
         let batch: Vec<_> = arns.iter().filter_map(|arn| pending.remove(arn)).collect();
-        self.in_flight.store(batch.len(), Ordering::Relaxed);
+        self.in_flight().clone_from(&batch);
         batch
+    }
+
+    fn batch_done(&self) {
+        self.in_flight().clear();
     }
 
     /// Puts a batch that failed back, unless a newer snapshot of an ARN arrived meanwhile.
@@ -128,7 +147,7 @@ impl Shared {
         for execution in batch {
             pending.entry(execution.task_execution_arn.clone()).or_insert(execution);
         }
-        self.in_flight.store(0, Ordering::Relaxed);
+        self.in_flight().clear();
     }
 }
 
@@ -143,7 +162,7 @@ async fn write_loop(store: HistoryStore, shared: Arc<Shared>) {
         match within(WRITE_LIMIT, store.upsert(&batch)).await {
             Ok(()) => {
                 shared.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                shared.in_flight.store(0, Ordering::Relaxed);
+                shared.batch_done();
                 if !shared.healthy.swap(true, Ordering::Relaxed) {
                     tracing::info!("history store reachable again; backlog being written");
                 }
@@ -163,7 +182,7 @@ async fn write_loop(store: HistoryStore, shared: Arc<Shared>) {
                         }
                     };
                 }
-                shared.in_flight.store(0, Ordering::Relaxed);
+                shared.batch_done();
             }
             Err(error) => {
                 let size = batch.len();

@@ -29,7 +29,17 @@ pub fn test_config() -> Config {
     config.history.backfill_regions = Vec::new();
     config.datasync.fake_credentials = true;
     config.datasync.initial_backoff = Duration::from_millis(10);
+    // A spool directory of its own: a test's shutdown must not feed another test's start.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    config.history.spool_dir =
+        std::env::temp_dir().join(format!("gateway-test-spool-{}-{n}", std::process::id()));
     config
+}
+
+/// A simulator of its own for one test, on a free port.
+pub async fn start_simulator() -> Simulator {
+    Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig { tick: TEST_TICK }).await.unwrap()
 }
 
 /// The gateway with `config`, serving on a free port until the test ends; its address.
@@ -37,7 +47,7 @@ pub async fn spawn_gateway(config: Config) -> (SocketAddr, tokio::task::JoinHand
     let app = Application::build(config).await.expect("the gateway starts");
     let address = app.local_addr();
     let server = tokio::spawn(async move {
-        app.run_until(std::future::pending()).await.unwrap();
+        app.run_until(std::future::pending()).await;
     });
     (address, server)
 }
@@ -54,9 +64,7 @@ impl TestGateway {
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        let simulator = Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig { tick: TEST_TICK })
-            .await
-            .unwrap();
+        let simulator = start_simulator().await;
         config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
         let (address, server) = spawn_gateway(config).await;
         TestGateway { address, simulator, http: reqwest::Client::new(), _server: server }

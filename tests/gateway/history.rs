@@ -8,7 +8,7 @@ use futures::future::join_all;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::common::{error_codes, history_config, TestGateway, ONE};
+use crate::common::{error_codes, history_config, spawn_gateway, start_simulator, TestGateway, ONE};
 use crate::proxy::TcpProxy;
 
 async fn rows(database_url: &str) -> Vec<(String, String, Option<String>)> {
@@ -122,12 +122,7 @@ async fn a_graceful_shutdown_writes_what_is_queued() {
     let mut proxied = config.clone();
     proxied.history.database_url = Some(proxy.url(&database_url));
 
-    let simulator = datasync_gateway::simulator::Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        datasync_gateway::simulator::SimulatorConfig { tick: crate::common::TEST_TICK },
-    )
-    .await
-    .unwrap();
+    let simulator = start_simulator().await;
     proxied.datasync.datasync_endpoint = Some(simulator.endpoint_url());
     let app = datasync_gateway::app::Application::build(proxied).await.unwrap();
     let url = format!("http://{}/graphql", app.local_addr());
@@ -143,7 +138,47 @@ async fn a_graceful_shutdown_writes_what_is_queued() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!server.is_finished(), "shutdown waits for the queued snapshot");
     proxy.resume().await;
-    server.await.unwrap().unwrap();
+    server.await.unwrap();
 
     assert_eq!(rows(&database_url).await.len(), 1);
+}
+
+#[tokio::test]
+async fn snapshots_that_cannot_be_written_at_shutdown_are_spooled_and_written_at_the_next_start() {
+    let mut config = history_config().await;
+    config.history.history_flush_timeout = Duration::from_millis(200);
+    let database_url = config.history.database_url.clone().unwrap();
+    let proxy = TcpProxy::start(&database_url).await;
+    let mut proxied = config.clone();
+    proxied.history.database_url = Some(proxy.url(&database_url));
+    let simulator = start_simulator().await;
+    proxied.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = datasync_gateway::app::Application::build(proxied).await.unwrap();
+    let url = format!("http://{}/graphql", app.local_addr());
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    proxy.stop().await;
+    let finished = [seeded::SUCCEEDED_BASIC, seeded::FAILED, seeded::SUCCEEDED_ENHANCED];
+    for arn in finished {
+        let body = json!({ "query": ONE, "variables": { "arn": arn } });
+        reqwest::Client::new().post(&url).json(&body).send().await.unwrap();
+    }
+    stop.send(()).unwrap();
+    server.await.unwrap();
+    let spooled: Vec<_> = std::fs::read_dir(&config.history.spool_dir).unwrap().collect();
+    assert_eq!(spooled.len(), 1, "one spool file");
+    assert!(rows(&database_url).await.is_empty(), "nothing reached the database");
+
+    // The next start, with the database back, writes the spool once and removes it.
+    proxy.resume().await;
+    let (_address, _server) = spawn_gateway(config.clone()).await;
+    let recorded: Vec<String> = rows(&database_url).await.into_iter().map(|row| row.0).collect();
+    let mut expected: Vec<String> = finished.iter().map(|arn| arn.to_string()).collect();
+    expected.sort();
+    assert_eq!(recorded, expected, "each spooled execution recorded exactly once");
+    assert_eq!(std::fs::read_dir(&config.history.spool_dir).unwrap().count(), 0, "spool emptied");
 }

@@ -1,0 +1,372 @@
+//! Query limits, checked on the parsed document before async-graphql validates or runs it.
+//!
+//! async-graphql's own depth, complexity and directive checks walk the document with every
+//! fragment spread expanded in place, so a 1.6 KB document of fragments that each spread the
+//! previous one twice costs 2^30 steps before any limit can refuse it. Here each fragment is
+//! measured once (memoised), which keeps the check linear in the document's size; once the
+//! expanded size is known to be within the limit, every later walk (ours, async-graphql's
+//! validation, execution) is bounded by it.
+//!
+//! Introspection is measured apart from data: graphql-js's standard introspection query nests
+//! `ofType` deeper than any data query needs, while its cost is bounded by how many of
+//! introspection's list fields (`types`, `fields`, `args`, …) nest, which is capped instead.
+
+use std::collections::{HashMap, HashSet};
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::{Name, Request, ServerError, ServerResult, Value, Variables};
+
+use crate::config::LimitsConfig;
+use crate::error::request_codes::{GRAPHQL_VALIDATION_FAILED, UPSTREAM_CALL_LIMIT};
+
+/// Introspection fields that return lists: each one nested in another multiplies the answer by
+/// the schema's size.
+const INTROSPECTION_LISTS: [&str; 8] =
+    ["types", "fields", "inputFields", "interfaces", "possibleTypes", "enumValues", "args", "directives"];
+/// graphql-js's standard query nests three of them (`types { fields { args } }`).
+const MAX_INTROSPECTION_LISTS: u32 = 3;
+/// graphql-js's standard query is 13 deep (`__schema types fields args type` and 8 `ofType`s);
+/// a little room for other clients' variants.
+const MAX_INTROSPECTION_DEPTH: u32 = 16;
+/// Fragments spreading fragments this deep are refused before measuring them (recursion bound).
+const MAX_FRAGMENT_NESTING: usize = 64;
+
+/// Root fields that may cost one DataSync call each, and those that may cost one per item of
+/// their list argument.
+const ONE_CALL_FIELDS: [&str; 2] = ["taskExecution", "node"];
+const LIST_CALL_FIELDS: [(&str, &str); 2] = [("taskExecutions", "arns"), ("nodes", "ids")];
+
+/// The limits, as an async-graphql extension that runs before parsing is trusted.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryLimits {
+    pub max_selections: u64,
+    pub max_depth: u32,
+    pub max_aliases: u64,
+    pub max_upstream_calls: usize,
+}
+
+impl QueryLimits {
+    pub fn new(config: &LimitsConfig) -> Self {
+        QueryLimits {
+            max_selections: config.max_query_selections,
+            max_depth: config.max_query_depth,
+            max_aliases: config.max_query_aliases,
+            max_upstream_calls: config.max_upstream_calls,
+        }
+    }
+
+    /// Checks a parsed document; the error names the limit it breaks.
+    pub fn check(&self, document: &ExecutableDocument, variables: &Variables) -> Result<(), ServerError> {
+        let mut measurer = Measurer { document, memo: HashMap::new(), in_progress: HashSet::new() };
+        let mut total = Measure::default();
+        for (_, operation) in document.operations.iter() {
+            total.add(measurer.selection_set(&operation.node.selection_set.node, false, 0)?);
+        }
+        if total.selections > self.max_selections {
+            return Err(refused(format!(
+                "the query selects {} fields once its fragments are expanded; the limit is {}",
+                total.selections, self.max_selections
+            )));
+        }
+        if total.aliases > self.max_aliases {
+            return Err(refused(format!(
+                "the query uses {} aliases; the limit is {}",
+                total.aliases, self.max_aliases
+            )));
+        }
+        if total.depth > self.max_depth {
+            return Err(refused(format!(
+                "the query is nested {} fields deep; the limit is {}",
+                total.depth, self.max_depth
+            )));
+        }
+        if total.introspection_depth > MAX_INTROSPECTION_DEPTH
+            || total.introspection_lists > MAX_INTROSPECTION_LISTS
+        {
+            return Err(refused(format!(
+                "introspection nested too deep: at most {MAX_INTROSPECTION_DEPTH} levels and \
+                 {MAX_INTROSPECTION_LISTS} nested lists (types, fields, args, …), as the standard \
+                 introspection query uses"
+            )));
+        }
+        // The expanded document is within `max_selections` now, so walking it is bounded.
+        let calls = upstream_calls(document, variables);
+        if calls > self.max_upstream_calls {
+            let mut error = ServerError::new(
+                format!(
+                    "the query may cause {calls} DataSync calls (distinct execution ARNs across all \
+                     fields); the limit is {} per request",
+                    self.max_upstream_calls
+                ),
+                None,
+            );
+            error.extensions.get_or_insert_with(Default::default).set("code", UPSTREAM_CALL_LIMIT);
+            return Err(error);
+        }
+        Ok(())
+    }
+}
+
+impl ExtensionFactory for QueryLimits {
+    fn create(&self) -> std::sync::Arc<dyn Extension> {
+        std::sync::Arc::new(*self)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for QueryLimits {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        check_request(self, &mut request)?;
+        next.run(ctx, request).await
+    }
+}
+
+/// Parses the request (keeping the document for execution) and checks it.
+fn check_request(limits: &QueryLimits, request: &mut Request) -> ServerResult<()> {
+    let variables = request.variables.clone();
+    let document = request.parsed_query()?;
+    limits.check(document, &variables)
+}
+
+fn refused(message: String) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    error.extensions.get_or_insert_with(Default::default).set("code", GRAPHQL_VALIDATION_FAILED);
+    error
+}
+
+/// A selection set's size with its fragments expanded; depths relative to where it stands.
+#[derive(Clone, Copy, Debug, Default)]
+struct Measure {
+    selections: u64,
+    aliases: u64,
+    depth: u32,
+    introspection_depth: u32,
+    introspection_lists: u32,
+}
+
+impl Measure {
+    /// Siblings: sizes add up, depths take the deepest.
+    fn add(&mut self, other: Measure) {
+        self.selections = self.selections.saturating_add(other.selections);
+        self.aliases = self.aliases.saturating_add(other.aliases);
+        self.depth = self.depth.max(other.depth);
+        self.introspection_depth = self.introspection_depth.max(other.introspection_depth);
+        self.introspection_lists = self.introspection_lists.max(other.introspection_lists);
+    }
+}
+
+struct Measurer<'a> {
+    document: &'a ExecutableDocument,
+    /// Each fragment measured once, by name and whether it is used inside introspection.
+    memo: HashMap<(&'a str, bool), Measure>,
+    in_progress: HashSet<&'a str>,
+}
+
+impl<'a> Measurer<'a> {
+    fn selection_set(
+        &mut self,
+        set: &'a SelectionSet,
+        introspection: bool,
+        nesting: usize,
+    ) -> Result<Measure, ServerError> {
+        let mut measure = Measure::default();
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => {
+                    let field = &field.node;
+                    let name = field.name.node.as_str();
+                    let enters_introspection = matches!(name, "__schema" | "__type");
+                    let inside = introspection || enters_introspection;
+                    let child = self.selection_set(&field.selection_set.node, inside, nesting)?;
+                    let mut own = Measure {
+                        selections: child.selections.saturating_add(1),
+                        aliases: child.aliases.saturating_add(u64::from(field.alias.is_some())),
+                        ..Measure::default()
+                    };
+                    if inside {
+                        own.introspection_depth = child.introspection_depth + 1;
+                        own.introspection_lists =
+                            child.introspection_lists + u32::from(INTROSPECTION_LISTS.contains(&name));
+                        // The root field itself counts as one level of data depth.
+                        own.depth = u32::from(enters_introspection);
+                    } else {
+                        own.depth = child.depth + 1;
+                    }
+                    measure.add(own);
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    measure.add(self.fragment(name, introspection, nesting + 1)?);
+                }
+                Selection::InlineFragment(inline) => {
+                    measure.add(self.selection_set(
+                        &inline.node.selection_set.node,
+                        introspection,
+                        nesting,
+                    )?);
+                }
+            }
+        }
+        Ok(measure)
+    }
+
+    fn fragment(
+        &mut self,
+        name: &'a str,
+        introspection: bool,
+        nesting: usize,
+    ) -> Result<Measure, ServerError> {
+        if let Some(measure) = self.memo.get(&(name, introspection)) {
+            return Ok(*measure);
+        }
+        // An unknown fragment is left to validation, which names it.
+        let Some((key, fragment)) = self.document.fragments.get_key_value(name) else {
+            return Ok(Measure::default());
+        };
+        if nesting > MAX_FRAGMENT_NESTING {
+            return Err(refused(format!("fragments spread fragments more than {MAX_FRAGMENT_NESTING} deep")));
+        }
+        if !self.in_progress.insert(key.as_str()) {
+            return Err(refused(format!("fragment `{name}` spreads itself")));
+        }
+        let measure = self.selection_set(&fragment.node.selection_set.node, introspection, nesting)?;
+        self.in_progress.remove(key.as_str());
+        self.memo.insert((key.as_str(), introspection), measure);
+        Ok(measure)
+    }
+}
+
+/// The most DataSync calls the query's operations can cause: distinct ARNs asked for by root
+/// fields that read executions (repeated ARNs are fetched once). Arguments held in variables
+/// are counted from the variables; an argument that cannot be counted here is bounded while
+/// executing instead.
+fn upstream_calls(document: &ExecutableDocument, variables: &Variables) -> usize {
+    let mut arns: HashSet<String> = HashSet::new();
+    let mut uncounted = 0usize;
+    for (_, operation) in document.operations.iter() {
+        if operation.node.ty != OperationType::Query {
+            continue;
+        }
+        let mut add = |value: Value| match value {
+            Value::String(arn) => {
+                arns.insert(arn);
+            }
+            _ => uncounted += 1,
+        };
+        for_each_root_field(document, &operation.node.selection_set.node, &mut |field| {
+            let name = field.name.node.as_str();
+            let argument = |argument: &str| {
+                field.get_argument(argument).and_then(|value| {
+                    value
+                        .node
+                        .clone()
+                        .into_const_with(|name: Name| variables.get(&name).cloned().ok_or(()))
+                        .ok()
+                })
+            };
+            if ONE_CALL_FIELDS.contains(&name) {
+                add(argument(if name == "node" { "id" } else { "arn" }).unwrap_or(Value::Null));
+            } else if let Some((_, list)) = LIST_CALL_FIELDS.iter().find(|(field, _)| *field == name) {
+                match argument(list) {
+                    Some(Value::List(items)) => items.into_iter().for_each(&mut add),
+                    other => add(other.unwrap_or(Value::Null)),
+                }
+            }
+        });
+    }
+    arns.len() + uncounted
+}
+
+/// Calls `visit` for every field of a root selection set, fragments expanded.
+fn for_each_root_field<'a>(
+    document: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    visit: &mut dyn FnMut(&'a async_graphql::parser::types::Field),
+) {
+    for selection in &set.items {
+        match &selection.node {
+            Selection::Field(field) => visit(&field.node),
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
+                    for_each_root_field(document, &fragment.node.selection_set.node, visit);
+                }
+            }
+            Selection::InlineFragment(inline) => {
+                for_each_root_field(document, &inline.node.selection_set.node, visit)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> QueryLimits {
+        QueryLimits { max_selections: 2_000, max_depth: 12, max_aliases: 30, max_upstream_calls: 100 }
+    }
+
+    fn check(query: &str, variables: serde_json::Value) -> Result<(), String> {
+        let document = async_graphql::parser::parse_query(query).unwrap();
+        let variables = Variables::from_json(variables);
+        limits().check(&document, &variables).map_err(|error| error.message)
+    }
+
+    /// Fragments F0…F{n}, each spreading the previous one twice.
+    fn fragment_bomb(n: usize) -> String {
+        let mut query = String::from("query { taskExecution(arn: \"a\") { ...F0 } }\n");
+        query.push_str("fragment F1 on TaskExecution { status }\n");
+        query = query.replace("...F0", &format!("...F{n}"));
+        for i in 2..=n {
+            query.push_str(&format!("fragment F{i} on TaskExecution {{ ...F{p} ...F{p} }}\n", p = i - 1));
+        }
+        query
+    }
+
+    #[test]
+    fn a_fragment_bomb_is_measured_without_expanding_it() {
+        let error = check(&fragment_bomb(60), serde_json::json!({})).unwrap_err();
+        assert!(
+            error.contains("selects 576460752303423489 fields") && error.contains("limit is 2000"),
+            "{error}"
+        );
+        assert!(check(&fragment_bomb(10), serde_json::json!({})).is_ok());
+    }
+
+    #[test]
+    fn fragment_cycles_are_refused() {
+        let error = check(
+            "{ taskExecution(arn: \"a\") { ...A } } fragment A on TaskExecution { ...B } fragment B on TaskExecution { ...A }",
+            serde_json::json!({}),
+        )
+        .unwrap_err();
+        assert!(error.contains("spreads itself"), "{error}");
+    }
+
+    #[test]
+    fn distinct_arns_are_counted_across_aliases_and_variables() {
+        let arns: Vec<String> = (0..60).map(|i| format!("arn-{i}")).collect();
+        let query = "query($a: [ID!]!, $b: [ID!]!) { x: taskExecutions(arns: $a) { status } y: taskExecutions(arns: $b) { status } z: taskExecution(arn: \"arn-0\") { status } }";
+        let same = check(query, serde_json::json!({ "a": arns, "b": arns }));
+        assert!(same.is_ok(), "60 distinct ARNs: {same:?}");
+        let more: Vec<String> = (60..120).map(|i| format!("arn-{i}")).collect();
+        let error = check(query, serde_json::json!({ "a": arns, "b": more })).unwrap_err();
+        assert!(error.contains("120 DataSync calls"), "{error}");
+    }
+
+    #[test]
+    fn introspection_is_measured_apart_from_data() {
+        let deep_type_ref = "ofType { ".repeat(9) + "name" + &" }".repeat(9);
+        let standard_like =
+            format!("{{ __schema {{ types {{ fields {{ args {{ type {{ {deep_type_ref} }} }} }} }} }} }}");
+        assert!(check(&standard_like, serde_json::json!({})).is_ok());
+        let abusive = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
+        assert!(check(abusive, serde_json::json!({})).unwrap_err().contains("introspection"));
+    }
+}

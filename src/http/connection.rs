@@ -1,0 +1,187 @@
+//! One client connection's socket, as the server hands it to hyper: it notes when bytes last
+//! moved (for the idle timeout), and it turns hyper's own answers to unparseable requests
+//! (400, 414 for a URL over 64 KiB, 431), which hyper writes with an empty body before any
+//! handler runs, into the gateway's JSON error shape.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::errors::{describe, error_body};
+
+/// When a connection last moved a byte, and how many of its requests are being handled.
+#[derive(Clone)]
+pub struct Activity(Arc<ActivityState>);
+
+struct ActivityState {
+    start: Instant,
+    last_ms: AtomicU64,
+    handling: AtomicUsize,
+}
+
+/// Marks a request as being handled while it lives.
+pub struct Handling(Activity);
+
+impl Activity {
+    fn new() -> Self {
+        Activity(Arc::new(ActivityState {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            handling: AtomicUsize::new(0),
+        }))
+    }
+
+    fn touch(&self) {
+        let elapsed = self.0.start.elapsed().as_millis() as u64;
+        self.0.last_ms.store(elapsed, Ordering::Relaxed);
+    }
+
+    pub fn handling(&self) -> Handling {
+        self.0.handling.fetch_add(1, Ordering::Relaxed);
+        Handling(self.clone())
+    }
+
+    /// Resolves once no byte has moved for `timeout` while no request was being handled.
+    pub async fn idle_for(&self, timeout: Duration) {
+        loop {
+            let last = self.0.start + Duration::from_millis(self.0.last_ms.load(Ordering::Relaxed));
+            let due = last + timeout;
+            if Instant::now() >= due && self.0.handling.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            tokio::time::sleep_until(due.max(Instant::now() + timeout / 4)).await;
+        }
+    }
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.0 .0.handling.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+pub struct ConnectionIo {
+    stream: TcpStream,
+    activity: Activity,
+    /// A JSON answer being written in place of hyper's empty one, how much of it is written,
+    /// and how many bytes of hyper's to report as written once it is.
+    replacement: Option<(Vec<u8>, usize, usize)>,
+}
+
+impl ConnectionIo {
+    pub fn new(stream: TcpStream) -> Self {
+        let activity = Activity::new();
+        activity.touch();
+        ConnectionIo { stream, activity, replacement: None }
+    }
+
+    pub fn activity(&self) -> Activity {
+        self.activity.clone()
+    }
+}
+
+impl AsyncRead for ConnectionIo {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.touch();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for ConnectionIo {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.replacement.is_none() {
+            if let Some(json) = automatic_answer_as_json(buf) {
+                this.replacement = Some((json, 0, buf.len()));
+            }
+        }
+        if let Some((json, written, consumed)) = &mut this.replacement {
+            while *written < json.len() {
+                match Pin::new(&mut this.stream).poll_write(cx, &json[*written..]) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(n)) => *written += n,
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            let consumed = *consumed;
+            this.replacement = None;
+            this.activity.touch();
+            return Poll::Ready(Ok(consumed));
+        }
+        let result = Pin::new(&mut this.stream).poll_write(cx, buf);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        result
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// hyper's automatic answer to a request it could not parse is a bare head: a 400, 414 or 431
+/// status and `content-length: 0`. The gateway itself never answers an error without a body.
+fn automatic_answer_as_json(buf: &[u8]) -> Option<Vec<u8>> {
+    let status = match buf.strip_prefix(b"HTTP/1.1 ")?.get(..4)? {
+        b"400 " => StatusCode::BAD_REQUEST,
+        b"414 " => StatusCode::URI_TOO_LONG,
+        b"431 " => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        _ => return None,
+    };
+    let head = std::str::from_utf8(buf).ok()?.strip_suffix("\r\n\r\n")?;
+    if !head.to_ascii_lowercase().split("\r\n").any(|line| line == "content-length: 0") {
+        return None;
+    }
+    let (message, code) = describe(status);
+    let body = error_body(message, code);
+    let mut answer = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default(),
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(&body);
+    Some(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hyper_s_bodiless_error_heads_are_replaced() {
+        let hyper_head =
+            b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\ndate: Wed, 25 Nov 2026 22:00:00 GMT\r\n\r\n";
+        let answer = String::from_utf8(automatic_answer_as_json(hyper_head).unwrap()).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 414 URI Too Long\r\ncontent-type: application/json\r\n"),
+            "{answer}"
+        );
+        assert!(answer.ends_with(r#""extensions":{"code":"BAD_REQUEST"}}]}"#), "{answer}");
+
+        let with_body = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 5\r\n\r\n";
+        assert!(automatic_answer_as_json(with_body).is_none());
+        assert!(automatic_answer_as_json(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());
+    }
+}

@@ -1,0 +1,64 @@
+//! The one shape of every error the HTTP layer answers itself: GraphQL's, with a code, so a
+//! client parses a 404 or a 413 the way it parses a validation error.
+
+use async_graphql::{Response, ServerError};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+
+use crate::error::request_codes::{BAD_REQUEST, REQUEST_TIMEOUT};
+
+/// `{"errors":[{"message":…,"extensions":{"code":…}}]}`
+pub fn error_body(message: &str, code: &str) -> Vec<u8> {
+    let mut error = ServerError::new(message, None);
+    error.extensions.get_or_insert_with(Default::default).set("code", code);
+    serde_json::to_vec(&Response::from_errors(vec![error])).expect("an error response serialises")
+}
+
+pub fn error_response(status: StatusCode, message: &str, code: &str) -> axum::response::Response {
+    (status, [(CONTENT_TYPE, "application/json")], error_body(message, code)).into_response()
+}
+
+/// Errors answered before any handler of ours ran (no route, wrong method, body limit, time
+/// limit) come as plain text or empty; this gives them the JSON shape, keeping their status and
+/// headers (`Allow` on a 405).
+pub async fn as_json(response: axum::response::Response) -> axum::response::Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (message, code) = describe(status);
+    let (mut parts, _) = response.into_parts();
+    let body = error_body(message, code);
+    parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    axum::response::Response::from_parts(parts, body.into())
+}
+
+/// What a status means to a client of this gateway, and its code.
+pub fn describe(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::NOT_FOUND => {
+            ("no such route: GraphQL is served at /graphql, GraphiQL at /graphiql", BAD_REQUEST)
+        }
+        StatusCode::METHOD_NOT_ALLOWED => ("method not allowed here (see the Allow header)", BAD_REQUEST),
+        StatusCode::PAYLOAD_TOO_LARGE => ("the request body is too large", BAD_REQUEST),
+        StatusCode::URI_TOO_LONG => {
+            ("the request URL is too long; send large queries with POST", BAD_REQUEST)
+        }
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ("the request headers are too large", BAD_REQUEST),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("POST bodies must be JSON (content-type: application/json)", BAD_REQUEST)
+        }
+        StatusCode::GATEWAY_TIMEOUT => ("the request took too long", REQUEST_TIMEOUT),
+        status if status.is_client_error() => {
+            ("the request is not valid HTTP for this endpoint", BAD_REQUEST)
+        }
+        _ => ("internal error", crate::error::GatewayError::Internal.code()),
+    }
+}

@@ -1,0 +1,139 @@
+//! The accept loop: hyper's HTTP/1.1 server with the connection limits `axum::serve` does not
+//! expose. A client that opens connections and never finishes a request, never sends another,
+//! or stops reading, is cut off; beyond `max_connections` new connections are closed at once,
+//! so file descriptors and memory stay bounded whatever clients do.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::http::header::CONNECTION;
+use axum::http::{HeaderValue, Request};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use super::connection::ConnectionIo;
+use crate::config::LimitsConfig;
+
+/// How long a shutdown waits for open connections to finish their requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_requests_per_connection: u64,
+}
+
+impl ConnectionLimits {
+    pub fn new(config: &LimitsConfig) -> Self {
+        ConnectionLimits {
+            max_connections: config.max_connections,
+            header_read_timeout: config.header_read_timeout,
+            idle_timeout: config.connection_idle_timeout,
+            max_requests_per_connection: config.max_requests_per_connection,
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets open requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let shed = AtomicU64::new(0);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors, mostly: wait for connections to close.
+                Err(error) => {
+                    tracing::warn!(%error, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            let count = shed.fetch_add(1, Ordering::Relaxed) + 1;
+            if count.is_power_of_two() {
+                tracing::warn!(%peer, shed = count, max = limits.max_connections, "connection limit reached; closing new connections");
+            }
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let io = ConnectionIo::new(stream);
+        let activity = io.activity();
+        let service =
+            per_connection(router.clone(), peer, limits.max_requests_per_connection, activity.clone());
+        let connection = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            tokio::select! {
+                result = connection => {
+                    if let Err(error) = result {
+                        tracing::debug!(%peer, %error, "connection ended with an error");
+                    }
+                }
+                () = activity.idle_for(limits.idle_timeout) => {
+                    tracing::debug!(%peer, "closing an idle connection");
+                }
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them"),
+    }
+}
+
+/// The router as one connection sees it: each request carries the peer's address, and after
+/// `max_requests` the connection is closed (`connection: close` on the last answer).
+fn per_connection(
+    router: Router,
+    peer: SocketAddr,
+    max_requests: u64,
+    activity: super::connection::Activity,
+) -> impl tower::Service<
+    Request<Incoming>,
+    Response = axum::response::Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, Infallible>> + Send,
+> + Clone {
+    let served = Arc::new(AtomicU64::new(0));
+    tower::service_fn(move |mut request: Request<Incoming>| {
+        let router = router.clone();
+        let handling = activity.handling();
+        let last = served.fetch_add(1, Ordering::Relaxed) + 1 >= max_requests;
+        request.extensions_mut().insert(ConnectInfo(peer));
+        async move {
+            let mut response = router.oneshot(request).await?;
+            drop(handling);
+            if last {
+                response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok(response)
+        }
+    })
+}
