@@ -2,7 +2,7 @@
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, Result, SimpleObject, ID};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
 use super::TaskExecutionNode;
 use crate::datasync::arn::{is_region, validate_task_arn};
@@ -67,8 +67,17 @@ impl ExecutionFilter {
                 return Err(bad("filter.accountId must be 12 digits".into()));
             }
         }
-        if self.error_code.as_ref().is_some_and(|code| code.is_empty() || code.len() > 256) {
-            return Err(bad("filter.errorCode must be 1 to 256 characters".into()));
+        if self
+            .error_code
+            .as_ref()
+            .is_some_and(|code| code.is_empty() || code.len() > 256 || code.contains('\0'))
+        {
+            return Err(bad("filter.errorCode must be 1 to 256 characters, without NUL".into()));
+        }
+        for (name, time) in [("startedAfter", self.started_after), ("startedBefore", self.started_before)] {
+            if time.is_some_and(|time| !(1..=9999).contains(&time.year())) {
+                return Err(bad(format!("filter.{name} must be between the years 1 and 9999")));
+            }
         }
         if let (Some(after), Some(before)) = (self.started_after, self.started_before) {
             if after >= before {

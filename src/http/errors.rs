@@ -51,7 +51,10 @@ pub fn describe(status: StatusCode) -> (&'static str, &'static str) {
         StatusCode::URI_TOO_LONG => {
             ("the request URL is too long; send large queries with POST", BAD_REQUEST)
         }
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ("the request headers are too large", BAD_REQUEST),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+            "the request line and headers are too large (64 KiB at most); send large queries with POST",
+            BAD_REQUEST,
+        ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             ("POST bodies must be JSON (content-type: application/json)", BAD_REQUEST)
         }

@@ -35,7 +35,14 @@ pub async fn post(
         let (message, code) = super::errors::describe(StatusCode::UNSUPPORTED_MEDIA_TYPE);
         return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, message, code);
     }
-    let request: BatchRequest = match serde_json::from_slice(&body) {
+    // Decided by the first byte, not by serde's untagged guess: a struct also deserialises from
+    // a JSON array, so `[]` would pass for an empty single request.
+    let request = if body.trim_ascii_start().starts_with(b"[") {
+        serde_json::from_slice(&body).map(BatchRequest::Batch)
+    } else {
+        serde_json::from_slice(&body).map(BatchRequest::Single)
+    };
+    let request = match request {
         Ok(request) => request,
         Err(error) => return bad_request(&format!("not a valid GraphQL request: {error}")),
     };

@@ -25,6 +25,9 @@ use tower::ServiceExt;
 use super::connection::ConnectionIo;
 use crate::config::LimitsConfig;
 
+/// Largest request line and headers; hyper refuses URLs over 64 KiB anyway.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// How long a shutdown waits for open connections to finish their requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -57,7 +60,9 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(MAX_HEADER_BYTES);
     let shed = AtomicU64::new(0);
     tokio::pin!(shutdown);
     loop {

@@ -14,6 +14,8 @@ pub const TEST_TICK: Duration = Duration::from_millis(50);
 /// A gateway under test, and the simulator it talks to.
 pub struct TestGateway {
     pub address: SocketAddr,
+    /// The probes-only address, when the config asked for one.
+    pub admin_address: Option<SocketAddr>,
     pub simulator: Simulator,
     http: reqwest::Client,
     _server: tokio::task::JoinHandle<()>,
@@ -44,12 +46,20 @@ pub async fn start_simulator() -> Simulator {
 
 /// The gateway with `config`, serving on a free port until the test ends; its address.
 pub async fn spawn_gateway(config: Config) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let (address, _, server) = spawn_gateway_with_admin(config).await;
+    (address, server)
+}
+
+/// As [`spawn_gateway`], with the admin address too.
+async fn spawn_gateway_with_admin(
+    config: Config,
+) -> (SocketAddr, Option<SocketAddr>, tokio::task::JoinHandle<()>) {
     let app = Application::build(config).await.expect("the gateway starts");
-    let address = app.local_addr();
+    let (address, admin) = (app.local_addr(), app.admin_addr());
     let server = tokio::spawn(async move {
         app.run_until(std::future::pending()).await;
     });
-    (address, server)
+    (address, admin, server)
 }
 
 impl TestGateway {
@@ -66,8 +76,8 @@ impl TestGateway {
             .try_init();
         let simulator = start_simulator().await;
         config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
-        let (address, server) = spawn_gateway(config).await;
-        TestGateway { address, simulator, http: reqwest::Client::new(), _server: server }
+        let (address, admin_address, server) = spawn_gateway_with_admin(config).await;
+        TestGateway { address, admin_address, simulator, http: reqwest::Client::new(), _server: server }
     }
 
     pub fn url(&self, path: &str) -> String {

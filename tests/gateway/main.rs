@@ -9,6 +9,7 @@ mod errors;
 mod fields;
 mod history;
 mod history_queries;
+mod hostile;
 mod http;
 mod moto;
 mod proxy;
