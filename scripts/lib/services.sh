@@ -18,6 +18,10 @@
 #   svc_on_exit CMD            run CMD (eval'd) on exit, last registered first; composes with
 #                              an EXIT trap set before the first call
 #   svc_setup_path             puts ~/.cargo/bin on PATH if it exists
+#   ensure_chromium            headless-capable Chromium (Debian's /usr/bin/chromium, apt-get
+#                              installs it); exports CHROMIUM_PATH (kept if already executable)
+#   ensure_node_clients        npm ci in tests/clients when node_modules is missing or older than
+#                              package-lock.json (needs node >= 20 and npm); exports NODE_CLIENTS_DIR
 #
 # Environment knobs: SVC_VERBOSE=1 logs every step; SVC_TIMEOUT (seconds, default 60) bounds
 # each wait for a service to come up.
@@ -491,4 +495,66 @@ _svc_kill() {
     done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------------------------------------
+# Real clients for the end-to-end tests: headless Chromium and the npm project in tests/clients
+
+# Sets and exports CHROMIUM_PATH: $CHROMIUM_PATH if it is already an executable, else Debian's
+# /usr/bin/chromium (apt-get installs it, with fonts-liberation so that screenshots have text).
+# Browsers are never downloaded any other way.
+ensure_chromium() {
+    if [[ -n ${CHROMIUM_PATH:-} && -x $CHROMIUM_PATH ]]; then
+        export CHROMIUM_PATH
+        return 0
+    fi
+    if [[ ! -x /usr/bin/chromium ]]; then
+        apt_install chromium fonts-liberation || return 1
+    fi
+    if [[ -x /usr/bin/chromium ]]; then
+        CHROMIUM_PATH=/usr/bin/chromium
+        export CHROMIUM_PATH
+        svc_debug "chromium: $CHROMIUM_PATH"
+        return 0
+    fi
+    svc_log "chromium installed but /usr/bin/chromium not found"
+    return 1
+}
+
+# Sets and exports NODE_CLIENTS_DIR (absolute path of tests/clients) after running
+# `npm ci --no-audit --no-fund` there when node_modules is missing or older than
+# package-lock.json (npm's own node_modules/.package-lock.json marks when it last installed).
+# Needs node (>= 20) and npm on PATH; installs neither.
+ensure_node_clients() {
+    local dir log rc=0 major
+    dir=$(cd "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)/tests/clients || return 1
+    if [[ ! -f $dir/package-lock.json ]]; then
+        svc_log "no package-lock.json in $dir"
+        return 1
+    fi
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        svc_log "node and npm are needed for the client tests in $dir"
+        return 1
+    fi
+    major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || major=0
+    if ((major < 20)); then
+        svc_log "node >= 20 is needed for the client tests in $dir (found $(node --version 2>&1))"
+        return 1
+    fi
+    if [[ ! -f $dir/node_modules/.package-lock.json ||
+        $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+        log=$(mktemp "${TMPDIR:-/tmp}/svc-npm.XXXXXX") || return 1
+        svc_log "installing the npm clients in $dir (npm ci; log: $log)"
+        (cd "$dir" && npm ci --no-audit --no-fund) >>"$log" 2>&1 || rc=$?
+        if [[ $rc != 0 ]]; then
+            svc_log "npm ci failed (exit $rc) in $dir"
+            svc_tail "$log"
+            rm -f "$log"
+            return 1
+        fi
+        rm -f "$log"
+    fi
+    NODE_CLIENTS_DIR=$dir
+    export NODE_CLIENTS_DIR
+    svc_debug "node clients: $NODE_CLIENTS_DIR"
 }

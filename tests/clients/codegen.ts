@@ -7,11 +7,18 @@
 // Exits non-zero when GATEWAY_URL is unset, the schema cannot be loaded (gateway down,
 // introspection refused) or an operation does not validate. CODEGEN_SCHEMA=path/to/schema.graphql
 // uses a schema file instead of the live endpoint (to check the operations offline).
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { CodegenConfig } from '@graphql-codegen/cli';
+import { preset as clientPreset } from '@graphql-codegen/client-preset';
+
+// Paths relative to this file and the preset imported (not named), so that the config works from
+// any working directory.
+const here = dirname(fileURLToPath(import.meta.url));
 
 function schemaSource(): string {
   const file = process.env.CODEGEN_SCHEMA;
-  if (file) return file;
+  if (file) return resolve(file);
   const base = process.env.GATEWAY_URL;
   if (!base) {
     throw new Error('codegen.ts: set GATEWAY_URL to the gateway base URL, e.g. http://127.0.0.1:8080');
@@ -21,13 +28,13 @@ function schemaSource(): string {
 
 const config: CodegenConfig = {
   schema: schemaSource(),
-  documents: ['operations/*.graphql'],
+  documents: [join(here, 'operations/*.graphql')],
   ignoreNoDocuments: false,
   errorsOnly: false,
   overwrite: true,
   generates: {
-    'generated/': {
-      preset: 'client',
+    [`${join(here, 'generated')}/`]: {
+      preset: clientPreset,
       config: {
         // The gateway's custom scalars, as JSON carries them.
         scalars: { DateTime: 'string', Long: 'number' },

@@ -210,15 +210,23 @@ try {
 
 if (process.exitCode === 2) process.exit(2);
 
-if (!failure && blocked.length > 0) {
-  failure = `the page tried to load ${blocked.length} URL(s) outside ${origin}: ${blocked.join(', ')}`;
+// Most telling first: a page that reached outside, violated its CSP or threw explains why a
+// later step (editor, result) failed.
+const failures = [];
+if (blocked.length > 0) {
+  failures.push(`the page tried to load ${blocked.length} URL(s) outside ${origin}: ${blocked.join(', ')}`);
 }
-if (!failure && cspViolations.length > 0) {
-  failure = `Content-Security-Policy violation(s): ${JSON.stringify(cspViolations)}`;
+if (cspViolations.length > 0) {
+  failures.push(`Content-Security-Policy violation(s): ${JSON.stringify(cspViolations)}`);
 }
-if (!failure && pageErrors.length > 0) {
-  failure = `uncaught page error(s): ${pageErrors.join(' | ')}`;
+if (pageErrors.length > 0) {
+  failures.push(`uncaught page error(s): ${pageErrors.join(' | ')}`);
 }
+if (failure) {
+  // Playwright appends a multi-line call log; the first line says it.
+  failures.push(failure.split('\n')[0]);
+}
+failure = failures.length > 0 ? failures.join('; ') : null;
 
 summary = {
   ...summary,
