@@ -66,6 +66,7 @@ impl Application {
             schema: build_schema(service, &config.limits),
             limits: config.limits.clone(),
             history: history.clone(),
+            graphiql_page: http::graphiql_page(simulator.as_ref().map(|_| fleet::EXAMPLE_QUERY)).into(),
         };
         let router = http::router(state.clone())?;
         let listener = bind(config.listen).await?;

@@ -168,6 +168,12 @@ pub struct LimitsConfig {
     #[arg(long, env = "MAX_RESPONSE_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_response_bytes: usize,
 
+    /// Answer introspection (`__schema`, `__type`); `--introspection=false` in production hides
+    /// the schema from clients (GraphiQL then has no docs or autocompletion; the schema is in
+    /// schema.graphql).
+    #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+
     /// Most operations in one batched request.
     #[arg(long, env = "MAX_BATCH_OPERATIONS", default_value_t = 10)]
     pub max_batch_operations: usize,

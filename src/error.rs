@@ -65,6 +65,8 @@ pub mod request_codes {
     /// The request would cause more DataSync calls than one request may (counted up front from
     /// its ARN arguments, and while it runs).
     pub const UPSTREAM_CALL_LIMIT: &str = "UPSTREAM_CALL_LIMIT";
+    /// An automatic persisted query's hash the gateway does not know: send it with its query.
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
     /// The answer would be larger than `--max-response-bytes`.
     pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, SimpleObject};
+use async_graphql::{ComplexObject, SimpleObject, ID};
 
 use crate::datasync::ExecutionArn;
 use crate::model::{Progress, TaskExecution};
@@ -28,6 +28,11 @@ impl From<Fetched> for TaskExecutionNode {
 
 #[ComplexObject]
 impl TaskExecutionNode {
+    /// The execution ARN: globally unique, so it serves as the object's identity (`Node`).
+    pub async fn id(&self) -> ID {
+        ID(self.arn.as_str().to_owned())
+    }
+
     /// Exactly the status string DataSync sent; differs from `status` only when that is `UNKNOWN`.
     async fn status_raw(&self) -> &str {
         self.execution.status.raw()

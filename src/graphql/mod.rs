@@ -1,10 +1,13 @@
 //! The GraphQL schema: roots and object types, thin over [`crate::service`].
 
+pub mod cache_hint;
 mod execution;
 mod history;
 pub mod limits;
+mod node;
 mod query;
 
+use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
 use async_graphql::{EmptyMutation, EmptySubscription, Schema};
 
 pub use execution::TaskExecutionNode;
@@ -13,6 +16,9 @@ pub use query::Query;
 use crate::config::LimitsConfig;
 use crate::history::HistoryService;
 use crate::service::ExecutionService;
+
+/// Documents kept for automatic persisted queries (least recently used go first).
+const PERSISTED_QUERIES: usize = 1_000;
 
 pub type GatewaySchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
@@ -23,14 +29,21 @@ pub fn build_schema(service: ExecutionService, limits: &LimitsConfig) -> Gateway
     }
     // Depth is checked by `QueryLimits` (introspection apart from data), before async-graphql's
     // own checks, which expand fragments as they go.
-    schema
+    // Persisted queries run first, so the limits see the document a hash stands for.
+    schema = schema
         .data(service)
+        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(PERSISTED_QUERIES)))
         .extension(limits::QueryLimits::new(limits))
-        .limit_complexity(limits.max_query_complexity)
-        .finish()
+        .limit_complexity(limits.max_query_complexity);
+    if !limits.introspection {
+        schema = schema.disable_introspection();
+    }
+    schema.finish()
 }
 
 /// The schema in SDL, as committed in `schema.graphql`. It does not depend on configuration.
 pub fn sdl() -> String {
-    Schema::build(Query, EmptyMutation, EmptySubscription).finish().sdl()
+    // With `@specifiedBy`, as introspection reports it: the file and what clients see agree.
+    let options = async_graphql::SDLExportOptions::new().include_specified_by();
+    Schema::build(Query, EmptyMutation, EmptySubscription).finish().sdl_with_options(options)
 }

@@ -2,9 +2,11 @@
 
 use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
 
+use super::cache_hint::CacheHint;
 use super::history::{
     self, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder, StatsDimension,
 };
+use super::node::Node;
 use super::TaskExecutionNode;
 use crate::caller::Caller;
 use crate::error::GatewayError;
@@ -12,6 +14,36 @@ use crate::history::{PageArgs, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::service::{Consistency, ExecutionService};
 
 pub struct Query;
+
+async fn read_one(ctx: &Context<'_>, arn: &str, consistency: Consistency) -> Result<TaskExecutionNode> {
+    let service = ctx.data_unchecked::<ExecutionService>();
+    let fetched = service.get(arn, consistency, caller(ctx)?).await.map_err(|error| error.extend())?;
+    cache_hint(ctx).served(&fetched);
+    Ok(fetched.into())
+}
+
+async fn read_many(
+    ctx: &Context<'_>,
+    arns: Vec<ID>,
+    consistency: Consistency,
+) -> Result<Vec<Option<Result<TaskExecutionNode>>>> {
+    let service = ctx.data_unchecked::<ExecutionService>();
+    let arns: Vec<String> = arns.into_iter().map(|arn| arn.0).collect();
+    let results = service.get_many(&arns, consistency, caller(ctx)?).await.map_err(|error| error.extend())?;
+    let hint = cache_hint(ctx);
+    Ok(results
+        .into_iter()
+        .map(|result| {
+            result.as_ref().map(|fetched| hint.served(fetched)).ok();
+            Some(result.map(TaskExecutionNode::from).map_err(|error| error.extend()))
+        })
+        .collect())
+}
+
+/// The request's cache hint; one that the transport did not provide is simply not read.
+pub(super) fn cache_hint(ctx: &Context<'_>) -> CacheHint {
+    ctx.data_opt::<CacheHint>().cloned().unwrap_or_default()
+}
 
 /// How many groups a statistics query counts as, for complexity.
 const STATS_COMPLEXITY_GROUPS: usize = 100;
@@ -36,17 +68,29 @@ fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Caller> {
 /// Reads of DataSync task executions: live (through the cache) and recorded history.
 #[Object]
 impl Query {
-    /// One task execution by ARN. Errors: `BAD_USER_INPUT` (not an execution ARN), `NOT_FOUND`
-    /// (DataSync does not have it), `UPSTREAM_THROTTLED`, `UPSTREAM_UNAVAILABLE`.
+    /// One task execution by ARN; null with an error when it cannot be read, so the request's
+    /// other root fields still answer. Errors: `BAD_USER_INPUT` (not an execution ARN),
+    /// `NOT_FOUND` (DataSync does not have it), `UPSTREAM_THROTTLED`, `UPSTREAM_UNAVAILABLE`.
     async fn task_execution(
         &self,
         ctx: &Context<'_>,
         arn: ID,
         #[graphql(default_with = "Some(Consistency::Cached)")] consistency: Option<Consistency>,
-    ) -> Result<TaskExecutionNode> {
-        let consistency = consistency.unwrap_or_default();
-        let service = ctx.data_unchecked::<ExecutionService>();
-        Ok(service.get(&arn, consistency, caller(ctx)?).await.map_err(|error| error.extend())?.into())
+    ) -> Result<Option<TaskExecutionNode>> {
+        read_one(ctx, &arn, consistency.unwrap_or_default()).await.map(Some)
+    }
+
+    /// The object with this `id` (for a task execution, its ARN); null with an error as for
+    /// `taskExecution`.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        read_one(ctx, &id, Consistency::Cached).await.map(|execution| Some(Node::TaskExecution(execution)))
+    }
+
+    /// Up to 100 objects by `id`, in the order given; each fails on its own, as in `taskExecutions`.
+    #[graphql(complexity = "ids.len() * child_complexity + 1")]
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Result<Node>>>> {
+        let executions = read_many(ctx, ids, Consistency::Cached).await?;
+        Ok(executions.into_iter().map(|item| item.map(|item| item.map(Node::TaskExecution))).collect())
     }
 
     /// Up to 100 task executions by ARN, in the order given. Each item fails on its own: a bad or
@@ -59,15 +103,7 @@ impl Query {
         arns: Vec<ID>,
         #[graphql(default_with = "Some(Consistency::Cached)")] consistency: Option<Consistency>,
     ) -> Result<Vec<Option<Result<TaskExecutionNode>>>> {
-        let consistency = consistency.unwrap_or_default();
-        let service = ctx.data_unchecked::<ExecutionService>();
-        let arns: Vec<String> = arns.into_iter().map(|arn| arn.0).collect();
-        let results =
-            service.get_many(&arns, consistency, caller(ctx)?).await.map_err(|error| error.extend())?;
-        Ok(results
-            .into_iter()
-            .map(|result| Some(result.map(TaskExecutionNode::from).map_err(|error| error.extend())))
-            .collect())
+        read_many(ctx, arns, consistency.unwrap_or_default()).await
     }
 
     /// Recorded executions (finished ones the gateway has seen), a page at a time: a Relay
@@ -88,6 +124,7 @@ impl Query {
         before: Option<String>,
     ) -> Result<HistoryConnection> {
         let args = PageArgs { first, after, last, before };
+        cache_hint(ctx).served_history();
         history::execution_history(ctx, filter, order_by.unwrap_or_default(), args).await
     }
 
@@ -101,6 +138,7 @@ impl Query {
         filter: Option<ExecutionFilter>,
         #[graphql(default_with = "Some(Vec::new())")] group_by: Option<Vec<StatsDimension>>,
     ) -> Result<Vec<ExecutionStatsGroup>> {
+        cache_hint(ctx).served_history();
         history::execution_stats(ctx, filter, group_by.unwrap_or_default()).await
     }
 }

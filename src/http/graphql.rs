@@ -19,7 +19,10 @@ use axum::response::IntoResponse;
 use super::errors::error_response;
 use super::AppState;
 use crate::caller::Caller;
-use crate::error::request_codes::{BAD_REQUEST, GRAPHQL_VALIDATION_FAILED, RESPONSE_TOO_LARGE};
+use crate::error::request_codes::{
+    BAD_REQUEST, GRAPHQL_VALIDATION_FAILED, PERSISTED_QUERY_NOT_FOUND, RESPONSE_TOO_LARGE,
+};
+use crate::graphql::cache_hint::CacheHint;
 
 /// The GraphQL-over-HTTP media type; a client that accepts it gets 4xx statuses for requests
 /// that could not run at all.
@@ -86,12 +89,23 @@ async fn execute(
         }
     }
     let caller = Caller::client(peer.ip(), state.limits.max_upstream_calls);
-    let mut response = state.schema.execute_batch(request.data(caller)).await;
+    let hint = CacheHint::default();
+    let mut response = state.schema.execute_batch(request.data(caller).data(hint.clone())).await;
     match &mut response {
         BatchResponse::Single(response) => tag_errors(response),
         BatchResponse::Batch(responses) => responses.iter_mut().for_each(tag_errors),
     }
-    encode(&response, headers, state.limits.max_response_bytes)
+    let mut answer = encode(&response, headers, state.limits.max_response_bytes);
+    let cache_control = match hint.max_age() {
+        Some(seconds) if response.is_ok() && answer.status() == StatusCode::OK => {
+            format!("public, max-age={seconds}")
+        }
+        _ => "no-store".into(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&cache_control) {
+        answer.headers_mut().insert(CACHE_CONTROL, value);
+    }
+    answer
 }
 
 /// The response as JSON, unless it would be larger than `limit` bytes: serialisation stops
@@ -120,15 +134,7 @@ fn encode(response: &BatchResponse, headers: &HeaderMap, limit: usize) -> axum::
         _ => StatusCode::OK,
     };
     let content_type = if graphql_response_json { GRAPHQL_RESPONSE_JSON } else { "application/json" };
-    let mut answer = (status, [(CONTENT_TYPE, content_type)], body.bytes).into_response();
-    if response.is_ok() {
-        if let Some(cache_control) = response.cache_control().value() {
-            if let Ok(value) = HeaderValue::from_str(&cache_control) {
-                answer.headers_mut().insert(CACHE_CONTROL, value);
-            }
-        }
-    }
-    answer
+    (status, [(CONTENT_TYPE, content_type)], body.bytes).into_response()
 }
 
 struct LimitedWriter {
@@ -175,17 +181,17 @@ fn bad_request(message: &str) -> axum::response::Response {
 }
 
 /// Resolver errors carry a code already; the rest come from async-graphql rejecting the
-/// document or its variables (syntax, unknown fields, wrong or missing variables, limits).
+/// document or its variables (syntax, unknown fields, wrong or missing variables, limits), or
+/// from its persisted-query extension, whose miss Apollo clients recognise by code.
 fn tag_errors(response: &mut Response) {
     for error in &mut response.errors {
         if error.extensions.as_ref().and_then(|extensions| extensions.get("code")).is_none() {
-            error.extensions.get_or_insert_with(Default::default).set("code", GRAPHQL_VALIDATION_FAILED);
+            let code = if error.message == "PersistedQueryNotFound" {
+                PERSISTED_QUERY_NOT_FOUND
+            } else {
+                GRAPHQL_VALIDATION_FAILED
+            };
+            error.extensions.get_or_insert_with(Default::default).set("code", code);
         }
     }
-}
-
-pub async fn graphiql() -> axum::response::Html<String> {
-    axum::response::Html(
-        async_graphql::http::GraphiQLSource::build().endpoint("/graphql").title("datasync-gateway").finish(),
-    )
 }

@@ -3,6 +3,7 @@
 
 mod connection;
 mod errors;
+mod graphiql;
 mod graphql;
 mod health;
 pub mod server;
@@ -25,13 +26,19 @@ pub struct AppState {
     pub schema: GatewaySchema,
     pub limits: LimitsConfig,
     pub history: Option<History>,
+    /// The GraphiQL page, rendered once at start-up.
+    pub graphiql_page: std::sync::Arc<str>,
 }
+
+pub use graphiql::page as graphiql_page;
 
 pub fn router(state: AppState) -> anyhow::Result<Router> {
     let limits = state.limits.clone();
     let mut router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
-        .route("/graphiql", get(graphql::graphiql))
+        .route("/", get(graphiql::root))
+        .route("/graphiql", get(graphiql::show))
+        .route("/graphiql/assets/{name}", get(graphiql::asset))
         .merge(probes())
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))

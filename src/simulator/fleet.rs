@@ -11,6 +11,22 @@ pub const ACCOUNT: &str = "111122223333";
 /// The regions the seeded tasks are in.
 pub const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 
+/// GraphiQL's first query in simulator mode: a seeded execution that is transferring.
+pub const EXAMPLE_QUERY: &str = "# A seeded execution of the built-in simulator; try the others printed at start-up.
+query Transferring {
+  taskExecution(
+    arn: \"arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60001/execution/exec-0a1b2c3d4e5f60103\"
+  ) {
+    id
+    status
+    bytesWritten
+    estimatedBytesToTransfer
+    progress { bytesPercent bytesPerSecond estimatedRemainingMs }
+    servedFrom
+  }
+}
+";
+
 /// Seeded executions, by what they show.
 pub mod seeded {
     /// Every seeded execution, for listing at start-up.

@@ -7,6 +7,7 @@ mod cache;
 mod common;
 mod errors;
 mod fields;
+mod front_door;
 mod history;
 mod history_queries;
 mod hostile;

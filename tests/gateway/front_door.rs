@@ -1,0 +1,232 @@
+//! The front door: GraphiQL in a real browser with no network but the gateway, the standard
+//! introspection query and GraphQL Code Generator against the live endpoint, object identity,
+//! nullable root fields, HTTP caching and automatic persisted queries.
+//!
+//! The npm clients and Chromium are installed by `scripts/test` (NODE_CLIENTS_DIR,
+//! CHROMIUM_PATH); where they could not be, those tests say so loudly and skip.
+
+use std::path::PathBuf;
+
+use datasync_gateway::simulator::fleet::seeded;
+use serde_json::{json, Value};
+use sha2::Digest;
+
+use crate::common::{error_codes, history_config, test_config, TestGateway, ONE};
+
+/// The npm test clients' folder, or a loud skip.
+fn node_clients() -> Option<PathBuf> {
+    match std::env::var_os("NODE_CLIENTS_DIR") {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => {
+            eprintln!("SKIPPED: NODE_CLIENTS_DIR is not set (npm clients not installed); run the tests with scripts/test");
+            None
+        }
+    }
+}
+
+async fn node(dir: &PathBuf, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    tokio::process::Command::new("node")
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("node runs")
+}
+
+#[tokio::test]
+async fn graphiql_runs_a_query_from_the_url_in_a_real_browser_without_any_other_origin() {
+    let Some(dir) = node_clients() else { return };
+    if std::env::var_os("CHROMIUM_PATH").is_none() {
+        eprintln!("SKIPPED: CHROMIUM_PATH is not set (chromium could not be installed)");
+        return;
+    }
+    let gateway = TestGateway::start().await;
+    let screenshot = std::env::current_dir().unwrap().join("target/graphiql.png");
+    let query =
+        format!("{{ taskExecution(arn: \"{}\") {{ status result {{ errorCode }} }} }}", seeded::FAILED);
+    let output = node(
+        &dir,
+        &["graphiql-browser.mjs", &gateway.url(""), &query, "\"ERROR\"", screenshot.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}\n{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_str(report.lines().last().unwrap()).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["blocked"], json!([]), "the page asked for another origin: {report}");
+    assert!(report["csp"].as_str().unwrap().contains("default-src 'self'"), "{report}");
+}
+
+#[tokio::test]
+async fn the_standard_introspection_query_yields_the_committed_schema() {
+    let Some(dir) = node_clients() else { return };
+    let gateway = TestGateway::start().await;
+    let schema = std::env::current_dir().unwrap().join("schema.graphql");
+    let output =
+        node(&dir, &["introspected-schema.mjs", &gateway.url(""), schema.to_str().unwrap()], &[]).await;
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn graphql_code_generator_builds_types_from_the_live_endpoint() {
+    let Some(dir) = node_clients() else { return };
+    let gateway = TestGateway::start().await;
+    let base = gateway.url("");
+    let output = node(
+        &dir,
+        &["node_modules/.bin/graphql-codegen", "--config", "codegen.ts"],
+        &[("GATEWAY_URL", &base)],
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let generated = std::fs::read_to_string(dir.join("generated/graphql.ts")).unwrap();
+    assert!(generated.contains("TaskExecutionStatus"), "typed enums generated");
+}
+
+#[tokio::test]
+async fn the_raw_introspection_query_answers_within_the_default_limits() {
+    let gateway = TestGateway::start().await;
+    let query = std::fs::read_to_string("tests/clients/introspection-query.graphql").unwrap();
+    let response = gateway.query(&query, json!({})).await;
+    assert_eq!(response["errors"], Value::Null, "{response:.600}");
+    assert!(response["data"]["__schema"]["types"].as_array().unwrap().len() > 20);
+}
+
+#[tokio::test]
+async fn introspection_can_be_switched_off() {
+    let mut config = test_config();
+    config.limits.introspection = false;
+    let gateway = TestGateway::start_with(config).await;
+    let response = gateway.query("{ __schema { queryType { name } } }", json!({})).await;
+    assert!(response["data"]["__schema"].is_null() || !error_codes(&response).is_empty(), "{response}");
+    assert_ne!(response["data"]["__schema"]["queryType"]["name"], "Query", "{response}");
+    let data = gateway.query(ONE, json!({ "arn": seeded::FAILED })).await;
+    assert_eq!(data["data"]["taskExecution"]["status"], "ERROR");
+}
+
+#[tokio::test]
+async fn every_node_reads_back_by_its_id() {
+    let gateway = TestGateway::start().await;
+    let arns: Vec<&str> = seeded::ALL.iter().map(|(_, arn)| *arn).collect();
+    let listed = gateway
+        .query(
+            "query($arns: [ID!]!) { taskExecutions(arns: $arns) { id taskExecutionArn } }",
+            json!({ "arns": arns }),
+        )
+        .await;
+    let items = listed["data"]["taskExecutions"].as_array().unwrap();
+    assert!(items.iter().filter(|item| !item.is_null()).count() >= 10, "{listed}");
+    for item in items.iter().filter(|item| !item.is_null()) {
+        assert_eq!(item["id"], item["taskExecutionArn"]);
+        let id = item["id"].as_str().unwrap();
+        let node = gateway
+            .query(
+                "query($id: ID!) { node(id: $id) { __typename id ... on TaskExecution { status } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(node["data"]["node"]["id"], id, "{node}");
+        assert_eq!(node["data"]["node"]["__typename"], "TaskExecution");
+    }
+    let nodes =
+        gateway.query("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": arns })).await;
+    assert_eq!(nodes["data"]["nodes"].as_array().unwrap().len(), arns.len(), "{nodes}");
+}
+
+#[tokio::test]
+async fn one_missing_execution_does_not_blank_the_other_root_fields() {
+    let gateway = TestGateway::start().await;
+    let missing = "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60001/execution/exec-00000000000000bad";
+    let response = gateway
+        .query(
+            "query($a: ID!, $b: ID!) { found: taskExecution(arn: $a) { status } missing: taskExecution(arn: $b) { status } }",
+            json!({ "a": seeded::FAILED, "b": missing }),
+        )
+        .await;
+    assert_eq!(response["data"]["found"]["status"], "ERROR", "{response}");
+    assert_eq!(response["data"]["missing"], Value::Null, "the key is present, null");
+    assert_eq!(error_codes(&response), ["NOT_FOUND"]);
+    assert_eq!(response["errors"][0]["path"], json!(["missing"]));
+}
+
+async fn cache_control(gateway: &TestGateway, query: &str, variables: Value) -> String {
+    let response = reqwest::Client::new()
+        .post(gateway.url("/graphql"))
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .unwrap();
+    response.headers()["cache-control"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn settled_answers_and_history_may_be_cached_live_ones_and_errors_may_not() {
+    let gateway = TestGateway::start_with(history_config().await).await;
+    let settled = cache_control(&gateway, ONE, json!({ "arn": seeded::FAILED })).await;
+    assert!(settled.starts_with("public, max-age="), "{settled}");
+    assert_eq!(cache_control(&gateway, ONE, json!({ "arn": seeded::TRANSFERRING })).await, "no-store");
+    assert_eq!(cache_control(&gateway, ONE, json!({ "arn": "nope" })).await, "no-store");
+    let history =
+        cache_control(&gateway, "{ executionHistory(first: 5) { edges { cursor } } }", json!({})).await;
+    assert!(history.starts_with("public, max-age="), "{history}");
+}
+
+#[tokio::test]
+async fn automatic_persisted_queries_register_then_answer_by_hash_over_get() {
+    let gateway = TestGateway::start().await;
+    let query = format!("{{ taskExecution(arn: \"{}\") {{ status }} }}", seeded::FAILED);
+    let hash = format!("{:x}", sha2::Sha256::digest(query.as_bytes()));
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+
+    let (_, miss) = gateway.post_json(json!({ "extensions": extensions })).await;
+    assert_eq!(error_codes(&miss), ["PERSISTED_QUERY_NOT_FOUND"], "{miss}");
+    let (_, stored) = gateway.post_json(json!({ "query": query, "extensions": extensions })).await;
+    assert_eq!(stored["data"]["taskExecution"]["status"], "ERROR", "{stored}");
+
+    let response = reqwest::Client::new()
+        .get(gateway.url("/graphql"))
+        .query(&[("extensions", extensions.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers()["cache-control"].to_str().unwrap().starts_with("public"));
+    let by_hash: Value = response.json().await.unwrap();
+    assert_eq!(by_hash["data"]["taskExecution"]["status"], "ERROR", "{by_hash}");
+}
+
+#[tokio::test]
+async fn the_root_sends_people_to_graphiql_and_assets_come_from_the_gateway() {
+    let gateway = TestGateway::start().await;
+    let no_redirects =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let root = no_redirects.get(gateway.url("/")).send().await.unwrap();
+    assert_eq!(root.status(), 303);
+    assert_eq!(root.headers()["location"], "/graphiql");
+    let page = gateway.get("/graphiql").await;
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    let page = page.text().await.unwrap();
+    assert!(!page.contains("http://") && !page.contains("https://"), "no external URL in the page");
+    for asset in [
+        "react.production.min.js",
+        "react-dom.production.min.js",
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "graphiql-init.js",
+    ] {
+        assert!(page.contains(&format!("/graphiql/assets/{asset}")), "{asset}");
+        let response = gateway.get(&format!("/graphiql/assets/{asset}")).await;
+        assert_eq!(response.status(), 200, "{asset}");
+    }
+}
