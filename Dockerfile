@@ -16,7 +16,10 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin gateway
+    && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin gateway \
+    && install -d -o gateway -g gateway /var/lib/datasync-gateway/spool
+# Snapshots not written to PostgreSQL by shutdown wait here for the next start (mount a volume).
+ENV SPOOL_DIR=/var/lib/datasync-gateway/spool
 COPY --from=builder /usr/local/bin/datasync-gateway /usr/local/bin/datasync-gateway
 USER gateway
 EXPOSE 8080

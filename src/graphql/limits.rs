@@ -122,7 +122,11 @@ impl Extension for QueryLimits {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        check_request(self, &mut request)?;
+        if let Err(refusal) = check_request(self, &mut request) {
+            // Logged so that abuse shows up somewhere other than the client's screen.
+            tracing::info!(reason = %refusal.message, "query refused before validation");
+            return Err(refusal);
+        }
         next.run(ctx, request).await
     }
 }

@@ -114,33 +114,51 @@ async fn history_without_a_database_is_unavailable_with_a_code() {
     assert_eq!(error_codes(&stats), ["HISTORY_UNAVAILABLE"]);
 }
 
-#[tokio::test]
-async fn a_graceful_shutdown_writes_what_is_queued() {
-    let config = history_config().await;
+/// A gateway whose database is reached through a proxy the test can cut, stopped on demand.
+struct ProxiedGateway {
+    proxy: TcpProxy,
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
+    _simulator: datasync_gateway::simulator::Simulator,
+}
+
+/// Starts one for `config`, whose DataSync endpoint is set to the simulator it uses (so that a
+/// later gateway with the same config reads the same executions).
+async fn proxied_gateway(config: &mut datasync_gateway::config::Config) -> ProxiedGateway {
     let database_url = config.history.database_url.clone().unwrap();
     let proxy = TcpProxy::start(&database_url).await;
+    let simulator = start_simulator().await;
+    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
     let mut proxied = config.clone();
     proxied.history.database_url = Some(proxy.url(&database_url));
-
-    let simulator = start_simulator().await;
-    proxied.datasync.datasync_endpoint = Some(simulator.endpoint_url());
     let app = datasync_gateway::app::Application::build(proxied).await.unwrap();
     let url = format!("http://{}/graphql", app.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
+    ProxiedGateway { proxy, url, stop, server, _simulator: simulator }
+}
 
-    proxy.stop().await;
-    let body = json!({ "query": ONE, "variables": { "arn": seeded::SUCCEEDED_BASIC } });
-    reqwest::Client::new().post(&url).json(&body).send().await.unwrap();
-    stop.send(()).unwrap();
+async fn read(url: &str, arn: &str) {
+    let body = json!({ "query": ONE, "variables": { "arn": arn } });
+    reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_writes_what_is_queued() {
+    let mut config = history_config().await;
+    let gateway = proxied_gateway(&mut config).await;
+    gateway.proxy.stop().await;
+    read(&gateway.url, seeded::SUCCEEDED_BASIC).await;
+    gateway.stop.send(()).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!server.is_finished(), "shutdown waits for the queued snapshot");
-    proxy.resume().await;
-    server.await.unwrap();
+    assert!(!gateway.server.is_finished(), "shutdown waits for the queued snapshot");
+    gateway.proxy.resume().await;
+    gateway.server.await.unwrap();
 
-    assert_eq!(rows(&database_url).await.len(), 1);
+    assert_eq!(rows(&config.history.database_url.unwrap()).await.len(), 1);
 }
 
 #[tokio::test]
@@ -148,33 +166,20 @@ async fn snapshots_that_cannot_be_written_at_shutdown_are_spooled_and_written_at
     let mut config = history_config().await;
     config.history.history_flush_timeout = Duration::from_millis(200);
     let database_url = config.history.database_url.clone().unwrap();
-    let proxy = TcpProxy::start(&database_url).await;
-    let mut proxied = config.clone();
-    proxied.history.database_url = Some(proxy.url(&database_url));
-    let simulator = start_simulator().await;
-    proxied.datasync.datasync_endpoint = Some(simulator.endpoint_url());
-    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = datasync_gateway::app::Application::build(proxied).await.unwrap();
-    let url = format!("http://{}/graphql", app.local_addr());
-    let server = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
-
-    proxy.stop().await;
+    let gateway = proxied_gateway(&mut config).await;
+    gateway.proxy.stop().await;
     let finished = [seeded::SUCCEEDED_BASIC, seeded::FAILED, seeded::SUCCEEDED_ENHANCED];
     for arn in finished {
-        let body = json!({ "query": ONE, "variables": { "arn": arn } });
-        reqwest::Client::new().post(&url).json(&body).send().await.unwrap();
+        read(&gateway.url, arn).await;
     }
-    stop.send(()).unwrap();
-    server.await.unwrap();
+    gateway.stop.send(()).unwrap();
+    gateway.server.await.unwrap();
     let spooled: Vec<_> = std::fs::read_dir(&config.history.spool_dir).unwrap().collect();
     assert_eq!(spooled.len(), 1, "one spool file");
     assert!(rows(&database_url).await.is_empty(), "nothing reached the database");
 
     // The next start, with the database back, writes the spool once and removes it.
-    proxy.resume().await;
+    gateway.proxy.resume().await;
     let (_address, _server) = spawn_gateway(config.clone()).await;
     let recorded: Vec<String> = rows(&database_url).await.into_iter().map(|row| row.0).collect();
     let mut expected: Vec<String> = finished.iter().map(|arn| arn.to_string()).collect();
