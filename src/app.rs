@@ -10,7 +10,7 @@ use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::cache::ExecutionCache;
+use crate::cache::{ExecutionCache, TaskCaches};
 use crate::config::{Config, HistoryConfig};
 use crate::datasync::DataSyncClient;
 use crate::graphql::build_schema;
@@ -20,6 +20,7 @@ use crate::service::{ExecutionService, History};
 use crate::simulator::{fleet, Simulator, SimulatorConfig};
 use crate::store::writer::SnapshotWriter;
 use crate::store::{spool, HistoryStore};
+use crate::tasks::TaskService;
 
 /// Connections the admin address (probes) serves at once.
 const ADMIN_MAX_CONNECTIONS: usize = 64;
@@ -47,23 +48,27 @@ impl Application {
         let datasync =
             DataSyncClient::new(&config.datasync, simulator.as_ref().map(Simulator::endpoint_url)).await;
         let history = open_history(&config.history).await?;
-        let service =
-            ExecutionService::new(ExecutionCache::new(&config.cache), datasync.clone(), history.clone());
+        let service = ExecutionService::new(
+            ExecutionCache::for_executions(&config.cache),
+            datasync.clone(),
+            history.clone(),
+        );
 
         let mut backfill_regions = config.history.backfill_regions.clone();
         if backfill_regions.is_empty() && simulator.is_some() && history.is_some() {
-            backfill_regions = fleet::REGIONS.map(str::to_owned).to_vec();
+            backfill_regions = config.datasync.served_regions();
         }
         match (backfill_regions.is_empty(), history.is_some()) {
             (false, true) => {
-                tokio::spawn(crate::backfill::run(service.clone(), datasync, backfill_regions));
+                tokio::spawn(crate::backfill::run(service.clone(), datasync.clone(), backfill_regions));
             }
             (false, false) => tracing::warn!("backfill needs a database (DATABASE_URL); skipped"),
             (true, _) => {}
         }
 
+        let tasks = TaskService::new(TaskCaches::new(&config.cache), datasync.clone());
         let state = AppState {
-            schema: build_schema(service, &config.limits),
+            schema: build_schema(service, tasks, &config.limits),
             limits: config.limits.clone(),
             history: history.clone(),
             graphiql_page: http::graphiql_page(simulator.as_ref().map(|_| fleet::EXAMPLE_QUERY)).into(),

@@ -12,8 +12,12 @@ use crate::service::{Consistency, ExecutionService};
 pub async fn run(service: ExecutionService, datasync: DataSyncClient, regions: Vec<String>) {
     let caller = Caller::internal("backfill");
     for region in regions {
-        let arns = match datasync.list_finished_executions(&region, caller.key()).await {
-            Ok(arns) => arns,
+        let arns: Vec<String> = match datasync.list_executions(&region, caller.key()).await {
+            Ok(listed) => listed
+                .into_iter()
+                .filter(|(_, status)| matches!(status.as_str(), "SUCCESS" | "ERROR"))
+                .map(|(arn, _)| arn)
+                .collect(),
             Err(error) => {
                 tracing::warn!(%region, %error, "backfill: could not list executions");
                 continue;

@@ -1,8 +1,10 @@
-//! The execution cache: moka, with an expiry per entry that depends on what the entry says.
+//! The caches in front of DataSync: moka, with an expiry per entry that depends on what the
+//! entry says, and concurrent misses for one key sharing one fetch.
 //!
 //! A finished execution will not change, so it is kept for long; a running one for seconds;
 //! "not found" briefly, so a client retrying a typo does not cost a DataSync call each time.
-//! Failures are never cached: the next request tries DataSync again.
+//! Tasks and the lists of tasks and locations per region change rarely and are kept for a
+//! minute or a few. Failures are never cached: the next request tries DataSync again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,56 +14,72 @@ use moka::Expiry;
 
 use crate::config::CacheConfig;
 use crate::error::GatewayError;
-use crate::model::TaskExecution;
+use crate::model::{Location, Task, TaskExecution, TaskSummary};
 
-/// What DataSync answered for one ARN.
-#[derive(Clone, Debug)]
-pub enum Cached {
-    Found(Arc<TaskExecution>),
-    /// DataSync's "no such execution", with the message for the client.
+/// What DataSync answered for one key.
+#[derive(Debug)]
+pub enum Cached<V> {
+    Found(Arc<V>),
+    /// DataSync's "no such thing", with the message for the client.
     NotFound(Arc<str>),
 }
 
-impl Cached {
-    pub fn into_result(self) -> Result<Arc<TaskExecution>, GatewayError> {
+impl<V> Clone for Cached<V> {
+    fn clone(&self) -> Self {
         match self {
-            Cached::Found(execution) => Ok(execution),
+            Cached::Found(value) => Cached::Found(value.clone()),
+            Cached::NotFound(message) => Cached::NotFound(message.clone()),
+        }
+    }
+}
+
+impl<V> Cached<V> {
+    pub fn into_result(self) -> Result<Arc<V>, GatewayError> {
+        match self {
+            Cached::Found(value) => Ok(value),
             Cached::NotFound(message) => Err(GatewayError::NotFound(message.to_string())),
         }
     }
 }
 
 /// A cache lookup's answer, and whether this caller's own fetch produced it.
-pub struct Lookup {
-    pub value: Cached,
+pub struct Lookup<V> {
+    pub value: Cached<V>,
     pub fetched: bool,
 }
 
-#[derive(Clone)]
-pub struct ExecutionCache {
-    entries: Cache<String, Cached>,
+/// Answers by key, each kept as long as its policy says.
+pub struct AnswerCache<V> {
+    entries: Cache<String, Cached<V>>,
 }
 
-impl ExecutionCache {
-    pub fn new(config: &CacheConfig) -> Self {
-        let policy = ExpiryPolicy {
-            finished: config.finished_ttl,
-            running: config.running_ttl,
-            not_found: config.not_found_ttl,
-        };
-        ExecutionCache {
-            entries: Cache::builder().max_capacity(config.capacity).expire_after(policy).build(),
-        }
+impl<V> Clone for AnswerCache<V> {
+    fn clone(&self) -> Self {
+        AnswerCache { entries: self.entries.clone() }
+    }
+}
+
+pub type ExecutionCache = AnswerCache<TaskExecution>;
+
+impl<V: Send + Sync + 'static> AnswerCache<V> {
+    /// `found_ttl` says how long an answer may be reused; "not found" is kept for `not_found_ttl`.
+    pub fn new(
+        capacity: u64,
+        found_ttl: impl Fn(&V) -> Duration + Send + Sync + 'static,
+        not_found_ttl: Duration,
+    ) -> Self {
+        let policy = ExpiryPolicy { found: Box::new(found_ttl), not_found: not_found_ttl };
+        AnswerCache { entries: Cache::builder().max_capacity(capacity).expire_after(policy).build() }
     }
 
     /// The cached answer for `key`, or the one `fetch` produces. Concurrent misses for one key
-    /// share a single `fetch`: a crowd asking for a cold ARN costs DataSync one call. An error
+    /// share a single `fetch`: a crowd asking for a cold key costs DataSync one call. An error
     /// from `fetch` is returned to every waiter and not cached.
     pub async fn get_or_fetch(
         &self,
         key: &str,
-        fetch: impl std::future::Future<Output = Result<Cached, GatewayError>>,
-    ) -> Result<Lookup, GatewayError> {
+        fetch: impl std::future::Future<Output = Result<Cached<V>, GatewayError>>,
+    ) -> Result<Lookup<V>, GatewayError> {
         let entry = self
             .entries
             .entry_by_ref(key)
@@ -72,29 +90,64 @@ impl ExecutionCache {
     }
 
     /// Replaces the entry with a newer answer (after a read that bypassed the cache).
-    pub async fn put(&self, key: &str, value: Cached) {
+    pub async fn put(&self, key: &str, value: Cached<V>) {
         self.entries.insert(key.to_owned(), value).await;
     }
 }
 
-struct ExpiryPolicy {
-    finished: Duration,
-    running: Duration,
+impl ExecutionCache {
+    pub fn for_executions(config: &CacheConfig) -> Self {
+        let (finished, running) = (config.finished_ttl, config.running_ttl);
+        AnswerCache::new(
+            config.capacity,
+            move |execution: &TaskExecution| if execution.is_settled() { finished } else { running },
+            config.not_found_ttl,
+        )
+    }
+}
+
+/// Tasks by ARN, and per region the lists of tasks and locations.
+#[derive(Clone)]
+pub struct TaskCaches {
+    pub tasks: AnswerCache<Task>,
+    pub task_lists: AnswerCache<Vec<TaskSummary>>,
+    pub locations: AnswerCache<Vec<Location>>,
+}
+
+impl TaskCaches {
+    pub fn new(config: &CacheConfig) -> Self {
+        let (task_ttl, list_ttl) = (config.task_ttl, config.location_ttl);
+        TaskCaches {
+            tasks: AnswerCache::new(config.capacity, move |_: &Task| task_ttl, config.not_found_ttl),
+            task_lists: AnswerCache::new(64, move |_: &Vec<TaskSummary>| task_ttl, config.not_found_ttl),
+            locations: AnswerCache::new(64, move |_: &Vec<Location>| list_ttl, config.not_found_ttl),
+        }
+    }
+}
+
+type FoundTtl<V> = Box<dyn Fn(&V) -> Duration + Send + Sync>;
+
+struct ExpiryPolicy<V> {
+    found: FoundTtl<V>,
     not_found: Duration,
 }
 
-impl ExpiryPolicy {
-    fn ttl(&self, value: &Cached) -> Duration {
+impl<V> ExpiryPolicy<V> {
+    fn ttl(&self, value: &Cached<V>) -> Duration {
         match value {
-            Cached::Found(execution) if execution.is_settled() => self.finished,
-            Cached::Found(_) => self.running,
+            Cached::Found(found) => (self.found)(found),
             Cached::NotFound(_) => self.not_found,
         }
     }
 }
 
-impl Expiry<String, Cached> for ExpiryPolicy {
-    fn expire_after_create(&self, _key: &String, value: &Cached, _created_at: Instant) -> Option<Duration> {
+impl<V> Expiry<String, Cached<V>> for ExpiryPolicy<V> {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Cached<V>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
         Some(self.ttl(value))
     }
 
@@ -102,7 +155,7 @@ impl Expiry<String, Cached> for ExpiryPolicy {
     fn expire_after_update(
         &self,
         _key: &String,
-        value: &Cached,
+        value: &Cached<V>,
         _updated_at: Instant,
         _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {

@@ -47,6 +47,11 @@ pub struct DataSyncConfig {
     #[arg(long, env = "DATASYNC_ENDPOINT")]
     pub datasync_endpoint: Option<String>,
 
+    /// AWS regions served (comma-separated): ARNs of other regions are refused without an AWS
+    /// call. Default: AWS_REGION (else us-east-1); with --simulator, the simulator's regions.
+    #[arg(long, env = "DATASYNC_REGIONS", value_delimiter = ',', value_parser = region)]
+    pub regions: Vec<String>,
+
     /// Sign requests with placeholder credentials instead of the AWS credential chain
     /// (for moto or the simulator; implied by --simulator).
     #[arg(long, env = "DATASYNC_FAKE_CREDENTIALS")]
@@ -89,6 +94,15 @@ pub struct CacheConfig {
     /// Reuse of an execution still running: its counters move, so keep this short.
     #[arg(long = "cache-running-ttl", env = "CACHE_RUNNING_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub running_ttl: Duration,
+
+    /// Reuse of a task's description and of each region's task list (the discovery sync
+    /// refreshes the lists on its own schedule).
+    #[arg(long = "cache-task-ttl", env = "CACHE_TASK_TTL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub task_ttl: Duration,
+
+    /// Reuse of each region's location list (locations rarely change).
+    #[arg(long = "cache-location-ttl", env = "CACHE_LOCATION_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub location_ttl: Duration,
 
     /// Reuse of "DataSync does not know this ARN", so a client retrying a typo costs one call.
     #[arg(long = "cache-not-found-ttl", env = "CACHE_NOT_FOUND_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -218,6 +232,34 @@ impl std::fmt::Debug for HistoryConfig {
             .field("backfill_regions", &self.backfill_regions)
             .finish()
     }
+}
+
+fn region(value: &str) -> Result<String, String> {
+    if crate::datasync::arn::is_region(value) {
+        Ok(value.to_owned())
+    } else {
+        Err("a region looks like us-east-1".into())
+    }
+}
+
+impl DataSyncConfig {
+    /// The regions to serve: as configured, else the simulator's, else the SDK's default region.
+    pub fn served_regions(&self) -> Vec<String> {
+        if !self.regions.is_empty() {
+            return self.regions.clone();
+        }
+        if self.simulator {
+            return crate::simulator::fleet::REGIONS.map(str::to_owned).to_vec();
+        }
+        vec![default_region()]
+    }
+}
+
+/// AWS_REGION, AWS_DEFAULT_REGION, else us-east-1.
+pub fn default_region() -> String {
+    std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|_| "us-east-1".to_owned())
 }
 
 fn non_zero_duration(value: &str) -> Result<Duration, String> {

@@ -18,3 +18,4 @@ pub mod model;
 pub mod service;
 pub mod simulator;
 pub mod store;
+pub mod tasks;

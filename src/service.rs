@@ -118,6 +118,7 @@ impl ExecutionService {
     ) -> Result<Fetched, GatewayError> {
         let arn =
             ExecutionArn::parse(arn).map_err(|invalid| GatewayError::BadUserInput(invalid.to_string()))?;
+        self.datasync.client_for(arn.region())?;
         self.get_parsed(arn, consistency, caller).await
     }
 
@@ -178,7 +179,11 @@ impl ExecutionService {
 
     /// The store's snapshot if the execution is settled there, else a DataSync call; as a
     /// cacheable answer (NOT_FOUND is an answer, other errors are not).
-    async fn fetch(&self, arn: &ExecutionArn, caller: &Caller) -> Result<(Cached, ServedFrom), GatewayError> {
+    async fn fetch(
+        &self,
+        arn: &ExecutionArn,
+        caller: &Caller,
+    ) -> Result<(Cached<TaskExecution>, ServedFrom), GatewayError> {
         if let Some(history) = &self.history {
             if let Some(execution) = history.settled(arn).await {
                 return Ok((Cached::Found(Arc::new(execution)), ServedFrom::History));

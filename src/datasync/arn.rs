@@ -31,14 +31,15 @@ const EXECUTION_FORM: &str = "arn:aws:datasync:REGION:ACCOUNT:task/task-ID/execu
 const TASK_FORM: &str = "arn:aws:datasync:REGION:ACCOUNT:task/task-ID";
 
 /// Checks a task ARN against DataSync's pattern
-/// `arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):datasync:[a-z-0-9]*:[0-9]{12}:task/task-[0-9a-f]{17}`.
-pub fn validate_task_arn(input: &str) -> Result<(), InvalidArn> {
+/// `arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):datasync:[a-z-0-9]*:[0-9]{12}:task/task-[0-9a-f]{17}`;
+/// its region.
+pub fn validate_task_arn(input: &str) -> Result<&str, InvalidArn> {
     let invalid = |reason| InvalidArn { arn: shorten(input), kind: "task", reason, expected: TASK_FORM };
-    let (_, _, _, resource) = split_prefix(input).map_err(invalid)?;
+    let (_, region, _, resource) = split_prefix(input).map_err(invalid)?;
     if !is_id(resource, "task/task-") {
         return Err(invalid("the resource must be task/task-ID with a 17-hex-digit ID"));
     }
-    Ok(())
+    Ok(region)
 }
 
 /// Partition, region, account and resource of a DataSync ARN, each checked.

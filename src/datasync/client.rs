@@ -7,18 +7,18 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::arn::ExecutionArn;
 use super::fair::{CallerKey, FairSemaphore};
 use super::mapping;
-use crate::config::DataSyncConfig;
+use crate::config::{default_region, DataSyncConfig};
 use crate::error::GatewayError;
-use crate::model::TaskExecution;
+use crate::model::{Location, Task, TaskExecution, TaskSummary};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, Region};
 use aws_sdk_datasync::error::{ProvideErrorMetadata, SdkError};
 use chrono::Utc;
 
@@ -43,32 +43,28 @@ const CREDENTIAL_CODES: [&str; 6] = [
     "MissingAuthenticationTokenException",
 ];
 
-const MAX_CACHED_REGIONS: usize = 64;
-
 #[derive(Clone)]
 pub struct DataSyncClient {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    sdk_config: SdkConfig,
-    /// DataSync is regional and an ARN names its region, so each region gets a client of its own.
-    by_region: Mutex<HashMap<String, aws_sdk_datasync::Client>>,
+    /// DataSync is regional and an ARN names its region: one client per region served, built
+    /// at start-up; a region outside the list is refused before any call.
+    by_region: HashMap<String, aws_sdk_datasync::Client>,
     in_flight: FairSemaphore,
     /// Longest a call may take, waiting for a slot included.
     call_timeout: Duration,
 }
 
 impl DataSyncClient {
-    /// `endpoint_url` overrides the configured endpoint (the in-process simulator uses it).
+    /// Clients for the regions `config` serves. `endpoint_url` overrides the configured
+    /// endpoint (the in-process simulator uses it).
     pub async fn new(config: &DataSyncConfig, endpoint_url: Option<String>) -> Self {
-        // Every call names its region (the ARN's), so the default only matters to credential
-        // providers; setting it skips the instance-metadata lookup, which stalls off EC2.
-        let default_region = std::env::var("AWS_REGION")
-            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|_| "us-east-1".to_owned());
+        // Every call names its region, so the default only matters to credential providers;
+        // setting it skips the instance-metadata lookup, which stalls off EC2.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(default_region))
+            .region(Region::new(default_region()))
             .retry_config(
                 RetryConfig::standard()
                     .with_max_attempts(config.max_attempts)
@@ -92,10 +88,19 @@ impl DataSyncClient {
             ));
         }
         let sdk_config = loader.load().await;
+        let by_region = config
+            .served_regions()
+            .iter()
+            .map(|region| {
+                let config = aws_sdk_datasync::config::Builder::from(&sdk_config)
+                    .region(Region::new(region.clone()))
+                    .build();
+                (region.clone(), aws_sdk_datasync::Client::from_conf(config))
+            })
+            .collect();
         DataSyncClient {
             inner: Arc::new(Inner {
-                sdk_config,
-                by_region: Mutex::new(HashMap::new()),
+                by_region,
                 in_flight: FairSemaphore::new(config.max_concurrency as usize),
                 call_timeout: config.call_timeout,
             }),
@@ -108,7 +113,7 @@ impl DataSyncClient {
         arn: &ExecutionArn,
         caller: &CallerKey,
     ) -> Result<TaskExecution, GatewayError> {
-        let client = self.client_for(arn.region());
+        let client = self.client_for(arn.region())?;
         let output = self
             .on_turn(caller, client.describe_task_execution().task_execution_arn(arn.as_str()).send())
             .await?
@@ -116,25 +121,70 @@ impl DataSyncClient {
         Ok(mapping::task_execution(arn, &output, Utc::now()))
     }
 
-    /// The ARNs of the finished (SUCCESS or ERROR) executions DataSync still lists in `region`.
-    pub async fn list_finished_executions(
+    /// One `DescribeTask` call, in the task's region (already checked to be served).
+    pub async fn describe_task(
+        &self,
+        arn: &str,
+        region: &str,
+        caller: &CallerKey,
+    ) -> Result<Task, GatewayError> {
+        let client = self.client_for(region)?;
+        let output = self
+            .on_turn(caller, client.describe_task().task_arn(arn).send())
+            .await?
+            .map_err(|error| upstream_error(arn, error))?;
+        Ok(mapping::task(arn, &output, Utc::now()))
+    }
+
+    /// Every task DataSync lists in `region` (all pages; each page is one call).
+    pub async fn list_tasks(
         &self,
         region: &str,
         caller: &CallerKey,
-    ) -> Result<Vec<String>, GatewayError> {
-        let client = self.client_for(region);
-        let list = async {
-            let mut entries = client.list_task_executions().into_paginator().items().send();
-            let mut finished = Vec::new();
-            while let Some(entry) = entries.next().await {
-                let entry = entry.map_err(|error| upstream_error(region, error))?;
-                if entry.status().is_some_and(|status| matches!(status.as_str(), "SUCCESS" | "ERROR")) {
-                    finished.extend(entry.task_execution_arn().map(str::to_owned));
-                }
-            }
-            Ok(finished)
-        };
-        self.on_turn(caller, list).await?
+    ) -> Result<Vec<TaskSummary>, GatewayError> {
+        let client = self.client_for(region)?;
+        let mut pages = client.list_tasks().max_results(100).into_paginator().send();
+        let mut tasks = Vec::new();
+        while let Some(page) = self.on_turn(caller, pages.next()).await? {
+            let page = page.map_err(|error| upstream_error(region, error))?;
+            tasks.extend(page.tasks().iter().filter_map(mapping::task_summary));
+        }
+        Ok(tasks)
+    }
+
+    /// Every location DataSync lists in `region`.
+    pub async fn list_locations(
+        &self,
+        region: &str,
+        caller: &CallerKey,
+    ) -> Result<Vec<Location>, GatewayError> {
+        let client = self.client_for(region)?;
+        let mut pages = client.list_locations().max_results(100).into_paginator().send();
+        let mut locations = Vec::new();
+        while let Some(page) = self.on_turn(caller, pages.next()).await? {
+            let page = page.map_err(|error| upstream_error(region, error))?;
+            locations.extend(page.locations().iter().filter_map(mapping::location));
+        }
+        Ok(locations)
+    }
+
+    /// Every execution DataSync still lists in `region` (about 30 days), with its status.
+    pub async fn list_executions(
+        &self,
+        region: &str,
+        caller: &CallerKey,
+    ) -> Result<Vec<(String, String)>, GatewayError> {
+        let client = self.client_for(region)?;
+        let mut pages = client.list_task_executions().max_results(100).into_paginator().send();
+        let mut executions = Vec::new();
+        while let Some(page) = self.on_turn(caller, pages.next()).await? {
+            let page = page.map_err(|error| upstream_error(region, error))?;
+            executions.extend(page.task_executions().iter().filter_map(|entry| {
+                let status = entry.status().map(|status| status.as_str().to_owned()).unwrap_or_default();
+                Some((entry.task_execution_arn()?.to_owned(), status))
+            }));
+        }
+        Ok(executions)
     }
 
     /// Runs `call` once `caller` gets a slot, all within the call timeout: time spent queueing
@@ -150,24 +200,21 @@ impl DataSyncClient {
         })
     }
 
-    /// The client for `region`. Clients are kept for up to [`MAX_CACHED_REGIONS`] regions (AWS
-    /// has fewer), so ARNs naming made-up regions cannot grow memory without bound.
-    fn client_for(&self, region: &str) -> aws_sdk_datasync::Client {
-        let build = || {
-            let config = aws_sdk_datasync::config::Builder::from(&self.inner.sdk_config)
-                .region(Region::new(region.to_owned()))
-                .build();
-            aws_sdk_datasync::Client::from_conf(config)
-        };
-        let mut clients = self.inner.by_region.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(client) = clients.get(region) {
-            return client.clone();
-        }
-        let client = build();
-        if clients.len() < MAX_CACHED_REGIONS {
-            clients.insert(region.to_owned(), client.clone());
-        }
-        client
+    /// The regions served, sorted.
+    pub fn regions(&self) -> Vec<&str> {
+        let mut regions: Vec<&str> = self.inner.by_region.keys().map(String::as_str).collect();
+        regions.sort_unstable();
+        regions
+    }
+
+    /// The client for `region`, if it is served; otherwise the error a client is told.
+    pub fn client_for(&self, region: &str) -> Result<&aws_sdk_datasync::Client, GatewayError> {
+        self.inner.by_region.get(region).ok_or_else(|| {
+            GatewayError::BadUserInput(format!(
+                "region {region} is not served by this gateway; it serves {}",
+                self.regions().join(", ")
+            ))
+        })
     }
 }
 

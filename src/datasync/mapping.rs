@@ -1,8 +1,10 @@
-//! The one mapping from the SDK's `DescribeTaskExecutionOutput` to the domain [`TaskExecution`].
+//! The one mapping from the SDK's outputs to the domain types: [`TaskExecution`], [`Task`],
+//! [`TaskSummary`], [`Location`].
 //!
 //! Everything downstream (cache, store, GraphQL) sees only the domain type, so this is the only
 //! file that changes when the SDK does.
 
+use aws_sdk_datasync::operation::describe_task::DescribeTaskOutput;
 use aws_sdk_datasync::operation::describe_task_execution::DescribeTaskExecutionOutput;
 use aws_sdk_datasync::types as sdk;
 use chrono::{DateTime, Utc};
@@ -59,6 +61,53 @@ pub fn task_execution(
         }),
         fetched_at,
     }
+}
+
+/// A task as DescribeTask describes it. `requested` is the ARN asked for, as for executions.
+pub fn task(requested: &str, output: &DescribeTaskOutput, fetched_at: DateTime<Utc>) -> Task {
+    Task {
+        task_arn: requested.to_owned(),
+        name: output.name().map(str::to_owned),
+        status: wire(output.status()).unwrap_or_else(|| EnumValue::from_wire("")),
+        task_mode: wire(output.task_mode()),
+        source_location_arn: output.source_location_arn().map(str::to_owned),
+        destination_location_arn: output.destination_location_arn().map(str::to_owned),
+        cloud_watch_log_group_arn: output.cloud_watch_log_group_arn().map(str::to_owned),
+        options: output.options().map(options),
+        excludes: output.excludes().iter().map(filter_rule).collect(),
+        includes: output.includes().iter().map(filter_rule).collect(),
+        manifest_config: output.manifest_config().map(manifest_config),
+        task_report_config: output.task_report_config().map(task_report_config),
+        schedule: output.schedule().map(|schedule| TaskSchedule {
+            schedule_expression: schedule.schedule_expression().to_owned(),
+            status: wire(schedule.status()),
+        }),
+        schedule_details: output.schedule_details().map(|details| TaskScheduleDetails {
+            status_update_time: details.status_update_time().and_then(timestamp),
+            disabled_reason: details.disabled_reason().map(str::to_owned),
+            disabled_by: wire(details.disabled_by()),
+        }),
+        error_code: output.error_code().map(str::to_owned),
+        error_detail: output.error_detail().map(str::to_owned),
+        creation_time: output.creation_time().and_then(timestamp),
+        current_task_execution_arn: output.current_task_execution_arn().map(str::to_owned),
+        fetched_at,
+    }
+}
+
+pub fn task_summary(entry: &sdk::TaskListEntry) -> Option<TaskSummary> {
+    Some(TaskSummary {
+        task_arn: entry.task_arn()?.to_owned(),
+        name: entry.name().map(str::to_owned),
+        status: wire(entry.status()).unwrap_or_else(|| EnumValue::from_wire("")),
+    })
+}
+
+pub fn location(entry: &sdk::LocationListEntry) -> Option<Location> {
+    Some(Location {
+        location_arn: entry.location_arn()?.to_owned(),
+        location_uri: entry.location_uri().unwrap_or_default().to_owned(),
+    })
 }
 
 /// Every SDK enum can give back the exact string it was parsed from, known or not.

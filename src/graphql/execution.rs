@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_graphql::{ComplexObject, SimpleObject, ID};
 
+use super::task::TaskNode;
 use crate::datasync::ExecutionArn;
 use crate::model::{Progress, TaskExecution};
 use crate::service::{Fetched, ServedFrom};
@@ -46,6 +47,12 @@ impl TaskExecutionNode {
     /// The ARN of the task this is an execution of.
     async fn task_arn(&self) -> &str {
         self.arn.task_arn()
+    }
+
+    /// The task this is an execution of (its description is fetched, and cached, only when a
+    /// field of it beyond `taskArn`, `region` or `id` is selected).
+    async fn task(&self) -> TaskNode {
+        TaskNode::from_arn(self.arn.task_arn())
     }
 
     /// The `exec-…` part of the ARN.

@@ -6,6 +6,7 @@ mod history;
 pub mod limits;
 mod node;
 mod query;
+mod task;
 
 use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
 use async_graphql::{EmptyMutation, EmptySubscription, Schema};
@@ -16,14 +17,15 @@ pub use query::Query;
 use crate::config::LimitsConfig;
 use crate::history::HistoryService;
 use crate::service::ExecutionService;
+use crate::tasks::TaskService;
 
 /// Documents kept for automatic persisted queries (least recently used go first).
 const PERSISTED_QUERIES: usize = 1_000;
 
 pub type GatewaySchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
-pub fn build_schema(service: ExecutionService, limits: &LimitsConfig) -> GatewaySchema {
-    let mut schema = Schema::build(Query, EmptyMutation, EmptySubscription);
+pub fn build_schema(service: ExecutionService, tasks: TaskService, limits: &LimitsConfig) -> GatewaySchema {
+    let mut schema = Schema::build(Query, EmptyMutation, EmptySubscription).data(tasks);
     if let Some(history) = service.history() {
         schema = schema.data(HistoryService::new(history.store.clone()));
     }

@@ -3,6 +3,7 @@
 
 use async_graphql::{Interface, ID};
 
+use super::task::TaskNode;
 use super::TaskExecutionNode;
 
 /// An object with a globally unique `id`, which `Query.node` reads back.
@@ -14,4 +15,5 @@ use super::TaskExecutionNode;
 ))]
 pub enum Node {
     TaskExecution(TaskExecutionNode),
+    Task(TaskNode),
 }

@@ -7,15 +7,31 @@ use super::history::{
     self, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder, StatsDimension,
 };
 use super::node::Node;
+use super::task::{TaskConnection, TaskFilter, TaskNode, MAX_TASK_PAGE};
 use super::TaskExecutionNode;
 use crate::caller::Caller;
 use crate::error::GatewayError;
 use crate::history::{PageArgs, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::service::{Consistency, ExecutionService};
+use crate::service::{Consistency, ExecutionService, MAX_BATCH_ARNS};
+use crate::tasks::TaskService;
 
 pub struct Query;
 
-async fn read_one(ctx: &Context<'_>, arn: &str, consistency: Consistency) -> Result<TaskExecutionNode> {
+/// A task or an execution, by the shape of its ARN.
+async fn read_node(ctx: &Context<'_>, id: &str) -> Result<Node> {
+    if id.contains("/execution/") {
+        return read_one(ctx, id, Consistency::Cached).await.map(Node::TaskExecution);
+    }
+    let service = ctx.data_unchecked::<TaskService>();
+    let task = service.get(id, caller(ctx)?).await.map_err(|error| error.extend())?;
+    Ok(Node::Task(TaskNode::described_already(task)))
+}
+
+pub(super) async fn read_one(
+    ctx: &Context<'_>,
+    arn: &str,
+    consistency: Consistency,
+) -> Result<TaskExecutionNode> {
     let service = ctx.data_unchecked::<ExecutionService>();
     let fetched = service.get(arn, consistency, caller(ctx)?).await.map_err(|error| error.extend())?;
     cache_hint(ctx).served(&fetched);
@@ -55,7 +71,7 @@ fn page_complexity(size: Option<i32>, child_complexity: usize) -> usize {
 }
 
 /// Who sent the request: every transport puts a [`Caller`] in the request's data.
-fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Caller> {
+pub(super) fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Caller> {
     ctx.data_opt::<Caller>().ok_or_else(|| {
         tracing::error!("a GraphQL request arrived without its caller");
         GatewayError::Internal.extend()
@@ -80,17 +96,47 @@ impl Query {
         read_one(ctx, &arn, consistency.unwrap_or_default()).await.map(Some)
     }
 
-    /// The object with this `id` (for a task execution, its ARN); null with an error as for
-    /// `taskExecution`.
+    /// The object with this `id` (for a task or an execution, its ARN); null with an error as
+    /// for `taskExecution`.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
-        read_one(ctx, &id, Consistency::Cached).await.map(|execution| Some(Node::TaskExecution(execution)))
+        read_node(ctx, &id).await.map(Some)
     }
 
     /// Up to 100 objects by `id`, in the order given; each fails on its own, as in `taskExecutions`.
     #[graphql(complexity = "ids.len() * child_complexity + 1")]
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Result<Node>>>> {
-        let executions = read_many(ctx, ids, Consistency::Cached).await?;
-        Ok(executions.into_iter().map(|item| item.map(|item| item.map(Node::TaskExecution))).collect())
+        if ids.len() > MAX_BATCH_ARNS {
+            let message = format!("at most {MAX_BATCH_ARNS} ids per query; got {}", ids.len());
+            return Err(GatewayError::BadUserInput(message).extend());
+        }
+        Ok(futures::future::join_all(ids.iter().map(|id| read_node(ctx, id)))
+            .await
+            .into_iter()
+            .map(Some)
+            .collect())
+    }
+
+    /// One task by ARN; null with an error when it cannot be read. Errors: `BAD_USER_INPUT`,
+    /// `NOT_FOUND`, `UPSTREAM_THROTTLED`, `UPSTREAM_UNAVAILABLE`.
+    async fn task(&self, ctx: &Context<'_>, arn: ID) -> Result<Option<TaskNode>> {
+        let service = ctx.data_unchecked::<TaskService>();
+        let task = service.get(&arn, caller(ctx)?).await.map_err(|error| error.extend())?;
+        Ok(Some(TaskNode::described_already(task)))
+    }
+
+    /// The tasks DataSync lists in the regions served, ordered by ARN, at most 100 a page.
+    /// Listed live (ListTasks, cached a minute); a task's other fields are described on demand.
+    #[graphql(
+        complexity = "first.map_or(MAX_TASK_PAGE, |first| usize::try_from(first).unwrap_or(0).min(MAX_TASK_PAGE)) * child_complexity + 1"
+    )]
+    async fn tasks(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TaskFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<TaskConnection> {
+        super::task::tasks(ctx, filter.unwrap_or_default(), first, after).await
     }
 
     /// Up to 100 task executions by ARN, in the order given. Each item fails on its own: a bad or

@@ -149,6 +149,42 @@ datasync_enum! {
 }
 
 datasync_enum! {
+    /// Whether a task can run.
+    TaskStatus {
+        /// Ready to run.
+        Available = "AVAILABLE",
+        /// Being created.
+        Creating = "CREATING",
+        /// Waiting for another task using the same agent.
+        Queued = "QUEUED",
+        /// An execution is running.
+        Running = "RUNNING",
+        /// Its agent is offline or its locations cannot be reached; see `errorCode`.
+        Unavailable = "UNAVAILABLE",
+    }
+}
+
+datasync_enum! {
+    /// Whether a task's schedule is on.
+    ScheduleStatus {
+        /// The task runs on its schedule.
+        Enabled = "ENABLED",
+        /// The schedule is paused.
+        Disabled = "DISABLED",
+    }
+}
+
+datasync_enum! {
+    /// Who disabled a task's schedule.
+    ScheduleDisabledBy {
+        /// Someone turned it off.
+        User = "USER",
+        /// DataSync turned it off after repeated failures.
+        Service = "SERVICE",
+    }
+}
+
+datasync_enum! {
     /// Whether the task runs in Basic or Enhanced mode; some counters only apply to one of them.
     TaskMode {
         /// The original mode: limited number of files, richer per-phase durations.

@@ -8,6 +8,7 @@
 mod enums;
 mod progress;
 mod scalars;
+mod task;
 
 use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use enums::*;
 pub use progress::Progress;
 pub use scalars::Long;
+pub use task::*;
 
 /// The fields DataSync's `DescribeTaskExecution` returns, named as DataSync names them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, SimpleObject)]

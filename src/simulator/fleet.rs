@@ -302,6 +302,31 @@ impl Fleet {
     }
 }
 
+/// Which side of a task a location is.
+#[derive(Clone, Copy)]
+pub enum End {
+    Source,
+    Destination,
+}
+
+/// Each task reads from a location and writes to another of its own, named after the task:
+/// `loc-` and the task's 17 hex digits with the first one set to `a` (source) or `b`.
+pub fn location_arn(task: &Task, end: End) -> String {
+    let (prefix, id) = task.arn.split_once(":task/task-").expect("a task ARN");
+    let first = match end {
+        End::Source => 'a',
+        End::Destination => 'b',
+    };
+    format!("{prefix}:location/loc-{first}{}", &id[1..])
+}
+
+pub fn location_uri(task: &Task, end: End) -> String {
+    match end {
+        End::Source => format!("nfs://nas.example.internal/exports/{}/", task.name),
+        End::Destination => format!("s3://datasync-gateway-demo/{}/", task.name),
+    }
+}
+
 pub fn task_mode(task: &Task) -> &'static str {
     task.profile.mode.wire()
 }

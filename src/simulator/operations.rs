@@ -94,14 +94,30 @@ pub fn call(
                 "Status": if current.is_some() { "RUNNING" } else { "AVAILABLE" },
                 "Name": task.name,
                 "TaskMode": fleet::task_mode(task),
-                "SourceLocationArn": format!("{}:location/loc-0a1b2c3d4e5f6aaaa", arn_prefix(arn)),
-                "DestinationLocationArn": format!("{}:location/loc-0a1b2c3d4e5f6bbbb", arn_prefix(arn)),
+                "SourceLocationArn": fleet::location_arn(task, fleet::End::Source),
+                "DestinationLocationArn": fleet::location_arn(task, fleet::End::Destination),
                 "CreationTime": fleet::epoch_seconds(now - chrono::Duration::days(30)),
             });
             if let Some(current) = current {
                 output["CurrentTaskExecutionArn"] = json!(current.arn);
             }
             Ok(output)
+        }
+        "ListLocations" => {
+            let (start, max) = page(input)?;
+            let locations: Vec<Value> = fleet
+                .tasks
+                .iter()
+                .filter(|task| in_region(&task.arn, region))
+                .flat_map(|task| {
+                    [fleet::End::Source, fleet::End::Destination].map(|end| {
+                        json!({ "LocationArn": fleet::location_arn(task, end), "LocationUri": fleet::location_uri(task, end) })
+                    })
+                })
+                .collect();
+            let total = locations.len();
+            let items: Vec<Value> = locations.into_iter().skip(start).take(max).collect();
+            Ok(with_next_token(json!({ "Locations": items }), start.saturating_add(max), total))
         }
         "StartTaskExecution" => {
             let arn = regional_arn(input, "TaskArn", region)?;
@@ -121,11 +137,6 @@ pub fn call(
             message: format!("the simulator does not implement {operation}"),
         }),
     }
-}
-
-/// `arn:aws:datasync:REGION:ACCOUNT` of a task ARN.
-fn arn_prefix(task_arn: &str) -> &str {
-    task_arn.rsplit_once(':').map_or(task_arn, |(prefix, _)| prefix)
 }
 
 /// Where a page starts (`NextToken` is an offset) and how long it is (`MaxResults`, ≤ 100).

@@ -27,6 +27,7 @@ pub fn test_config() -> Config {
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.datasync.simulator = false;
+    config.datasync.regions = datasync_gateway::simulator::fleet::REGIONS.map(str::to_owned).to_vec();
     config.history.database_url = None;
     config.history.backfill_regions = Vec::new();
     config.datasync.fake_credentials = true;

@@ -16,3 +16,4 @@ mod moto;
 mod proxy;
 mod schema;
 mod simulator;
+mod tasks;

@@ -1,0 +1,292 @@
+//! The `Task` and `Location` objects, and the `tasks` connection.
+//!
+//! A task listed by `tasks` is known by its ListTasks entry (ARN, name, status); the rest of its
+//! fields come from DescribeTask, fetched (through the task cache) only when a query selects one.
+
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{Context, ErrorExtensions, InputObject, Object, Result, ID};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use tokio::sync::OnceCell;
+
+use super::query::{caller, read_one};
+use super::TaskExecutionNode;
+use crate::error::GatewayError;
+use crate::model::{
+    EnumValue, FilterRule, Location, ManifestConfig, Task, TaskExecutionOptions, TaskMode, TaskReportConfig,
+    TaskSchedule, TaskScheduleDetails, TaskStatus, TaskSummary,
+};
+use crate::service::Consistency;
+use crate::tasks::TaskService;
+
+/// Most tasks on one page of `tasks`.
+pub const MAX_TASK_PAGE: usize = 100;
+
+/// One DataSync task: what it copies from where to where, and how.
+pub struct TaskNode {
+    arn: String,
+    summary: Option<TaskSummary>,
+    described: OnceCell<Arc<Task>>,
+}
+
+impl TaskNode {
+    pub fn from_arn(arn: impl Into<String>) -> Self {
+        TaskNode { arn: arn.into(), summary: None, described: OnceCell::new() }
+    }
+
+    fn from_summary(summary: TaskSummary) -> Self {
+        TaskNode { arn: summary.task_arn.clone(), summary: Some(summary), described: OnceCell::new() }
+    }
+
+    pub fn described_already(task: Arc<Task>) -> Self {
+        TaskNode { arn: task.task_arn.clone(), summary: None, described: OnceCell::new_with(Some(task)) }
+    }
+
+    /// DescribeTask's answer, fetched once per object (and cached across requests). Boxed: the
+    /// SDK call's future is large, and each of the ~20 fields below would otherwise carry a copy
+    /// of it in the object's resolver (a stack overflow in debug builds).
+    async fn described(&self, ctx: &Context<'_>) -> Result<&Arc<Task>> {
+        self.described
+            .get_or_try_init(|| {
+                Box::pin(async {
+                    let service = ctx.data_unchecked::<TaskService>();
+                    service.get(&self.arn, caller(ctx)?).await.map_err(|error| error.extend())
+                })
+            })
+            .await
+    }
+
+    fn arn_part(&self, index: usize) -> &str {
+        self.arn.split(':').nth(index).unwrap_or_default()
+    }
+}
+
+#[Object(name = "Task")]
+impl TaskNode {
+    /// The task ARN: globally unique, so it serves as the object's identity (`Node`).
+    pub async fn id(&self) -> ID {
+        ID(self.arn.clone())
+    }
+
+    /// The task's ARN.
+    async fn task_arn(&self) -> &str {
+        &self.arn
+    }
+
+    /// The AWS region the task is in.
+    async fn region(&self) -> &str {
+        self.arn_part(3)
+    }
+
+    /// The AWS account that owns the task.
+    async fn account_id(&self) -> &str {
+        self.arn_part(4)
+    }
+
+    /// The task's name, if it was given one.
+    async fn name(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        match &self.summary {
+            Some(summary) => Ok(summary.name.clone()),
+            None => Ok(self.described(ctx).await?.name.clone()),
+        }
+    }
+
+    /// AVAILABLE, RUNNING, …; `UNKNOWN` for a value this gateway does not know (see `statusRaw`).
+    async fn status(&self, ctx: &Context<'_>) -> Result<EnumValue<TaskStatus>> {
+        match &self.summary {
+            Some(summary) => Ok(summary.status.clone()),
+            None => Ok(self.described(ctx).await?.status.clone()),
+        }
+    }
+
+    /// Exactly the status string DataSync sent.
+    async fn status_raw(&self, ctx: &Context<'_>) -> Result<String> {
+        Ok(self.status(ctx).await?.raw().to_owned())
+    }
+
+    /// Basic or Enhanced mode.
+    async fn task_mode(&self, ctx: &Context<'_>) -> Result<Option<EnumValue<TaskMode>>> {
+        Ok(self.described(ctx).await?.task_mode.clone())
+    }
+
+    /// Where data is read from.
+    async fn source_location_arn(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        Ok(self.described(ctx).await?.source_location_arn.clone())
+    }
+
+    /// Where data is written to.
+    async fn destination_location_arn(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        Ok(self.described(ctx).await?.destination_location_arn.clone())
+    }
+
+    /// The source location with its URI; null when DataSync does not list it.
+    async fn source_location(&self, ctx: &Context<'_>) -> Result<Option<Location>> {
+        let arn = self.described(ctx).await?.source_location_arn.clone();
+        location(ctx, arn).await
+    }
+
+    /// The destination location with its URI; null when DataSync does not list it.
+    async fn destination_location(&self, ctx: &Context<'_>) -> Result<Option<Location>> {
+        let arn = self.described(ctx).await?.destination_location_arn.clone();
+        location(ctx, arn).await
+    }
+
+    /// The CloudWatch log group executions log to.
+    async fn cloud_watch_log_group_arn(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        Ok(self.described(ctx).await?.cloud_watch_log_group_arn.clone())
+    }
+
+    /// The task's default options; an execution may override them.
+    async fn options(&self, ctx: &Context<'_>) -> Result<Option<TaskExecutionOptions>> {
+        Ok(self.described(ctx).await?.options.clone())
+    }
+
+    /// Filter rules that exclude data.
+    async fn excludes(&self, ctx: &Context<'_>) -> Result<Vec<FilterRule>> {
+        Ok(self.described(ctx).await?.excludes.clone())
+    }
+
+    /// Filter rules that limit the transfer to matching data.
+    async fn includes(&self, ctx: &Context<'_>) -> Result<Vec<FilterRule>> {
+        Ok(self.described(ctx).await?.includes.clone())
+    }
+
+    /// The manifest listing what to transfer, when one is used.
+    async fn manifest_config(&self, ctx: &Context<'_>) -> Result<Option<ManifestConfig>> {
+        Ok(self.described(ctx).await?.manifest_config.clone())
+    }
+
+    /// Where and how task reports are written, when configured.
+    async fn task_report_config(&self, ctx: &Context<'_>) -> Result<Option<TaskReportConfig>> {
+        Ok(self.described(ctx).await?.task_report_config.clone())
+    }
+
+    /// When the task runs on its own, if it is scheduled.
+    async fn schedule(&self, ctx: &Context<'_>) -> Result<Option<TaskSchedule>> {
+        Ok(self.described(ctx).await?.schedule.clone())
+    }
+
+    /// Why and when the schedule was last enabled or disabled.
+    async fn schedule_details(&self, ctx: &Context<'_>) -> Result<Option<TaskScheduleDetails>> {
+        Ok(self.described(ctx).await?.schedule_details.clone())
+    }
+
+    /// Why the task is UNAVAILABLE, if it is.
+    async fn error_code(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        Ok(self.described(ctx).await?.error_code.clone())
+    }
+
+    /// Details of `errorCode`.
+    async fn error_detail(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        Ok(self.described(ctx).await?.error_detail.clone())
+    }
+
+    /// When the task was created.
+    async fn creation_time(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.described(ctx).await?.creation_time)
+    }
+
+    /// The ARN of the execution running now, if any.
+    async fn current_task_execution_arn(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        Ok(self.described(ctx).await?.current_task_execution_arn.clone())
+    }
+
+    /// The execution running now, if any, read as `taskExecution` reads it.
+    async fn current_execution(&self, ctx: &Context<'_>) -> Result<Option<TaskExecutionNode>> {
+        match self.described(ctx).await?.current_task_execution_arn.clone() {
+            Some(arn) => Box::pin(read_one(ctx, &arn, Consistency::Cached)).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// When the gateway received the task's description from DataSync.
+    async fn fetched_at(&self, ctx: &Context<'_>) -> Result<DateTime<Utc>> {
+        Ok(self.described(ctx).await?.fetched_at)
+    }
+}
+
+async fn location(ctx: &Context<'_>, arn: Option<String>) -> Result<Option<Location>> {
+    let Some(arn) = arn else { return Ok(None) };
+    let service = ctx.data_unchecked::<TaskService>();
+    Box::pin(service.location(&arn, caller(ctx)?)).await.map_err(|error| error.extend())
+}
+
+/// Which tasks `tasks` lists; conditions combine with AND.
+#[derive(InputObject, Default)]
+pub struct TaskFilter {
+    /// Tasks in any of these regions (default: every region the gateway serves).
+    regions: Option<Vec<String>>,
+    /// Tasks with any of these statuses.
+    statuses: Option<Vec<TaskStatus>>,
+    /// Tasks whose name contains this text (case-insensitive).
+    name_contains: Option<String>,
+}
+
+pub type TaskConnection = Connection<String, TaskNode, EmptyFields, EmptyFields>;
+
+/// The `tasks` page: every matching task, ordered by ARN, `first` after the cursor `after`.
+pub async fn tasks(
+    ctx: &Context<'_>,
+    filter: TaskFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<TaskConnection> {
+    let bad = |message: String| GatewayError::BadUserInput(message).extend();
+    let service = ctx.data_unchecked::<TaskService>();
+    let first = match first.map(usize::try_from) {
+        None => MAX_TASK_PAGE,
+        Some(Ok(first @ 1..=MAX_TASK_PAGE)) => first,
+        Some(_) => return Err(bad(format!("`first` must be between 1 and {MAX_TASK_PAGE}"))),
+    };
+    let after = after
+        .map(|cursor| {
+            decode_cursor(&cursor).ok_or_else(|| bad("`after` is not a cursor from `tasks`".into()))
+        })
+        .transpose()?;
+    let regions: Vec<String> = match filter.regions {
+        Some(regions) => regions,
+        None => service.regions().into_iter().map(str::to_owned).collect(),
+    };
+    let name = filter.name_contains.map(|name| name.to_lowercase());
+    let mut matching = Vec::new();
+    for region in &regions {
+        let listed = service.list(region, caller(ctx)?).await.map_err(|error| error.extend())?;
+        matching.extend(
+            listed
+                .iter()
+                .filter(|task| {
+                    filter.statuses.as_ref().is_none_or(|statuses| statuses.contains(&task.status.get()))
+                        && name.as_ref().is_none_or(|name| {
+                            task.name
+                                .as_ref()
+                                .is_some_and(|task_name| task_name.to_lowercase().contains(name))
+                        })
+                        && after.as_ref().is_none_or(|after| task.task_arn.as_str() > after.as_str())
+                })
+                .cloned(),
+        );
+    }
+    matching.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
+    let has_next_page = matching.len() > first;
+    matching.truncate(first);
+    let mut connection = TaskConnection::new(after.is_some(), has_next_page);
+    connection.edges.extend(
+        matching
+            .into_iter()
+            .map(|task| Edge::new(encode_cursor(&task.task_arn), TaskNode::from_summary(task))),
+    );
+    Ok(connection)
+}
+
+fn encode_cursor(arn: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(arn)
+}
+
+fn decode_cursor(cursor: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let arn = String::from_utf8(bytes).ok()?;
+    crate::datasync::arn::validate_task_arn(&arn).ok()?;
+    Some(arn)
+}

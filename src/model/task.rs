@@ -1,0 +1,87 @@
+//! DataSync tasks and locations, as DescribeTask, ListTasks and ListLocations describe them.
+//! Built from the SDK's output only in `crate::datasync::mapping`, like [`super::TaskExecution`].
+
+use async_graphql::SimpleObject;
+use chrono::{DateTime, Utc};
+
+use super::*;
+
+/// The fields DataSync's `DescribeTask` returns that people use, named as DataSync names them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    /// The task's ARN.
+    pub task_arn: String,
+    /// The task's name, if it was given one.
+    pub name: Option<String>,
+    /// AVAILABLE, RUNNING, …; `UNKNOWN` for a value this gateway does not know (`statusRaw` has it).
+    pub status: EnumValue<TaskStatus>,
+    /// Basic or Enhanced mode.
+    pub task_mode: Option<EnumValue<TaskMode>>,
+    /// Where data is read from.
+    pub source_location_arn: Option<String>,
+    /// Where data is written to.
+    pub destination_location_arn: Option<String>,
+    /// The CloudWatch log group executions log to.
+    pub cloud_watch_log_group_arn: Option<String>,
+    /// The task's default options; an execution may override them.
+    pub options: Option<TaskExecutionOptions>,
+    /// Filter rules that exclude data.
+    pub excludes: Vec<FilterRule>,
+    /// Filter rules that limit the transfer to matching data.
+    pub includes: Vec<FilterRule>,
+    /// The manifest listing what to transfer, when one is used.
+    pub manifest_config: Option<ManifestConfig>,
+    /// Where and how task reports are written, when configured.
+    pub task_report_config: Option<TaskReportConfig>,
+    /// When the task runs on its own, if it is scheduled.
+    pub schedule: Option<TaskSchedule>,
+    /// Why and when the schedule was last enabled or disabled.
+    pub schedule_details: Option<TaskScheduleDetails>,
+    /// Why the task is UNAVAILABLE, if it is.
+    pub error_code: Option<String>,
+    /// Details of `errorCode`.
+    pub error_detail: Option<String>,
+    /// When the task was created.
+    pub creation_time: Option<DateTime<Utc>>,
+    /// The ARN of the execution running now, if any.
+    pub current_task_execution_arn: Option<String>,
+    /// When the gateway received this description from DataSync.
+    pub fetched_at: DateTime<Utc>,
+}
+
+/// A task's schedule.
+#[derive(Clone, Debug, PartialEq, SimpleObject)]
+pub struct TaskSchedule {
+    /// A cron or rate expression, e.g. `cron(0 12 ? * SUN,WED *)`.
+    pub schedule_expression: String,
+    /// ENABLED or DISABLED.
+    pub status: Option<EnumValue<ScheduleStatus>>,
+}
+
+/// The schedule's last change.
+#[derive(Clone, Debug, PartialEq, SimpleObject)]
+pub struct TaskScheduleDetails {
+    /// When the schedule was last enabled or disabled.
+    pub status_update_time: Option<DateTime<Utc>>,
+    /// Why DataSync disabled the schedule (e.g. repeated failures).
+    pub disabled_reason: Option<String>,
+    /// USER or SERVICE.
+    pub disabled_by: Option<EnumValue<ScheduleDisabledBy>>,
+}
+
+/// One entry of ListTasks: enough to list and filter tasks without describing each.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskSummary {
+    pub task_arn: String,
+    pub name: Option<String>,
+    pub status: EnumValue<TaskStatus>,
+}
+
+/// A DataSync location (ListLocations): where a task reads or writes.
+#[derive(Clone, Debug, PartialEq, SimpleObject)]
+pub struct Location {
+    /// The location's ARN.
+    pub location_arn: String,
+    /// Where it points, e.g. `s3://bucket/prefix/`, `nfs://host/path/`, `smb://host/share/`.
+    pub location_uri: String,
+}
