@@ -47,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
     config.listen = "127.0.0.1:0".parse()?;
     config.datasync.simulator = true;
     config.history.database_url = Some(database_url.clone());
-    config.history.backfill_regions = vec!["none".into()];
+    config.history.discovery = false;
     let app = Application::build(config.clone()).await?;
     let template = template(&app, &config).await?;
     let url = format!("http://{}/graphql", app.local_addr());

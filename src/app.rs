@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::cache::{ExecutionCache, TaskCaches};
 use crate::config::{Config, HistoryConfig};
 use crate::datasync::DataSyncClient;
+use crate::discovery::Discovery;
 use crate::graphql::build_schema;
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppState};
@@ -40,7 +41,10 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let simulator = if config.datasync.simulator {
             let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-            let simulator_config = SimulatorConfig { tick: config.datasync.simulator_tick };
+            let simulator_config = SimulatorConfig {
+                tick: config.datasync.simulator_tick,
+                extra_executions: config.datasync.simulator_executions,
+            };
             Some(Simulator::start(loopback, simulator_config).await.context("starting the simulator")?)
         } else {
             None
@@ -54,23 +58,26 @@ impl Application {
             history.clone(),
         );
 
-        let mut backfill_regions = config.history.backfill_regions.clone();
-        if backfill_regions.is_empty() && simulator.is_some() && history.is_some() {
-            backfill_regions = config.datasync.served_regions();
-        }
-        match (backfill_regions.is_empty(), history.is_some()) {
-            (false, true) => {
-                tokio::spawn(crate::backfill::run(service.clone(), datasync.clone(), backfill_regions));
-            }
-            (false, false) => tracing::warn!("backfill needs a database (DATABASE_URL); skipped"),
-            (true, _) => {}
-        }
-
         let tasks = TaskService::new(TaskCaches::new(&config.cache), datasync.clone());
+        let discovery = match (&history, config.history.discovery) {
+            (Some(history), true) => Some(Discovery::start(
+                service.clone(),
+                tasks.clone(),
+                datasync.clone(),
+                history.store.clone(),
+                config.history.discovery_interval,
+            )),
+            (None, true) => {
+                tracing::warn!("the discovery sync needs a database (DATABASE_URL); the index stays empty");
+                None
+            }
+            (_, false) => None,
+        };
         let state = AppState {
             schema: build_schema(service, tasks, &config.limits),
             limits: config.limits.clone(),
             history: history.clone(),
+            discovery,
             graphiql_page: http::graphiql_page(simulator.as_ref().map(|_| fleet::EXAMPLE_QUERY)).into(),
         };
         let router = http::router(state.clone())?;

@@ -89,6 +89,11 @@ impl<V: Send + Sync + 'static> AnswerCache<V> {
         Ok(Lookup { fetched: entry.is_fresh(), value: entry.into_value() })
     }
 
+    /// The cached answer for `key`, if there is one; never fetches.
+    pub async fn peek(&self, key: &str) -> Option<Cached<V>> {
+        self.entries.get(key).await
+    }
+
     /// Replaces the entry with a newer answer (after a read that bypassed the cache).
     pub async fn put(&self, key: &str, value: Cached<V>) {
         self.entries.insert(key.to_owned(), value).await;

@@ -30,7 +30,7 @@ impl Caller {
         Self::with_key(format!("ip:{address}"), upstream_calls)
     }
 
-    /// The gateway's own background work (backfill): bounded by its schedule, not by a budget.
+    /// The gateway's own background work (the discovery sync): bounded by its schedule, not by a budget.
     pub fn internal(task: &str) -> Self {
         Self::with_key(format!("internal:{task}"), usize::MAX)
     }

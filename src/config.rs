@@ -42,6 +42,10 @@ pub struct DataSyncConfig {
     #[arg(long, env = "SIMULATOR_TICK", default_value = "2s", value_parser = humantime::parse_duration)]
     pub simulator_tick: Duration,
 
+    /// Finished executions the simulator adds to its seeded ones (paging, volume, benchmarks).
+    #[arg(long, env = "SIMULATOR_EXECUTIONS", default_value_t = 0)]
+    pub simulator_executions: usize,
+
     /// Send DataSync calls to this URL (moto, a standalone simulator, a VPC endpoint) instead of the
     /// regional AWS endpoint. The standard AWS_ENDPOINT_URL_DATASYNC works too.
     #[arg(long, env = "DATASYNC_ENDPOINT")]
@@ -143,10 +147,14 @@ pub struct HistoryConfig {
     #[arg(long, env = "HISTORY_FLUSH_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub history_flush_timeout: Duration,
 
-    /// At start-up, list the executions DataSync still has in these regions (comma-separated) and
-    /// record the finished ones. With --simulator, defaults to the simulator's regions.
-    #[arg(long, env = "BACKFILL_REGIONS", value_delimiter = ',')]
-    pub backfill_regions: Vec<String>,
+    /// The discovery sync (on when a database is configured): lists every served region's tasks
+    /// and executions on a schedule and keeps the index current. `--discovery=off` to disable.
+    #[arg(long, env = "DISCOVERY", default_value = "on", value_parser = on_off)]
+    pub discovery: bool,
+
+    /// How often the discovery sync lists each region.
+    #[arg(long, env = "DISCOVERY_INTERVAL", default_value = "30s", value_parser = non_zero_duration)]
+    pub discovery_interval: Duration,
 }
 
 /// Limits that keep one client from taking the gateway down.
@@ -229,7 +237,8 @@ impl std::fmt::Debug for HistoryConfig {
             .field("history_prune_interval", &self.history_prune_interval)
             .field("spool_dir", &self.spool_dir)
             .field("history_flush_timeout", &self.history_flush_timeout)
-            .field("backfill_regions", &self.backfill_regions)
+            .field("discovery", &self.discovery)
+            .field("discovery_interval", &self.discovery_interval)
             .finish()
     }
 }
@@ -260,6 +269,14 @@ pub fn default_region() -> String {
     std::env::var("AWS_REGION")
         .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
         .unwrap_or_else(|_| "us-east-1".to_owned())
+}
+
+fn on_off(value: &str) -> Result<bool, String> {
+    match value {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err("on or off".into()),
+    }
 }
 
 fn non_zero_duration(value: &str) -> Result<Duration, String> {

@@ -82,8 +82,9 @@ impl HistoryService {
             .filter_map(|row| {
                 let arn = ExecutionArn::parse(&row.position.execution_arn).ok()?;
                 let cursor = cursor::encode(&row.position, &digest);
-                let fetched =
-                    Fetched { arn, execution: Arc::new(row.execution), served_from: ServedFrom::History };
+                let served_from =
+                    if row.execution.is_settled() { ServedFrom::History } else { ServedFrom::Index };
+                let fetched = Fetched { arn, execution: Arc::new(row.execution), served_from };
                 Some((cursor, fetched))
             })
             .collect();

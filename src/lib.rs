@@ -5,11 +5,11 @@
 //! domain type they all share.
 
 pub mod app;
-mod backfill;
 pub mod cache;
 pub mod caller;
 pub mod config;
 pub mod datasync;
+pub mod discovery;
 pub mod error;
 pub mod graphql;
 pub mod history;

@@ -26,6 +26,9 @@ enum Command {
         /// The simulator's unit of time: a new execution of the quick task takes 30 ticks.
         #[arg(long, env = "SIMULATOR_TICK", default_value = "2s", value_parser = humantime::parse_duration)]
         tick: Duration,
+        /// Finished executions added to the seeded ones (paging, volume, benchmarks).
+        #[arg(long, env = "SIMULATOR_EXECUTIONS", default_value_t = 0)]
+        executions: usize,
     },
     /// Print the GraphQL schema (SDL), as committed in schema.graphql.
     PrintSchema,
@@ -63,8 +66,9 @@ async fn main() -> anyhow::Result<()> {
             app.run_until(shutdown_signal()).await;
             tracing::info!("stopped");
         }
-        Command::Simulate { listen, tick } => {
-            let simulator = Simulator::start(listen, SimulatorConfig { tick }).await?;
+        Command::Simulate { listen, tick, executions } => {
+            let simulator =
+                Simulator::start(listen, SimulatorConfig { tick, extra_executions: executions }).await?;
             tokio::select! {
                 () = simulator.wait() => {}
                 () = shutdown_signal() => {}

@@ -40,6 +40,8 @@ pub enum ServedFrom {
     Upstream,
     /// The history store: the execution finished earlier and was recorded; no DataSync call.
     History,
+    /// The gateway's index of executions, as the discovery sync last described it (still running).
+    Index,
 }
 
 /// One execution, and where it came from.

@@ -58,6 +58,14 @@ impl TaskService {
         self.caches.task_lists.get_or_fetch(region, fetch).await?.value.into_result()
     }
 
+    /// The task's entry in its region's cached task list, if that list is cached (the discovery
+    /// sync keeps it so): a name and status at no AWS cost.
+    pub async fn cached_summary(&self, arn: &str) -> Option<TaskSummary> {
+        let region = arn.split(':').nth(3)?;
+        let Cached::Found(tasks) = self.caches.task_lists.peek(region).await? else { return None };
+        tasks.iter().find(|task| task.task_arn == arn).cloned()
+    }
+
     /// Replaces a region's cached task list with one just listed (by the discovery sync).
     pub async fn listed(&self, region: &str, tasks: Vec<TaskSummary>) {
         self.caches.task_lists.put(region, Cached::Found(Arc::new(tasks))).await;

@@ -4,6 +4,7 @@ use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Datelike, Utc};
 
+use super::query::cache_hint;
 use super::TaskExecutionNode;
 use crate::datasync::arn::{is_region, validate_task_arn};
 use crate::error::GatewayError;
@@ -32,9 +33,18 @@ pub struct ExecutionFilter {
     started_before: Option<DateTime<Utc>>,
     /// Executions that failed with this DataSync error code.
     error_code: Option<String>,
+    /// Only executions still running (true) or only finished ones (false).
+    running: Option<bool>,
+    /// Executions whose indexed state changed at or after this time.
+    updated_after: Option<DateTime<Utc>>,
 }
 
 impl ExecutionFilter {
+    /// This filter, narrowed to one task's executions.
+    pub fn for_task(self, task_arn: &str) -> Self {
+        ExecutionFilter { task_arns: Some(vec![ID(task_arn.to_owned())]), ..self }
+    }
+
     fn validate(self) -> Result<SnapshotFilter, GatewayError> {
         let bad = |message: String| GatewayError::BadUserInput(message);
         let task_arns: Vec<String> =
@@ -74,7 +84,11 @@ impl ExecutionFilter {
         {
             return Err(bad("filter.errorCode must be 1 to 256 characters, without NUL".into()));
         }
-        for (name, time) in [("startedAfter", self.started_after), ("startedBefore", self.started_before)] {
+        for (name, time) in [
+            ("startedAfter", self.started_after),
+            ("startedBefore", self.started_before),
+            ("updatedAfter", self.updated_after),
+        ] {
             if time.is_some_and(|time| !(1..=9999).contains(&time.year())) {
                 return Err(bad(format!("filter.{name} must be between the years 1 and 9999")));
             }
@@ -93,6 +107,8 @@ impl ExecutionFilter {
             started_after: self.started_after,
             started_before: self.started_before,
             error_code: self.error_code,
+            running: self.running,
+            updated_after: self.updated_after,
         })
     }
 }
@@ -201,29 +217,63 @@ impl HistoryTotals {
 
 pub type HistoryConnection = Connection<String, TaskExecutionNode, HistoryTotals, EmptyFields>;
 
+/// The filter restricted to `scope`; asking a finished-only field for running executions is a
+/// mistake worth saying.
+fn scoped(
+    filter: Result<SnapshotFilter, GatewayError>,
+    scope: Scope,
+) -> Result<SnapshotFilter, GatewayError> {
+    let mut filter = filter?;
+    if scope == Scope::Finished {
+        if filter.running == Some(true) {
+            return Err(GatewayError::BadUserInput(
+                "history and statistics cover finished executions; use `executions` for running ones".into(),
+            ));
+        }
+        filter.running = Some(false);
+    }
+    Ok(filter)
+}
+
 fn history_service<'a>(ctx: &Context<'a>) -> Result<&'a HistoryService> {
     ctx.data_opt::<HistoryService>().ok_or_else(|| {
         GatewayError::HistoryUnavailable("no database is configured (--database-url)").extend()
     })
 }
 
-pub async fn execution_history(
+/// Which executions a page covers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every execution the index holds, running and finished (`executions`).
+    All,
+    /// Finished ones only (`executionHistory`, statistics).
+    Finished,
+}
+
+/// A page of the index, as a Relay connection.
+pub async fn execution_page(
     ctx: &Context<'_>,
     filter: Option<ExecutionFilter>,
     order_by: HistoryOrder,
     args: PageArgs,
+    scope: Scope,
 ) -> Result<HistoryConnection> {
     let history = history_service(ctx)?;
-    let filter = filter.unwrap_or_default().validate().map_err(|error| error.extend())?;
+    let filter = scoped(filter.unwrap_or_default().validate(), scope).map_err(|error| error.extend())?;
     let order = match order_by {
         HistoryOrder::StartedAtDesc => Order::NewestFirst,
         HistoryOrder::StartedAtAsc => Order::OldestFirst,
     };
     let page = history.page(&filter, order, args).await.map_err(|error| error.extend())?;
+    let hint = cache_hint(ctx);
+    hint.served_history();
     let totals = HistoryTotals { history: history.clone(), filter };
     let mut connection =
         Connection::with_additional_fields(page.has_previous_page, page.has_next_page, totals);
-    connection.edges.extend(page.rows.into_iter().map(|(cursor, fetched)| Edge::new(cursor, fetched.into())));
+    connection.edges.extend(page.rows.into_iter().map(|(cursor, fetched)| {
+        hint.served(&fetched);
+        Edge::new(cursor, fetched.into())
+    }));
     Ok(connection)
 }
 
@@ -233,7 +283,8 @@ pub async fn execution_stats(
     group_by: Vec<StatsDimension>,
 ) -> Result<Vec<ExecutionStatsGroup>> {
     let history = history_service(ctx)?;
-    let filter = filter.unwrap_or_default().validate().map_err(|error| error.extend())?;
+    let filter =
+        scoped(filter.unwrap_or_default().validate(), Scope::Finished).map_err(|error| error.extend())?;
     let dimensions: Vec<Dimension> = group_by
         .into_iter()
         .map(|dimension| match dimension {
@@ -245,5 +296,6 @@ pub async fn execution_stats(
         })
         .collect();
     let rows = history.stats(&filter, &dimensions).await.map_err(|error| error.extend())?;
+    cache_hint(ctx).served_history();
     Ok(rows.into_iter().map(ExecutionStatsGroup::from).collect())
 }

@@ -4,7 +4,7 @@ use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
 
 use super::cache_hint::CacheHint;
 use super::history::{
-    self, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder, StatsDimension,
+    self, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder, Scope, StatsDimension,
 };
 use super::node::Node;
 use super::task::{TaskConnection, TaskFilter, TaskNode, MAX_TASK_PAGE};
@@ -65,7 +65,7 @@ pub(super) fn cache_hint(ctx: &Context<'_>) -> CacheHint {
 const STATS_COMPLEXITY_GROUPS: usize = 100;
 
 /// A page's complexity: its selection's, times the page size asked for (or the default).
-fn page_complexity(size: Option<i32>, child_complexity: usize) -> usize {
+pub(super) fn page_complexity(size: Option<i32>, child_complexity: usize) -> usize {
     let size = size.map_or(DEFAULT_PAGE_SIZE, |size| usize::try_from(size).unwrap_or(0).min(MAX_PAGE_SIZE));
     size.saturating_mul(child_complexity).saturating_add(1)
 }
@@ -170,8 +170,27 @@ impl Query {
         before: Option<String>,
     ) -> Result<HistoryConnection> {
         let args = PageArgs { first, after, last, before };
-        cache_hint(ctx).served_history();
-        history::execution_history(ctx, filter, order_by.unwrap_or_default(), args).await
+        history::execution_page(ctx, filter, order_by.unwrap_or_default(), args, Scope::Finished).await
+    }
+
+    /// Every execution the gateway's index holds, running and finished, across tasks and
+    /// regions: the discovery sync keeps it current, so a page costs AWS nothing. Each node is
+    /// as of its `fetchedAt`; `servedFrom` is HISTORY for settled ones and INDEX for the rest.
+    /// Paging, errors and complexity as for `executionHistory`.
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_complexity(first.or(last), child_complexity)")]
+    async fn executions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ExecutionFilter>,
+        #[graphql(default_with = "Some(HistoryOrder::StartedAtDesc)")] order_by: Option<HistoryOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<HistoryConnection> {
+        let args = PageArgs { first, after, last, before };
+        history::execution_page(ctx, filter, order_by.unwrap_or_default(), args, Scope::All).await
     }
 
     /// Counts, sums and duration percentiles of recorded executions, per group of `groupBy`
@@ -184,7 +203,6 @@ impl Query {
         filter: Option<ExecutionFilter>,
         #[graphql(default_with = "Some(Vec::new())")] group_by: Option<Vec<StatsDimension>>,
     ) -> Result<Vec<ExecutionStatsGroup>> {
-        cache_hint(ctx).served_history();
         history::execution_stats(ctx, filter, group_by.unwrap_or_default()).await
     }
 }

@@ -11,9 +11,14 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
 
-use super::query::{caller, read_one};
+use super::history::{
+    execution_page, execution_stats, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder,
+    Scope, StatsDimension,
+};
+use super::query::{caller, page_complexity, read_one};
 use super::TaskExecutionNode;
 use crate::error::GatewayError;
+use crate::history::PageArgs;
 use crate::model::{
     EnumValue, FilterRule, Location, ManifestConfig, Task, TaskExecutionOptions, TaskMode, TaskReportConfig,
     TaskSchedule, TaskScheduleDetails, TaskStatus, TaskSummary,
@@ -27,21 +32,38 @@ pub const MAX_TASK_PAGE: usize = 100;
 /// One DataSync task: what it copies from where to where, and how.
 pub struct TaskNode {
     arn: String,
-    summary: Option<TaskSummary>,
+    /// The ListTasks entry, when the node came from a list (or a cached one was found).
+    summary: OnceCell<Option<TaskSummary>>,
     described: OnceCell<Arc<Task>>,
 }
 
 impl TaskNode {
     pub fn from_arn(arn: impl Into<String>) -> Self {
-        TaskNode { arn: arn.into(), summary: None, described: OnceCell::new() }
+        TaskNode { arn: arn.into(), summary: OnceCell::new(), described: OnceCell::new() }
     }
 
     fn from_summary(summary: TaskSummary) -> Self {
-        TaskNode { arn: summary.task_arn.clone(), summary: Some(summary), described: OnceCell::new() }
+        TaskNode {
+            arn: summary.task_arn.clone(),
+            summary: OnceCell::new_with(Some(Some(summary))),
+            described: OnceCell::new(),
+        }
     }
 
     pub fn described_already(task: Arc<Task>) -> Self {
-        TaskNode { arn: task.task_arn.clone(), summary: None, described: OnceCell::new_with(Some(task)) }
+        TaskNode {
+            arn: task.task_arn.clone(),
+            summary: OnceCell::new_with(Some(None)),
+            described: OnceCell::new_with(Some(task)),
+        }
+    }
+
+    /// The task's list entry: the node's own, else the cached list's (no AWS call either way).
+    async fn summary(&self, ctx: &Context<'_>) -> Option<&TaskSummary> {
+        self.summary
+            .get_or_init(|| async { ctx.data_unchecked::<TaskService>().cached_summary(&self.arn).await })
+            .await
+            .as_ref()
     }
 
     /// DescribeTask's answer, fetched once per object (and cached across requests). Boxed: the
@@ -87,7 +109,7 @@ impl TaskNode {
 
     /// The task's name, if it was given one.
     async fn name(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        match &self.summary {
+        match self.summary(ctx).await {
             Some(summary) => Ok(summary.name.clone()),
             None => Ok(self.described(ctx).await?.name.clone()),
         }
@@ -95,7 +117,7 @@ impl TaskNode {
 
     /// AVAILABLE, RUNNING, …; `UNKNOWN` for a value this gateway does not know (see `statusRaw`).
     async fn status(&self, ctx: &Context<'_>) -> Result<EnumValue<TaskStatus>> {
-        match &self.summary {
+        match self.summary(ctx).await {
             Some(summary) => Ok(summary.status.clone()),
             None => Ok(self.described(ctx).await?.status.clone()),
         }
@@ -199,6 +221,44 @@ impl TaskNode {
             Some(arn) => Box::pin(read_one(ctx, &arn, Consistency::Cached)).await.map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The task's executions in the gateway's index, running and finished, as `executions`.
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_complexity(first.or(last), child_complexity)")]
+    async fn executions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ExecutionFilter>,
+        #[graphql(default_with = "Some(HistoryOrder::StartedAtDesc)")] order_by: Option<HistoryOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<HistoryConnection> {
+        let filter = Some(filter.unwrap_or_default().for_task(&self.arn));
+        let args = PageArgs { first, after, last, before };
+        Box::pin(execution_page(ctx, filter, order_by.unwrap_or_default(), args, Scope::All)).await
+    }
+
+    /// The task's most recently started execution in the index.
+    async fn latest_execution(&self, ctx: &Context<'_>) -> Result<Option<TaskExecutionNode>> {
+        let filter = Some(ExecutionFilter::default().for_task(&self.arn));
+        let args = PageArgs { first: Some(1), ..PageArgs::default() };
+        let page =
+            Box::pin(execution_page(ctx, filter, HistoryOrder::StartedAtDesc, args, Scope::All)).await?;
+        Ok(page.edges.into_iter().next().map(|edge| edge.node))
+    }
+
+    /// Statistics of the task's finished executions, as `executionStats` with this task.
+    #[graphql(complexity = "100 * child_complexity")]
+    async fn stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "Some(Vec::new())")] group_by: Option<Vec<StatsDimension>>,
+    ) -> Result<Vec<ExecutionStatsGroup>> {
+        let filter = Some(ExecutionFilter::default().for_task(&self.arn));
+        Box::pin(execution_stats(ctx, filter, group_by.unwrap_or_default())).await
     }
 
     /// When the gateway received the task's description from DataSync.

@@ -26,5 +26,9 @@ pub async fn readyz(State(state): State<AppState>) -> Json<Value> {
             json!({ "configured": true, "reachable": reachable, "writer": history.writer.status() })
         }
     };
-    Json(json!({ "status": "ready", "history": history }))
+    let discovery = match &state.discovery {
+        None => json!({ "enabled": false }),
+        Some(discovery) => json!({ "enabled": true, "regions": discovery.status() }),
+    };
+    Json(json!({ "status": "ready", "history": history, "discovery": discovery }))
 }

@@ -26,6 +26,7 @@ pub struct AppState {
     pub schema: GatewaySchema,
     pub limits: LimitsConfig,
     pub history: Option<History>,
+    pub discovery: Option<crate::discovery::Discovery>,
     /// The GraphiQL page, rendered once at start-up.
     pub graphiql_page: std::sync::Arc<str>,
 }

@@ -156,8 +156,9 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// The seeded fleet, with execution times relative to `now`. `tick` is the unit of phase lengths.
-    pub fn seeded(now: DateTime<Utc>, tick: std::time::Duration) -> Fleet {
+    /// The seeded fleet, with execution times relative to `now`, plus `extra` finished
+    /// executions. `tick` is the unit of phase lengths.
+    pub fn seeded(now: DateTime<Utc>, tick: std::time::Duration, extra: usize) -> Fleet {
         let tick = Duration::from_std(tick).unwrap_or(Duration::seconds(1));
         let basic = Profile { files: 48_210, bytes: 912_384_000_000, transferring: 3_600, ..QUICK };
         let enhanced = Profile {
@@ -240,7 +241,7 @@ impl Fleet {
             ),
             (seeded::CANCELLED, &tasks[3], tasks[3].profile.clone(), ago(hours(30))),
         ];
-        let executions = executions
+        let mut executions: Vec<Execution> = executions
             .into_iter()
             .map(|(arn, task, profile, started_at)| Execution {
                 arn: arn.into(),
@@ -250,6 +251,18 @@ impl Fleet {
                 cancelled_at: None,
             })
             .collect();
+        executions.extend((0..extra).map(|i| {
+            let task = &tasks[i % tasks.len()];
+            let failure =
+                (i % 10 == 9).then_some(("ErrorCodeNetworkTimeout", "the agent lost its connection"));
+            Execution {
+                arn: format!("{}/execution/exec-{:017x}", task.arn, 0xe000_0000_0000_0000_u64 + i as u64),
+                task_arn: task.arn.clone(),
+                profile: Profile { failure, report_pending: None, ..QUICK },
+                started_at: now - Duration::hours(i as i64 + 1),
+                cancelled_at: None,
+            }
+        }));
         let mut fleet = Fleet { tasks, executions, tick, started: 0 };
         let cancelled_at = ago(hours(30) - QUICK.launching - QUICK.preparing - QUICK.transferring / 2);
         fleet.cancel(seeded::CANCELLED, cancelled_at);

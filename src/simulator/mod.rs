@@ -35,6 +35,15 @@ use fleet::Fleet;
 pub struct SimulatorConfig {
     /// The unit of phase lengths: a new execution of the quick task takes 30 ticks.
     pub tick: Duration,
+    /// Finished executions added to the seeded ones (spread over the tasks, one an hour back in
+    /// time, every tenth failed), for paging and volume.
+    pub extra_executions: usize,
+}
+
+impl SimulatorConfig {
+    pub fn with_tick(tick: Duration) -> Self {
+        SimulatorConfig { tick, extra_executions: 0 }
+    }
 }
 
 /// A running simulator; it stops when dropped.
@@ -49,7 +58,7 @@ impl Simulator {
         let listener = TcpListener::bind(listen).await?;
         let address = listener.local_addr()?;
         let state = Arc::new(State {
-            fleet: Mutex::new(Fleet::seeded(Utc::now(), config.tick)),
+            fleet: Mutex::new(Fleet::seeded(Utc::now(), config.tick, config.extra_executions)),
             faults: Mutex::new(Faults::default()),
             calls: Mutex::new(BTreeMap::new()),
         });

@@ -3,6 +3,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 
+/// DataSync's terminal statuses, as an SQL list (the partial index on running rows repeats it).
+const FINISHED: &str = "('SUCCESS', 'ERROR')";
+
 /// A validated filter; every condition is optional and they combine with AND. Values are bound
 /// as parameters, never spliced into SQL.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
@@ -18,6 +21,10 @@ pub struct SnapshotFilter {
     /// Exclusive.
     pub started_before: Option<DateTime<Utc>>,
     pub error_code: Option<String>,
+    /// `Some(true)`: only executions still running; `Some(false)`: only finished ones.
+    pub running: Option<bool>,
+    /// Rows written at or after this time.
+    pub updated_after: Option<DateTime<Utc>>,
 }
 
 impl SnapshotFilter {
@@ -42,6 +49,14 @@ impl SnapshotFilter {
         }
         if let Some(before) = self.started_before {
             sql.push(" AND started_at < ").push_bind(before);
+        }
+        match self.running {
+            Some(true) => sql.push(format_args!(" AND status NOT IN {FINISHED}")),
+            Some(false) => sql.push(format_args!(" AND status IN {FINISHED}")),
+            None => sql,
+        };
+        if let Some(updated_after) = self.updated_after {
+            sql.push(" AND updated_at >= ").push_bind(updated_after);
         }
     }
 }

@@ -86,8 +86,9 @@ impl HistoryStore {
         row.map(|row| decode(arn.as_str(), &row)).transpose()
     }
 
-    /// Inserts snapshots, or updates one when DataSync's answer moved on (a task report that
-    /// was pending is now written). Idempotent: writing the same snapshot twice changes nothing.
+    /// Inserts snapshots, or updates one when DataSync's answer moved on: a running execution's
+    /// counters or status, or a task report that was pending and is now written. Idempotent for
+    /// finished executions: writing the same snapshot twice changes nothing.
     /// One statement, so columns and document never disagree. The batch must not repeat an ARN.
     pub async fn upsert(&self, batch: &[Arc<TaskExecution>]) -> Result<(), StoreError> {
         // The column values and, in the same order, the documents, each serialised once.
@@ -133,7 +134,7 @@ impl HistoryStore {
                 .push_bind(e.task_mode.as_ref().map(|mode| mode.raw().to_owned()))
                 .push_bind(e.start_time)
                 .push_bind(e.start_time.unwrap_or(e.fetched_at))
-                .push_bind(e.fetched_at)
+                .push_bind(e.is_terminal().then_some(e.fetched_at))
                 .push_bind(e.fetched_at)
                 .push_bind(result.total_duration.map(|d| d.0))
                 .push_bind(result.prepare_duration.map(|d| d.0))
@@ -153,7 +154,11 @@ impl HistoryStore {
         });
         insert.push(
             " ON CONFLICT (execution_arn) DO UPDATE SET status = EXCLUDED.status, \
-             updated_at = EXCLUDED.updated_at, total_duration_ms = EXCLUDED.total_duration_ms, \
+             updated_at = EXCLUDED.updated_at, task_mode = EXCLUDED.task_mode, \
+             start_time = COALESCE(EXCLUDED.start_time, execution_snapshots.start_time), \
+             started_at = CASE WHEN EXCLUDED.start_time IS NULL THEN execution_snapshots.started_at \
+                          ELSE EXCLUDED.started_at END, \
+             first_seen_terminal = COALESCE(execution_snapshots.first_seen_terminal, EXCLUDED.first_seen_terminal), total_duration_ms = EXCLUDED.total_duration_ms, \
              prepare_duration_ms = EXCLUDED.prepare_duration_ms, transfer_duration_ms = EXCLUDED.transfer_duration_ms, \
              verify_duration_ms = EXCLUDED.verify_duration_ms, bytes_transferred = EXCLUDED.bytes_transferred, \
              bytes_written = EXCLUDED.bytes_written, bytes_compressed = EXCLUDED.bytes_compressed, \
@@ -162,6 +167,7 @@ impl HistoryStore {
              error_code = EXCLUDED.error_code, report_status = EXCLUDED.report_status \
              WHERE (execution_snapshots.status, execution_snapshots.report_status) \
              IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.report_status) \
+             OR execution_snapshots.status NOT IN ('SUCCESS', 'ERROR') \
              RETURNING execution_arn) \
              INSERT INTO execution_snapshot_documents (execution_arn, snapshot_version, snapshot) \
              SELECT document.execution_arn, ",
@@ -179,6 +185,51 @@ impl HistoryStore {
                  snapshot = EXCLUDED.snapshot",
             );
         insert.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The status and report status the index holds for each of `arns` that it has.
+    pub async fn index_states(
+        &self,
+        arns: &[String],
+    ) -> Result<std::collections::HashMap<String, (String, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT execution_arn, status, report_status FROM execution_snapshots WHERE execution_arn = ANY($1)",
+        )
+        .bind(arns)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.get("execution_arn"), (row.get("status"), row.get("report_status"))))
+            .collect())
+    }
+
+    /// Records that a sync of `region` at `at` saw DataSync list exactly `arns`: those are
+    /// listed, and the region's rows a sync listed before but not this one no longer are.
+    pub async fn mark_listed(
+        &self,
+        region: &str,
+        arns: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE execution_snapshots SET last_listed_at = $2, listed = true WHERE execution_arn = ANY($1)",
+        )
+        .bind(arns)
+        .bind(at)
+        .execute(&mut *transaction)
+        .await?;
+        sqlx::query(
+            "UPDATE execution_snapshots SET listed = false \
+             WHERE region = $1 AND listed AND last_listed_at <> $2",
+        )
+        .bind(region)
+        .bind(at)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
         Ok(())
     }
 

@@ -29,7 +29,8 @@ pub fn test_config() -> Config {
     config.datasync.simulator = false;
     config.datasync.regions = datasync_gateway::simulator::fleet::REGIONS.map(str::to_owned).to_vec();
     config.history.database_url = None;
-    config.history.backfill_regions = Vec::new();
+    // Tests that want the discovery sync turn it on; the others count DataSync calls exactly.
+    config.history.discovery = false;
     config.datasync.fake_credentials = true;
     config.datasync.initial_backoff = Duration::from_millis(10);
     // A spool directory of its own: a test's shutdown must not feed another test's start.
@@ -42,7 +43,7 @@ pub fn test_config() -> Config {
 
 /// A simulator of its own for one test, on a free port.
 pub async fn start_simulator() -> Simulator {
-    Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig { tick: TEST_TICK }).await.unwrap()
+    Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig::with_tick(TEST_TICK)).await.unwrap()
 }
 
 /// The gateway with `config`, serving on a free port until the test ends; its address.

@@ -5,6 +5,7 @@
 
 mod cache;
 mod common;
+mod discovery;
 mod errors;
 mod fields;
 mod front_door;

@@ -10,7 +10,8 @@ use crate::common::{sdk_client, sdk_client_in};
 
 async fn simulator() -> (Simulator, aws_sdk_datasync::Client) {
     let tick = Duration::from_secs(1);
-    let simulator = Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig { tick }).await.unwrap();
+    let simulator =
+        Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig::with_tick(tick)).await.unwrap();
     let client = sdk_client(&simulator.endpoint_url()).await;
     (simulator, client)
 }

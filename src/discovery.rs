@@ -1,0 +1,166 @@
+//! The discovery sync: on a schedule, lists each served region's tasks and executions and brings
+//! the index up to date, so that lists and dashboards are answered from PostgreSQL and AWS's
+//! cost is set by this schedule, not by client traffic.
+//!
+//! Per region and run: ListTasks (refreshes the cached task list), ListTaskExecutions (every
+//! page), then DescribeTaskExecution for each listed execution the index does not hold as
+//! settled (new, running, or with a task report still pending), through the same cache as
+//! client reads, so a client's read and the sync share calls. Described executions are written
+//! to the index (finished ones exactly as client reads record them); what DataSync no longer
+//! lists is marked so. An execution that fails to describe stays unsettled and is tried again
+//! next run; a run that fails (throttling, a page token DataSync rejects) is retried whole at
+//! the next one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+
+use crate::caller::Caller;
+use crate::datasync::DataSyncClient;
+use crate::error::GatewayError;
+use crate::model::TaskExecution;
+use crate::service::{Consistency, ExecutionService};
+use crate::store::{within, HistoryStore};
+use crate::tasks::TaskService;
+
+/// Descriptions in flight at once per region during a run.
+const DESCRIBE_CONCURRENCY: usize = 4;
+const STORE_LIMIT: Duration = Duration::from_secs(30);
+
+/// The last run of one region, for `/readyz`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegionSync {
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub duration_ms: u64,
+    pub tasks: usize,
+    pub listed: usize,
+    pub described: usize,
+    /// Executions that could not be described this run (tried again next run).
+    pub failed: usize,
+    /// Why the last run failed, if it did.
+    pub error: Option<String>,
+    pub runs: u64,
+}
+
+#[derive(Clone)]
+pub struct Discovery {
+    status: Arc<Mutex<HashMap<String, RegionSync>>>,
+}
+
+impl Discovery {
+    /// Starts syncing every served region now and then every `interval`.
+    pub fn start(
+        executions: ExecutionService,
+        tasks: TaskService,
+        datasync: DataSyncClient,
+        store: HistoryStore,
+        interval: Duration,
+    ) -> Self {
+        let discovery = Discovery { status: Arc::default() };
+        let sync = Sync { executions, tasks, datasync, store, caller: Caller::internal("discovery") };
+        let status = discovery.status.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                for region in sync.datasync.regions().into_iter().map(str::to_owned).collect::<Vec<_>>() {
+                    let report = sync.region(&region).await;
+                    let mut status = status.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    let runs = status.get(&region).map_or(0, |previous| previous.runs) + 1;
+                    status.insert(region, RegionSync { runs, ..report });
+                }
+            }
+        });
+        discovery
+    }
+
+    pub fn status(&self) -> HashMap<String, RegionSync> {
+        self.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+}
+
+struct Sync {
+    executions: ExecutionService,
+    tasks: TaskService,
+    datasync: DataSyncClient,
+    store: HistoryStore,
+    caller: Caller,
+}
+
+impl Sync {
+    async fn region(&self, region: &str) -> RegionSync {
+        let started = Instant::now();
+        let mut report = RegionSync { last_run_at: Some(Utc::now()), ..RegionSync::default() };
+        if let Err(error) = self.run(region, &mut report).await {
+            tracing::warn!(%region, %error, "discovery sync failed; retried at the next run");
+            report.error = Some(error.to_string());
+        }
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        tracing::debug!(%region, ?report, "discovery sync");
+        report
+    }
+
+    async fn run(&self, region: &str, report: &mut RegionSync) -> Result<(), GatewayError> {
+        let tasks = self.datasync.list_tasks(region, self.caller.key()).await?;
+        report.tasks = tasks.len();
+        self.tasks.listed(region, tasks).await;
+
+        let listed_at = Utc::now();
+        let listed = self.datasync.list_executions(region, self.caller.key()).await?;
+        report.listed = listed.len();
+        let arns: Vec<String> = listed.iter().map(|(arn, _)| arn.clone()).collect();
+        let known = within(STORE_LIMIT, self.store.index_states(&arns)).await.map_err(unavailable)?;
+        // What the index does not hold as settled, and how to read it: a status that moved on
+        // since it was indexed must not be answered from a cache entry of the old one.
+        let stale: Vec<(String, Consistency)> = listed
+            .iter()
+            .filter_map(|(arn, status)| match known.get(arn) {
+                None => Some((arn.clone(), Consistency::Cached)),
+                Some((known_status, _)) if known_status != status => Some((arn.clone(), Consistency::Strong)),
+                Some((known_status, report_status))
+                    if !matches!(known_status.as_str(), "SUCCESS" | "ERROR")
+                        || report_status.as_deref() == Some("PENDING") =>
+                {
+                    Some((arn.clone(), Consistency::Cached))
+                }
+                Some(_) => None,
+            })
+            .collect();
+
+        // Owned futures: a stream of futures borrowing `self` is not `Send` enough for a task.
+        let results: Vec<Result<Arc<TaskExecution>, GatewayError>> = futures::stream::iter(stale)
+            .map(|(arn, consistency)| {
+                let (executions, caller) = (self.executions.clone(), self.caller.clone());
+                async move { Ok(executions.get(&arn, consistency, &caller).await?.execution) }
+            })
+            .buffer_unordered(DESCRIBE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut described = Vec::with_capacity(results.len());
+        for result in results {
+            match result {
+                Ok(execution) => described.push(execution),
+                Err(error) => {
+                    report.failed += 1;
+                    tracing::debug!(%region, %error, "discovery: an execution could not be described");
+                }
+            }
+        }
+        report.described = described.len();
+        for batch in described.chunks(500) {
+            within(STORE_LIMIT, self.store.upsert(batch)).await.map_err(unavailable)?;
+        }
+        within(STORE_LIMIT, self.store.mark_listed(region, &arns, listed_at)).await.map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+fn unavailable(error: crate::store::StoreError) -> GatewayError {
+    tracing::warn!(%error, "discovery: the index could not be read or written");
+    GatewayError::HistoryUnavailable("the index could not be read or written")
+}

@@ -1,0 +1,237 @@
+//! The discovery sync and the fleet view: every execution of every served region in one index,
+//! running and finished, listed from PostgreSQL at no AWS cost.
+
+use std::time::Duration;
+
+use datasync_gateway::simulator::fleet::{self, seeded};
+use datasync_gateway::simulator::{Simulator, SimulatorConfig};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::common::{error_codes, history_config, sdk_client, spawn_gateway, TestGateway, TEST_TICK};
+
+const PAGE: &str = "query($filter: ExecutionFilter, $first: Int, $after: String) {
+    executions(filter: $filter, first: $first, after: $after) {
+        totalCount
+        pageInfo { hasNextPage endCursor }
+        edges { node { taskExecutionArn status region servedFrom task { name } } }
+    } }";
+
+/// The history test config with the discovery sync on, every second.
+async fn discovery_config() -> datasync_gateway::config::Config {
+    let mut config = history_config().await;
+    config.history.discovery = true;
+    config.history.discovery_interval = Duration::from_secs(1);
+    config
+}
+
+/// Waits until every region has been synced `runs` times after now; the `/readyz` report.
+async fn synced(base: &str, runs: u64) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let start: Value = reqwest::get(format!("{base}/readyz")).await.unwrap().json().await.unwrap();
+    let runs_of =
+        |ready: &Value, region: &str| ready["discovery"]["regions"][region]["runs"].as_u64().unwrap_or(0);
+    loop {
+        let ready: Value = reqwest::get(format!("{base}/readyz")).await.unwrap().json().await.unwrap();
+        if fleet::REGIONS.iter().all(|region| runs_of(&ready, region) >= runs_of(&start, region) + runs) {
+            return ready;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the sync never ran: {ready}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every node of `executions(filter)`, walking the pages `page_size` at a time.
+async fn all_executions(gateway: &TestGateway, filter: Value, page_size: i64) -> Vec<Value> {
+    let mut nodes = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let response =
+            gateway.query(PAGE, json!({ "filter": filter, "first": page_size, "after": after })).await;
+        let page = &response["data"]["executions"];
+        assert!(page.is_object(), "{response}");
+        nodes.extend(page["edges"].as_array().unwrap().iter().map(|edge| edge["node"].clone()));
+        if page["pageInfo"]["hasNextPage"] != true {
+            return nodes;
+        }
+        after = Some(page["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
+    }
+}
+
+#[tokio::test]
+async fn the_sync_indexes_every_execution_of_both_regions_once_across_pages() {
+    let simulator = Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SimulatorConfig { tick: TEST_TICK, extra_executions: 250 },
+    )
+    .await
+    .unwrap();
+    let mut config = discovery_config().await;
+    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+    let (address, _server) = spawn_gateway(config).await;
+    let base = format!("http://{address}");
+    let ready = synced(&base, 1).await;
+    for region in fleet::REGIONS {
+        let report = &ready["discovery"]["regions"][region];
+        assert_eq!(report["error"], Value::Null, "{report}");
+    }
+    assert!(simulator.calls("ListTaskExecutions") >= 3, "more than one page was listed");
+
+    let gateway_url = format!("{base}/graphql");
+    let mut nodes = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let body = json!({ "query": PAGE, "variables": { "first": 100, "after": after } });
+        let response: Value =
+            reqwest::Client::new().post(&gateway_url).json(&body).send().await.unwrap().json().await.unwrap();
+        let page = &response["data"]["executions"];
+        nodes.extend(page["edges"].as_array().expect("a page").iter().map(|edge| edge["node"].clone()));
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = Some(page["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
+    }
+    let mut arns: Vec<&str> = nodes.iter().map(|node| node["taskExecutionArn"].as_str().unwrap()).collect();
+    let total = arns.len();
+    arns.sort_unstable();
+    arns.dedup();
+    assert_eq!(arns.len(), total, "each execution once");
+    let seeded_executions = seeded::ALL.iter().filter(|(_, arn)| arn.contains("/execution/")).count();
+    assert_eq!(total, seeded_executions + 250, "every seeded execution and the extra ones");
+    for region in fleet::REGIONS {
+        assert!(nodes.iter().any(|node| node["region"] == region), "{region} indexed");
+    }
+    assert!(nodes.iter().any(|node| node["servedFrom"] == "INDEX"), "running executions are in the index");
+}
+
+#[tokio::test]
+async fn running_executions_are_listed_then_recorded_once_when_they_finish() {
+    let gateway = TestGateway::start_with(discovery_config().await).await;
+    synced(&gateway.url(""), 1).await;
+    let running = all_executions(&gateway, json!({ "running": true }), 50).await;
+    assert!(running.iter().any(|node| node["taskExecutionArn"] == seeded::TRANSFERRING), "{running:?}");
+    assert!(running.iter().all(|node| !matches!(node["status"].as_str(), Some("SUCCESS" | "ERROR"))));
+
+    let client = sdk_client(&gateway.simulator.endpoint_url()).await;
+    let started = client.start_task_execution().task_arn(seeded::QUICK_TASK).send().await.unwrap();
+    let arn = started.task_execution_arn().unwrap().to_owned();
+    synced(&gateway.url(""), 1).await;
+    let running = all_executions(&gateway, json!({ "running": true }), 50).await;
+    assert!(
+        running.iter().any(|node| node["taskExecutionArn"] == arn.as_str()),
+        "the new execution is listed as running"
+    );
+
+    // The quick task takes 30 ticks of 50 ms; then a sync records it.
+    tokio::time::sleep(TEST_TICK * 32).await;
+    synced(&gateway.url(""), 2).await;
+    let finished = all_executions(&gateway, json!({ "running": false }), 50).await;
+    let node =
+        finished.iter().find(|node| node["taskExecutionArn"] == arn.as_str()).expect("recorded as finished");
+    assert_eq!(node["status"], "SUCCESS");
+    let history = gateway
+        .query(
+            "query($f: ExecutionFilter) { executionHistory(filter: $f) { totalCount } }",
+            json!({ "f": { "taskArns": [seeded::QUICK_TASK] } }),
+        )
+        .await;
+    assert_eq!(history["data"]["executionHistory"]["totalCount"], 1, "recorded once: {history}");
+}
+
+#[tokio::test]
+async fn executions_that_finish_while_the_gateway_is_down_are_recorded_at_the_next_start() {
+    let simulator = Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig::with_tick(TEST_TICK))
+        .await
+        .unwrap();
+    let mut config = discovery_config().await;
+    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+    let database_url = config.history.database_url.clone().unwrap();
+    let client = sdk_client(&simulator.endpoint_url()).await;
+
+    let (address, server) = spawn_gateway(config.clone()).await;
+    let base = format!("http://{address}");
+    synced(&base, 1).await;
+    let quick_arns: Vec<String> = {
+        let mut arns = Vec::new();
+        for _ in 0..2 {
+            let started = client.start_task_execution().task_arn(seeded::QUICK_TASK).send().await.unwrap();
+            arns.push(started.task_execution_arn().unwrap().to_owned());
+        }
+        arns
+    };
+    synced(&base, 1).await;
+    server.abort();
+
+    tokio::time::sleep(TEST_TICK * 64).await;
+    let (address, _server) = spawn_gateway(config).await;
+    synced(&format!("http://{address}"), 1).await;
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    for arn in &quick_arns {
+        let status: String =
+            sqlx::query_scalar("SELECT status FROM execution_snapshots WHERE execution_arn = $1")
+                .bind(arn)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(status, "SUCCESS", "{arn}");
+    }
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn throttling_during_a_sync_delays_it_while_client_reads_still_answer() {
+    let mut config = discovery_config().await;
+    config.datasync.max_attempts = 1;
+    let gateway = TestGateway::start_with(config).await;
+    synced(&gateway.url(""), 1).await;
+    gateway.inject(json!({ "failure": "throttle", "count": null })).await;
+    let ready = synced(&gateway.url(""), 1).await;
+    let errors: Vec<&Value> =
+        fleet::REGIONS.iter().map(|region| &ready["discovery"]["regions"][region]["error"]).collect();
+    assert!(errors.iter().any(|error| error.is_string()), "the sync reports the throttling: {ready}");
+
+    // Index-backed reads need no DataSync call at all.
+    let page = gateway.query(PAGE, json!({ "first": 5 })).await;
+    assert_eq!(page["errors"], Value::Null, "{page}");
+
+    gateway.inject(json!({})).await;
+    let ready = synced(&gateway.url(""), 1).await;
+    for region in fleet::REGIONS {
+        assert_eq!(ready["discovery"]["regions"][region]["error"], Value::Null, "recovered: {ready}");
+    }
+}
+
+#[tokio::test]
+async fn a_tasks_page_shows_its_executions_and_latest_one_from_the_index() {
+    let gateway = TestGateway::start_with(discovery_config().await).await;
+    synced(&gateway.url(""), 1).await;
+    let response = gateway
+        .query(
+            "query($arn: ID!) { task(arn: $arn) { name
+                latestExecution { taskExecutionArn }
+                executions(first: 10) { totalCount edges { node { taskExecutionArn } } }
+                stats { count failed } } }",
+            json!({ "arn": "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60001" }),
+        )
+        .await;
+    let task = &response["data"]["task"];
+    assert_eq!(error_codes(&response), Vec::<String>::new(), "{response}");
+    let executions = task["executions"]["edges"].as_array().unwrap();
+    assert_eq!(task["executions"]["totalCount"], executions.len() as u64);
+    assert!(executions.iter().all(|edge| edge["node"]["taskExecutionArn"]
+        .as_str()
+        .unwrap()
+        .starts_with("arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60001/")));
+    assert_eq!(task["latestExecution"]["taskExecutionArn"], executions[0]["node"]["taskExecutionArn"]);
+    assert_eq!(task["stats"][0]["failed"], 1, "{task}");
+}
+
+#[tokio::test]
+async fn without_a_database_index_backed_fields_say_what_to_configure() {
+    let gateway = TestGateway::start().await;
+    let response = gateway.query(PAGE, json!({})).await;
+    assert_eq!(error_codes(&response), ["HISTORY_UNAVAILABLE"]);
+    assert!(response["errors"][0]["message"].as_str().unwrap().contains("--database-url"));
+    let tasks = gateway.query("{ tasks { edges { node { name } } } }", json!({})).await;
+    assert_eq!(tasks["data"]["tasks"]["edges"].as_array().unwrap().len(), 4, "tasks are live: {tasks}");
+}
