@@ -159,7 +159,10 @@ async fn template(app: &Application, config: &Config) -> anyhow::Result<Value> {
     let simulator = app.simulator().expect("simulator mode");
     let client = DataSyncClient::new(&config.datasync, Some(simulator.endpoint_url())).await;
     let execution = client
-        .describe_task_execution(&ExecutionArn::parse(seeded::SUCCEEDED_BASIC)?, &"bench".into())
+        .describe_task_execution(
+            &ExecutionArn::parse(seeded::SUCCEEDED_BASIC)?,
+            &datasync_gateway::caller::Caller::internal("bench"),
+        )
         .await?;
     Ok(serde_json::to_value(execution)?)
 }

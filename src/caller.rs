@@ -16,6 +16,8 @@ use crate::error::GatewayError;
 pub struct Caller {
     key: CallerKey,
     budget: Arc<CallBudget>,
+    /// The gateway's own background work, which yields to clients under the call budget.
+    background: bool,
 }
 
 #[derive(Debug)]
@@ -27,16 +29,21 @@ struct CallBudget {
 impl Caller {
     /// A client at `address`, allowed `upstream_calls` DataSync calls for this request.
     pub fn client(address: IpAddr, upstream_calls: usize) -> Self {
-        Self::with_key(format!("ip:{address}"), upstream_calls)
+        Self::with_key(format!("ip:{address}"), upstream_calls, false)
     }
 
     /// The gateway's own background work (the discovery sync): bounded by its schedule, not by a budget.
     pub fn internal(task: &str) -> Self {
-        Self::with_key(format!("internal:{task}"), usize::MAX)
+        Self::with_key(format!("internal:{task}"), usize::MAX, true)
     }
 
-    fn with_key(key: String, limit: usize) -> Self {
-        Caller { key: key.into(), budget: Arc::new(CallBudget { limit, spent: AtomicUsize::new(0) }) }
+    fn with_key(key: String, limit: usize, background: bool) -> Self {
+        let budget = Arc::new(CallBudget { limit, spent: AtomicUsize::new(0) });
+        Caller { key: key.into(), budget, background }
+    }
+
+    pub fn is_background(&self) -> bool {
+        self.background
     }
 
     pub fn key(&self) -> &CallerKey {

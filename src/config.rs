@@ -78,6 +78,12 @@ pub struct DataSyncConfig {
     #[arg(long = "datasync-attempt-timeout", env = "DATASYNC_ATTEMPT_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
     pub attempt_timeout: Duration,
 
+    /// DataSync calls per second per region, client reads and the discovery sync together (the
+    /// sync yields when the budget runs short). AWS publishes no limit; this stays well inside
+    /// what an account is usually allowed, so the gateway cannot eat the account's API quota.
+    #[arg(long = "datasync-calls-per-second", env = "DATASYNC_CALLS_PER_SECOND", default_value_t = 10.0)]
+    pub calls_per_second: f64,
+
     /// DataSync calls in flight at once, across all clients; more wait. Keeps a burst of cold
     /// queries from turning into a burst of throttled calls.
     #[arg(long = "datasync-max-concurrency", env = "DATASYNC_MAX_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]

@@ -106,12 +106,12 @@ impl Sync {
     }
 
     async fn run(&self, region: &str, report: &mut RegionSync) -> Result<(), GatewayError> {
-        let tasks = self.datasync.list_tasks(region, self.caller.key()).await?;
+        let tasks = self.datasync.list_tasks(region, &self.caller).await?;
         report.tasks = tasks.len();
         self.tasks.listed(region, tasks).await;
 
         let listed_at = Utc::now();
-        let listed = self.datasync.list_executions(region, self.caller.key()).await?;
+        let listed = self.datasync.list_executions(region, &self.caller).await?;
         report.listed = listed.len();
         let arns: Vec<String> = listed.iter().map(|(arn, _)| arn.clone()).collect();
         let known = within(STORE_LIMIT, self.store.index_states(&arns)).await.map_err(unavailable)?;

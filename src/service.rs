@@ -192,7 +192,7 @@ impl ExecutionService {
             }
         }
         caller.spend_upstream_call()?;
-        match self.datasync.describe_task_execution(arn, caller.key()).await {
+        match self.datasync.describe_task_execution(arn, caller).await {
             Ok(execution) => {
                 let execution = Arc::new(execution);
                 if let (Some(history), true) = (&self.history, execution.is_terminal()) {

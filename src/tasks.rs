@@ -37,7 +37,7 @@ impl TaskService {
         self.datasync.client_for(region)?;
         let fetch = async {
             caller.spend_upstream_call()?;
-            match self.datasync.describe_task(arn, region, caller.key()).await {
+            match self.datasync.describe_task(arn, region, caller).await {
                 Ok(task) => Ok(Cached::Found(Arc::new(task))),
                 Err(GatewayError::NotFound(_)) => {
                     Ok(Cached::NotFound(format!("DataSync has no task {arn}").into()))
@@ -53,7 +53,7 @@ impl TaskService {
         self.datasync.client_for(region)?;
         let fetch = async {
             caller.spend_upstream_call()?;
-            Ok(Cached::Found(Arc::new(self.datasync.list_tasks(region, caller.key()).await?)))
+            Ok(Cached::Found(Arc::new(self.datasync.list_tasks(region, caller).await?)))
         };
         self.caches.task_lists.get_or_fetch(region, fetch).await?.value.into_result()
     }
@@ -79,7 +79,7 @@ impl TaskService {
         }
         let fetch = async {
             caller.spend_upstream_call()?;
-            Ok(Cached::Found(Arc::new(self.datasync.list_locations(region, caller.key()).await?)))
+            Ok(Cached::Found(Arc::new(self.datasync.list_locations(region, caller).await?)))
         };
         let locations = self.caches.locations.get_or_fetch(region, fetch).await?.value.into_result()?;
         Ok(locations.iter().find(|location| location.location_arn == arn).cloned())

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::arn::ExecutionArn;
-use super::fair::{CallerKey, FairSemaphore};
+use super::budget::CallBudget;
+use super::fair::FairSemaphore;
 use super::mapping;
+use crate::caller::Caller;
 use crate::config::{default_region, DataSyncConfig};
 use crate::error::GatewayError;
 use crate::model::{Location, Task, TaskExecution, TaskSummary};
@@ -51,7 +53,7 @@ pub struct DataSyncClient {
 struct Inner {
     /// DataSync is regional and an ARN names its region: one client per region served, built
     /// at start-up; a region outside the list is refused before any call.
-    by_region: HashMap<String, aws_sdk_datasync::Client>,
+    by_region: HashMap<String, (aws_sdk_datasync::Client, CallBudget)>,
     in_flight: FairSemaphore,
     /// Longest a call may take, waiting for a slot included.
     call_timeout: Duration,
@@ -88,6 +90,7 @@ impl DataSyncClient {
             ));
         }
         let sdk_config = loader.load().await;
+        let config_calls_per_second = config.calls_per_second;
         let by_region = config
             .served_regions()
             .iter()
@@ -95,7 +98,8 @@ impl DataSyncClient {
                 let config = aws_sdk_datasync::config::Builder::from(&sdk_config)
                     .region(Region::new(region.clone()))
                     .build();
-                (region.clone(), aws_sdk_datasync::Client::from_conf(config))
+                let budget = CallBudget::new(config_calls_per_second);
+                (region.clone(), (aws_sdk_datasync::Client::from_conf(config), budget))
             })
             .collect();
         DataSyncClient {
@@ -111,11 +115,15 @@ impl DataSyncClient {
     pub async fn describe_task_execution(
         &self,
         arn: &ExecutionArn,
-        caller: &CallerKey,
+        caller: &Caller,
     ) -> Result<TaskExecution, GatewayError> {
         let client = self.client_for(arn.region())?;
         let output = self
-            .on_turn(caller, client.describe_task_execution().task_execution_arn(arn.as_str()).send())
+            .on_turn(
+                caller,
+                arn.region(),
+                client.describe_task_execution().task_execution_arn(arn.as_str()).send(),
+            )
             .await?
             .map_err(|error| upstream_error(arn.as_str(), error))?;
         Ok(mapping::task_execution(arn, &output, Utc::now()))
@@ -126,26 +134,22 @@ impl DataSyncClient {
         &self,
         arn: &str,
         region: &str,
-        caller: &CallerKey,
+        caller: &Caller,
     ) -> Result<Task, GatewayError> {
         let client = self.client_for(region)?;
         let output = self
-            .on_turn(caller, client.describe_task().task_arn(arn).send())
+            .on_turn(caller, region, client.describe_task().task_arn(arn).send())
             .await?
             .map_err(|error| upstream_error(arn, error))?;
         Ok(mapping::task(arn, &output, Utc::now()))
     }
 
     /// Every task DataSync lists in `region` (all pages; each page is one call).
-    pub async fn list_tasks(
-        &self,
-        region: &str,
-        caller: &CallerKey,
-    ) -> Result<Vec<TaskSummary>, GatewayError> {
+    pub async fn list_tasks(&self, region: &str, caller: &Caller) -> Result<Vec<TaskSummary>, GatewayError> {
         let client = self.client_for(region)?;
         let mut pages = client.list_tasks().max_results(100).into_paginator().send();
         let mut tasks = Vec::new();
-        while let Some(page) = self.on_turn(caller, pages.next()).await? {
+        while let Some(page) = self.on_turn(caller, region, pages.next()).await? {
             let page = page.map_err(|error| upstream_error(region, error))?;
             tasks.extend(page.tasks().iter().filter_map(mapping::task_summary));
         }
@@ -153,15 +157,11 @@ impl DataSyncClient {
     }
 
     /// Every location DataSync lists in `region`.
-    pub async fn list_locations(
-        &self,
-        region: &str,
-        caller: &CallerKey,
-    ) -> Result<Vec<Location>, GatewayError> {
+    pub async fn list_locations(&self, region: &str, caller: &Caller) -> Result<Vec<Location>, GatewayError> {
         let client = self.client_for(region)?;
         let mut pages = client.list_locations().max_results(100).into_paginator().send();
         let mut locations = Vec::new();
-        while let Some(page) = self.on_turn(caller, pages.next()).await? {
+        while let Some(page) = self.on_turn(caller, region, pages.next()).await? {
             let page = page.map_err(|error| upstream_error(region, error))?;
             locations.extend(page.locations().iter().filter_map(mapping::location));
         }
@@ -172,12 +172,12 @@ impl DataSyncClient {
     pub async fn list_executions(
         &self,
         region: &str,
-        caller: &CallerKey,
+        caller: &Caller,
     ) -> Result<Vec<(String, String)>, GatewayError> {
         let client = self.client_for(region)?;
         let mut pages = client.list_task_executions().max_results(100).into_paginator().send();
         let mut executions = Vec::new();
-        while let Some(page) = self.on_turn(caller, pages.next()).await? {
+        while let Some(page) = self.on_turn(caller, region, pages.next()).await? {
             let page = page.map_err(|error| upstream_error(region, error))?;
             executions.extend(page.task_executions().iter().filter_map(|entry| {
                 let status = entry.status().map(|status| status.as_str().to_owned()).unwrap_or_default();
@@ -187,15 +187,29 @@ impl DataSyncClient {
         Ok(executions)
     }
 
-    /// Runs `call` once `caller` gets a slot, all within the call timeout: time spent queueing
-    /// behind other calls counts, so a crowd cannot hold a caller past its deadline.
-    async fn on_turn<T>(&self, caller: &CallerKey, call: impl Future<Output = T>) -> Result<T, GatewayError> {
+    /// Runs `call` once the region's budget allows it and `caller` gets a slot. For a client,
+    /// all of it within the call timeout: time spent waiting counts, so neither a crowd nor the
+    /// budget can hold a caller past its deadline. Background work waits for the budget as long
+    /// as it takes; only its slot and call are timed.
+    async fn on_turn<T>(
+        &self,
+        caller: &Caller,
+        region: &str,
+        call: impl Future<Output = T>,
+    ) -> Result<T, GatewayError> {
+        let (_, budget) = self.inner.by_region.get(region).expect("the region was checked by client_for");
+        if caller.is_background() {
+            budget.spend(true).await;
+        }
         let queued_and_called = async {
-            let _slot = self.inner.in_flight.acquire(caller).await;
+            if !caller.is_background() {
+                budget.spend(false).await;
+            }
+            let _slot = self.inner.in_flight.acquire(caller.key()).await;
             call.await
         };
         tokio::time::timeout(self.inner.call_timeout, queued_and_called).await.map_err(|_| {
-            tracing::warn!(%caller, "DataSync call timed out (waiting for a slot included)");
+            tracing::warn!(caller = %caller.key(), "DataSync call timed out (waiting for the budget and a slot included)");
             GatewayError::UpstreamUnavailable("the call to DataSync timed out")
         })
     }
@@ -209,7 +223,7 @@ impl DataSyncClient {
 
     /// The client for `region`, if it is served; otherwise the error a client is told.
     pub fn client_for(&self, region: &str) -> Result<&aws_sdk_datasync::Client, GatewayError> {
-        self.inner.by_region.get(region).ok_or_else(|| {
+        self.inner.by_region.get(region).map(|(client, _)| client).ok_or_else(|| {
             GatewayError::BadUserInput(format!(
                 "region {region} is not served by this gateway; it serves {}",
                 self.regions().join(", ")

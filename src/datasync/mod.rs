@@ -1,6 +1,7 @@
 //! Everything that talks to DataSync or knows its wire shapes.
 
 pub mod arn;
+pub mod budget;
 pub mod client;
 pub mod fair;
 pub mod mapping;

@@ -33,6 +33,8 @@ pub fn test_config() -> Config {
     config.history.discovery = false;
     config.datasync.fake_credentials = true;
     config.datasync.initial_backoff = Duration::from_millis(10);
+    // The per-region call budget is tested on its own; elsewhere it would only slow tests down.
+    config.datasync.calls_per_second = 10_000.0;
     // A spool directory of its own: a test's shutdown must not feed another test's start.
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -235,3 +235,40 @@ async fn without_a_database_index_backed_fields_say_what_to_configure() {
     let tasks = gateway.query("{ tasks { edges { node { name } } } }", json!({})).await;
     assert_eq!(tasks["data"]["tasks"]["edges"].as_array().unwrap().len(), 4, "tasks are live: {tasks}");
 }
+
+#[tokio::test]
+async fn under_the_call_budget_the_sync_yields_and_a_client_read_goes_first() {
+    let simulator = Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SimulatorConfig { tick: TEST_TICK, extra_executions: 400 },
+    )
+    .await
+    .unwrap();
+    let mut config = discovery_config().await;
+    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+    config.datasync.calls_per_second = 4.0;
+    let (address, _server) = spawn_gateway(config).await;
+    // The first sync has ~400 executions to describe at under 4 calls a second.
+    while simulator.calls("DescribeTaskExecution") < 4 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let body = json!({ "query": "query($arn: ID!) { taskExecution(arn: $arn, consistency: STRONG) { status } }",
+                       "variables": { "arn": seeded::FAILED } });
+    let response: Value = reqwest::Client::new()
+        .post(format!("http://{address}/graphql"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(response["data"]["taskExecution"]["status"], "ERROR", "{response}");
+    let ready: Value = reqwest::get(format!("http://{address}/readyz")).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        ready["discovery"]["regions"]["us-east-1"]["runs"],
+        Value::Null,
+        "the sync is still on its first run: {ready}"
+    );
+    assert!(simulator.calls("DescribeTaskExecution") < 40, "the sync spends at most the budget");
+}
