@@ -272,3 +272,154 @@ async fn under_the_call_budget_the_sync_yields_and_a_client_read_goes_first() {
     );
     assert!(simulator.calls("DescribeTaskExecution") < 40, "the sync spends at most the budget");
 }
+
+/// Every DataSync call the simulator has answered.
+fn all_calls(simulator: &Simulator) -> u64 {
+    ["DescribeTaskExecution", "ListTaskExecutions", "DescribeTask", "ListTasks", "ListLocations"]
+        .iter()
+        .map(|operation| simulator.calls(operation))
+        .sum()
+}
+
+const DASHBOARD: &str = "{ executions(first: 50) { edges { node {
+    taskExecutionArn status progress { bytesPercent }
+    task { name sourceLocation { locationUri } destinationLocation { locationUri } }
+} } } }";
+
+#[tokio::test]
+async fn a_dashboard_page_costs_a_describe_per_task_cold_and_no_call_at_all_warm() {
+    let simulator = Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SimulatorConfig { tick: TEST_TICK, extra_executions: 60 },
+    )
+    .await
+    .unwrap();
+    let mut config = discovery_config().await;
+    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+    // One sync at start-up, then none while the page is measured.
+    config.history.discovery_interval = Duration::from_secs(3600);
+    let (address, _server) = spawn_gateway(config).await;
+    let base = format!("http://{address}");
+    synced(&base, 1).await;
+
+    let before = all_calls(&simulator);
+    let (describes, lists) = (simulator.calls("DescribeTask"), simulator.calls("ListLocations"));
+    let post = |query: &'static str| {
+        let url = format!("{base}/graphql");
+        async move {
+            let response: Value = reqwest::Client::new()
+                .post(url)
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            response
+        }
+    };
+    let cold = post(DASHBOARD).await;
+    let edges = cold["data"]["executions"]["edges"].as_array().expect("a page");
+    assert_eq!(edges.len(), 50, "{cold}");
+    assert!(edges.iter().all(|edge| edge["node"]["task"]["sourceLocation"]["locationUri"].is_string()));
+    let tasks: std::collections::HashSet<&str> =
+        edges.iter().map(|edge| edge["node"]["task"]["name"].as_str().unwrap()).collect();
+    assert!(
+        simulator.calls("DescribeTask") - describes <= tasks.len() as u64,
+        "at most one describe per task"
+    );
+    assert!(simulator.calls("ListLocations") - lists <= 2, "at most one location list per region");
+    let cold_calls = all_calls(&simulator);
+    assert!(
+        cold_calls - before <= tasks.len() as u64 + 2,
+        "nothing but task descriptions and location lists"
+    );
+
+    let warm = post(DASHBOARD).await;
+    assert_eq!(warm["data"], cold["data"]);
+    assert_eq!(all_calls(&simulator), cold_calls, "a warm page costs no DataSync call of any kind");
+}
+
+#[tokio::test]
+async fn pages_over_running_and_finished_executions_keep_one_order_forward_and_backward() {
+    let simulator = Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        SimulatorConfig { tick: TEST_TICK, extra_executions: 30 },
+    )
+    .await
+    .unwrap();
+    let mut config = discovery_config().await;
+    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+    config.history.discovery_interval = Duration::from_secs(3600);
+    let database_url = config.history.database_url.clone().unwrap();
+    let (address, _server) = spawn_gateway(config).await;
+    let base = format!("http://{address}");
+    synced(&base, 1).await;
+
+    // The expected order, computed here from the indexed start times (several seeded executions
+    // start at the same instant: ties are broken by ARN).
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    let mut rows: Vec<(chrono::DateTime<chrono::Utc>, String)> =
+        sqlx::query_as("SELECT started_at, execution_arn FROM execution_snapshots")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    rows.sort_by(|a, b| b.cmp(a));
+    let expected: Vec<String> = rows.into_iter().map(|(_, arn)| arn).collect();
+    assert!(expected.len() > 30);
+
+    let query = "query($first: Int, $after: String, $last: Int, $before: String) {
+        executions(first: $first, after: $after, last: $last, before: $before) {
+            pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+            edges { node { taskExecutionArn } } } }";
+    let post = |variables: Value| {
+        let url = format!("{base}/graphql");
+        async move {
+            let response: Value = reqwest::Client::new()
+                .post(url)
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            response["data"]["executions"].clone()
+        }
+    };
+    let arns = |page: &Value| -> Vec<String> {
+        page["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| edge["node"]["taskExecutionArn"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut forward = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = post(json!({ "first": 7, "after": after })).await;
+        forward.extend(arns(&page));
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = Some(page["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(forward, expected, "forward");
+
+    let mut backward = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let page = post(json!({ "last": 7, "before": before })).await;
+        let mut arns = arns(&page);
+        arns.extend(backward);
+        backward = arns;
+        if page["pageInfo"]["hasPreviousPage"] != true {
+            break;
+        }
+        before = Some(page["pageInfo"]["startCursor"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(backward, expected, "backward");
+}

@@ -88,3 +88,45 @@ async fn an_execution_moto_does_not_have_is_not_found() {
     let response = query(&url, arn, "CACHED").await;
     assert_eq!(error_codes(&response), ["NOT_FOUND"], "{response}");
 }
+
+#[tokio::test]
+async fn a_task_created_in_moto_is_listed_and_its_execution_reaches_the_index() {
+    let mut config = crate::common::history_config().await;
+    config.datasync.datasync_endpoint = Some(moto_endpoint());
+    config.history.discovery = true;
+    config.history.discovery_interval = std::time::Duration::from_secs(1);
+    let (address, _server) = spawn_gateway(config).await;
+    let url = format!("http://{address}/graphql");
+    let arn = start_execution().await;
+    let task_arn = arn.split("/execution/").next().unwrap().to_owned();
+
+    // Tasks are listed live (ListTasks), so the new one shows at once.
+    let body = json!({ "query": "{ tasks { edges { node { taskArn } } } }" });
+    let tasks: Value =
+        reqwest::Client::new().post(&url).json(&body).send().await.unwrap().json().await.unwrap();
+    let listed = tasks["data"]["tasks"]["edges"].as_array().expect("a task page");
+    assert!(listed.iter().any(|edge| edge["node"]["taskArn"] == task_arn.as_str()), "{tasks}");
+
+    // moto's ListTaskExecutions fails (HTTP 500): the execution reaches the index when it is
+    // read to its end, as any finished execution is recorded.
+    for _ in 0..10 {
+        if query(&url, &arn, "STRONG").await["data"]["taskExecution"]["status"] == "SUCCESS" {
+            break;
+        }
+    }
+    let page = "query($f: ExecutionFilter) { executions(filter: $f) { edges { node { taskExecutionArn status } } } }";
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let body = json!({ "query": page, "variables": { "f": { "taskArns": [task_arn] } } });
+        let response: Value =
+            reqwest::Client::new().post(&url).json(&body).send().await.unwrap().json().await.unwrap();
+        let edges = response["data"]["executions"]["edges"].as_array().cloned().unwrap_or_default();
+        if edges.iter().any(|edge| {
+            edge["node"]["taskExecutionArn"] == arn.as_str() && edge["node"]["status"] == "SUCCESS"
+        }) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never indexed: {response}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
