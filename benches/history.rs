@@ -21,6 +21,8 @@ use sqlx::{Connection, Executor, PgConnection};
 
 const TASKS: i64 = 50;
 const DAYS: i64 = 90;
+/// Running executions added to the load (see `load`).
+const RUNNING: i64 = 1_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -57,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
     let mut db = PgConnection::connect(&database_url).await?;
     let loaded: i64 =
         sqlx::query_scalar("SELECT count(*) FROM execution_snapshots").fetch_one(&mut db).await?;
-    if loaded != rows {
+    if loaded != rows + RUNNING {
         db.execute("TRUNCATE execution_snapshots CASCADE").await?;
         load(&mut db, rows, &template).await?;
     }
@@ -132,6 +134,36 @@ async fn main() -> anyhow::Result<()> {
     }
     results.push(("the same page by OFFSET 50000, plain SQL (no GraphQL, no HTTP)", offset_times));
 
+    // The index: the same rows through `executions`, plus 1,000 running ones of the
+    // simulator's real tasks, so a dashboard page can show task names and locations.
+    let failed_index =
+        json!({ "query": EXECUTIONS, "variables": { "filter": { "statuses": ["ERROR"] }, "first": 50 } });
+    results
+        .push(("executions: failed, first page of 50", time(&client, &url, &failed_index, samples).await?));
+    let task_index =
+        json!({ "query": EXECUTIONS, "variables": { "filter": { "taskArns": [task] }, "first": 50 } });
+    results
+        .push(("executions: one task, first page of 50", time(&client, &url, &task_index, samples).await?));
+    let running = json!({ "query": EXECUTIONS, "variables": { "filter": { "running": true }, "first": 50 } });
+    results.push(("executions: running, first page of 50", time(&client, &url, &running, samples).await?));
+    let mut after = Value::Null;
+    for _ in 0..depth {
+        let page = post(
+            &client,
+            &url,
+            &json!({ "query": EXECUTIONS, "variables": { "first": 50, "after": after } }),
+        )
+        .await?;
+        after = page["data"]["executions"]["pageInfo"]["endCursor"].clone();
+    }
+    let deep_index = json!({ "query": EXECUTIONS, "variables": { "first": 50, "after": after } });
+    results.push(("executions: page 1,001 by cursor", time(&client, &url, &deep_index, samples).await?));
+    let dashboard = json!({ "query": DASHBOARD });
+    results.push((
+        "dashboard: running executions with task name and locations, page of 50, warm",
+        time(&client, &url, &dashboard, samples).await?,
+    ));
+
     let stats = json!({ "query": "{ executionStats(groupBy: [TASK, DAY]) { taskArn day count failed p50DurationMs p95DurationMs } }" });
     let groups = post(&client, &url, &stats).await?;
     let group_count = groups["data"]["executionStats"].as_array().map_or(0, Vec::len);
@@ -145,6 +177,18 @@ async fn main() -> anyhow::Result<()> {
     print_latencies("query", results);
     Ok(())
 }
+
+const EXECUTIONS: &str = "query($filter: ExecutionFilter, $first: Int, $after: String) {
+    executions(filter: $filter, first: $first, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        edges { cursor node { taskExecutionArn status startTime bytesWritten result { totalDuration errorCode } } }
+    }
+}";
+
+const DASHBOARD: &str = "{ executions(filter: { running: true }, first: 50) { edges { node {
+    taskExecutionArn status startTime progress { bytesPercent }
+    task { name sourceLocation { locationUri } destinationLocation { locationUri } }
+} } } }";
 
 const PAGE: &str = "query($filter: ExecutionFilter, $first: Int, $after: String) {
     executionHistory(filter: $filter, first: $first, after: $after) {
@@ -196,6 +240,20 @@ async fn load(db: &mut PgConnection, rows: i64, template: &Value) -> anyhow::Res
          ) generated"
     );
     sqlx::query(&insert).execute(&mut *db).await?;
+    // 1,000 running executions of the simulator's four tasks, started in the last hours.
+    let running = "INSERT INTO execution_snapshots (execution_arn, task_arn, region, account_id, status, task_mode,
+             start_time, started_at, updated_at, bytes_transferred, bytes_written, bytes_compressed,
+             files_transferred, files_verified, files_deleted, files_skipped)
+         SELECT task || '/execution/exec-' || lpad(to_hex(x'd000000000000000'::bigint + i), 17, '0'), task,
+             split_part(task, ':', 4), '111122223333', 'TRANSFERRING', 'BASIC',
+             now() - i * interval '10 seconds', now() - i * interval '10 seconds', now(), i, i, i, i, 0, 0, 0
+         FROM (SELECT i, (ARRAY['arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60001',
+                                'arn:aws:datasync:eu-west-1:111122223333:task/task-0a1b2c3d4e5f60002',
+                                'arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60003',
+                                'arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60004'])[i % 4 + 1] AS task
+               FROM generate_series(1::bigint, 1000) AS i) running";
+    debug_assert_eq!(RUNNING, 1_000);
+    sqlx::query(running).execute(&mut *db).await?;
     let documents = "INSERT INTO execution_snapshot_documents (execution_arn, snapshot_version, snapshot)
          SELECT execution_arn, 1,
              jsonb_set(jsonb_set(jsonb_set(jsonb_set(jsonb_set($1::jsonb,

@@ -44,6 +44,7 @@ impl Application {
             let simulator_config = SimulatorConfig {
                 tick: config.datasync.simulator_tick,
                 extra_executions: config.datasync.simulator_executions,
+                schedule_ticks: Some(config.datasync.simulator_schedule_ticks).filter(|ticks| *ticks > 0),
             };
             Some(Simulator::start(loopback, simulator_config).await.context("starting the simulator")?)
         } else {

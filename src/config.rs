@@ -46,6 +46,11 @@ pub struct DataSyncConfig {
     #[arg(long, env = "SIMULATOR_EXECUTIONS", default_value_t = 0)]
     pub simulator_executions: usize,
 
+    /// The simulator's quick task starts on its own every this many ticks (0: never), so there is
+    /// always something new for the discovery sync to find.
+    #[arg(long, env = "SIMULATOR_SCHEDULE_TICKS", default_value_t = 60)]
+    pub simulator_schedule_ticks: u32,
+
     /// Send DataSync calls to this URL (moto, a standalone simulator, a VPC endpoint) instead of the
     /// regional AWS endpoint. The standard AWS_ENDPOINT_URL_DATASYNC works too.
     #[arg(long, env = "DATASYNC_ENDPOINT")]

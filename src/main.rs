@@ -29,6 +29,9 @@ enum Command {
         /// Finished executions added to the seeded ones (paging, volume, benchmarks).
         #[arg(long, env = "SIMULATOR_EXECUTIONS", default_value_t = 0)]
         executions: usize,
+        /// The quick task starts on its own every this many ticks (0: never).
+        #[arg(long, env = "SIMULATOR_SCHEDULE_TICKS", default_value_t = 60)]
+        schedule_ticks: u32,
     },
     /// Print the GraphQL schema (SDL), as committed in schema.graphql.
     PrintSchema,
@@ -66,9 +69,10 @@ async fn main() -> anyhow::Result<()> {
             app.run_until(shutdown_signal()).await;
             tracing::info!("stopped");
         }
-        Command::Simulate { listen, tick, executions } => {
-            let simulator =
-                Simulator::start(listen, SimulatorConfig { tick, extra_executions: executions }).await?;
+        Command::Simulate { listen, tick, executions, schedule_ticks } => {
+            let schedule_ticks = Some(schedule_ticks).filter(|ticks| *ticks > 0);
+            let config = SimulatorConfig { tick, extra_executions: executions, schedule_ticks };
+            let simulator = Simulator::start(listen, config).await?;
             tokio::select! {
                 () = simulator.wait() => {}
                 () = shutdown_signal() => {}

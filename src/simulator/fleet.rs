@@ -153,6 +153,8 @@ pub struct Fleet {
     pub executions: Vec<Execution>,
     tick: Duration,
     started: u64,
+    /// The quick task starts on its own every this many ticks, from the fleet's creation.
+    schedule: Option<(i32, DateTime<Utc>)>,
 }
 
 impl Fleet {
@@ -263,10 +265,25 @@ impl Fleet {
                 cancelled_at: None,
             }
         }));
-        let mut fleet = Fleet { tasks, executions, tick, started: 0 };
+        let mut fleet = Fleet { tasks, executions, tick, started: 0, schedule: None };
         let cancelled_at = ago(hours(30) - QUICK.launching - QUICK.preparing - QUICK.transferring / 2);
         fleet.cancel(seeded::CANCELLED, cancelled_at);
         fleet
+    }
+
+    /// From now on, the quick task starts an execution every `ticks` ticks, as a scheduled
+    /// DataSync task does.
+    pub fn schedule_every(&mut self, ticks: u32, now: DateTime<Utc>) {
+        let ticks = i32::try_from(ticks.max(1)).unwrap_or(i32::MAX);
+        self.schedule = Some((ticks, now + self.tick * ticks));
+    }
+
+    /// Starts the scheduled executions due by `now` (at the times they were due).
+    pub fn run_schedule(&mut self, now: DateTime<Utc>) {
+        while let Some((ticks, due)) = self.schedule.filter(|(_, due)| *due <= now) {
+            self.start(seeded::QUICK_TASK, due);
+            self.schedule = Some((ticks, due + self.tick * ticks));
+        }
     }
 
     pub fn task(&self, arn: &str) -> Option<&Task> {

@@ -38,11 +38,14 @@ pub struct SimulatorConfig {
     /// Finished executions added to the seeded ones (spread over the tasks, one an hour back in
     /// time, every tenth failed), for paging and volume.
     pub extra_executions: usize,
+    /// The quick task starts on its own every this many ticks (none: only when asked).
+    pub schedule_ticks: Option<u32>,
 }
 
 impl SimulatorConfig {
+    /// A fleet that changes only when asked to (what tests count calls against).
     pub fn with_tick(tick: Duration) -> Self {
-        SimulatorConfig { tick, extra_executions: 0 }
+        SimulatorConfig { tick, extra_executions: 0, schedule_ticks: None }
     }
 }
 
@@ -58,7 +61,14 @@ impl Simulator {
         let listener = TcpListener::bind(listen).await?;
         let address = listener.local_addr()?;
         let state = Arc::new(State {
-            fleet: Mutex::new(Fleet::seeded(Utc::now(), config.tick, config.extra_executions)),
+            fleet: Mutex::new({
+                let now = Utc::now();
+                let mut fleet = Fleet::seeded(now, config.tick, config.extra_executions);
+                if let Some(ticks) = config.schedule_ticks {
+                    fleet.schedule_every(ticks, now);
+                }
+                fleet
+            }),
             faults: Mutex::new(Faults::default()),
             calls: Mutex::new(BTreeMap::new()),
         });
@@ -242,7 +252,9 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
         }
     };
     let mut fleet = lock(&state.fleet);
-    Ok(match operations::call(&mut fleet, region, operation, &input, Utc::now()) {
+    let now = Utc::now();
+    fleet.run_schedule(now);
+    Ok(match operations::call(&mut fleet, region, operation, &input, now) {
         Ok(output) => json_response(StatusCode::OK, &output),
         Err(operations::OperationError { kind, message }) => {
             aws_error(StatusCode::BAD_REQUEST, kind, &message)

@@ -62,7 +62,7 @@ async fn all_executions(gateway: &TestGateway, filter: Value, page_size: i64) ->
 async fn the_sync_indexes_every_execution_of_both_regions_once_across_pages() {
     let simulator = Simulator::start(
         "127.0.0.1:0".parse().unwrap(),
-        SimulatorConfig { tick: TEST_TICK, extra_executions: 250 },
+        SimulatorConfig { extra_executions: 250, ..SimulatorConfig::with_tick(TEST_TICK) },
     )
     .await
     .unwrap();
@@ -240,7 +240,7 @@ async fn without_a_database_index_backed_fields_say_what_to_configure() {
 async fn under_the_call_budget_the_sync_yields_and_a_client_read_goes_first() {
     let simulator = Simulator::start(
         "127.0.0.1:0".parse().unwrap(),
-        SimulatorConfig { tick: TEST_TICK, extra_executions: 400 },
+        SimulatorConfig { extra_executions: 400, ..SimulatorConfig::with_tick(TEST_TICK) },
     )
     .await
     .unwrap();
@@ -290,7 +290,7 @@ const DASHBOARD: &str = "{ executions(first: 50) { edges { node {
 async fn a_dashboard_page_costs_a_describe_per_task_cold_and_no_call_at_all_warm() {
     let simulator = Simulator::start(
         "127.0.0.1:0".parse().unwrap(),
-        SimulatorConfig { tick: TEST_TICK, extra_executions: 60 },
+        SimulatorConfig { extra_executions: 60, ..SimulatorConfig::with_tick(TEST_TICK) },
     )
     .await
     .unwrap();
@@ -345,7 +345,7 @@ async fn a_dashboard_page_costs_a_describe_per_task_cold_and_no_call_at_all_warm
 async fn pages_over_running_and_finished_executions_keep_one_order_forward_and_backward() {
     let simulator = Simulator::start(
         "127.0.0.1:0".parse().unwrap(),
-        SimulatorConfig { tick: TEST_TICK, extra_executions: 30 },
+        SimulatorConfig { extra_executions: 30, ..SimulatorConfig::with_tick(TEST_TICK) },
     )
     .await
     .unwrap();

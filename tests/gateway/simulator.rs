@@ -71,3 +71,18 @@ async fn a_started_execution_can_be_cancelled_once() {
     let again = client.cancel_task_execution().task_execution_arn(arn).send().await.unwrap_err();
     assert!(again.into_service_error().is_invalid_request_exception());
 }
+
+#[tokio::test]
+async fn a_scheduled_task_starts_executions_on_its_own() {
+    let tick = Duration::from_millis(20);
+    let config = SimulatorConfig { schedule_ticks: Some(5), ..SimulatorConfig::with_tick(tick) };
+    let simulator = Simulator::start("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
+    let client = sdk_client(&simulator.endpoint_url()).await;
+    let quick = |listed: &aws_sdk_datasync::operation::list_task_executions::ListTaskExecutionsOutput| {
+        listed.task_executions().len()
+    };
+    let before = quick(&client.list_task_executions().task_arn(seeded::QUICK_TASK).send().await.unwrap());
+    tokio::time::sleep(tick * 12).await;
+    let after = quick(&client.list_task_executions().task_arn(seeded::QUICK_TASK).send().await.unwrap());
+    assert!(after >= before + 2, "two scheduled starts in 12 ticks: {before} -> {after}");
+}
