@@ -25,6 +25,8 @@ async fn main() -> anyhow::Result<()> {
     config.listen = "127.0.0.1:0".parse()?;
     config.datasync.simulator = true;
     config.history.database_url = None;
+    // What is measured is the cache, not the call budget.
+    config.datasync.calls_per_second = 100_000.0;
     let app = Application::build(config).await?;
     let simulator_url = app.simulator().expect("simulator mode").endpoint_url();
     let url = format!("http://{}/graphql", app.local_addr());

@@ -14,7 +14,7 @@ use crate::cache::{ExecutionCache, TaskCaches};
 use crate::config::{Config, HistoryConfig};
 use crate::datasync::DataSyncClient;
 use crate::discovery::Discovery;
-use crate::graphql::build_schema;
+use crate::graphql::{build_schema, Gate};
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppState};
 use crate::service::{ExecutionService, History};
@@ -76,6 +76,7 @@ impl Application {
         };
         let state = AppState {
             schema: build_schema(service, tasks, &config.limits),
+            gate: Gate::new(&config.limits),
             limits: config.limits.clone(),
             history: history.clone(),
             discovery,

@@ -13,9 +13,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{Name, Request, ServerError, ServerResult, Value, Variables};
+use async_graphql::{Name, Request, ServerError, Value, Variables};
 
 use crate::config::LimitsConfig;
 use crate::error::request_codes::{GRAPHQL_VALIDATION_FAILED, UPSTREAM_CALL_LIMIT};
@@ -37,7 +36,9 @@ const MAX_FRAGMENT_NESTING: usize = 64;
 const ONE_CALL_FIELDS: [&str; 2] = ["taskExecution", "node"];
 const LIST_CALL_FIELDS: [(&str, &str); 2] = [("taskExecutions", "arns"), ("nodes", "ids")];
 
-/// The limits, as an async-graphql extension that runs before parsing is trusted.
+/// The limits. Every transport checks a request with [`QueryLimits::check_request`] before
+/// executing it (not an async-graphql extension: any extension puts async-graphql on its slow
+/// path for every field).
 #[derive(Clone, Copy, Debug)]
 pub struct QueryLimits {
     pub max_selections: u64,
@@ -54,6 +55,18 @@ impl QueryLimits {
             max_aliases: config.max_query_aliases,
             max_upstream_calls: config.max_upstream_calls,
         }
+    }
+
+    /// Parses the request (keeping the document for execution) and checks it; a refusal is logged,
+    /// so that abuse shows up somewhere other than the client's screen.
+    pub fn check_request(&self, request: &mut Request) -> Result<(), ServerError> {
+        let variables = std::mem::take(&mut request.variables);
+        let checked = request.parsed_query().and_then(|document| self.check(document, &variables));
+        request.variables = variables;
+        if let Err(refusal) = &checked {
+            tracing::info!(reason = %refusal.message, "query refused before validation");
+        }
+        checked
     }
 
     /// Checks a parsed document; the error names the limit it breaks.
@@ -106,36 +119,6 @@ impl QueryLimits {
         }
         Ok(())
     }
-}
-
-impl ExtensionFactory for QueryLimits {
-    fn create(&self) -> std::sync::Arc<dyn Extension> {
-        std::sync::Arc::new(*self)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for QueryLimits {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Err(refusal) = check_request(self, &mut request) {
-            // Logged so that abuse shows up somewhere other than the client's screen.
-            tracing::info!(reason = %refusal.message, "query refused before validation");
-            return Err(refusal);
-        }
-        next.run(ctx, request).await
-    }
-}
-
-/// Parses the request (keeping the document for execution) and checks it.
-fn check_request(limits: &QueryLimits, request: &mut Request) -> ServerResult<()> {
-    let variables = request.variables.clone();
-    let document = request.parsed_query()?;
-    limits.check(document, &variables)
 }
 
 fn refused(message: String) -> ServerError {

@@ -5,11 +5,11 @@ mod execution;
 mod history;
 pub mod limits;
 mod node;
+mod persisted;
 mod query;
 mod task;
 
-use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{EmptyMutation, EmptySubscription, Request, Schema, ServerError};
 
 pub use execution::TaskExecutionNode;
 pub use query::Query;
@@ -18,9 +18,6 @@ use crate::config::LimitsConfig;
 use crate::history::HistoryService;
 use crate::service::ExecutionService;
 use crate::tasks::TaskService;
-
-/// Documents kept for automatic persisted queries (least recently used go first).
-const PERSISTED_QUERIES: usize = 1_000;
 
 pub type GatewaySchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
@@ -31,16 +28,32 @@ pub fn build_schema(service: ExecutionService, tasks: TaskService, limits: &Limi
     }
     // Depth is checked by `QueryLimits` (introspection apart from data), before async-graphql's
     // own checks, which expand fragments as they go.
-    // Persisted queries run first, so the limits see the document a hash stands for.
-    schema = schema
-        .data(service)
-        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(PERSISTED_QUERIES)))
-        .extension(limits::QueryLimits::new(limits))
-        .limit_complexity(limits.max_query_complexity);
+    // Depth and size are checked by the transport's `Gate` before async-graphql sees the
+    // request; complexity (list sizes multiplied) by async-graphql's validation after it.
+    schema = schema.data(service).limit_complexity(limits.max_query_complexity);
     if !limits.introspection {
         schema = schema.disable_introspection();
     }
     schema.finish()
+}
+
+/// What every transport does with a request before executing it: fill in a persisted query,
+/// then check the limits on the parsed document (which is kept for execution).
+#[derive(Clone)]
+pub struct Gate {
+    persisted: persisted::PersistedQueries,
+    limits: limits::QueryLimits,
+}
+
+impl Gate {
+    pub fn new(limits: &LimitsConfig) -> Self {
+        Gate { persisted: Default::default(), limits: limits::QueryLimits::new(limits) }
+    }
+
+    pub fn admit(&self, request: &mut Request) -> Result<(), ServerError> {
+        self.persisted.resolve(request)?;
+        self.limits.check_request(request)
+    }
 }
 
 /// The schema in SDL, as committed in `schema.graphql`. It does not depend on configuration.

@@ -19,9 +19,7 @@ use axum::response::IntoResponse;
 use super::errors::error_response;
 use super::AppState;
 use crate::caller::Caller;
-use crate::error::request_codes::{
-    BAD_REQUEST, GRAPHQL_VALIDATION_FAILED, PERSISTED_QUERY_NOT_FOUND, RESPONSE_TOO_LARGE,
-};
+use crate::error::request_codes::{BAD_REQUEST, GRAPHQL_VALIDATION_FAILED, RESPONSE_TOO_LARGE};
 use crate::graphql::cache_hint::CacheHint;
 
 /// The GraphQL-over-HTTP media type; a client that accepts it gets 4xx statuses for requests
@@ -67,6 +65,9 @@ pub async fn get(
         Ok(request) => request,
         Err(error) => return bad_request(&format!("not a valid GraphQL request: {error}")),
     };
+    if let Err(refusal) = state.gate.admit(&mut request) {
+        return finish(&state, BatchResponse::Single(Response::from_errors(vec![refusal])), &headers, None);
+    }
     if is_mutation(&mut request) {
         let mut response =
             error_response(StatusCode::METHOD_NOT_ALLOWED, "mutations must be sent with POST", BAD_REQUEST);
@@ -88,15 +89,44 @@ async fn execute(
             return bad_request(&format!("a batch holds 1 to {max} operations; got {}", operations.len()));
         }
     }
+    // One caller (and so one DataSync call budget) for every operation of the request.
     let caller = Caller::client(peer.ip(), state.limits.max_upstream_calls);
     let hint = CacheHint::default();
-    let mut response = state.schema.execute_batch(request.data(caller).data(hint.clone())).await;
+    let response = match request {
+        BatchRequest::Single(request) => BatchResponse::Single(run(state, request, &caller, &hint).await),
+        BatchRequest::Batch(requests) => {
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                responses.push(run(state, request, &caller, &hint).await);
+            }
+            BatchResponse::Batch(responses)
+        }
+    };
+    finish(state, response, headers, Some(&hint))
+}
+
+/// One operation: admitted by the gate (persisted query, limits), then executed.
+async fn run(state: &AppState, mut request: Request, caller: &Caller, hint: &CacheHint) -> Response {
+    if let Err(refusal) = state.gate.admit(&mut request) {
+        return Response::from_errors(vec![refusal]);
+    }
+    state.schema.execute(request.data(caller.clone()).data(hint.clone())).await
+}
+
+/// Codes on every error, the body within the size limit, and `Cache-Control` from what was served
+/// (`no-store` without a hint).
+fn finish(
+    state: &AppState,
+    mut response: BatchResponse,
+    headers: &HeaderMap,
+    hint: Option<&CacheHint>,
+) -> axum::response::Response {
     match &mut response {
         BatchResponse::Single(response) => tag_errors(response),
         BatchResponse::Batch(responses) => responses.iter_mut().for_each(tag_errors),
     }
     let mut answer = encode(&response, headers, state.limits.max_response_bytes);
-    let cache_control = match hint.max_age() {
+    let cache_control = match hint.and_then(CacheHint::max_age) {
         Some(seconds) if response.is_ok() && answer.status() == StatusCode::OK => {
             format!("public, max-age={seconds}")
         }
@@ -181,17 +211,11 @@ fn bad_request(message: &str) -> axum::response::Response {
 }
 
 /// Resolver errors carry a code already; the rest come from async-graphql rejecting the
-/// document or its variables (syntax, unknown fields, wrong or missing variables, limits), or
-/// from its persisted-query extension, whose miss Apollo clients recognise by code.
+/// document or its variables (syntax, unknown fields, wrong or missing variables, complexity).
 fn tag_errors(response: &mut Response) {
     for error in &mut response.errors {
         if error.extensions.as_ref().and_then(|extensions| extensions.get("code")).is_none() {
-            let code = if error.message == "PersistedQueryNotFound" {
-                PERSISTED_QUERY_NOT_FOUND
-            } else {
-                GRAPHQL_VALIDATION_FAILED
-            };
-            error.extensions.get_or_insert_with(Default::default).set("code", code);
+            error.extensions.get_or_insert_with(Default::default).set("code", GRAPHQL_VALIDATION_FAILED);
         }
     }
 }

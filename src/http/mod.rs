@@ -24,6 +24,7 @@ use crate::service::History;
 #[derive(Clone)]
 pub struct AppState {
     pub schema: GatewaySchema,
+    pub gate: crate::graphql::Gate,
     pub limits: LimitsConfig,
     pub history: Option<History>,
     pub discovery: Option<crate::discovery::Discovery>,
