@@ -90,7 +90,7 @@ impl TestGateway {
 
     /// POSTs a GraphQL query; returns the whole JSON response.
     pub async fn query(&self, query: &str, variables: Value) -> Value {
-        self.post_json(json!({ "query": query, "variables": variables })).await.1
+        graphql(&self.url("/graphql"), query, variables).await
     }
 
     pub async fn post_json(&self, body: Value) -> (reqwest::StatusCode, Value) {
@@ -114,6 +114,12 @@ impl TestGateway {
         let response = self.http.put(url).json(&faults).send().await.unwrap();
         assert!(response.status().is_success(), "{:?}", response.text().await);
     }
+}
+
+/// POSTs a GraphQL query to `url` (a gateway's `/graphql`); the whole JSON response.
+pub async fn graphql(url: &str, query: &str, variables: Value) -> Value {
+    let body = json!({ "query": query, "variables": variables });
+    reqwest::Client::new().post(url).json(&body).send().await.unwrap().json().await.unwrap()
 }
 
 /// The `extensions.code` of each error, in order.

@@ -8,7 +8,11 @@ use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::common::{error_codes, history_config, sdk_client, spawn_gateway, TestGateway, TEST_TICK};
+use datasync_gateway::config::Config;
+
+use crate::common::{
+    error_codes, graphql, history_config, sdk_client, spawn_gateway, TestGateway, TEST_TICK,
+};
 
 const PAGE: &str = "query($filter: ExecutionFilter, $first: Int, $after: String) {
     executions(filter: $filter, first: $first, after: $after) {
@@ -23,6 +27,53 @@ async fn discovery_config() -> datasync_gateway::config::Config {
     config.history.discovery = true;
     config.history.discovery_interval = Duration::from_secs(1);
     config
+}
+
+/// A simulator with `extra` finished executions and a gateway indexing it (its discovery config,
+/// as `adjust` leaves it); the simulator, the gateway's `/graphql` URL and its database URL.
+async fn indexed(extra: usize, adjust: impl FnOnce(&mut Config)) -> (Simulator, String, String) {
+    let config = SimulatorConfig { extra_executions: extra, ..SimulatorConfig::with_tick(TEST_TICK) };
+    let simulator = Simulator::start("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
+    let mut config = discovery_config().await;
+    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+    adjust(&mut config);
+    let database_url = config.history.database_url.clone().unwrap();
+    let (address, _) = spawn_gateway(config).await;
+    (simulator, format!("http://{address}/graphql"), database_url)
+}
+
+/// `/readyz` beside a gateway's `/graphql` URL, once every region has synced `runs` more times.
+async fn synced_at(graphql_url: &str, runs: u64) -> Value {
+    synced(graphql_url.trim_end_matches("/graphql"), runs).await
+}
+
+/// One sync at start-up, then none while a test measures.
+fn once(config: &mut Config) {
+    config.history.discovery_interval = Duration::from_secs(3600);
+}
+
+/// Every node of `field` (a connection), walking forward `first` at a time.
+async fn walk_forward(url: &str, query: &str, field: &str, variables: Value, first: i64) -> Vec<Value> {
+    let mut nodes = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut page_variables = variables.clone();
+        page_variables["first"] = json!(first);
+        page_variables["after"] = json!(after);
+        let response = graphql(url, query, page_variables).await;
+        let page = &response["data"][field];
+        nodes.extend(
+            page["edges"]
+                .as_array()
+                .unwrap_or_else(|| panic!("a page: {response}"))
+                .iter()
+                .map(|edge| edge["node"].clone()),
+        );
+        if page["pageInfo"]["hasNextPage"] != true {
+            return nodes;
+        }
+        after = Some(page["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
+    }
 }
 
 /// Waits until every region has been synced `runs` times after now; the `/readyz` report.
@@ -43,54 +94,20 @@ async fn synced(base: &str, runs: u64) -> Value {
 
 /// Every node of `executions(filter)`, walking the pages `page_size` at a time.
 async fn all_executions(gateway: &TestGateway, filter: Value, page_size: i64) -> Vec<Value> {
-    let mut nodes = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let response =
-            gateway.query(PAGE, json!({ "filter": filter, "first": page_size, "after": after })).await;
-        let page = &response["data"]["executions"];
-        assert!(page.is_object(), "{response}");
-        nodes.extend(page["edges"].as_array().unwrap().iter().map(|edge| edge["node"].clone()));
-        if page["pageInfo"]["hasNextPage"] != true {
-            return nodes;
-        }
-        after = Some(page["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
-    }
+    walk_forward(&gateway.url("/graphql"), PAGE, "executions", json!({ "filter": filter }), page_size).await
 }
 
 #[tokio::test]
 async fn the_sync_indexes_every_execution_of_both_regions_once_across_pages() {
-    let simulator = Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        SimulatorConfig { extra_executions: 250, ..SimulatorConfig::with_tick(TEST_TICK) },
-    )
-    .await
-    .unwrap();
-    let mut config = discovery_config().await;
-    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
-    let (address, _server) = spawn_gateway(config).await;
-    let base = format!("http://{address}");
-    let ready = synced(&base, 1).await;
+    let (simulator, url, _) = indexed(250, |_| {}).await;
+    let ready = synced_at(&url, 1).await;
     for region in fleet::REGIONS {
         let report = &ready["discovery"]["regions"][region];
         assert_eq!(report["error"], Value::Null, "{report}");
     }
     assert!(simulator.calls("ListTaskExecutions") >= 3, "more than one page was listed");
 
-    let gateway_url = format!("{base}/graphql");
-    let mut nodes = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let body = json!({ "query": PAGE, "variables": { "first": 100, "after": after } });
-        let response: Value =
-            reqwest::Client::new().post(&gateway_url).json(&body).send().await.unwrap().json().await.unwrap();
-        let page = &response["data"]["executions"];
-        nodes.extend(page["edges"].as_array().expect("a page").iter().map(|edge| edge["node"].clone()));
-        if page["pageInfo"]["hasNextPage"] != true {
-            break;
-        }
-        after = Some(page["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
-    }
+    let nodes = walk_forward(&url, PAGE, "executions", json!({}), 100).await;
     let mut arns: Vec<&str> = nodes.iter().map(|node| node["taskExecutionArn"].as_str().unwrap()).collect();
     let total = arns.len();
     arns.sort_unstable();
@@ -238,33 +255,16 @@ async fn without_a_database_index_backed_fields_say_what_to_configure() {
 
 #[tokio::test]
 async fn under_the_call_budget_the_sync_yields_and_a_client_read_goes_first() {
-    let simulator = Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        SimulatorConfig { extra_executions: 400, ..SimulatorConfig::with_tick(TEST_TICK) },
-    )
-    .await
-    .unwrap();
-    let mut config = discovery_config().await;
-    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
-    config.datasync.calls_per_second = 4.0;
-    let (address, _server) = spawn_gateway(config).await;
+    let (simulator, url, _) = indexed(400, |config| config.datasync.calls_per_second = 4.0).await;
     // The first sync has ~400 executions to describe at under 4 calls a second.
     while simulator.calls("DescribeTaskExecution") < 4 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let body = json!({ "query": "query($arn: ID!) { taskExecution(arn: $arn, consistency: STRONG) { status } }",
-                       "variables": { "arn": seeded::FAILED } });
-    let response: Value = reqwest::Client::new()
-        .post(format!("http://{address}/graphql"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let strong = "query($arn: ID!) { taskExecution(arn: $arn, consistency: STRONG) { status } }";
+    let response = graphql(&url, strong, json!({ "arn": seeded::FAILED })).await;
     assert_eq!(response["data"]["taskExecution"]["status"], "ERROR", "{response}");
-    let ready: Value = reqwest::get(format!("http://{address}/readyz")).await.unwrap().json().await.unwrap();
+    let readyz = url.replace("/graphql", "/readyz");
+    let ready: Value = reqwest::get(readyz).await.unwrap().json().await.unwrap();
     assert_eq!(
         ready["discovery"]["regions"]["us-east-1"]["runs"],
         Value::Null,
@@ -288,37 +288,12 @@ const DASHBOARD: &str = "{ executions(first: 50) { edges { node {
 
 #[tokio::test]
 async fn a_dashboard_page_costs_a_describe_per_task_cold_and_no_call_at_all_warm() {
-    let simulator = Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        SimulatorConfig { extra_executions: 60, ..SimulatorConfig::with_tick(TEST_TICK) },
-    )
-    .await
-    .unwrap();
-    let mut config = discovery_config().await;
-    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
-    // One sync at start-up, then none while the page is measured.
-    config.history.discovery_interval = Duration::from_secs(3600);
-    let (address, _server) = spawn_gateway(config).await;
-    let base = format!("http://{address}");
-    synced(&base, 1).await;
+    let (simulator, url, _) = indexed(60, once).await;
+    synced_at(&url, 1).await;
 
     let before = all_calls(&simulator);
     let (describes, lists) = (simulator.calls("DescribeTask"), simulator.calls("ListLocations"));
-    let post = |query: &'static str| {
-        let url = format!("{base}/graphql");
-        async move {
-            let response: Value = reqwest::Client::new()
-                .post(url)
-                .json(&json!({ "query": query }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            response
-        }
-    };
+    let post = |query| graphql(&url, query, json!({}));
     let cold = post(DASHBOARD).await;
     let edges = cold["data"]["executions"]["edges"].as_array().expect("a page");
     assert_eq!(edges.len(), 50, "{cold}");
@@ -343,19 +318,8 @@ async fn a_dashboard_page_costs_a_describe_per_task_cold_and_no_call_at_all_warm
 
 #[tokio::test]
 async fn pages_over_running_and_finished_executions_keep_one_order_forward_and_backward() {
-    let simulator = Simulator::start(
-        "127.0.0.1:0".parse().unwrap(),
-        SimulatorConfig { extra_executions: 30, ..SimulatorConfig::with_tick(TEST_TICK) },
-    )
-    .await
-    .unwrap();
-    let mut config = discovery_config().await;
-    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
-    config.history.discovery_interval = Duration::from_secs(3600);
-    let database_url = config.history.database_url.clone().unwrap();
-    let (address, _server) = spawn_gateway(config).await;
-    let base = format!("http://{address}");
-    synced(&base, 1).await;
+    let (_simulator, url, database_url) = indexed(30, once).await;
+    synced_at(&url, 1).await;
 
     // The expected order, computed here from the indexed start times (several seeded executions
     // start at the same instant: ties are broken by ARN).
@@ -375,19 +339,8 @@ async fn pages_over_running_and_finished_executions_keep_one_order_forward_and_b
             pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
             edges { node { taskExecutionArn } } } }";
     let post = |variables: Value| {
-        let url = format!("{base}/graphql");
-        async move {
-            let response: Value = reqwest::Client::new()
-                .post(url)
-                .json(&json!({ "query": query, "variables": variables }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            response["data"]["executions"].clone()
-        }
+        let url = url.clone();
+        async move { graphql(&url, query, variables).await["data"]["executions"].clone() }
     };
     let arns = |page: &Value| -> Vec<String> {
         page["edges"]
@@ -397,16 +350,11 @@ async fn pages_over_running_and_finished_executions_keep_one_order_forward_and_b
             .map(|edge| edge["node"]["taskExecutionArn"].as_str().unwrap().to_owned())
             .collect()
     };
-    let mut forward = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = post(json!({ "first": 7, "after": after })).await;
-        forward.extend(arns(&page));
-        if page["pageInfo"]["hasNextPage"] != true {
-            break;
-        }
-        after = Some(page["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
-    }
+    let forward: Vec<String> = walk_forward(&url, query, "executions", json!({}), 7)
+        .await
+        .iter()
+        .map(|node| node["taskExecutionArn"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(forward, expected, "forward");
 
     let mut backward = Vec::new();

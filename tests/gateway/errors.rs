@@ -5,7 +5,7 @@ use std::time::Duration;
 use datasync_gateway::simulator::fleet::seeded;
 use serde_json::json;
 
-use crate::common::{error_codes, spawn_gateway, test_config, TestGateway, ONE};
+use crate::common::{error_codes, graphql, spawn_gateway, test_config, TestGateway, ONE};
 
 #[tokio::test]
 async fn malformed_arns_are_rejected_without_calling_datasync() {
@@ -145,15 +145,7 @@ async fn an_unreachable_datasync_is_upstream_unavailable() {
     config.datasync.datasync_endpoint = Some(format!("http://{address}"));
     let (address, _) = spawn_gateway(config).await;
     let url = format!("http://{address}/graphql");
-    let response: serde_json::Value = reqwest::Client::new()
-        .post(url)
-        .json(&json!({ "query": ONE, "variables": { "arn": seeded::SUCCEEDED_BASIC } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let response = graphql(&url, ONE, json!({ "arn": seeded::SUCCEEDED_BASIC })).await;
     assert_eq!(error_codes(&response), ["UPSTREAM_UNAVAILABLE"]);
 }
 

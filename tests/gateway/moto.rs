@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{error_codes, sdk_client, spawn_gateway, test_config, ONE};
+use crate::common::{error_codes, graphql, sdk_client, spawn_gateway, test_config, ONE};
 
 fn moto_endpoint() -> String {
     std::env::var("MOTO_ENDPOINT_URL").expect("MOTO_ENDPOINT_URL is not set: run the tests with scripts/test")
@@ -18,8 +18,7 @@ async fn gateway_for_moto() -> String {
 }
 
 async fn query(url: &str, arn: &str, consistency: &str) -> Value {
-    let body = json!({ "query": ONE, "variables": { "arn": arn, "consistency": consistency } });
-    reqwest::Client::new().post(url).json(&body).send().await.unwrap().json().await.unwrap()
+    graphql(url, ONE, json!({ "arn": arn, "consistency": consistency })).await
 }
 
 /// A new execution in moto, of a new task between two new S3 locations.
@@ -101,9 +100,7 @@ async fn a_task_created_in_moto_is_listed_and_its_execution_reaches_the_index() 
     let task_arn = arn.split("/execution/").next().unwrap().to_owned();
 
     // Tasks are listed live (ListTasks), so the new one shows at once.
-    let body = json!({ "query": "{ tasks { edges { node { taskArn } } } }" });
-    let tasks: Value =
-        reqwest::Client::new().post(&url).json(&body).send().await.unwrap().json().await.unwrap();
+    let tasks = graphql(&url, "{ tasks { edges { node { taskArn } } } }", json!({})).await;
     let listed = tasks["data"]["tasks"]["edges"].as_array().expect("a task page");
     assert!(listed.iter().any(|edge| edge["node"]["taskArn"] == task_arn.as_str()), "{tasks}");
 
@@ -117,9 +114,7 @@ async fn a_task_created_in_moto_is_listed_and_its_execution_reaches_the_index() 
     let page = "query($f: ExecutionFilter) { executions(filter: $f) { edges { node { taskExecutionArn status } } } }";
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let body = json!({ "query": page, "variables": { "f": { "taskArns": [task_arn] } } });
-        let response: Value =
-            reqwest::Client::new().post(&url).json(&body).send().await.unwrap().json().await.unwrap();
+        let response = graphql(&url, page, json!({ "f": { "taskArns": [task_arn] } })).await;
         let edges = response["data"]["executions"]["edges"].as_array().cloned().unwrap_or_default();
         if edges.iter().any(|edge| {
             edge["node"]["taskExecutionArn"] == arn.as_str() && edge["node"]["status"] == "SUCCESS"
