@@ -1,8 +1,10 @@
 //! datasync-gateway: one typed GraphQL endpoint over AWS DataSync task executions.
 //!
-//! Read in this order: [`app`] wires everything; [`graphql`] is the schema; [`service`] is the
-//! read path; [`cache`] and [`datasync`] are what it reads through; [`model`] is the one
-//! domain type they all share.
+//! Read in this order: [`app`] wires everything; `http` is the server and its routes;
+//! [`graphql`] is the schema and the gate every request passes; [`service`] (executions),
+//! [`tasks`] and [`history`] are the read paths the resolvers call, on behalf of a [`caller`];
+//! [`cache`] and [`datasync`] are what they read through, [`store`] the PostgreSQL index the
+//! [`discovery`] sync keeps current; [`model`] holds the domain types they all share.
 
 pub mod app;
 pub mod cache;

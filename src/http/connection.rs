@@ -130,6 +130,30 @@ impl AsyncWrite for ConnectionIo {
         result
     }
 
+    // hyper writes head and body with one vectored write when the socket supports it (otherwise
+    // it copies the body behind the head first). Its bare error heads come alone, so checking
+    // the first buffer is enough.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let first = bufs.iter().find(|buf| !buf.is_empty()).map_or(&[][..], |buf| &buf[..]);
+        if self.replacement.is_some() || automatic_answer_as_json(first).is_some() {
+            return self.poll_write(cx, first);
+        }
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_flush(cx)
     }
