@@ -22,9 +22,14 @@ async fn read_node(ctx: &Context<'_>, id: &str) -> Result<Node> {
     if id.contains("/execution/") {
         return read_one(ctx, id, Consistency::Cached).await.map(Node::TaskExecution);
     }
+    read_task(ctx, id).await.map(Node::Task)
+}
+
+/// One task, described (through the task cache).
+async fn read_task(ctx: &Context<'_>, arn: &str) -> Result<TaskNode> {
     let service = ctx.data_unchecked::<TaskService>();
-    let task = service.get(id, caller(ctx)?).await.map_err(|error| error.extend())?;
-    Ok(Node::Task(TaskNode::described_already(task)))
+    let task = service.get(arn, caller(ctx)?).await.map_err(|error| error.extend())?;
+    Ok(TaskNode::described_already(task))
 }
 
 pub(super) async fn read_one(
@@ -119,9 +124,7 @@ impl Query {
     /// One task by ARN; null with an error when it cannot be read. Errors: `BAD_USER_INPUT`,
     /// `NOT_FOUND`, `UPSTREAM_THROTTLED`, `UPSTREAM_UNAVAILABLE`.
     async fn task(&self, ctx: &Context<'_>, arn: ID) -> Result<Option<TaskNode>> {
-        let service = ctx.data_unchecked::<TaskService>();
-        let task = service.get(&arn, caller(ctx)?).await.map_err(|error| error.extend())?;
-        Ok(Some(TaskNode::described_already(task)))
+        read_task(ctx, &arn).await.map(Some)
     }
 
     /// The tasks DataSync lists in the regions served, ordered by ARN, at most 100 a page.

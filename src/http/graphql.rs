@@ -65,6 +65,8 @@ pub async fn get(
         Ok(request) => request,
         Err(error) => return bad_request(&format!("not a valid GraphQL request: {error}")),
     };
+    // Admitted here rather than in `run`, so that a mutation is refused (405) before anything
+    // runs, also one that a persisted query's hash stands for.
     if let Err(refusal) = state.gate.admit(&mut request) {
         return finish(&state, BatchResponse::Single(Response::from_errors(vec![refusal])), &headers, None);
     }
@@ -74,7 +76,10 @@ pub async fn get(
         response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, peer, BatchRequest::Single(request), &headers).await
+    let caller = Caller::client(peer.ip(), state.limits.max_upstream_calls);
+    let hint = CacheHint::default();
+    let response = run_admitted(&state, request, &caller, &hint).await;
+    finish(&state, BatchResponse::Single(response), &headers, Some(&hint))
 }
 
 async fn execute(
@@ -110,6 +115,10 @@ async fn run(state: &AppState, mut request: Request, caller: &Caller, hint: &Cac
     if let Err(refusal) = state.gate.admit(&mut request) {
         return Response::from_errors(vec![refusal]);
     }
+    run_admitted(state, request, caller, hint).await
+}
+
+async fn run_admitted(state: &AppState, request: Request, caller: &Caller, hint: &CacheHint) -> Response {
     state.schema.execute(request.data(caller.clone()).data(hint.clone())).await
 }
 

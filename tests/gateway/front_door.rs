@@ -230,3 +230,21 @@ async fn the_root_sends_people_to_graphiql_and_assets_come_from_the_gateway() {
         assert_eq!(response.status(), 200, "{asset}");
     }
 }
+
+#[tokio::test]
+async fn a_persisted_mutation_is_refused_over_get_like_any_mutation() {
+    let gateway = TestGateway::start().await;
+    let mutation = "mutation { __typename }";
+    let hash = format!("{:x}", sha2::Sha256::digest(mutation.as_bytes()));
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    // Stored by the POST (which then fails validation: there are no mutations yet).
+    gateway.post_json(json!({ "query": mutation, "extensions": extensions })).await;
+    let response = reqwest::Client::new()
+        .get(gateway.url("/graphql"))
+        .query(&[("extensions", extensions.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+}
