@@ -21,7 +21,7 @@ use futures::StreamExt;
 use crate::caller::Caller;
 use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
-use crate::model::TaskExecution;
+use crate::model::{DataSyncEnum, TaskExecution, TaskExecutionStatus};
 use crate::service::{Consistency, ExecutionService};
 use crate::store::{within, HistoryStore};
 use crate::tasks::TaskService;
@@ -123,7 +123,7 @@ impl Sync {
                 None => Some((arn.clone(), Consistency::Cached)),
                 Some((known_status, _)) if known_status != status => Some((arn.clone(), Consistency::Strong)),
                 Some((known_status, report_status))
-                    if !matches!(known_status.as_str(), "SUCCESS" | "ERROR")
+                    if !TaskExecutionStatus::from_wire(known_status).is_terminal()
                         || report_status.as_deref() == Some("PENDING") =>
                 {
                     Some((arn.clone(), Consistency::Cached))

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::cache::{Cached, TaskCaches};
 use crate::caller::Caller;
-use crate::datasync::arn::validate_task_arn;
+use crate::datasync::arn::{region_of, validate_task_arn};
 use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
 use crate::model::{Location, Task, TaskSummary};
@@ -61,7 +61,7 @@ impl TaskService {
     /// The task's entry in its region's cached task list, if that list is cached (the discovery
     /// sync keeps it so): a name and status at no AWS cost.
     pub async fn cached_summary(&self, arn: &str) -> Option<TaskSummary> {
-        let region = arn.split(':').nth(3)?;
+        let region = region_of(arn)?;
         let Cached::Found(tasks) = self.caches.task_lists.peek(region).await? else { return None };
         tasks.iter().find(|task| task.task_arn == arn).cloned()
     }
@@ -73,7 +73,7 @@ impl TaskService {
 
     /// The location with this ARN, from its region's list; `None` when DataSync lists none such.
     pub async fn location(&self, arn: &str, caller: &Caller) -> Result<Option<Location>, GatewayError> {
-        let Some(region) = arn.split(':').nth(3) else { return Ok(None) };
+        let Some(region) = region_of(arn) else { return Ok(None) };
         if self.datasync.client_for(region).is_err() {
             return Ok(None);
         }

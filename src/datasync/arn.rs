@@ -123,6 +123,11 @@ impl fmt::Display for ExecutionArn {
     }
 }
 
+/// The region part of any DataSync ARN (task, execution, location), unchecked.
+pub fn region_of(arn: &str) -> Option<&str> {
+    arn.split(':').nth(3)
+}
+
 /// An AWS region name: lowercase words and a number, e.g. `us-east-1`, `us-gov-west-1`,
 /// `us-isob-east-1`. Stricter than DataSync's `[a-z-0-9]*`, because each region the gateway
 /// is asked about gets an SDK client of its own.

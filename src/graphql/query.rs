@@ -69,9 +69,15 @@ pub(super) fn cache_hint(ctx: &Context<'_>) -> CacheHint {
 /// How many groups a statistics query counts as, for complexity.
 const STATS_COMPLEXITY_GROUPS: usize = 100;
 
-/// A page's complexity: its selection's, times the page size asked for (or the default).
+/// A history or index page's complexity: its selection's, times the page size asked for.
 pub(super) fn page_complexity(size: Option<i32>, child_complexity: usize) -> usize {
-    let size = size.map_or(DEFAULT_PAGE_SIZE, |size| usize::try_from(size).unwrap_or(0).min(MAX_PAGE_SIZE));
+    sized_complexity(size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, child_complexity)
+}
+
+/// A list's complexity: its selection's, times the size asked for (`default` when none, at
+/// most `max`).
+fn sized_complexity(size: Option<i32>, default: usize, max: usize, child_complexity: usize) -> usize {
+    let size = size.map_or(default, |size| usize::try_from(size).unwrap_or(0).min(max));
     size.saturating_mul(child_complexity).saturating_add(1)
 }
 
@@ -129,9 +135,7 @@ impl Query {
 
     /// The tasks DataSync lists in the regions served, ordered by ARN, at most 100 a page.
     /// Listed live (ListTasks, cached a minute); a task's other fields are described on demand.
-    #[graphql(
-        complexity = "first.map_or(MAX_TASK_PAGE, |first| usize::try_from(first).unwrap_or(0).min(MAX_TASK_PAGE)) * child_complexity + 1"
-    )]
+    #[graphql(complexity = "sized_complexity(first, MAX_TASK_PAGE, MAX_TASK_PAGE, child_complexity)")]
     async fn tasks(
         &self,
         ctx: &Context<'_>,

@@ -184,6 +184,13 @@ datasync_enum! {
     }
 }
 
+impl TaskExecutionStatus {
+    /// SUCCESS or ERROR: the status will not change again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, TaskExecutionStatus::Success | TaskExecutionStatus::Error)
+    }
+}
+
 datasync_enum! {
     /// Whether the task runs in Basic or Enhanced mode; some counters only apply to one of them.
     TaskMode {

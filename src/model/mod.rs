@@ -278,7 +278,7 @@ pub struct FilesFailed {
 impl TaskExecution {
     /// SUCCESS or ERROR: DataSync will not change the status again.
     pub fn is_terminal(&self) -> bool {
-        matches!(self.status.get(), TaskExecutionStatus::Success | TaskExecutionStatus::Error)
+        self.status.get().is_terminal()
     }
 
     /// Terminal, and no task report still pending: nothing in the description will change.

@@ -183,6 +183,16 @@ async fn settled_answers_and_history_may_be_cached_live_ones_and_errors_may_not(
     assert!(history.starts_with("public, max-age="), "{history}");
 }
 
+/// `GET /graphql` with only a persisted query's hash.
+async fn get_by_hash(gateway: &TestGateway, extensions: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(gateway.url("/graphql"))
+        .query(&[("extensions", extensions.to_string())])
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn automatic_persisted_queries_register_then_answer_by_hash_over_get() {
     let gateway = TestGateway::start().await;
@@ -195,12 +205,7 @@ async fn automatic_persisted_queries_register_then_answer_by_hash_over_get() {
     let (_, stored) = gateway.post_json(json!({ "query": query, "extensions": extensions })).await;
     assert_eq!(stored["data"]["taskExecution"]["status"], "ERROR", "{stored}");
 
-    let response = reqwest::Client::new()
-        .get(gateway.url("/graphql"))
-        .query(&[("extensions", extensions.to_string())])
-        .send()
-        .await
-        .unwrap();
+    let response = get_by_hash(&gateway, &extensions).await;
     assert!(response.headers()["cache-control"].to_str().unwrap().starts_with("public"));
     let by_hash: Value = response.json().await.unwrap();
     assert_eq!(by_hash["data"]["taskExecution"]["status"], "ERROR", "{by_hash}");
@@ -239,12 +244,7 @@ async fn a_persisted_mutation_is_refused_over_get_like_any_mutation() {
     let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
     // Stored by the POST (which then fails validation: there are no mutations yet).
     gateway.post_json(json!({ "query": mutation, "extensions": extensions })).await;
-    let response = reqwest::Client::new()
-        .get(gateway.url("/graphql"))
-        .query(&[("extensions", extensions.to_string())])
-        .send()
-        .await
-        .unwrap();
+    let response = get_by_hash(&gateway, &extensions).await;
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "POST");
 }
