@@ -17,6 +17,7 @@ use crate::discovery::Discovery;
 use crate::graphql::{build_schema, Gate};
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppState};
+use crate::live::{Live, LiveSettings};
 use crate::service::{ExecutionService, History};
 use crate::simulator::{fleet, Simulator, SimulatorConfig};
 use crate::store::writer::SnapshotWriter;
@@ -35,10 +36,20 @@ pub struct Application {
     history: Option<History>,
     spool_dir: PathBuf,
     flush_timeout: Duration,
+    live: Live,
+    background: Background,
+    /// Tells long-lived connections and the admin server that the gateway is stopping.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // On the heap: building awaits the SDK's config loading and the migrations, a future
+        // large enough (unoptimised) to overflow a test thread's stack when held inline.
+        Box::pin(Self::assemble(config)).await
+    }
+
+    async fn assemble(config: Config) -> anyhow::Result<Self> {
         let simulator = if config.datasync.simulator {
             let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
             let simulator_config = SimulatorConfig {
@@ -60,27 +71,46 @@ impl Application {
         );
 
         let tasks = TaskService::new(TaskCaches::new(&config.cache), datasync.clone());
+        let mut background = Background::default();
+        let (live, live_tasks) = Live::start(
+            service.clone(),
+            history.as_ref().map(|history| history.store.clone()),
+            LiveSettings { poll_interval: config.live.poll_interval, lease: config.live.lease_duration },
+        );
+        background.0.extend(live_tasks);
         let discovery = match (&history, config.history.discovery) {
-            (Some(history), true) => Some(Discovery::start(
-                service.clone(),
-                tasks.clone(),
-                datasync.clone(),
-                history.store.clone(),
-                config.history.discovery_interval,
-            )),
+            (Some(history), true) => {
+                let (discovery, task) = Discovery::start(
+                    service.clone(),
+                    tasks.clone(),
+                    datasync.clone(),
+                    history.store.clone(),
+                    live.clone(),
+                    config.history.discovery_interval,
+                );
+                background.0.push(task);
+                Some(discovery)
+            }
             (None, true) => {
                 tracing::warn!("the discovery sync needs a database (DATABASE_URL); the index stays empty");
                 None
             }
             (_, false) => None,
         };
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let state = AppState {
-            schema: build_schema(service, tasks, &config.limits),
+            schema: build_schema(service, tasks, live.clone(), &config.limits),
             gate: Gate::new(&config.limits),
             limits: config.limits.clone(),
             history: history.clone(),
             discovery,
             graphiql_page: http::graphiql_page(simulator.as_ref().map(|_| fleet::EXAMPLE_QUERY)).into(),
+            live: live.clone(),
+            live_config: config.live.clone(),
+            streaming: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                config.live.max_streaming_connections,
+            )),
+            shutdown: stopping,
         };
         let router = http::router(state.clone())?;
         let listener = bind(config.listen).await?;
@@ -97,6 +127,9 @@ impl Application {
             history,
             spool_dir: config.history.spool_dir.clone(),
             flush_timeout: config.history.history_flush_timeout,
+            live,
+            background,
+            stop,
         })
     }
 
@@ -116,8 +149,9 @@ impl Application {
         self.simulator.as_ref()
     }
 
-    /// Serves until `shutdown` resolves, finishes the requests in flight, then writes the
-    /// snapshots still queued for the history store, spooling to disk what it cannot write.
+    /// Serves until `shutdown` resolves, finishes the requests in flight (closing WebSockets and
+    /// event streams), hands this replica's leases over, then writes the snapshots still queued
+    /// for the history store, spooling to disk what it cannot write.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let Application {
             listener,
@@ -128,27 +162,48 @@ impl Application {
             history,
             spool_dir,
             flush_timeout,
+            live,
+            background,
+            stop,
         } = self;
-        let (stop, stopped) = tokio::sync::watch::channel(false);
         let admin = admin.map(|(listener, router)| {
             let limits = ConnectionLimits { max_connections: ADMIN_MAX_CONNECTIONS, ..connection_limits };
-            let mut stopped = stopped.clone();
+            let mut stopping = stop.subscribe();
             tokio::spawn(async move {
-                let stopped = async move {
-                    let _ = stopped.wait_for(|stopped| *stopped).await;
+                let stopping = async move {
+                    let _ = stopping.wait_for(|stopping| *stopping).await;
                 };
-                server::serve(listener, router, limits, stopped).await
+                server::serve(listener, router, limits, stopping).await
             })
         });
+        let stop_streams = stop.clone();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_streams.send(true);
+        };
         server::serve(listener, router, connection_limits, shutdown).await;
         let _ = stop.send(true);
         if let Some(admin) = admin {
             let _ = admin.await;
         }
+        drop(background);
+        live.release().await;
         if let Some(history) = history {
             spool_unwritten(&history.writer, flush_timeout, &spool_dir).await;
         }
         drop(simulator);
+    }
+}
+
+/// The gateway's own tasks (watcher, listener, discovery sync): they end with the application,
+/// also when its future is dropped rather than run to the end, so that no replica's work goes
+/// on after it is gone (holding leases nobody renews for it).
+#[derive(Default)]
+struct Background(Vec<tokio::task::AbortHandle>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.iter().for_each(tokio::task::AbortHandle::abort);
     }
 }
 

@@ -29,6 +29,54 @@ pub struct Config {
 
     #[command(flatten)]
     pub limits: LimitsConfig,
+
+    #[command(flatten)]
+    pub live: LiveConfig,
+}
+
+/// Live following: the watcher, subscriptions, EventBridge hints, replicas.
+#[derive(Args, Clone)]
+pub struct LiveConfig {
+    /// How often each running execution is polled (QUEUED ones half as often), whatever the
+    /// number of subscribers.
+    #[arg(long, env = "POLL_INTERVAL", default_value = "5s", value_parser = positive_duration)]
+    pub poll_interval: Duration,
+
+    /// How long a replica's lease on an execution (and on the discovery job) lasts unless
+    /// renewed; a dead replica's executions are taken over within two of these.
+    #[arg(long, env = "LEASE_DURATION", default_value = "30s", value_parser = positive_duration)]
+    pub lease_duration: Duration,
+
+    /// Shared secret EventBridge sends in the `X-EventBridge-Secret` header to
+    /// `POST /events/eventbridge`; the endpoint is off without one.
+    #[arg(long, env = "EVENTBRIDGE_SECRET", hide_env_values = true)]
+    pub eventbridge_secret: Option<String>,
+
+    /// Operations (subscriptions) open at once on one WebSocket.
+    #[arg(long, env = "MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 100)]
+    pub max_subscriptions_per_connection: usize,
+
+    /// WebSockets and event streams open at once in this process (beyond: HTTP 503).
+    #[arg(long, env = "MAX_STREAMING_CONNECTIONS", default_value_t = 2_048)]
+    pub max_streaming_connections: usize,
+
+    /// How often an idle WebSocket or event stream is pinged; a WebSocket that answers nothing
+    /// for two of these is closed.
+    #[arg(long, env = "KEEPALIVE_INTERVAL", default_value = "15s", value_parser = positive_duration)]
+    pub keepalive_interval: Duration,
+}
+
+impl std::fmt::Debug for LiveConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveConfig")
+            .field("poll_interval", &self.poll_interval)
+            .field("lease_duration", &self.lease_duration)
+            .field("eventbridge_secret", &self.eventbridge_secret.as_ref().map(|_| "<redacted>"))
+            .field("max_subscriptions_per_connection", &self.max_subscriptions_per_connection)
+            .field("max_streaming_connections", &self.max_streaming_connections)
+            .field("keepalive_interval", &self.keepalive_interval)
+            .finish()
+    }
 }
 
 /// Where DataSync is and how hard to try.
@@ -298,6 +346,15 @@ fn non_zero_duration(value: &str) -> Result<Duration, String> {
     }
 }
 
+/// At least 10 ms (tests poll fast; production takes seconds).
+fn positive_duration(value: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(value) {
+        Ok(duration) if duration >= Duration::from_millis(10) => Ok(duration),
+        Ok(_) => Err("must be at least 10ms".into()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 impl Config {
     /// What `serve` with no flags would use: the defaults, overridden by the environment
     /// variables that are set. Tests and the benchmark start from it.
@@ -319,6 +376,8 @@ mod tests {
     fn debug_output_never_shows_the_database_password() {
         let mut config = Config::defaults();
         config.history.database_url = Some("postgres://gateway:s3cret@db/history".into());
-        assert!(!format!("{config:?}").contains("s3cret"));
+        config.live.eventbridge_secret = Some("hunter2".into());
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("hunter2"), "{shown}");
     }
 }

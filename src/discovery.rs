@@ -3,11 +3,13 @@
 //! cost is set by this schedule, not by client traffic.
 //!
 //! Per region and run: ListTasks (refreshes the cached task list), ListTaskExecutions (every
-//! page), then DescribeTaskExecution for each listed execution the index does not hold as
-//! settled (new, running, or with a task report still pending), through the same cache as
-//! client reads, so a client's read and the sync share calls. Described executions are written
-//! to the index (finished ones exactly as client reads record them); what DataSync no longer
-//! lists is marked so. An execution that fails to describe stays unsettled and is tried again
+//! page), then DescribeTaskExecution for each listed execution that is new to the index, whose
+//! status moved on since it was indexed, or whose task report is still pending, through the
+//! same cache as client reads, so a client's read and the sync share calls. (Running executions
+//! whose status has not moved are the watcher's: it polls them anyway.) Described executions
+//! go to the index through [`Live::observed`], so subscribers hear of new ones; what DataSync
+//! no longer lists is marked so. With several replicas, one runs the sync at a time: the one
+//! holding the `discovery` job lease. An execution that fails to describe stays unsettled and is tried again
 //! next run; a run that fails (throttling, a page token DataSync rejects) is retried whole at
 //! the next one.
 
@@ -21,7 +23,8 @@ use futures::StreamExt;
 use crate::caller::Caller;
 use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
-use crate::model::{DataSyncEnum, TaskExecution, TaskExecutionStatus};
+use crate::live::Live;
+use crate::model::TaskExecution;
 use crate::service::{Consistency, ExecutionService};
 use crate::store::{within, HistoryStore};
 use crate::tasks::TaskService;
@@ -46,28 +49,46 @@ pub struct RegionSync {
     pub runs: u64,
 }
 
+/// The job lease's name, in `job_leases`.
+const JOB: &str = "discovery";
+
 #[derive(Clone)]
 pub struct Discovery {
     status: Arc<Mutex<HashMap<String, RegionSync>>>,
+    /// Whether another replica runs the sync (or the lease could not be read).
+    standby: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Discovery {
-    /// Starts syncing every served region now and then every `interval`.
+    /// Starts syncing every served region now and then every `interval`; the sync's task.
     pub fn start(
         executions: ExecutionService,
         tasks: TaskService,
         datasync: DataSyncClient,
         store: HistoryStore,
+        live: Live,
         interval: Duration,
-    ) -> Self {
-        let discovery = Discovery { status: Arc::default() };
-        let sync = Sync { executions, tasks, datasync, store, caller: Caller::internal("discovery") };
-        let status = discovery.status.clone();
-        tokio::spawn(async move {
+    ) -> (Self, tokio::task::AbortHandle) {
+        let discovery = Discovery { status: Arc::default(), standby: Arc::default() };
+        let sync = Sync { executions, tasks, datasync, store, live, caller: Caller::internal("discovery") };
+        let (status, standby) = (discovery.status.clone(), discovery.standby.clone());
+        // Held across runs with room for one to be late; a dead holder's is taken within three intervals.
+        let lease = interval * 3;
+        let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
+                let held = within(STORE_LIMIT, sync.store.acquire_job(JOB, sync.live.replica(), lease)).await;
+                standby.store(!matches!(held, Ok(true)), std::sync::atomic::Ordering::Relaxed);
+                match held {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(error) => {
+                        tracing::warn!(%error, "discovery: the job lease could not be read; skipping this run");
+                        continue;
+                    }
+                }
                 for region in sync.datasync.regions().into_iter().map(str::to_owned).collect::<Vec<_>>() {
                     let report = sync.region(&region).await;
                     let mut status = status.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -76,11 +97,16 @@ impl Discovery {
                 }
             }
         });
-        discovery
+        (discovery, task.abort_handle())
     }
 
     pub fn status(&self) -> HashMap<String, RegionSync> {
         self.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Whether this replica leaves the sync to another.
+    pub fn standby(&self) -> bool {
+        self.standby.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -89,6 +115,7 @@ struct Sync {
     tasks: TaskService,
     datasync: DataSyncClient,
     store: HistoryStore,
+    live: Live,
     caller: Caller,
 }
 
@@ -115,17 +142,14 @@ impl Sync {
         report.listed = listed.len();
         let arns: Vec<String> = listed.iter().map(|(arn, _)| arn.clone()).collect();
         let known = within(STORE_LIMIT, self.store.index_states(&arns)).await.map_err(unavailable)?;
-        // What the index does not hold as settled, and how to read it: a status that moved on
-        // since it was indexed must not be answered from a cache entry of the old one.
+        // What to describe, and how: a status that moved on since it was indexed must not be
+        // answered from a cache entry of the old one.
         let stale: Vec<(String, Consistency)> = listed
             .iter()
             .filter_map(|(arn, status)| match known.get(arn) {
                 None => Some((arn.clone(), Consistency::Cached)),
                 Some((known_status, _)) if known_status != status => Some((arn.clone(), Consistency::Strong)),
-                Some((known_status, report_status))
-                    if !TaskExecutionStatus::from_wire(known_status).is_terminal()
-                        || report_status.as_deref() == Some("PENDING") =>
-                {
+                Some((_, report_status)) if report_status.as_deref() == Some("PENDING") => {
                     Some((arn.clone(), Consistency::Cached))
                 }
                 Some(_) => None,
@@ -152,9 +176,7 @@ impl Sync {
             }
         }
         report.described = described.len();
-        for batch in described.chunks(500) {
-            within(STORE_LIMIT, self.store.upsert(batch)).await.map_err(unavailable)?;
-        }
+        self.live.observed(&described).await.map_err(unavailable)?;
         within(STORE_LIMIT, self.store.mark_listed(region, &arns, listed_at)).await.map_err(unavailable)?;
         Ok(())
     }

@@ -69,4 +69,10 @@ pub mod request_codes {
     pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
     /// The answer would be larger than `--max-response-bytes`.
     pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
+    /// The connection has `--max-subscriptions-per-connection` operations open already.
+    pub const SUBSCRIPTION_LIMIT: &str = "SUBSCRIPTION_LIMIT";
+    /// The process serves `--max-streaming-connections` WebSockets and event streams already (HTTP 503).
+    pub const CONNECTION_LIMIT: &str = "CONNECTION_LIMIT";
+    /// An EventBridge delivery without the shared secret, or with a wrong one (HTTP 401).
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod graphql;
 pub mod history;
 mod http;
+pub mod live;
 pub mod model;
 pub mod service;
 pub mod simulator;

@@ -42,6 +42,8 @@ pub enum ServedFrom {
     History,
     /// The gateway's index of executions, as the discovery sync last described it (still running).
     Index,
+    /// Pushed to a subscription: the watcher's latest poll of DataSync, on this replica or another.
+    Live,
 }
 
 /// One execution, and where it came from.
@@ -120,8 +122,13 @@ impl ExecutionService {
     ) -> Result<Fetched, GatewayError> {
         let arn =
             ExecutionArn::parse(arn).map_err(|invalid| GatewayError::BadUserInput(invalid.to_string()))?;
-        self.datasync.client_for(arn.region())?;
+        self.check_region(&arn)?;
         self.get_parsed(arn, consistency, caller).await
+    }
+
+    /// An error unless the gateway serves the execution's region.
+    pub fn check_region(&self, arn: &ExecutionArn) -> Result<(), GatewayError> {
+        self.datasync.client_for(arn.region()).map(|_| ())
     }
 
     /// Many executions by ARN, in the order asked, each with its own result. Each distinct ARN
@@ -191,19 +198,38 @@ impl ExecutionService {
                 return Ok((Cached::Found(Arc::new(execution)), ServedFrom::History));
             }
         }
-        caller.spend_upstream_call()?;
-        match self.datasync.describe_task_execution(arn, caller).await {
-            Ok(execution) => {
-                let execution = Arc::new(execution);
-                if let (Some(history), true) = (&self.history, execution.is_terminal()) {
-                    history.writer.record(execution.clone());
-                }
-                Ok((Cached::Found(execution), ServedFrom::Upstream))
-            }
+        match self.describe(arn, caller).await {
+            Ok(execution) => Ok((Cached::Found(execution), ServedFrom::Upstream)),
             Err(error @ GatewayError::NotFound(_)) => {
                 Ok((Cached::NotFound(error.to_string().into()), ServedFrom::Upstream))
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// Asks DataSync now, whatever the cache and the store hold, and keeps the answer in the
+    /// cache: the watcher's poll, which client reads between polls are answered from.
+    pub async fn refresh(
+        &self,
+        arn: &ExecutionArn,
+        caller: &Caller,
+    ) -> Result<Arc<TaskExecution>, GatewayError> {
+        let execution = self.describe(arn, caller).await?;
+        self.cache.put(arn.as_str(), Cached::Found(execution.clone())).await;
+        Ok(execution)
+    }
+
+    /// One DataSync call, recording the execution if it finished.
+    async fn describe(
+        &self,
+        arn: &ExecutionArn,
+        caller: &Caller,
+    ) -> Result<Arc<TaskExecution>, GatewayError> {
+        caller.spend_upstream_call()?;
+        let execution = Arc::new(self.datasync.describe_task_execution(arn, caller).await?);
+        if let (Some(history), true) = (&self.history, execution.is_terminal()) {
+            history.writer.record(execution.clone());
+        }
+        Ok(execution)
     }
 }

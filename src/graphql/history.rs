@@ -45,7 +45,7 @@ impl ExecutionFilter {
         ExecutionFilter { task_arns: Some(vec![ID(task_arn.to_owned())]), ..self }
     }
 
-    fn validate(self) -> Result<SnapshotFilter, GatewayError> {
+    pub(super) fn validate(self) -> Result<SnapshotFilter, GatewayError> {
         let bad = |message: String| GatewayError::BadUserInput(message);
         let task_arns: Vec<String> =
             self.task_arns.unwrap_or_default().into_iter().map(|arn| arn.0).collect();

@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Name, Request, ServerError, Value, Variables};
 
+use super::coded_error;
 use crate::config::LimitsConfig;
 use crate::error::request_codes::{GRAPHQL_VALIDATION_FAILED, UPSTREAM_CALL_LIMIT};
 
@@ -106,25 +107,19 @@ impl QueryLimits {
         // The expanded document is within `max_selections` now, so walking it is bounded.
         let calls = upstream_calls(document, variables);
         if calls > self.max_upstream_calls {
-            let mut error = ServerError::new(
-                format!(
-                    "the query may cause {calls} DataSync calls (distinct execution ARNs across all \
-                     fields); the limit is {} per request",
-                    self.max_upstream_calls
-                ),
-                None,
+            let message = format!(
+                "the query may cause {calls} DataSync calls (distinct execution ARNs across all \
+                 fields); the limit is {} per request",
+                self.max_upstream_calls
             );
-            error.extensions.get_or_insert_with(Default::default).set("code", UPSTREAM_CALL_LIMIT);
-            return Err(error);
+            return Err(coded_error(&message, UPSTREAM_CALL_LIMIT));
         }
         Ok(())
     }
 }
 
 fn refused(message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    error.extensions.get_or_insert_with(Default::default).set("code", GRAPHQL_VALIDATION_FAILED);
-    error
+    coded_error(&message, GRAPHQL_VALIDATION_FAILED)
 }
 
 /// A selection set's size with its fragments expanded; depths relative to where it stands.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_graphql::{Request, ServerError};
 use sha2::{Digest, Sha256};
 
+use super::coded_error;
 use crate::error::request_codes::{GRAPHQL_VALIDATION_FAILED, PERSISTED_QUERY_NOT_FOUND};
 
 /// Queries kept, least recently used dropped first.
@@ -38,35 +39,34 @@ impl PersistedQueries {
     /// without the `persistedQuery` extension pass unchanged.
     pub fn resolve(&self, request: &mut Request) -> Result<(), ServerError> {
         let Some(extension) = request.extensions.remove("persistedQuery") else { return Ok(()) };
-        let persisted: PersistedQuery = extension
-            .into_json()
-            .ok()
-            .and_then(|json| serde_json::from_value(json).ok())
-            .ok_or_else(|| {
-                coded("extensions.persistedQuery must be {version, sha256Hash}", GRAPHQL_VALIDATION_FAILED)
-            })?;
+        let persisted: PersistedQuery =
+            extension.into_json().ok().and_then(|json| serde_json::from_value(json).ok()).ok_or_else(
+                || {
+                    coded_error(
+                        "extensions.persistedQuery must be {version, sha256Hash}",
+                        GRAPHQL_VALIDATION_FAILED,
+                    )
+                },
+            )?;
         if persisted.version != 1 {
-            return Err(coded("only version 1 of persisted queries is supported", GRAPHQL_VALIDATION_FAILED));
+            return Err(coded_error(
+                "only version 1 of persisted queries is supported",
+                GRAPHQL_VALIDATION_FAILED,
+            ));
         }
         if request.query.is_empty() {
             let query = self
                 .queries
                 .get(&persisted.sha256_hash)
-                .ok_or_else(|| coded("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND))?;
+                .ok_or_else(|| coded_error("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND))?;
             request.query = query.to_string();
             return Ok(());
         }
         let hash = format!("{:x}", Sha256::digest(request.query.as_bytes()));
         if hash != persisted.sha256_hash {
-            return Err(coded("provided sha does not match query", GRAPHQL_VALIDATION_FAILED));
+            return Err(coded_error("provided sha does not match query", GRAPHQL_VALIDATION_FAILED));
         }
         self.queries.insert(hash, request.query.as_str().into());
         Ok(())
     }
-}
-
-fn coded(message: &str, code: &str) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    error.extensions.get_or_insert_with(Default::default).set("code", code);
-    error
 }

@@ -1,7 +1,7 @@
 //! The one shape of every error the HTTP layer answers itself: GraphQL's, with a code, so a
 //! client parses a 404 or a 413 the way it parses a validation error.
 
-use async_graphql::{Response, ServerError};
+use async_graphql::Response;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::IntoResponse;
@@ -10,8 +10,7 @@ use crate::error::request_codes::{BAD_REQUEST, REQUEST_TIMEOUT};
 
 /// `{"errors":[{"message":…,"extensions":{"code":…}}]}`
 pub fn error_body(message: &str, code: &str) -> Vec<u8> {
-    let mut error = ServerError::new(message, None);
-    error.extensions.get_or_insert_with(Default::default).set("code", code);
+    let error = crate::graphql::coded_error(message, code);
     serde_json::to_vec(&Response::from_errors(vec![error])).expect("an error response serialises")
 }
 

@@ -17,10 +17,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::IntoResponse;
 
 use super::errors::error_response;
+use super::events;
 use super::AppState;
 use crate::caller::Caller;
-use crate::error::request_codes::{BAD_REQUEST, GRAPHQL_VALIDATION_FAILED, RESPONSE_TOO_LARGE};
+use crate::error::request_codes::{BAD_REQUEST, RESPONSE_TOO_LARGE};
 use crate::graphql::cache_hint::CacheHint;
+use crate::graphql::tag_errors;
 
 /// The GraphQL-over-HTTP media type; a client that accepts it gets 4xx statuses for requests
 /// that could not run at all.
@@ -47,6 +49,12 @@ pub async fn post(
         Ok(request) => request,
         Err(error) => return bad_request(&format!("not a valid GraphQL request: {error}")),
     };
+    if events::wanted(&headers) {
+        return match request {
+            BatchRequest::Single(request) => events::stream(&state, peer, request),
+            BatchRequest::Batch(_) => bad_request("an event stream runs one operation, not a batch"),
+        };
+    }
     execute(&state, peer, request, &headers).await
 }
 
@@ -70,11 +78,14 @@ pub async fn get(
     if let Err(refusal) = state.gate.admit(&mut request) {
         return finish(&state, BatchResponse::Single(Response::from_errors(vec![refusal])), &headers, None);
     }
-    if is_mutation(&mut request) {
+    if runs(&mut request, OperationType::Mutation) {
         let mut response =
             error_response(StatusCode::METHOD_NOT_ALLOWED, "mutations must be sent with POST", BAD_REQUEST);
         response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
+    }
+    if events::wanted(&headers) {
+        return events::stream(&state, peer, request);
     }
     let caller = Caller::client(peer.ip(), state.limits.max_upstream_calls);
     let hint = CacheHint::default();
@@ -118,7 +129,12 @@ async fn run(state: &AppState, mut request: Request, caller: &Caller, hint: &Cac
     run_admitted(state, request, caller, hint).await
 }
 
-async fn run_admitted(state: &AppState, request: Request, caller: &Caller, hint: &CacheHint) -> Response {
+async fn run_admitted(state: &AppState, mut request: Request, caller: &Caller, hint: &CacheHint) -> Response {
+    if runs(&mut request, OperationType::Subscription) {
+        let message = "subscriptions are served over WebSocket at /graphql/ws, or as server-sent events \
+                       from /graphql with `Accept: text/event-stream`";
+        return Response::from_errors(vec![crate::graphql::coded_error(message, BAD_REQUEST)]);
+    }
     state.schema.execute(request.data(caller.clone()).data(hint.clone())).await
 }
 
@@ -203,28 +219,17 @@ fn is_json(content_type: Option<&HeaderValue>) -> bool {
         .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// Whether the operation the request would run is a mutation. The parsed document is kept in
+/// Whether the operation the request would run is of type `ty`. The parsed document is kept in
 /// the request, so this costs no second parse; a document that does not parse is left to
 /// execution, which reports it.
-fn is_mutation(request: &mut Request) -> bool {
+fn runs(request: &mut Request, ty: OperationType) -> bool {
     let name = request.operation_name.clone();
     let Ok(document) = request.parsed_query() else { return false };
     document.operations.iter().any(|(operation_name, operation)| {
-        operation.node.ty == OperationType::Mutation
-            && (name.is_none() || operation_name.map(|n| n.as_str()) == name.as_deref())
+        operation.node.ty == ty && (name.is_none() || operation_name.map(|n| n.as_str()) == name.as_deref())
     })
 }
 
 fn bad_request(message: &str) -> axum::response::Response {
     error_response(StatusCode::BAD_REQUEST, message, BAD_REQUEST)
-}
-
-/// Resolver errors carry a code already; the rest come from async-graphql rejecting the
-/// document or its variables (syntax, unknown fields, wrong or missing variables, complexity).
-fn tag_errors(response: &mut Response) {
-    for error in &mut response.errors {
-        if error.extensions.as_ref().and_then(|extensions| extensions.get("code")).is_none() {
-            error.extensions.get_or_insert_with(Default::default).set("code", GRAPHQL_VALIDATION_FAILED);
-        }
-    }
 }

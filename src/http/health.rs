@@ -28,7 +28,11 @@ pub async fn readyz(State(state): State<AppState>) -> Json<Value> {
     };
     let discovery = match &state.discovery {
         None => json!({ "enabled": false }),
-        Some(discovery) => json!({ "enabled": true, "regions": discovery.status() }),
+        Some(discovery) => {
+            json!({ "enabled": true, "standby": discovery.standby(), "regions": discovery.status() })
+        }
     };
-    Json(json!({ "status": "ready", "history": history, "discovery": discovery }))
+    let streaming = state.live_config.max_streaming_connections - state.streaming.available_permits();
+    let live = json!({ "watcher": state.live.status(), "streamingConnections": streaming });
+    Json(json!({ "status": "ready", "history": history, "discovery": discovery, "live": live }))
 }

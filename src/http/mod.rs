@@ -3,21 +3,30 @@
 
 mod connection;
 mod errors;
+mod eventbridge;
+mod events;
 mod graphiql;
 mod graphql;
 mod health;
 pub mod server;
+mod websocket;
 
-use axum::http::{HeaderValue, Method};
-use axum::routing::get;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::routing::{get, post};
 use axum::Router;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::LimitsConfig;
-use crate::graphql::GatewaySchema;
+use crate::config::{LimitsConfig, LiveConfig};
+use crate::error::request_codes::CONNECTION_LIMIT;
+use crate::graphql::{GatewaySchema, StreamingExecutor};
+use crate::live::Live;
 use crate::service::History;
 
 /// What the handlers share.
@@ -29,7 +38,36 @@ pub struct AppState {
     pub history: Option<History>,
     pub discovery: Option<crate::discovery::Discovery>,
     /// The GraphiQL page, rendered once at start-up.
-    pub graphiql_page: std::sync::Arc<str>,
+    pub graphiql_page: Arc<str>,
+    pub live: Live,
+    pub live_config: LiveConfig,
+    /// One permit per open WebSocket or event stream.
+    pub streaming: Arc<Semaphore>,
+    /// Turns true when the gateway begins shutting down (long-lived connections close).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// A place for one more WebSocket or event stream, or the 503 that says there is none.
+    fn streaming_slot(&self) -> Result<OwnedSemaphorePermit, Box<axum::response::Response>> {
+        self.streaming.clone().try_acquire_owned().map_err(|_| {
+            let message = format!(
+                "this gateway serves {} WebSockets and event streams already; retry later or elsewhere",
+                self.live_config.max_streaming_connections
+            );
+            Box::new(errors::error_response(StatusCode::SERVICE_UNAVAILABLE, &message, CONNECTION_LIMIT))
+        })
+    }
+
+    fn streaming_executor(&self, peer: SocketAddr) -> StreamingExecutor {
+        StreamingExecutor::new(
+            self.schema.clone(),
+            self.gate.clone(),
+            peer.ip(),
+            self.limits.max_upstream_calls,
+            self.live_config.max_subscriptions_per_connection,
+        )
+    }
 }
 
 pub use graphiql::page as graphiql_page;
@@ -38,6 +76,8 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     let limits = state.limits.clone();
     let mut router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql/ws", get(websocket::upgrade))
+        .route("/events/eventbridge", post(eventbridge::receive))
         .route("/", get(graphiql::root))
         .route("/graphiql", get(graphiql::show))
         .route("/graphiql/assets/{name}", get(graphiql::asset))

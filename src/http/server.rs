@@ -16,7 +16,6 @@ use axum::http::{HeaderValue, Request};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -51,6 +50,8 @@ impl ConnectionLimits {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets open requests finish.
+/// Connections may be upgraded (WebSocket); an upgraded one leaves this loop's count and
+/// limits, and is closed by its handler at shutdown.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -58,7 +59,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
@@ -90,26 +91,44 @@ pub async fn serve(
         let activity = io.activity();
         let service =
             per_connection(router.clone(), peer, limits.max_requests_per_connection, activity.clone());
-        let connection = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
+        let connection =
+            http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service)).with_upgrades();
+        let mut stopping = stopping.clone();
         tokio::spawn(async move {
-            tokio::select! {
-                result = connection => {
-                    if let Err(error) = result {
-                        tracing::debug!(%peer, %error, "connection ended with an error");
+            let stopping = async move {
+                let _ = stopping.wait_for(|stopping| *stopping).await;
+            };
+            tokio::pin!(stopping, connection);
+            let idle = activity.idle_for(limits.idle_timeout);
+            tokio::pin!(idle);
+            let mut draining = false;
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(error) = result {
+                            tracing::debug!(%peer, %error, "connection ended with an error");
+                        }
+                        break;
                     }
-                }
-                () = activity.idle_for(limits.idle_timeout) => {
-                    tracing::debug!(%peer, "closing an idle connection");
+                    () = &mut idle => {
+                        tracing::debug!(%peer, "closing an idle connection");
+                        break;
+                    }
+                    // Answer what is in flight, then close.
+                    () = &mut stopping, if !draining => {
+                        draining = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
                 }
             }
             drop(slot);
         });
     }
     drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them"),
+    let _ = stop.send(true);
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN_TIMEOUT, slots.acquire_many(all)).await.is_err() {
+        tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
     }
 }
 

@@ -71,6 +71,7 @@ impl Simulator {
             }),
             faults: Mutex::new(Faults::default()),
             calls: Mutex::new(BTreeMap::new()),
+            described: Mutex::new(BTreeMap::new()),
         });
         let accept_loop = tokio::spawn(accept(listener, state.clone()));
         tracing::info!(%address, "DataSync simulator listening; seeded ARNs:");
@@ -89,6 +90,11 @@ impl Simulator {
         lock(&self.state.calls).get(operation).copied().unwrap_or(0)
     }
 
+    /// DescribeTaskExecution calls received for one execution.
+    pub fn described(&self, arn: &str) -> u64 {
+        lock(&self.state.described).get(arn).copied().unwrap_or(0)
+    }
+
     /// Runs until the task is aborted (for the `simulate` command).
     pub async fn wait(self) {
         let _ = (&mut { self }.accept_loop).await;
@@ -105,6 +111,8 @@ struct State {
     fleet: Mutex<Fleet>,
     faults: Mutex<Faults>,
     calls: Mutex<BTreeMap<String, u64>>,
+    /// DescribeTaskExecution calls per execution ARN.
+    described: Mutex<BTreeMap<String, u64>>,
 }
 
 /// A poisoned lock only means another request panicked; the data is still usable.
@@ -219,6 +227,14 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
         ));
     };
     *lock(&state.calls).entry(operation.to_owned()).or_default() += 1;
+    if operation == "DescribeTaskExecution" {
+        let arn = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|input| input.get("TaskExecutionArn")?.as_str().map(str::to_owned));
+        if let Some(arn) = arn {
+            *lock(&state.described).entry(arn).or_default() += 1;
+        }
+    }
 
     let (failure, latency) = {
         let mut faults = lock(&state.faults);

@@ -3,6 +3,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 
+use crate::datasync::ExecutionArn;
+use crate::model::TaskExecution;
+
 /// DataSync's terminal statuses, as an SQL list (the partial index on running rows repeats it).
 const FINISHED: &str = "('SUCCESS', 'ERROR')";
 
@@ -58,6 +61,28 @@ impl SnapshotFilter {
         if let Some(updated_after) = self.updated_after {
             sql.push(" AND updated_at >= ").push_bind(updated_after);
         }
+    }
+
+    /// Whether `execution` is one the `WHERE` clause would select, as its index row would hold
+    /// it: the same conditions, for events that are matched in memory instead of in SQL.
+    pub fn matches(&self, execution: &TaskExecution) -> bool {
+        let Ok(arn) = ExecutionArn::parse(&execution.task_execution_arn) else { return false };
+        let equal = |wanted: &Option<String>, value: Option<&str>| {
+            wanted.as_deref().is_none_or(|wanted| Some(wanted) == value)
+        };
+        let started_at = execution.start_time.unwrap_or(execution.fetched_at);
+        let error_code = execution.result.as_ref().and_then(|result| result.error_code.as_deref());
+        (self.task_arns.is_empty() || self.task_arns.iter().any(|task| task == arn.task_arn()))
+            && (self.statuses.is_empty()
+                || self.statuses.iter().any(|status| status == execution.status.raw()))
+            && equal(&self.region, Some(arn.region()))
+            && equal(&self.account_id, Some(arn.account_id()))
+            && equal(&self.task_mode, execution.task_mode.as_ref().map(|mode| mode.raw()))
+            && equal(&self.error_code, error_code)
+            && self.started_after.is_none_or(|after| started_at >= after)
+            && self.started_before.is_none_or(|before| started_at < before)
+            && self.running.is_none_or(|running| running != execution.is_terminal())
+            && self.updated_after.is_none_or(|after| execution.fetched_at >= after)
     }
 }
 

@@ -4,9 +4,11 @@
 //! Each submodule owns its SQL: `snapshots` (this file) writes and reads single rows, [`history`]
 //! pages, [`stats`] aggregates, [`writer`] queues writes off the request path.
 
+pub mod changes;
 pub mod cursor;
 pub mod filter;
 pub mod history;
+pub mod leases;
 pub mod spool;
 pub mod stats;
 pub mod writer;

@@ -1,0 +1,98 @@
+//! How operations on a long-lived connection (WebSocket, server-sent events) run: each through
+//! the same [`Gate`] as over HTTP, with its own caller and call budget, its errors coded the same
+//! way, and at most so many subscriptions open per connection.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_graphql::{Data, Executor, Request, Response, ServerError};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+
+use super::cache_hint::CacheHint;
+use super::{coded_error, tag_errors, Gate, GatewaySchema};
+use crate::caller::Caller;
+use crate::error::request_codes::SUBSCRIPTION_LIMIT;
+
+#[derive(Clone)]
+pub struct StreamingExecutor {
+    schema: GatewaySchema,
+    gate: Gate,
+    peer: IpAddr,
+    max_upstream_calls: usize,
+    max_subscriptions: usize,
+    open: Arc<AtomicUsize>,
+}
+
+impl StreamingExecutor {
+    /// For one connection from `peer`.
+    pub fn new(
+        schema: GatewaySchema,
+        gate: Gate,
+        peer: IpAddr,
+        max_upstream_calls: usize,
+        max_subscriptions: usize,
+    ) -> Self {
+        StreamingExecutor { schema, gate, peer, max_upstream_calls, max_subscriptions, open: Arc::default() }
+    }
+
+    /// The request, admitted, with what resolvers expect in its data.
+    fn admit(&self, mut request: Request) -> Result<Request, ServerError> {
+        self.gate.admit(&mut request)?;
+        let caller = Caller::client(self.peer, self.max_upstream_calls);
+        Ok(request.data(caller).data(CacheHint::default()))
+    }
+}
+
+impl Executor for StreamingExecutor {
+    async fn execute(&self, request: Request) -> Response {
+        match self.admit(request) {
+            Ok(request) => coded(self.schema.execute(request).await),
+            Err(refusal) => Response::from_errors(vec![refusal]),
+        }
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        let request = match self.admit(request) {
+            Ok(request) => request,
+            Err(refusal) => {
+                return futures::stream::once(async { Response::from_errors(vec![refusal]) }).boxed()
+            }
+        };
+        let slot = OpenSubscription(self.open.clone());
+        if self.open.fetch_add(1, Ordering::Relaxed) >= self.max_subscriptions {
+            let message = format!(
+                "this connection has {} operations open already; complete one or open another connection",
+                self.max_subscriptions
+            );
+            let refusal = Response::from_errors(vec![coded_error(&message, SUBSCRIPTION_LIMIT)]);
+            return futures::stream::once(async { refusal }).boxed();
+        }
+        self.schema
+            .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+            .map(move |response| {
+                let _open = &slot;
+                coded(response)
+            })
+            .boxed()
+    }
+}
+
+/// Counts an operation open on the connection while it lives.
+struct OpenSubscription(Arc<AtomicUsize>);
+
+impl Drop for OpenSubscription {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn coded(mut response: Response) -> Response {
+    tag_errors(&mut response);
+    response
+}

@@ -1,0 +1,48 @@
+//! Operations as server-sent events, for clients that cannot open a WebSocket (an
+//! `EventSource`, a proxy that refuses upgrades): `/graphql` with `Accept: text/event-stream`,
+//! by GET or POST, in the GraphQL over SSE protocol's distinct-connections mode. Each result is
+//! an `event: next` with the response as `data`, then `event: complete`; a comment line every
+//! keep-alive interval keeps proxies from closing a quiet stream.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use axum::http::header::ACCEPT;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use futures::StreamExt;
+
+use super::AppState;
+use async_graphql::Executor;
+
+/// Whether the client asked for an event stream.
+pub fn wanted(headers: &HeaderMap) -> bool {
+    headers
+        .get(ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/event-stream"))
+}
+
+/// Runs one operation and streams its results.
+pub fn stream(
+    state: &AppState,
+    peer: SocketAddr,
+    request: async_graphql::Request,
+) -> axum::response::Response {
+    let slot = match state.streaming_slot() {
+        Ok(slot) => slot,
+        Err(refusal) => return *refusal,
+    };
+    let results = state.streaming_executor(peer).execute_stream(request, None);
+    let events = results
+        .map(move |response| {
+            let _open = &slot;
+            let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
+            Ok::<_, Infallible>(Event::default().event("next").data(data))
+        })
+        .chain(futures::stream::once(async { Ok(Event::default().event("complete").data("")) }));
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(state.live_config.keepalive_interval))
+        .into_response()
+}

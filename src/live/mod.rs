@@ -1,0 +1,226 @@
+//! Live following: running executions polled once per interval whatever the audience, and the
+//! changes pushed to subscribers on every replica.
+//!
+//! - [`hub`]: what this replica knows of running executions, and its subscribers' channels;
+//! - [`watcher`]: polls the running executions this replica holds leases on, and those it is
+//!   told about (EventBridge hints);
+//! - [`listen`]: changes written by other replicas, from PostgreSQL's `NOTIFY`.
+//!
+//! With a database, each running execution in the index is polled by the one replica holding
+//! its lease, and every description it gets is written to the index and announced; without one
+//! (or while it is down), each replica polls what its own subscribers follow.
+
+pub mod hub;
+mod listen;
+mod watcher;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::Stream;
+use tokio::sync::Notify;
+
+use crate::caller::Caller;
+use crate::datasync::ExecutionArn;
+use crate::error::GatewayError;
+use crate::model::TaskExecution;
+use crate::service::{Consistency, ExecutionService};
+use crate::store::filter::SnapshotFilter;
+use crate::store::{within, HistoryStore, StoreError};
+use hub::{ExecutionEvent, Hub};
+pub use watcher::WatcherStatus;
+
+const STORE_LIMIT: Duration = Duration::from_secs(10);
+
+/// How live following is set up.
+#[derive(Clone, Copy, Debug)]
+pub struct LiveSettings {
+    /// How often each running execution is polled (QUEUED ones half as often).
+    pub poll_interval: Duration,
+    /// How long a lease lasts without renewal; a dead replica's work is taken over within two.
+    pub lease: Duration,
+}
+
+#[derive(Clone)]
+pub struct Live {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    hub: Arc<Hub>,
+    executions: ExecutionService,
+    store: Option<HistoryStore>,
+    /// This process, as the owner of leases and the origin of notifications.
+    replica: String,
+    settings: LiveSettings,
+    /// Wakes the watcher: something to poll now, or leases to claim now.
+    poke: Notify,
+    claim_now: AtomicBool,
+    /// Set at shutdown: the watcher stops claiming and polling.
+    stopping: AtomicBool,
+    /// Executions to poll at once (EventBridge said they changed).
+    hinted: Mutex<HashSet<String>>,
+    status: Mutex<WatcherStatus>,
+}
+
+impl Live {
+    /// Starts the watcher and, with a database, the listener for other replicas' changes; the
+    /// handles of those tasks.
+    pub fn start(
+        executions: ExecutionService,
+        store: Option<HistoryStore>,
+        settings: LiveSettings,
+    ) -> (Self, Vec<tokio::task::AbortHandle>) {
+        let replica = replica_id();
+        tracing::info!(%replica, poll_interval = ?settings.poll_interval, lease = ?settings.lease, "live following");
+        let live = Live {
+            shared: Arc::new(Shared {
+                hub: Arc::default(),
+                executions,
+                store,
+                status: Mutex::new(WatcherStatus::new(&replica, &settings)),
+                replica,
+                settings,
+                poke: Notify::new(),
+                claim_now: AtomicBool::new(true),
+                stopping: AtomicBool::new(false),
+                hinted: Mutex::default(),
+            }),
+        };
+        let mut tasks = vec![tokio::spawn(watcher::run(live.clone())).abort_handle()];
+        if live.shared.store.is_some() {
+            tasks.push(tokio::spawn(listen::run(live.clone())).abort_handle());
+        }
+        (live, tasks)
+    }
+
+    pub fn replica(&self) -> &str {
+        &self.shared.replica
+    }
+
+    pub fn status(&self) -> WatcherStatus {
+        let mut status = self.shared.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        (status.running_known, status.subscribers) = self.shared.hub.counts();
+        status
+    }
+
+    /// `arn` now, then each change until it finishes. Errors (a malformed or unknown ARN, DataSync
+    /// failing) come before the first description.
+    pub async fn follow(
+        &self,
+        arn: &str,
+        caller: &Caller,
+    ) -> Result<impl Stream<Item = Arc<TaskExecution>>, GatewayError> {
+        // Subscribed before the first read, so that no change between the two is missed.
+        let arn =
+            ExecutionArn::parse(arn).map_err(|invalid| GatewayError::BadUserInput(invalid.to_string()))?;
+        let changes = self.shared.hub.subscribe(arn.as_str());
+        let first = self.shared.executions.get(arn.as_str(), Consistency::Cached, caller).await?.execution;
+        if !first.is_terminal() {
+            // Into the index, so that a replica takes its lease; and the watcher told to look.
+            let _ = self.observed(std::slice::from_ref(&first)).await;
+            self.shared.claim_now.store(true, Ordering::Relaxed);
+            self.shared.poke.notify_one();
+        }
+        // Each step knows the last description sent: the first one, or a change newer than it.
+        Ok(futures::stream::unfold((Some(first), None::<Arc<TaskExecution>>, changes), |state| async move {
+            let (first, last, mut changes) = state;
+            if let Some(first) = first {
+                return Some((first.clone(), (None, Some(first), changes)));
+            }
+            let last = last.filter(|last| !last.is_terminal())?;
+            loop {
+                let next = changes.next().await?;
+                if next.fetched_at > last.fetched_at {
+                    return Some((next.clone(), (None, Some(next), changes)));
+                }
+            }
+        }))
+    }
+
+    /// Fleet events matching `filter`, from now on.
+    pub fn events(&self, filter: SnapshotFilter) -> impl Stream<Item = ExecutionEvent> {
+        let feed = self.shared.hub.feed();
+        futures::stream::unfold((feed, filter), |(mut feed, filter)| async move {
+            loop {
+                match feed.recv().await {
+                    Ok(event) if filter.matches(&event.execution) => return Some((event, (feed, filter))),
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "a fleet-feed subscriber fell behind; events skipped");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+    }
+
+    /// An outside hint that `arn` changed, to `status` if known: it is polled now, unless this
+    /// replica already knows it in that status. Whether a poll was queued.
+    pub fn hint(&self, arn: &ExecutionArn, status: Option<&str>) -> Result<bool, GatewayError> {
+        self.shared.executions.check_region(arn)?;
+        if status.is_some_and(|status| self.shared.hub.knows(arn.as_str(), status)) {
+            return Ok(false);
+        }
+        self.shared
+            .hinted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(arn.as_str().to_owned());
+        self.shared.poke.notify_one();
+        Ok(true)
+    }
+
+    /// New descriptions: pushed to this replica's subscribers, written to the index, and, those
+    /// that are news, announced to the other replicas.
+    pub async fn observed(&self, executions: &[Arc<TaskExecution>]) -> Result<(), StoreError> {
+        let news: Vec<String> = executions
+            .iter()
+            .filter(|execution| self.shared.hub.publish((*execution).clone()))
+            .map(|execution| execution.task_execution_arn.clone())
+            .collect();
+        let Some(store) = &self.shared.store else { return Ok(()) };
+        for batch in executions.chunks(500) {
+            within(STORE_LIMIT, store.upsert(batch)).await?;
+        }
+        if news.is_empty() {
+            return Ok(());
+        }
+        within(STORE_LIMIT, store.notify_changed(&self.shared.replica, &news)).await
+    }
+
+    /// Stops the watcher and gives up this replica's leases, so that another takes its
+    /// executions (and the discovery sync) at once.
+    pub async fn release(&self) {
+        self.shared.stopping.store(true, Ordering::Relaxed);
+        self.shared.poke.notify_one();
+        if let Some(store) = &self.shared.store {
+            let replica = &self.shared.replica;
+            let released =
+                async { Ok((store.release_executions(replica).await?, store.release_jobs(replica).await?)) };
+            match within(STORE_LIMIT, released).await {
+                Ok((executions, ())) => tracing::info!(executions, "leases released"),
+                Err(error) => {
+                    tracing::warn!(%error, "could not release this replica's leases; they run out instead")
+                }
+            }
+        }
+    }
+}
+
+/// A name for this process that no other replica has: host, process id and start time.
+fn replica_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|host| host.trim().to_owned())
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| "gateway".into());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_nanos() % 1_000_000_000_000)
+        .unwrap_or_default();
+    format!("{host}-{}-{started:x}", std::process::id())
+}

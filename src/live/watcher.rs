@@ -1,0 +1,190 @@
+//! The watcher: polls each running execution this replica follows, once per interval, until it
+//! finishes, and hands every description to [`Live::observed`].
+//!
+//! What it follows: with a database, the running executions it holds leases on (claimed and
+//! renewed every third of a lease, so one replica polls each); without one, or while it cannot
+//! be reached, the executions this replica's own subscribers follow (leases it held stay in
+//! memory, and nobody else can take them from a database that is down). Executions hinted at
+//! (EventBridge) are polled at once, whoever holds them. Polls go through the call budget as
+//! background work; one that fails (throttling, DataSync down) is retried with backoff and the
+//! lease kept.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use tokio::time::Instant;
+
+use super::{Live, LiveSettings, STORE_LIMIT};
+use crate::caller::Caller;
+use crate::datasync::ExecutionArn;
+use crate::model::{TaskExecution, TaskExecutionStatus};
+use crate::store::within;
+
+/// Polls in flight at once.
+const POLL_CONCURRENCY: usize = 16;
+/// The longest a failing execution waits between polls.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The watcher's figures, for `/readyz`.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatcherStatus {
+    pub replica: String,
+    pub poll_interval_ms: u64,
+    pub lease_ms: u64,
+    /// Executions this replica polls.
+    pub following: usize,
+    /// Of those, held by lease.
+    pub leased: usize,
+    pub polls: u64,
+    pub failed_polls: u64,
+    /// Whether the last lease claim reached the database (`null` without one).
+    pub leases_ok: Option<bool>,
+    pub last_cycle_at: Option<DateTime<Utc>>,
+    /// Running executions this replica knows.
+    pub running_known: usize,
+    /// Open subscriptions on this replica.
+    pub subscribers: usize,
+}
+
+impl WatcherStatus {
+    pub fn new(replica: &str, settings: &LiveSettings) -> Self {
+        WatcherStatus {
+            replica: replica.to_owned(),
+            poll_interval_ms: settings.poll_interval.as_millis() as u64,
+            lease_ms: settings.lease.as_millis() as u64,
+            following: 0,
+            leased: 0,
+            polls: 0,
+            failed_polls: 0,
+            leases_ok: None,
+            last_cycle_at: None,
+            running_known: 0,
+            subscribers: 0,
+        }
+    }
+}
+
+/// When an execution is next polled, and how many polls of it failed in a row.
+struct Due {
+    at: Instant,
+    failures: u32,
+}
+
+pub(super) async fn run(live: Live) {
+    let shared = &live.shared;
+    let settings = shared.settings;
+    let caller = Caller::internal("watcher");
+    let renew_every = (settings.lease / 3).max(Duration::from_millis(10));
+    let mut leased: HashSet<String> = HashSet::new();
+    let mut leases_ok = shared.store.is_none().then_some(true);
+    let mut next_claim = Instant::now();
+    let mut due: HashMap<String, Due> = HashMap::new();
+    loop {
+        let wake_at = due.values().map(|due| due.at).min().unwrap_or(next_claim).min(next_claim);
+        tokio::select! {
+            () = tokio::time::sleep_until(wake_at) => {}
+            () = shared.poke.notified() => {}
+        }
+        if shared.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = Instant::now();
+        if let Some(store) = &shared.store {
+            if now >= next_claim || shared.claim_now.swap(false, Ordering::Relaxed) {
+                next_claim = now + renew_every;
+                match within(STORE_LIMIT, store.claim_executions(&shared.replica, settings.lease)).await {
+                    Ok(held) => {
+                        leased = held.into_iter().collect();
+                        leases_ok = Some(true);
+                    }
+                    Err(error) => {
+                        if leases_ok != Some(false) {
+                            tracing::warn!(%error, "could not claim execution leases; following what this replica holds and its subscribers want");
+                        }
+                        leases_ok = Some(false);
+                    }
+                }
+            }
+        }
+        let mut following = leased.clone();
+        if leases_ok != Some(true) || shared.store.is_none() {
+            following.extend(shared.hub.watched());
+        }
+        due.retain(|arn, _| following.contains(arn));
+        for arn in &following {
+            due.entry(arn.clone()).or_insert(Due { at: now, failures: 0 });
+        }
+        let hinted: HashSet<String> =
+            std::mem::take(&mut *shared.hinted.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let to_poll: Vec<String> = due
+            .iter()
+            .filter(|(arn, due)| due.at <= now && !hinted.contains(*arn))
+            .map(|(arn, _)| arn.clone())
+            .chain(hinted.iter().cloned())
+            .collect();
+
+        let polled: Vec<(String, Result<Arc<TaskExecution>, crate::error::GatewayError>)> =
+            futures::stream::iter(to_poll)
+                .map(|arn| {
+                    let (executions, caller) = (shared.executions.clone(), caller.clone());
+                    async move {
+                        let result = match ExecutionArn::parse(&arn) {
+                            Ok(parsed) => executions.refresh(&parsed, &caller).await,
+                            Err(invalid) => {
+                                Err(crate::error::GatewayError::BadUserInput(invalid.to_string()))
+                            }
+                        };
+                        (arn, result)
+                    }
+                })
+                .buffer_unordered(POLL_CONCURRENCY)
+                .collect()
+                .await;
+
+        let mut described = Vec::with_capacity(polled.len());
+        let (mut polls, mut failed) = (0, 0);
+        let after = Instant::now();
+        for (arn, result) in polled {
+            polls += 1;
+            match result {
+                Ok(execution) => {
+                    if execution.is_terminal() {
+                        due.remove(&arn);
+                        leased.remove(&arn);
+                    } else if let Some(due) = due.get_mut(&arn) {
+                        let queued = execution.status.get() == TaskExecutionStatus::Queued;
+                        *due = Due {
+                            at: after + settings.poll_interval * if queued { 2 } else { 1 },
+                            failures: 0,
+                        };
+                    }
+                    described.push(execution);
+                }
+                Err(error) => {
+                    failed += 1;
+                    if let Some(due) = due.get_mut(&arn) {
+                        due.failures += 1;
+                        let backoff = settings.poll_interval.saturating_mul(1 << due.failures.min(6));
+                        due.at = after + backoff.min(MAX_BACKOFF.max(settings.poll_interval));
+                        tracing::debug!(%arn, %error, failures = due.failures, "poll failed; backing off");
+                    }
+                }
+            }
+        }
+        if let Err(error) = live.observed(&described).await {
+            tracing::warn!(%error, "watcher: the index could not be written; subscribers on this replica still get changes");
+        }
+        let mut status = shared.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        status.following = due.len();
+        status.leased = leased.len();
+        status.polls += polls;
+        status.failed_polls += failed;
+        status.leases_ok = leases_ok;
+        status.last_cycle_at = Some(Utc::now());
+    }
+}

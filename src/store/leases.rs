@@ -1,0 +1,72 @@
+//! Leases in PostgreSQL, so that several replicas share work without a consensus of their own:
+//! each running execution is polled by the replica holding its lease, and a singleton job (the
+//! discovery sync) runs on the replica holding the job's lease. A lease is a row's owner and
+//! expiry, renewed by its holder; once it has run out, any replica may take it. Rows are
+//! claimed with `FOR UPDATE SKIP LOCKED`, one short statement each, which works through a
+//! transaction-mode pooler (no session advisory locks).
+
+use std::time::Duration;
+
+use sqlx::Row;
+
+use super::{HistoryStore, StoreError};
+
+/// Most executions one replica follows at once.
+const MAX_FOLLOWED: i64 = 10_000;
+
+impl HistoryStore {
+    /// Renews the leases `owner` holds on running executions and takes those whose lease ran
+    /// out (or never had one), for `lease`; the ARNs `owner` now holds.
+    pub async fn claim_executions(&self, owner: &str, lease: Duration) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE execution_snapshots SET poll_owner = $1, \
+                 poll_lease_expires = now() + make_interval(secs => $2) \
+             WHERE execution_arn IN ( \
+                 SELECT execution_arn FROM execution_snapshots \
+                 WHERE status NOT IN ('SUCCESS', 'ERROR') \
+                   AND (poll_owner = $1 OR poll_lease_expires IS NULL OR poll_lease_expires < now()) \
+                 ORDER BY started_at DESC, execution_arn DESC LIMIT $3 \
+                 FOR UPDATE SKIP LOCKED) \
+             RETURNING execution_arn",
+        )
+        .bind(owner)
+        .bind(lease.as_secs_f64())
+        .bind(MAX_FOLLOWED)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|row| row.get("execution_arn")).collect())
+    }
+
+    /// Gives up `owner`'s leases (at shutdown), so another replica takes them at once.
+    pub async fn release_executions(&self, owner: &str) -> Result<u64, StoreError> {
+        let released = sqlx::query(
+            "UPDATE execution_snapshots SET poll_owner = NULL, poll_lease_expires = NULL WHERE poll_owner = $1",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(released.rows_affected())
+    }
+
+    /// Takes or renews the lease on job `name` for `lease`; whether `owner` holds it now.
+    pub async fn acquire_job(&self, name: &str, owner: &str, lease: Duration) -> Result<bool, StoreError> {
+        let held = sqlx::query(
+            "INSERT INTO job_leases (name, owner, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3)) \
+             ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at \
+             WHERE job_leases.owner = EXCLUDED.owner OR job_leases.expires_at < now() \
+             RETURNING owner",
+        )
+        .bind(name)
+        .bind(owner)
+        .bind(lease.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(held.is_some())
+    }
+
+    /// Gives up `owner`'s job leases (at shutdown).
+    pub async fn release_jobs(&self, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM job_leases WHERE owner = $1").bind(owner).execute(&self.pool).await?;
+        Ok(())
+    }
+}
