@@ -59,9 +59,13 @@ impl Gate {
         Gate { persisted: Default::default(), limits: limits::QueryLimits::new(limits) }
     }
 
+    /// Every refusal carries a code (a document that does not parse gets its validation code).
     pub fn admit(&self, request: &mut Request) -> Result<(), ServerError> {
         self.persisted.resolve(request)?;
-        self.limits.check_request(request)
+        self.limits.check_request(request).map_err(|mut refusal| {
+            ensure_code(&mut refusal);
+            refusal
+        })
     }
 }
 
@@ -83,9 +87,11 @@ pub(crate) fn coded_error(message: &str, code: &str) -> ServerError {
 /// from async-graphql rejecting the document or its variables (syntax, unknown fields, wrong or
 /// missing variables, complexity). Every transport's responses pass through here.
 pub fn tag_errors(response: &mut Response) {
-    for error in &mut response.errors {
-        if error.extensions.as_ref().and_then(|extensions| extensions.get("code")).is_none() {
-            error.extensions.get_or_insert_with(Default::default).set("code", GRAPHQL_VALIDATION_FAILED);
-        }
+    response.errors.iter_mut().for_each(ensure_code);
+}
+
+fn ensure_code(error: &mut ServerError) {
+    if error.extensions.as_ref().and_then(|extensions| extensions.get("code")).is_none() {
+        error.extensions.get_or_insert_with(Default::default).set("code", GRAPHQL_VALIDATION_FAILED);
     }
 }

@@ -137,9 +137,14 @@ impl Hub {
         self.state().latest.get(arn).cloned()
     }
 
+    /// Whether `arn` finished (lately: finished executions are remembered for a while).
+    pub fn is_finished(&self, arn: &str) -> bool {
+        self.finished.contains_key(arn)
+    }
+
     /// Whether `arn` is known, in `status` (a DataSync status string) or finished.
     pub fn knows(&self, arn: &str, status: &str) -> bool {
-        self.finished.contains_key(arn)
+        self.is_finished(arn)
             || self.state().latest.get(arn).is_some_and(|latest| latest.status.raw() == status)
     }
 

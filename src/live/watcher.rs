@@ -94,9 +94,12 @@ pub(super) async fn run(live: Live) {
             return;
         }
         let now = Instant::now();
-        if let Some(store) = &shared.store {
-            if now >= next_claim || shared.claim_now.swap(false, Ordering::Relaxed) {
-                next_claim = now + renew_every;
+        let claim = now >= next_claim || shared.claim_now.swap(false, Ordering::Relaxed);
+        if claim {
+            next_claim = now + renew_every;
+        }
+        if let Some(store) = shared.store.as_ref().filter(|_| claim) {
+            {
                 match within(STORE_LIMIT, store.claim_executions(&shared.replica, settings.lease)).await {
                     Ok(held) => {
                         leased = held.into_iter().collect();
@@ -115,6 +118,8 @@ pub(super) async fn run(live: Live) {
         if leases_ok != Some(true) || shared.store.is_none() {
             following.extend(shared.hub.watched());
         }
+        // A subscriber may still be taking in the finish.
+        following.retain(|arn| !shared.hub.is_finished(arn));
         due.retain(|arn, _| following.contains(arn));
         for arn in &following {
             due.entry(arn.clone()).or_insert(Due { at: now, failures: 0 });

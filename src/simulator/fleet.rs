@@ -185,7 +185,12 @@ impl Fleet {
                 name: "archive-s3-to-s3-enhanced".into(),
                 profile: enhanced.clone(),
             },
-            Task { arn: seeded::QUICK_TASK.into(), name: "demo-quick-copy".into(), profile: QUICK },
+            // Queued for a tick, as DataSync queues a new execution before launching it.
+            Task {
+                arn: seeded::QUICK_TASK.into(),
+                name: "demo-quick-copy".into(),
+                profile: Profile { queued: 1, ..QUICK },
+            },
             Task {
                 arn: "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60004".into(),
                 name: "weekly-smb-to-fsx".into(),

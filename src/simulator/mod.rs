@@ -92,7 +92,16 @@ impl Simulator {
 
     /// DescribeTaskExecution calls received for one execution.
     pub fn described(&self, arn: &str) -> u64 {
-        lock(&self.state.described).get(arn).copied().unwrap_or(0)
+        lock(&self.state.described)
+            .iter()
+            .filter(|((described, _), _)| described == arn)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// DescribeTaskExecution calls received for one execution, signed with `access_key`.
+    pub fn described_by(&self, arn: &str, access_key: &str) -> u64 {
+        lock(&self.state.described).get(&(arn.to_owned(), access_key.to_owned())).copied().unwrap_or(0)
     }
 
     /// Runs until the task is aborted (for the `simulate` command).
@@ -111,8 +120,8 @@ struct State {
     fleet: Mutex<Fleet>,
     faults: Mutex<Faults>,
     calls: Mutex<BTreeMap<String, u64>>,
-    /// DescribeTaskExecution calls per execution ARN.
-    described: Mutex<BTreeMap<String, u64>>,
+    /// DescribeTaskExecution calls per execution ARN and access key (which tells replicas apart).
+    described: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 /// A poisoned lock only means another request panicked; the data is still usable.
@@ -232,7 +241,8 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
             .ok()
             .and_then(|input| input.get("TaskExecutionArn")?.as_str().map(str::to_owned));
         if let Some(arn) = arn {
-            *lock(&state.described).entry(arn).or_default() += 1;
+            let key = authorization.and_then(signed_key).unwrap_or_default().to_owned();
+            *lock(&state.described).entry((arn, key)).or_default() += 1;
         }
     }
 
@@ -281,6 +291,10 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
 fn signed_region(authorization: &str) -> Option<&str> {
     let credential = authorization.split("Credential=").nth(1)?;
     credential.split('/').nth(2)
+}
+
+fn signed_key(authorization: &str) -> Option<&str> {
+    authorization.split("Credential=").nth(1)?.split('/').next()
 }
 
 fn admin(state: &State, method: &Method, path: &str, body: &[u8]) -> HttpResponse {

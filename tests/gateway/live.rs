@@ -1,0 +1,422 @@
+//! Following executions live: the watcher's polls pushed to real WebSocket subscribers (both
+//! protocols) and to server-sent events, one poll per execution whatever the audience,
+//! EventBridge hints, and what a subscriber's bad input gets.
+
+use std::time::Duration;
+
+use datasync_gateway::config::Config;
+use datasync_gateway::simulator::fleet::seeded;
+use datasync_gateway::simulator::{Simulator, SimulatorConfig};
+use serde_json::{json, Value};
+
+use crate::common::{sdk_client, spawn_gateway, test_config, TEST_TICK};
+use crate::ws_client::{connect, Event, Subscriber, LEGACY_WS, TRANSPORT_WS};
+
+pub const FOLLOW: &str = "subscription($arn: ID!) {
+    taskExecutionUpdated(arn: $arn) { taskExecutionArn status bytesWritten filesTransferred servedFrom fetchedAt }
+}";
+
+const EVENTS: &str = "subscription($filter: ExecutionFilter) {
+    executionEvents(filter: $filter) { kind previousStatus execution { taskExecutionArn status } }
+}";
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A simulator with `tick` and a gateway (no database) polling every `poll`, adjusted by `adjust`.
+async fn gateway(
+    tick: Duration,
+    poll: Duration,
+    adjust: impl FnOnce(&mut Config),
+) -> (Simulator, std::net::SocketAddr) {
+    let simulator =
+        Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig::with_tick(tick)).await.unwrap();
+    let mut config = test_config();
+    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+    config.live.poll_interval = poll;
+    adjust(&mut config);
+    let (address, _) = spawn_gateway(config).await;
+    (simulator, address)
+}
+
+/// Starts an execution of the quick task at the simulator; its ARN.
+pub async fn start_quick(simulator: &Simulator) -> String {
+    let client = sdk_client(&simulator.endpoint_url()).await;
+    let started = client.start_task_execution().task_arn(seeded::QUICK_TASK).send().await.unwrap();
+    started.task_execution_arn().unwrap().to_owned()
+}
+
+/// Every result of operation `id` until it completes.
+pub async fn results_until_complete(subscriber: &mut Subscriber, id: &str) -> Vec<Value> {
+    let mut results = Vec::new();
+    loop {
+        match subscriber.event_within(WAIT).await {
+            Event::Next(of, payload) if of == id => results.push(payload),
+            Event::Complete(of) if of == id => return results,
+            other => panic!("unexpected {other:?} after {results:?}"),
+        }
+    }
+}
+
+async fn follows_an_execution_through_every_status(protocol: &'static str) {
+    // Each phase of the quick task lasts at least one 250 ms tick; polls come every 50 ms.
+    let (simulator, address) = gateway(Duration::from_millis(250), Duration::from_millis(50), |_| {}).await;
+    let arn = start_quick(&simulator).await;
+    let mut subscriber = connect(address, protocol).await;
+    subscriber.subscribe("1", FOLLOW, json!({ "arn": arn })).await;
+    let results = results_until_complete(&mut subscriber, "1").await;
+
+    let executions: Vec<&Value> =
+        results.iter().map(|result| &result["data"]["taskExecutionUpdated"]).collect();
+    let mut statuses: Vec<&str> =
+        executions.iter().map(|execution| execution["status"].as_str().unwrap()).collect();
+    statuses.dedup();
+    assert_eq!(
+        statuses,
+        ["QUEUED", "LAUNCHING", "PREPARING", "TRANSFERRING", "VERIFYING", "SUCCESS"],
+        "{protocol}"
+    );
+    let written: Vec<i64> =
+        executions.iter().map(|execution| execution["bytesWritten"].as_i64().unwrap()).collect();
+    assert!(written.windows(2).all(|pair| pair[0] <= pair[1]), "counters never go back: {written:?}");
+    let distinct = written.iter().collect::<std::collections::BTreeSet<_>>().len();
+    assert!(distinct >= 5, "bytesWritten grew step by step while transferring: {written:?}");
+    assert_eq!(written.last(), Some(&3_000_000_000));
+    assert!(executions[1..].iter().all(|execution| execution["servedFrom"] == "LIVE"), "{executions:?}");
+    // The socket stays open for more.
+    subscriber.subscribe("2", FOLLOW, json!({ "arn": seeded::SUCCEEDED_BASIC })).await;
+    assert_eq!(
+        results_until_complete(&mut subscriber, "2").await.len(),
+        1,
+        "a finished execution: once, then complete"
+    );
+}
+
+#[tokio::test]
+async fn a_graphql_transport_ws_subscriber_sees_every_status_in_order_and_the_counters_grow() {
+    follows_an_execution_through_every_status(TRANSPORT_WS).await;
+}
+
+#[tokio::test]
+async fn a_legacy_graphql_ws_subscriber_sees_every_status_in_order_and_the_counters_grow() {
+    follows_an_execution_through_every_status(LEGACY_WS).await;
+}
+
+#[tokio::test]
+async fn a_thousand_subscribers_cost_one_poll_per_interval() {
+    let poll = Duration::from_millis(300);
+    let (simulator, address) = gateway(TEST_TICK, poll, |_| {}).await;
+    let arn = seeded::TRANSFERRING;
+    let mut sockets = Vec::new();
+    for _ in 0..10 {
+        let mut subscriber = connect(address, TRANSPORT_WS).await;
+        for id in 0..100 {
+            subscriber.subscribe(&id.to_string(), FOLLOW, json!({ "arn": arn })).await;
+        }
+        sockets.push(subscriber);
+    }
+    // Everyone has the first description, then the count starts.
+    for subscriber in &mut sockets {
+        let mut first = std::collections::HashSet::new();
+        while first.len() < 100 {
+            match subscriber.event_within(WAIT).await {
+                Event::Next(id, payload) => {
+                    assert!(payload["errors"].is_null(), "{payload}");
+                    first.insert(id);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    let before = simulator.described(arn);
+    let started = tokio::time::Instant::now();
+    let mut pushed = 0;
+    while started.elapsed() < poll * 10 {
+        for subscriber in &mut sockets {
+            while let Ok(event) = tokio::time::timeout(Duration::from_millis(1), subscriber.event()).await {
+                assert!(matches!(event, Event::Next(..)), "{event:?}");
+                pushed += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let polls = simulator.described(arn) - before;
+    let intervals = (started.elapsed().as_millis() / poll.as_millis()) as u64;
+    assert!(
+        polls <= intervals + 1,
+        "{polls} DescribeTaskExecution calls in {intervals} poll intervals for 1,000 subscribers"
+    );
+    assert!(polls >= intervals / 2, "the watcher kept polling: {polls} polls in {intervals} intervals");
+    assert!(
+        pushed >= 1_000 * (polls - 1),
+        "each poll's change reached all 1,000 subscribers: {pushed} pushes for {polls} polls"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_coded_errors_and_the_socket_stays_up() {
+    let (_simulator, address) = gateway(TEST_TICK, Duration::from_millis(100), |config| {
+        config.live.max_subscriptions_per_connection = 2;
+    })
+    .await;
+    for protocol in [TRANSPORT_WS, LEGACY_WS] {
+        let mut subscriber = connect(address, protocol).await;
+        subscriber.subscribe("bad", FOLLOW, json!({ "arn": "arn:aws:datasync:nowhere" })).await;
+        let (id, errors) = error_of(&mut subscriber).await;
+        assert_eq!((id.as_str(), codes(&errors)), ("bad", vec!["BAD_USER_INPUT".to_owned()]), "{protocol}");
+
+        let unknown = seeded::TRANSFERRING.replace("exec-0a1b2c3d4e5f60103", "exec-0a1b2c3d4e5f6ffff");
+        subscriber.subscribe("unknown", FOLLOW, json!({ "arn": unknown })).await;
+        let (_, errors) = error_of(&mut subscriber).await;
+        assert_eq!(codes(&errors), ["NOT_FOUND"], "{protocol}");
+
+        subscriber.subscribe("syntax", "subscription { taskExecutionUpdated(", json!({})).await;
+        let (_, errors) = error_of(&mut subscriber).await;
+        assert_eq!(codes(&errors), ["GRAPHQL_VALIDATION_FAILED"], "{protocol}");
+
+        // Two open at most; the third is refused, the two go on.
+        subscriber.subscribe("a", FOLLOW, json!({ "arn": seeded::TRANSFERRING })).await;
+        subscriber.subscribe("b", FOLLOW, json!({ "arn": seeded::VERIFYING })).await;
+        subscriber.subscribe("c", FOLLOW, json!({ "arn": seeded::PREPARING })).await;
+        let mut refused = None;
+        let mut answered = std::collections::HashSet::new();
+        while refused.is_none() || answered.len() < 2 {
+            match error_or_next(&mut subscriber).await {
+                (id, Some(errors)) => refused = Some((id, codes(&errors))),
+                (id, None) => {
+                    answered.insert(id);
+                }
+            }
+        }
+        assert_eq!(refused, Some(("c".to_owned(), vec!["SUBSCRIPTION_LIMIT".to_owned()])), "{protocol}");
+        assert_eq!(answered, ["a".to_owned(), "b".to_owned()].into(), "{protocol}");
+    }
+}
+
+#[tokio::test]
+async fn a_vanished_client_frees_what_it_held_and_the_process_limit_answers_503() {
+    let (_simulator, address) = gateway(TEST_TICK, Duration::from_millis(100), |config| {
+        config.live.max_streaming_connections = 1;
+    })
+    .await;
+    let mut subscriber = connect(address, TRANSPORT_WS).await;
+    subscriber.subscribe("1", FOLLOW, json!({ "arn": seeded::TRANSFERRING })).await;
+    assert!(matches!(subscriber.event_within(WAIT).await, Event::Next(..)));
+    let live = readyz(address).await;
+    assert_eq!(
+        (live["streamingConnections"].as_u64(), live["watcher"]["subscribers"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    let refused = reqwest::Client::new()
+        .get(format!("http://{address}/graphql/ws"))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-protocol", TRANSPORT_WS)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "CONNECTION_LIMIT");
+
+    drop(subscriber);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let live = readyz(address).await;
+        if live["streamingConnections"] == 0
+            && live["watcher"]["subscribers"] == 0
+            && live["watcher"]["following"] == 0
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never freed: {live}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    connect(address, TRANSPORT_WS).await;
+}
+
+#[tokio::test]
+async fn server_sent_events_stream_a_subscription_to_its_end() {
+    let (simulator, address) = gateway(TEST_TICK, Duration::from_millis(50), |_| {}).await;
+    let arn = start_quick(&simulator).await;
+    let body = json!({ "query": FOLLOW, "variables": { "arn": arn } });
+    let response = reqwest::Client::new()
+        .post(format!("http://{address}/graphql"))
+        .header("accept", "text/event-stream")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let text = tokio::time::timeout(WAIT, response.text()).await.expect("the stream completes").unwrap();
+    let events: Vec<(&str, &str)> = text
+        .split("\n\n")
+        .filter(|event| !event.trim().is_empty() && !event.starts_with(':'))
+        .map(|event| {
+            let field =
+                |name: &str| event.lines().find_map(|line| line.strip_prefix(name)).unwrap_or_default();
+            (field("event: "), field("data: "))
+        })
+        .collect();
+    assert_eq!(events.last().map(|(kind, _)| *kind), Some("complete"), "{text}");
+    let statuses: Vec<String> = events[..events.len() - 1]
+        .iter()
+        .map(|(kind, data)| {
+            assert_eq!(*kind, "next");
+            let data: Value = serde_json::from_str(data).unwrap();
+            data["data"]["taskExecutionUpdated"]["status"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(statuses.first().map(String::as_str), Some("QUEUED"));
+    assert_eq!(statuses.last().map(String::as_str), Some("SUCCESS"));
+
+    // Over plain HTTP, a subscription says where to go.
+    let response: Value = reqwest::Client::new()
+        .post(format!("http://{address}/graphql"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(response["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{response}");
+    assert!(response["errors"][0]["message"].as_str().unwrap().contains("/graphql/ws"));
+}
+
+#[tokio::test]
+async fn throttled_polls_back_off_and_the_subscription_goes_on() {
+    let (simulator, address) = gateway(TEST_TICK, Duration::from_millis(50), |config| {
+        config.datasync.max_attempts = 1;
+    })
+    .await;
+    let mut subscriber = connect(address, TRANSPORT_WS).await;
+    subscriber.subscribe("1", FOLLOW, json!({ "arn": seeded::TRANSFERRING })).await;
+    assert!(matches!(subscriber.event_within(WAIT).await, Event::Next(..)));
+    let faults = format!("{}/_simulator/faults", simulator.endpoint_url());
+    let client = reqwest::Client::new();
+    client.put(&faults).json(&json!({ "failure": "throttle", "count": 5 })).send().await.unwrap();
+    // Past the throttling, changes arrive again.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let live = readyz(address).await;
+        if live["watcher"]["failedPolls"].as_u64() >= Some(5) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "polls never failed: {live}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    while let Ok(_) = tokio::time::timeout(Duration::from_millis(10), subscriber.event()).await {}
+    match subscriber.event_within(WAIT).await {
+        Event::Next(_, payload) => {
+            assert_eq!(payload["data"]["taskExecutionUpdated"]["status"], "TRANSFERRING")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_eventbridge_event_pushes_a_finish_at_once_and_only_once() {
+    let (simulator, address) = gateway(TEST_TICK, Duration::from_secs(60), |config| {
+        config.live.eventbridge_secret = Some("s3cret-for-tests".into());
+    })
+    .await;
+    let arn = start_quick(&simulator).await;
+    let mut subscriber = connect(address, TRANSPORT_WS).await;
+    subscriber.subscribe("1", FOLLOW, json!({ "arn": arn })).await;
+    assert!(matches!(subscriber.event_within(WAIT).await, Event::Next(..)));
+    // It finishes at the simulator; the next poll is a minute away.
+    tokio::time::sleep(TEST_TICK * 40).await;
+    let polled = simulator.described(&arn);
+
+    let event = json!({
+        "version": "0", "id": "7f0c9d1e", "detail-type": "DataSync Task Execution State Change",
+        "source": "aws.datasync", "account": "111122223333", "time": "2026-11-26T00:00:00Z",
+        "region": "us-east-1", "resources": [arn], "detail": { "State": "SUCCESS" }
+    });
+    let post = |secret: &'static str, body: Value| {
+        reqwest::Client::new()
+            .post(format!("http://{address}/events/eventbridge"))
+            .header("x-eventbridge-secret", secret)
+            .json(&body)
+            .send()
+    };
+    let refused = post("wrong", event.clone()).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.json::<Value>().await.unwrap()["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    for (malformed, why) in [
+        (
+            json!({ "source": "aws.s3", "detail-type": "Object Created", "resources": [arn] }),
+            "unsupported event",
+        ),
+        (
+            json!({ "source": "aws.datasync", "detail-type": "DataSync Task Execution State Change", "resources": [] }),
+            "no task execution ARN",
+        ),
+        (json!([1, 2]), "not an EventBridge event"),
+    ] {
+        let response = post("s3cret-for-tests", malformed).await.unwrap();
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains(why), "{body}");
+    }
+    assert_eq!(simulator.described(&arn), polled, "refused events poll nothing");
+
+    let sent = tokio::time::Instant::now();
+    let accepted = post("s3cret-for-tests", event.clone()).await.unwrap();
+    assert_eq!(accepted.status(), 202);
+    let results = results_until_complete(&mut subscriber, "1").await;
+    let delay = sent.elapsed();
+    assert_eq!(results.last().unwrap()["data"]["taskExecutionUpdated"]["status"], "SUCCESS");
+    assert!(
+        delay < Duration::from_secs(30),
+        "pushed by the hint, not by the next poll a minute later: {delay:?}"
+    );
+
+    let again = post("s3cret-for-tests", event).await.unwrap();
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.json::<Value>().await.unwrap()["polling"], false, "a duplicate is known already");
+    assert_eq!(simulator.described(&arn), polled + 1, "one poll for the two deliveries");
+}
+
+async fn readyz(address: std::net::SocketAddr) -> Value {
+    let ready: Value = reqwest::get(format!("http://{address}/readyz")).await.unwrap().json().await.unwrap();
+    ready["live"].clone()
+}
+
+fn codes(errors: &Value) -> Vec<String> {
+    errors
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["extensions"]["code"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// The errors of the next failed operation; skips results of others.
+async fn error_of(subscriber: &mut Subscriber) -> (String, Value) {
+    loop {
+        if let (id, Some(errors)) = error_or_next(subscriber).await {
+            return (id, errors);
+        }
+    }
+}
+
+/// The next event's operation, and its errors if it failed (an `error` message, or a result
+/// with errors and no data, as the legacy protocol sends them). Completions are skipped.
+async fn error_or_next(subscriber: &mut Subscriber) -> (String, Option<Value>) {
+    loop {
+        match subscriber.event_within(WAIT).await {
+            Event::Error(id, errors) => return (id, Some(errors)),
+            Event::Next(id, payload) if payload["errors"].is_array() => {
+                return (id, Some(payload["errors"].clone()))
+            }
+            Event::Next(id, _) => return (id, None),
+            Event::Complete(_) => continue,
+            Event::Closed(code) => panic!("the socket closed ({code:?})"),
+        }
+    }
+}
