@@ -208,7 +208,7 @@ pub struct HistoryConfig {
 
     /// The discovery sync (on when a database is configured): lists every served region's tasks
     /// and executions on a schedule and keeps the index current. `--discovery=off` to disable.
-    #[arg(long, env = "DISCOVERY", default_value = "on", value_parser = on_off)]
+    #[arg(long, env = "DISCOVERY", default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
     pub discovery: bool,
 
     /// How often the discovery sync lists each region.

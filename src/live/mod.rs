@@ -120,8 +120,9 @@ impl Live {
         let first = self.shared.executions.get(arn.as_str(), Consistency::Cached, caller).await?.execution;
         if !first.is_terminal() {
             // Into the index, so that a replica takes its lease; and the watcher told to look.
-            let _ = self.observed(std::slice::from_ref(&first)).await;
-            self.shared.claim_now.store(true, Ordering::Relaxed);
+            if let Err(error) = self.observed(std::slice::from_ref(&first)).await {
+                tracing::debug!(%error, "a followed execution could not be indexed; this replica polls it");
+            }
             self.shared.poke.notify_one();
         }
         // Each step knows the last description sent: the first one, or a change newer than it.
@@ -187,6 +188,11 @@ impl Live {
         }
         if news.is_empty() {
             return Ok(());
+        }
+        if executions.iter().any(|execution| !execution.is_terminal()) {
+            // Running rows that may be new to the index: claim them now, not at the next renewal.
+            self.shared.claim_now.store(true, Ordering::Relaxed);
+            self.shared.poke.notify_one();
         }
         within(STORE_LIMIT, store.notify_changed(&self.shared.replica, &news)).await
     }

@@ -16,6 +16,7 @@ mod http;
 mod live;
 mod moto;
 mod proxy;
+mod replicas;
 mod schema;
 mod simulator;
 mod tasks;

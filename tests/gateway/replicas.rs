@@ -1,0 +1,227 @@
+//! The watcher with a database: executions nobody asked about followed from the index, and
+//! several gateway processes sharing the polling through leases, with changes reaching
+//! subscribers on every replica through NOTIFY.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use datasync_gateway::simulator::fleet::seeded;
+use datasync_gateway::simulator::{Simulator, SimulatorConfig};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::common::{history_config, spawn_gateway, test_database};
+use crate::live::{results_until_complete, start_quick, FOLLOW};
+use crate::ws_client::{connect, Event, TRANSPORT_WS};
+
+const EVENTS: &str = "subscription($filter: ExecutionFilter) {
+    executionEvents(filter: $filter) { kind previousStatus execution { taskExecutionArn status servedFrom } }
+}";
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn simulator(tick: Duration) -> Simulator {
+    Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig::with_tick(tick)).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_execution_nobody_asked_about_is_indexed_followed_recorded_and_announced() {
+    let simulator = simulator(Duration::from_millis(200)).await;
+    let mut config = history_config().await;
+    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+    config.history.discovery = true;
+    config.history.discovery_interval = Duration::from_secs(1);
+    config.live.poll_interval = Duration::from_millis(100);
+    let database_url = config.history.database_url.clone().unwrap();
+    let (address, _) = spawn_gateway(config).await;
+
+    let mut feed = connect(address, TRANSPORT_WS).await;
+    feed.subscribe("feed", EVENTS, json!({ "filter": { "taskArns": [seeded::QUICK_TASK] } })).await;
+    // The feed is open before the execution starts: nothing is pushed until something happens.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let arn = start_quick(&simulator).await;
+
+    let mut kinds = Vec::new();
+    while kinds.last() != Some(&"FINISHED".to_owned()) {
+        match feed.event_within(WAIT).await {
+            // The task's other executions (a seeded one that never ends) have events too.
+            Event::Next(_, payload) => {
+                let event = &payload["data"]["executionEvents"];
+                if event["execution"]["taskExecutionArn"] == arn.as_str() {
+                    kinds.push(event["kind"].as_str().unwrap().to_owned());
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(kinds.first().map(String::as_str), Some("STARTED"), "{kinds:?}");
+    assert!(kinds.contains(&"STATUS_CHANGED".to_owned()), "{kinds:?}");
+    assert!(simulator.described(&arn) >= 5, "followed by polls while it ran: {}", simulator.described(&arn));
+
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    let (status, first_seen_terminal): (String, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
+        "SELECT status, first_seen_terminal FROM execution_snapshots WHERE execution_arn = $1",
+    )
+    .bind(&arn)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(status, "SUCCESS");
+    assert!(first_seen_terminal.is_some(), "recorded as finished");
+    pool.close().await;
+}
+
+/// A gateway in a process of its own, killed when dropped.
+struct Replica {
+    process: Child,
+    address: SocketAddr,
+    access_key: &'static str,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Replica {
+    /// Starts `datasync-gateway serve` on `database_url`, signing its DataSync calls with
+    /// `access_key` (which is how the simulator tells the replicas apart).
+    async fn start(simulator: &Simulator, database_url: &str, access_key: &'static str) -> Replica {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let spool = std::env::temp_dir().join(format!("gateway-replica-{}-{access_key}", std::process::id()));
+        let log = std::fs::File::create(
+            std::env::temp_dir().join(format!("{access_key}-{}.log", std::process::id())),
+        )
+        .unwrap();
+        let process = Command::new(env!("CARGO_BIN_EXE_datasync-gateway"))
+            .args(["serve", "--listen", &address.to_string()])
+            .args(["--datasync-endpoint", &simulator.endpoint_url(), "--regions", "us-east-1,eu-west-1"])
+            .args(["--database-url", database_url, "--discovery", "on", "--discovery-interval", "1s"])
+            .args(["--poll-interval", "100ms", "--lease-duration", "1s"])
+            .args(["--datasync-calls-per-second", "10000", "--spool-dir", spool.to_str().unwrap()])
+            .env("AWS_ACCESS_KEY_ID", access_key)
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("the gateway binary starts");
+        let replica = Replica { process, address, access_key };
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while reqwest::get(format!("http://{address}/healthz")).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "replica {access_key} never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        replica
+    }
+
+    async fn name(&self) -> String {
+        let ready: Value =
+            reqwest::get(format!("http://{}/readyz", self.address)).await.unwrap().json().await.unwrap();
+        ready["live"]["watcher"]["replica"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Who holds the lease on each of `arns`, once every one is held.
+async fn owners(pool: &PgPool, arns: &[String]) -> HashMap<String, String> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT execution_arn, poll_owner FROM execution_snapshots WHERE execution_arn = ANY($1)",
+        )
+        .bind(arns)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let held: HashMap<String, String> =
+            rows.into_iter().filter_map(|(arn, owner)| Some((arn, owner?))).collect();
+        if held.len() == arns.len() {
+            return held;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "leases never all taken: {held:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_replicas_poll_each_execution_once_and_the_survivor_of_a_kill_finishes_them() {
+    let simulator = simulator(Duration::from_millis(250)).await;
+    let database_url = test_database().await;
+    let a = Replica::start(&simulator, &database_url, "AKIDREPLICAA").await;
+    let b = Replica::start(&simulator, &database_url, "AKIDREPLICAB").await;
+    let names = HashMap::from([(a.name().await, "a"), (b.name().await, "b")]);
+    let mut arns = Vec::new();
+    for _ in 0..4 {
+        arns.push(start_quick(&simulator).await);
+    }
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    let held = owners(&pool, &arns).await;
+
+    // A subscriber on the replica that does not poll an execution.
+    let (holder, other) = if names[&held[&arns[0]]] == "a" { (a, b) } else { (b, a) };
+    let mut subscriber = connect(other.address, TRANSPORT_WS).await;
+    subscriber.subscribe("1", FOLLOW, json!({ "arn": arns[0] })).await;
+    assert!(matches!(subscriber.event_within(WAIT).await, Event::Next(..)));
+
+    // While both run, each execution's polls come from one replica only.
+    let counts = |arn: &str| {
+        (simulator.described_by(arn, holder.access_key), simulator.described_by(arn, other.access_key))
+    };
+    let before: Vec<(u64, u64)> = arns.iter().map(|arn| counts(arn)).collect();
+    let mut pushed = Vec::new();
+    let window = tokio::time::Instant::now();
+    while window.elapsed() < Duration::from_secs(1) {
+        if let Ok(Event::Next(_, payload)) =
+            tokio::time::timeout(Duration::from_millis(100), subscriber.event()).await
+        {
+            pushed.push(payload["data"]["taskExecutionUpdated"]["bytesWritten"].as_i64().unwrap());
+        }
+    }
+    let held = owners(&pool, &arns).await;
+    for (arn, (holder_before, other_before)) in arns.iter().zip(before) {
+        let (holder_after, other_after) = counts(arn);
+        let polled_by = [(holder_after > holder_before), (other_after > other_before)];
+        assert_eq!(
+            polled_by.iter().filter(|polled| **polled).count(),
+            1,
+            "{arn}: polled by {polled_by:?}, lease {held:?}"
+        );
+    }
+    assert!(pushed.len() >= 2, "the other replica's subscriber saw the holder's polls: {pushed:?}");
+
+    // kill -9 the holder: within two lease periods the other takes its executions over and
+    // follows them to the end.
+    let holder_name = &held[&arns[0]];
+    let held_by_holder: Vec<&String> = arns.iter().filter(|arn| &held[*arn] == holder_name).collect();
+    let mut holder = holder;
+    holder.process.kill().unwrap();
+    holder.process.wait().unwrap();
+    let results = results_until_complete(&mut subscriber, "1").await;
+    assert_eq!(results.last().unwrap()["data"]["taskExecutionUpdated"]["status"], "SUCCESS");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let finished: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM execution_snapshots WHERE execution_arn = ANY($1) AND status = 'SUCCESS'",
+        )
+        .bind(&arns)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if finished == arns.len() as i64 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the survivor never finished them: {finished}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for arn in held_by_holder {
+        assert!(simulator.described_by(arn, other.access_key) > 1, "{arn} was taken over");
+    }
+    pool.close().await;
+}
