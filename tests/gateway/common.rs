@@ -215,3 +215,24 @@ impl TestGateway {
         }
     }
 }
+
+/// The npm test clients' folder, or a loud skip.
+pub fn node_clients() -> Option<std::path::PathBuf> {
+    match std::env::var_os("NODE_CLIENTS_DIR") {
+        Some(dir) => Some(std::path::PathBuf::from(dir)),
+        None => {
+            eprintln!("SKIPPED: NODE_CLIENTS_DIR is not set (npm clients not installed); run the tests with scripts/test");
+            None
+        }
+    }
+}
+
+pub async fn node(dir: &std::path::PathBuf, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    tokio::process::Command::new("node")
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("node runs")
+}

@@ -5,34 +5,11 @@
 //! The npm clients and Chromium are installed by `scripts/test` (NODE_CLIENTS_DIR,
 //! CHROMIUM_PATH); where they could not be, those tests say so loudly and skip.
 
-use std::path::PathBuf;
-
 use datasync_gateway::simulator::fleet::seeded;
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use crate::common::{error_codes, history_config, test_config, TestGateway, ONE};
-
-/// The npm test clients' folder, or a loud skip.
-fn node_clients() -> Option<PathBuf> {
-    match std::env::var_os("NODE_CLIENTS_DIR") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            eprintln!("SKIPPED: NODE_CLIENTS_DIR is not set (npm clients not installed); run the tests with scripts/test");
-            None
-        }
-    }
-}
-
-async fn node(dir: &PathBuf, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
-    tokio::process::Command::new("node")
-        .args(args)
-        .envs(envs.iter().copied())
-        .current_dir(dir)
-        .output()
-        .await
-        .expect("node runs")
-}
+use crate::common::{error_codes, history_config, node, node_clients, test_config, TestGateway, ONE};
 
 #[tokio::test]
 async fn graphiql_runs_a_query_from_the_url_in_a_real_browser_without_any_other_origin() {

@@ -9,7 +9,7 @@ use datasync_gateway::simulator::fleet::seeded;
 use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 use serde_json::{json, Value};
 
-use crate::common::{sdk_client, spawn_gateway, test_config, TEST_TICK};
+use crate::common::{node, node_clients, sdk_client, spawn_gateway, test_config, TEST_TICK};
 use crate::ws_client::{connect, Event, Subscriber, LEGACY_WS, TRANSPORT_WS};
 
 pub const FOLLOW: &str = "subscription($arn: ID!) {
@@ -426,5 +426,29 @@ async fn error_or_next(subscriber: &mut Subscriber) -> (String, Option<Value>) {
             Event::Complete(_) => continue,
             Event::Closed(code) => panic!("the socket closed ({code:?})"),
         }
+    }
+}
+
+#[tokio::test]
+async fn the_graphql_ws_and_graphql_sse_libraries_follow_an_execution_to_its_end() {
+    let Some(dir) = node_clients() else { return };
+    let (simulator, address) = gateway(TEST_TICK, Duration::from_millis(50), |_| {}).await;
+    for (transport, url) in
+        [("ws", format!("ws://{address}/graphql/ws")), ("sse", format!("http://{address}/graphql"))]
+    {
+        let arn = start_quick(&simulator).await;
+        let variables = json!({ "arn": arn }).to_string();
+        let output = node(&dir, &["subscribe.mjs", transport, &url, FOLLOW, &variables], &[]).await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{transport}: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+        let lines: Vec<Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        assert_eq!(lines.last(), Some(&json!({ "complete": true })), "{transport}: {stdout}");
+        let statuses: Vec<&str> = lines[..lines.len() - 1]
+            .iter()
+            .map(|line| line["data"]["taskExecutionUpdated"]["status"].as_str().unwrap())
+            .collect();
+        // Node takes a moment to start: the execution is under way by then.
+        assert!(statuses.len() >= 3, "{transport}: the current state, changes, the end: {stdout}");
+        assert_eq!(statuses.last(), Some(&"SUCCESS"), "{transport}: {stdout}");
     }
 }

@@ -225,3 +225,67 @@ async fn two_replicas_poll_each_execution_once_and_the_survivor_of_a_kill_finish
     }
     pool.close().await;
 }
+
+#[tokio::test]
+async fn with_postgresql_down_polling_and_subscriptions_go_on_from_memory() {
+    let simulator = simulator(crate::common::TEST_TICK).await;
+    let mut config = history_config().await;
+    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+    config.live.poll_interval = Duration::from_millis(100);
+    config.live.lease_duration = Duration::from_secs(1);
+    let database_url = config.history.database_url.clone().unwrap();
+    let (address, _) = spawn_gateway(config).await;
+    let mut subscriber = connect(address, TRANSPORT_WS).await;
+    subscriber.subscribe("1", FOLLOW, json!({ "arn": seeded::TRANSFERRING })).await;
+    let watcher = || async {
+        let ready: Value =
+            reqwest::get(format!("http://{address}/readyz")).await.unwrap().json().await.unwrap();
+        ready["live"]["watcher"].clone()
+    };
+    let wait_for = |leases_ok: bool| async move {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while watcher().await["leasesOk"] != leases_ok || watcher().await["leased"] != u64::from(leases_ok) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "leasesOk never {leases_ok}: {}",
+                watcher().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    wait_for(true).await;
+
+    // The gateway's database stops taking connections, and loses those it had.
+    let (server, name) = database_url.rsplit_once('/').unwrap();
+    let admin = PgPool::connect(&format!("{server}/postgres")).await.unwrap();
+    sqlx::query(&format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(name)
+        .execute(&admin)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while watcher().await["leasesOk"] != false {
+        assert!(tokio::time::Instant::now() < deadline, "the outage went unnoticed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while tokio::time::timeout(Duration::from_millis(10), subscriber.event()).await.is_ok() {}
+    let mut written = Vec::new();
+    while written.len() < 3 {
+        match subscriber.event_within(WAIT).await {
+            Event::Next(_, payload) => {
+                written.push(payload["data"]["taskExecutionUpdated"]["bytesWritten"].as_i64().unwrap())
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(written.windows(2).all(|pair| pair[0] < pair[1]), "still polled and pushed: {written:?}");
+
+    // Back: the lease is held again.
+    sqlx::query(&format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")).execute(&admin).await.unwrap();
+    admin.close().await;
+    wait_for(true).await;
+}
