@@ -107,6 +107,7 @@ impl Application {
             graphiql_page: http::graphiql_page(simulator.as_ref().map(|_| fleet::EXAMPLE_QUERY)).into(),
             live: live.clone(),
             live_config: config.live.clone(),
+            fanout: Default::default(),
             streaming: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 config.live.max_streaming_connections,
             )),

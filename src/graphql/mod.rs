@@ -2,6 +2,7 @@
 
 pub mod cache_hint;
 mod execution;
+mod fanout;
 mod history;
 pub mod limits;
 mod node;
@@ -14,6 +15,7 @@ mod task;
 use async_graphql::{EmptyMutation, Request, Response, Schema, ServerError};
 
 pub use execution::TaskExecutionNode;
+pub use fanout::Fanout;
 pub use query::Query;
 pub use streaming::StreamingExecutor;
 pub use subscription::SubscriptionRoot;

@@ -1,6 +1,7 @@
 //! How operations on a long-lived connection (WebSocket, server-sent events) run: each through
 //! the same [`Gate`] as over HTTP, with its own caller and call budget, its errors coded the same
-//! way, and at most so many subscriptions open per connection.
+//! way, and at most so many subscriptions open per connection. Identical subscriptions, from any
+//! connection, share one execution ([`Fanout`]).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,6 +12,8 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 
 use super::cache_hint::CacheHint;
+use super::fanout::{Fanout, FanoutKey};
+use super::subscription::replays_latest;
 use super::{coded_error, tag_errors, Gate, GatewaySchema};
 use crate::caller::Caller;
 use crate::error::request_codes::SUBSCRIPTION_LIMIT;
@@ -19,6 +22,7 @@ use crate::error::request_codes::SUBSCRIPTION_LIMIT;
 pub struct StreamingExecutor {
     schema: GatewaySchema,
     gate: Gate,
+    fanout: Fanout,
     peer: IpAddr,
     max_upstream_calls: usize,
     max_subscriptions: usize,
@@ -30,11 +34,20 @@ impl StreamingExecutor {
     pub fn new(
         schema: GatewaySchema,
         gate: Gate,
+        fanout: Fanout,
         peer: IpAddr,
         max_upstream_calls: usize,
         max_subscriptions: usize,
     ) -> Self {
-        StreamingExecutor { schema, gate, peer, max_upstream_calls, max_subscriptions, open: Arc::default() }
+        StreamingExecutor {
+            schema,
+            gate,
+            fanout,
+            peer,
+            max_upstream_calls,
+            max_subscriptions,
+            open: Arc::default(),
+        }
     }
 
     /// The request, admitted, with what resolvers expect in its data.
@@ -73,11 +86,25 @@ impl Executor for StreamingExecutor {
             let refusal = Response::from_errors(vec![coded_error(&message, SUBSCRIPTION_LIMIT)]);
             return futures::stream::once(async { refusal }).boxed();
         }
-        self.schema
-            .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+        let mut request = request;
+        let shared = replays_latest(&mut request).map(|replay| {
+            (FanoutKey::new(&request.query, request.operation_name.as_deref(), &request.variables), replay)
+        });
+        let schema = self.schema.clone();
+        let start = move || {
+            schema
+                .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+                .map(coded)
+                .boxed()
+        };
+        let results = match shared {
+            Some((key, replay)) => self.fanout.subscribe(key, replay, start),
+            None => start(),
+        };
+        results
             .map(move |response| {
                 let _open = &slot;
-                coded(response)
+                response
             })
             .boxed()
     }

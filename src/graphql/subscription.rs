@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ErrorExtensions, Result, SimpleObject, Subscription, ID};
+use async_graphql::parser::types::{OperationType, Selection};
+use async_graphql::{Context, ErrorExtensions, Request, Result, SimpleObject, Subscription, ID};
 use futures::{Stream, StreamExt};
 
 use super::history::ExecutionFilter;
@@ -71,4 +72,29 @@ fn node(execution: Arc<TaskExecution>) -> Option<TaskExecutionNode> {
             None
         }
     }
+}
+
+/// Root fields whose results are states (a subscriber joining a shared execution gets the latest
+/// first), as opposed to events.
+const STATE_FIELDS: [&str; 1] = ["taskExecutionUpdated"];
+
+/// For a subscription: whether a subscriber joining it late gets the latest result first.
+/// `None` for queries and mutations, and for a document that does not parse.
+pub(super) fn replays_latest(request: &mut Request) -> Option<bool> {
+    let name = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    let (_, operation) = document.operations.iter().find(|(operation_name, _)| {
+        name.is_none() || operation_name.map(|n| n.as_str()) == name.as_deref()
+    })?;
+    if operation.node.ty != OperationType::Subscription {
+        return None;
+    }
+    let items = &operation.node.selection_set.node.items;
+    Some(
+        !items.is_empty()
+            && items.iter().all(|item| match &item.node {
+                Selection::Field(field) => STATE_FIELDS.contains(&field.node.name.node.as_str()),
+                _ => false,
+            }),
+    )
 }

@@ -41,6 +41,8 @@ pub struct AppState {
     pub graphiql_page: Arc<str>,
     pub live: Live,
     pub live_config: LiveConfig,
+    /// Identical subscriptions, shared across connections.
+    pub fanout: crate::graphql::Fanout,
     /// One permit per open WebSocket or event stream.
     pub streaming: Arc<Semaphore>,
     /// Turns true when the gateway begins shutting down (long-lived connections close).
@@ -63,6 +65,7 @@ impl AppState {
         StreamingExecutor::new(
             self.schema.clone(),
             self.gate.clone(),
+            self.fanout.clone(),
             peer.ip(),
             self.limits.max_upstream_calls,
             self.live_config.max_subscriptions_per_connection,

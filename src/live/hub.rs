@@ -132,9 +132,9 @@ impl Hub {
         self.state().channels.contains_key(arn)
     }
 
-    /// The latest description of a running execution.
-    pub fn latest(&self, arn: &str) -> Option<Arc<TaskExecution>> {
-        self.state().latest.get(arn).cloned()
+    /// Whether `arn` is known to be running (so news of it, its finish above all, is wanted).
+    pub fn is_running(&self, arn: &str) -> bool {
+        self.state().latest.contains_key(arn)
     }
 
     /// Whether `arn` finished (lately: finished executions are remembered for a while).
@@ -173,16 +173,18 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The next change; after falling behind, the latest description instead of what was missed.
+    /// The next change. A subscriber that fell behind skips what it missed and goes on from
+    /// the oldest change still queued (the last one, the finish, is never skipped).
     pub async fn next(&mut self) -> Option<Arc<TaskExecution>> {
         let receiver = self.receiver.as_mut()?;
-        match receiver.recv().await {
-            Ok(execution) => Some(execution),
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                *receiver = receiver.resubscribe();
-                self.hub.latest(&self.arn)
+        loop {
+            match receiver.recv().await {
+                Ok(execution) => return Some(execution),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::debug!(arn = %self.arn, missed, "a subscriber fell behind; changes skipped");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
             }
-            Err(broadcast::error::RecvError::Closed) => None,
         }
     }
 }

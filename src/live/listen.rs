@@ -44,7 +44,9 @@ pub(super) async fn run(live: Live) {
         for notification in std::iter::once(first).chain(std::iter::from_fn(|| listener.next_buffered())) {
             if let Some((origin, arn)) = notification.payload().split_once(' ') {
                 let hub = &live.shared.hub;
-                if origin != live.replica() && (hub.is_watched(arn) || hub.has_feed_subscribers()) {
+                // What this replica shows, or holds as running (so that it learns the finish).
+                let wanted = hub.is_watched(arn) || hub.is_running(arn) || hub.has_feed_subscribers();
+                if origin != live.replica() && wanted {
                     arns.insert(arn.to_owned());
                 }
             }
