@@ -86,7 +86,7 @@ pub struct DataSyncConfig {
     #[arg(long, env = "DATASYNC_SIMULATOR", conflicts_with = "datasync_endpoint")]
     pub simulator: bool,
 
-    /// The simulator's unit of time: a new execution of its quick task takes 30 ticks.
+    /// The simulator's unit of time: a new execution of its quick task takes 31 ticks.
     #[arg(long, env = "SIMULATOR_TICK", default_value = "2s", value_parser = humantime::parse_duration)]
     pub simulator_tick: Duration,
 

@@ -23,7 +23,7 @@ enum Command {
     Simulate {
         #[arg(long, env = "SIMULATOR_LISTEN_ADDR", default_value = "127.0.0.1:9000")]
         listen: SocketAddr,
-        /// The simulator's unit of time: a new execution of the quick task takes 30 ticks.
+        /// The simulator's unit of time: a new execution of the quick task takes 31 ticks.
         #[arg(long, env = "SIMULATOR_TICK", default_value = "2s", value_parser = humantime::parse_duration)]
         tick: Duration,
         /// Finished executions added to the seeded ones (paging, volume, benchmarks).

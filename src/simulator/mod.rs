@@ -33,7 +33,7 @@ use fleet::Fleet;
 /// How the simulator behaves.
 #[derive(Clone, Debug)]
 pub struct SimulatorConfig {
-    /// The unit of phase lengths: a new execution of the quick task takes 30 ticks.
+    /// The unit of phase lengths: a new execution of the quick task takes 31 ticks.
     pub tick: Duration,
     /// Finished executions added to the seeded ones (spread over the tasks, one an hour back in
     /// time, every tenth failed), for paging and volume.

@@ -64,7 +64,7 @@ async fn a_started_execution_can_be_cancelled_once() {
     let arn = started.task_execution_arn().unwrap();
 
     let described = client.describe_task_execution().task_execution_arn(arn).send().await.unwrap();
-    assert_eq!(described.status().unwrap().as_str(), "LAUNCHING");
+    assert_eq!(described.status().unwrap().as_str(), "QUEUED");
     client.cancel_task_execution().task_execution_arn(arn).send().await.unwrap();
     let cancelling = client.describe_task_execution().task_execution_arn(arn).send().await.unwrap();
     assert_eq!(cancelling.status().unwrap().as_str(), "CANCELLING");
