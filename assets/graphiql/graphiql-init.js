@@ -5,6 +5,10 @@
 //   endpoint: "endpoint" of the JSON in <script type="application/json" id="graphiql-config">,
 //             then the data-endpoint attribute of #graphiql, then <meta name="graphql-endpoint">,
 //             then "/graphql". It must be same-origin (the page's CSP has connect-src 'self').
+//   subscriptions: "subscriptionEndpoint" of the JSON config (a same-origin path, default
+//             endpoint + "/ws"), over graphql-transport-ws with graphql-ws's client
+//             (window.graphqlWs, vendored); without that global, subscriptions are sent like
+//             queries and the gateway says where they belong.
 //   editors:  ?query=, ?variables= and ?headers= in the page's URL, then "defaultQuery" and
 //             "defaultHeaders" of the JSON config, then GraphiQL's own default.
 // While you edit, the URL's ?query= and ?variables= follow the editors (history.replaceState), so
@@ -81,8 +85,16 @@
     );
   }
 
+  // The WebSocket opens with the first subscription, not with the page.
+  var fetcherOptions = { url: endpoint };
+  if (window.graphqlWs) {
+    var socketUrl = new URL(nonEmptyString(config.subscriptionEndpoint) || endpoint + '/ws', window.location.href);
+    socketUrl.protocol = socketUrl.protocol === 'https:' ? 'wss:' : 'ws:';
+    fetcherOptions.wsClient = window.graphqlWs.createClient({ url: socketUrl.href, lazy: true, retryAttempts: 3 });
+  }
+
   var props = {
-    fetcher: window.GraphiQL.createFetcher({ url: endpoint }),
+    fetcher: window.GraphiQL.createFetcher(fetcherOptions),
     isHeadersEditorEnabled: true,
     shouldPersistHeaders: false,
     onEditQuery: function (value) {

@@ -41,7 +41,7 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = TaskExecutionNode>> {
         let live = ctx.data_unchecked::<Live>();
         let changes = live.follow(&arn, caller(ctx)?).await.map_err(|error| error.extend())?;
-        Ok(changes.filter_map(|execution| std::future::ready(node(execution))))
+        Ok(changes.filter_map(|(execution, served_from)| std::future::ready(node(execution, served_from))))
     }
 
     /// An event whenever an execution matching `filter` starts, changes status or finishes, on
@@ -54,7 +54,7 @@ impl SubscriptionRoot {
         let filter = filter.unwrap_or_default().validate().map_err(|error| error.extend())?;
         let events = ctx.data_unchecked::<Live>().events(filter);
         Ok(events.filter_map(|ExecutionEvent { kind, previous_status, execution }| {
-            std::future::ready(node(execution).map(|execution| ExecutionEventNode {
+            std::future::ready(node(execution, ServedFrom::Live).map(|execution| ExecutionEventNode {
                 kind,
                 previous_status,
                 execution,
@@ -63,9 +63,9 @@ impl SubscriptionRoot {
     }
 }
 
-fn node(execution: Arc<TaskExecution>) -> Option<TaskExecutionNode> {
+fn node(execution: Arc<TaskExecution>, served_from: ServedFrom) -> Option<TaskExecutionNode> {
     match ExecutionArn::parse(&execution.task_execution_arn) {
-        Ok(arn) => Some(Fetched { arn, execution, served_from: ServedFrom::Live }.into()),
+        Ok(arn) => Some(Fetched { arn, execution, served_from }.into()),
         // Cannot happen for what DataSync described (the mapping validated the ARN).
         Err(error) => {
             tracing::error!(%error, "an execution ARN does not parse; change not pushed");

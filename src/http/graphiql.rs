@@ -1,5 +1,5 @@
 //! GraphiQL, served entirely from the binary: the page and the vendored production builds of
-//! GraphiQL and React (`assets/graphiql/`, see its README for versions and updating). Nothing is
+//! GraphiQL, React and graphql-ws (for subscriptions over `/graphql/ws`) (`assets/graphiql/`, see its README for versions and updating). Nothing is
 //! fetched from another origin, and the page's Content-Security-Policy would block it if it were.
 
 use axum::extract::{Path, State};
@@ -16,7 +16,7 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
 
 const PAGE: &str = include_str!("../../assets/graphiql/index.html");
 
-const ASSETS: [(&str, &str, &[u8]); 5] = [
+const ASSETS: [(&str, &str, &[u8]); 6] = [
     (
         "react.production.min.js",
         "text/javascript; charset=utf-8",
@@ -34,6 +34,11 @@ const ASSETS: [(&str, &str, &[u8]); 5] = [
     ),
     ("graphiql.min.css", "text/css; charset=utf-8", include_bytes!("../../assets/graphiql/graphiql.min.css")),
     (
+        "graphql-ws.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/graphiql/graphql-ws.min.js"),
+    ),
+    (
         "graphiql-init.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/graphiql/graphiql-init.js"),
@@ -42,7 +47,11 @@ const ASSETS: [(&str, &str, &[u8]); 5] = [
 
 /// The page with its settings: the endpoint, and the editor's first query.
 pub fn page(default_query: Option<&str>) -> String {
-    let config = serde_json::json!({ "endpoint": "/graphql", "defaultQuery": default_query });
+    let config = serde_json::json!({
+        "endpoint": "/graphql",
+        "subscriptionEndpoint": "/graphql/ws",
+        "defaultQuery": default_query,
+    });
     // `<` escaped so the JSON cannot close its <script> element.
     PAGE.replacen("{{CONFIG_JSON}}", &config.to_string().replace('<', "\\u003c"), 1)
 }

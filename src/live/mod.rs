@@ -19,14 +19,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::sync::Notify;
 
 use crate::caller::Caller;
 use crate::datasync::ExecutionArn;
 use crate::error::GatewayError;
 use crate::model::TaskExecution;
-use crate::service::{Consistency, ExecutionService};
+use crate::service::{Consistency, ExecutionService, ServedFrom};
 use crate::store::filter::SnapshotFilter;
 use crate::store::{within, HistoryStore, StoreError};
 use hub::{ExecutionEvent, Hub};
@@ -112,12 +112,13 @@ impl Live {
         &self,
         arn: &str,
         caller: &Caller,
-    ) -> Result<impl Stream<Item = Arc<TaskExecution>>, GatewayError> {
+    ) -> Result<impl Stream<Item = (Arc<TaskExecution>, ServedFrom)>, GatewayError> {
         // Subscribed before the first read, so that no change between the two is missed.
         let arn =
             ExecutionArn::parse(arn).map_err(|invalid| GatewayError::BadUserInput(invalid.to_string()))?;
         let changes = self.shared.hub.subscribe(arn.as_str());
-        let first = self.shared.executions.get(arn.as_str(), Consistency::Cached, caller).await?.execution;
+        let fetched = self.shared.executions.get(arn.as_str(), Consistency::Cached, caller).await?;
+        let (first, served_from) = (fetched.execution, fetched.served_from);
         if !first.is_terminal() {
             // Into the index, so that a replica takes its lease; and the watcher told to look.
             if let Err(error) = self.observed(std::slice::from_ref(&first)).await {
@@ -125,20 +126,25 @@ impl Live {
             }
             self.shared.poke.notify_one();
         }
-        // Each step knows the last description sent: the first one, or a change newer than it.
-        Ok(futures::stream::unfold((Some(first), None::<Arc<TaskExecution>>, changes), |state| async move {
-            let (first, last, mut changes) = state;
-            if let Some(first) = first {
-                return Some((first.clone(), (None, Some(first), changes)));
-            }
-            let last = last.filter(|last| !last.is_terminal())?;
-            loop {
-                let next = changes.next().await?;
-                if next.fetched_at > last.fetched_at {
-                    return Some((next.clone(), (None, Some(next), changes)));
+        // Each step knows the last description sent: the first one (served from wherever reads
+        // are), or a change newer than it (pushed: LIVE).
+        let steps =
+            futures::stream::unfold((Some(first), None::<Arc<TaskExecution>>, changes), |state| async move {
+                let (first, last, mut changes) = state;
+                if let Some(first) = first {
+                    return Some((first.clone(), (None, Some(first), changes)));
                 }
-            }
-        }))
+                let last = last.filter(|last| !last.is_terminal())?;
+                loop {
+                    let next = changes.next().await?;
+                    if next.fetched_at > last.fetched_at {
+                        return Some((next.clone(), (None, Some(next), changes)));
+                    }
+                }
+            });
+        Ok(steps
+            .enumerate()
+            .map(move |(n, execution)| (execution, if n == 0 { served_from } else { ServedFrom::Live })))
     }
 
     /// Fleet events matching `filter`, from now on.

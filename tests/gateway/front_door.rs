@@ -11,13 +11,18 @@ use sha2::Digest;
 
 use crate::common::{error_codes, history_config, node, node_clients, test_config, TestGateway, ONE};
 
-#[tokio::test]
-async fn graphiql_runs_a_query_from_the_url_in_a_real_browser_without_any_other_origin() {
-    let Some(dir) = node_clients() else { return };
+/// The npm clients' folder when Chromium is there too, or a loud skip.
+fn browser_clients() -> Option<std::path::PathBuf> {
     if std::env::var_os("CHROMIUM_PATH").is_none() {
         eprintln!("SKIPPED: CHROMIUM_PATH is not set (chromium could not be installed)");
-        return;
+        return None;
     }
+    node_clients()
+}
+
+#[tokio::test]
+async fn graphiql_runs_a_query_from_the_url_in_a_real_browser_without_any_other_origin() {
+    let Some(dir) = browser_clients() else { return };
     let gateway = TestGateway::start().await;
     let screenshot = std::env::current_dir().unwrap().join("target/graphiql.png");
     let query =
@@ -34,6 +39,27 @@ async fn graphiql_runs_a_query_from_the_url_in_a_real_browser_without_any_other_
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["blocked"], json!([]), "the page asked for another origin: {report}");
     assert!(report["csp"].as_str().unwrap().contains("default-src 'self'"), "{report}");
+}
+
+#[tokio::test]
+async fn graphiql_runs_a_subscription_over_the_websocket_in_a_real_browser() {
+    let Some(dir) = browser_clients() else { return };
+    let gateway = TestGateway::start().await;
+    let screenshot = std::env::current_dir().unwrap().join("target/graphiql-subscription.png");
+    let query =
+        format!("subscription {{ taskExecutionUpdated(arn: \"{}\") {{ status }} }}", seeded::SUCCEEDED_BASIC);
+    let output = node(
+        &dir,
+        &["graphiql-browser.mjs", &gateway.url(""), &query, "\"SUCCESS\"", screenshot.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}\n{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_str(report.lines().last().unwrap()).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["blocked"], json!([]), "the page asked for another origin: {report}");
+    // "SUCCESS" in the result pane means data came back: over HTTP a subscription gets only an error.
 }
 
 #[tokio::test]

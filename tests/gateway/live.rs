@@ -77,7 +77,11 @@ async fn follows_an_execution_through_every_status(protocol: &'static str) {
     let distinct = written.iter().collect::<std::collections::BTreeSet<_>>().len();
     assert!(distinct >= 5, "bytesWritten grew step by step while transferring: {written:?}");
     assert_eq!(written.last(), Some(&3_000_000_000));
-    assert!(executions[1..].iter().all(|execution| execution["servedFrom"] == "LIVE"), "{executions:?}");
+    assert_eq!(executions[0]["servedFrom"], "UPSTREAM", "the first, read for the subscription");
+    assert!(
+        executions[1..].iter().all(|execution| execution["servedFrom"] == "LIVE"),
+        "then pushed: {executions:?}"
+    );
     // The socket stays open for more.
     subscriber.subscribe("2", FOLLOW, json!({ "arn": seeded::SUCCEEDED_BASIC })).await;
     assert_eq!(
