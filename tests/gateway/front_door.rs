@@ -11,55 +11,41 @@ use sha2::Digest;
 
 use crate::common::{error_codes, history_config, node, node_clients, test_config, TestGateway, ONE};
 
-/// The npm clients' folder when Chromium is there too, or a loud skip.
-fn browser_clients() -> Option<std::path::PathBuf> {
+/// Runs `query` in GraphiQL in headless Chromium against a fresh gateway, waits for `expected`
+/// in the result pane, and checks that the page loaded nothing from another origin; the
+/// report, or `None` (a loud skip) without Chromium or the npm clients.
+async fn graphiql_in_a_browser(query: &str, expected: &str, screenshot: &str) -> Option<Value> {
     if std::env::var_os("CHROMIUM_PATH").is_none() {
         eprintln!("SKIPPED: CHROMIUM_PATH is not set (chromium could not be installed)");
         return None;
     }
-    node_clients()
-}
-
-#[tokio::test]
-async fn graphiql_runs_a_query_from_the_url_in_a_real_browser_without_any_other_origin() {
-    let Some(dir) = browser_clients() else { return };
+    let dir = node_clients()?;
     let gateway = TestGateway::start().await;
-    let screenshot = std::env::current_dir().unwrap().join("target/graphiql.png");
-    let query =
-        format!("{{ taskExecution(arn: \"{}\") {{ status result {{ errorCode }} }} }}", seeded::FAILED);
-    let output = node(
-        &dir,
-        &["graphiql-browser.mjs", &gateway.url(""), &query, "\"ERROR\"", screenshot.to_str().unwrap()],
-        &[],
-    )
-    .await;
+    let screenshot = std::env::current_dir().unwrap().join("target").join(screenshot);
+    let args = ["graphiql-browser.mjs", &gateway.url(""), query, expected, screenshot.to_str().unwrap()];
+    let output = node(&dir, &args, &[]).await;
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{report}\n{}", String::from_utf8_lossy(&output.stderr));
     let report: Value = serde_json::from_str(report.lines().last().unwrap()).unwrap();
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["blocked"], json!([]), "the page asked for another origin: {report}");
+    Some(report)
+}
+
+#[tokio::test]
+async fn graphiql_runs_a_query_from_the_url_in_a_real_browser_without_any_other_origin() {
+    let query =
+        format!("{{ taskExecution(arn: \"{}\") {{ status result {{ errorCode }} }} }}", seeded::FAILED);
+    let Some(report) = graphiql_in_a_browser(&query, "\"ERROR\"", "graphiql.png").await else { return };
     assert!(report["csp"].as_str().unwrap().contains("default-src 'self'"), "{report}");
 }
 
 #[tokio::test]
 async fn graphiql_runs_a_subscription_over_the_websocket_in_a_real_browser() {
-    let Some(dir) = browser_clients() else { return };
-    let gateway = TestGateway::start().await;
-    let screenshot = std::env::current_dir().unwrap().join("target/graphiql-subscription.png");
+    // "SUCCESS" in the result pane means data came back: over HTTP a subscription gets only an error.
     let query =
         format!("subscription {{ taskExecutionUpdated(arn: \"{}\") {{ status }} }}", seeded::SUCCEEDED_BASIC);
-    let output = node(
-        &dir,
-        &["graphiql-browser.mjs", &gateway.url(""), &query, "\"SUCCESS\"", screenshot.to_str().unwrap()],
-        &[],
-    )
-    .await;
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{report}\n{}", String::from_utf8_lossy(&output.stderr));
-    let report: Value = serde_json::from_str(report.lines().last().unwrap()).unwrap();
-    assert_eq!(report["ok"], true, "{report}");
-    assert_eq!(report["blocked"], json!([]), "the page asked for another origin: {report}");
-    // "SUCCESS" in the result pane means data came back: over HTTP a subscription gets only an error.
+    graphiql_in_a_browser(&query, "\"SUCCESS\"", "graphiql-subscription.png").await;
 }
 
 #[tokio::test]
