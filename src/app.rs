@@ -66,6 +66,8 @@ impl Application {
         let history = open_history(&config.history).await?;
         let service = ExecutionService::new(
             ExecutionCache::for_executions(&config.cache),
+            config.cache.stale_if_error,
+            config.cache.capacity,
             datasync.clone(),
             history.clone(),
         );

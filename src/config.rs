@@ -170,6 +170,11 @@ pub struct CacheConfig {
     /// Reuse of "DataSync does not know this ARN", so a client retrying a typo costs one call.
     #[arg(long = "cache-not-found-ttl", env = "CACHE_NOT_FOUND_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub not_found_ttl: Duration,
+
+    /// When DataSync fails (throttling, an outage), a client's read is answered with the last
+    /// description younger than this, marked STALE with a warning; 0 turns it off.
+    #[arg(long = "stale-if-error", env = "STALE_IF_ERROR", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub stale_if_error: Duration,
 }
 
 /// The history store. Its `Debug` leaves out the database URL, which may hold a password.

@@ -21,9 +21,12 @@ pub enum GatewayError {
     /// The request already caused as many DataSync calls as one request may.
     #[error("this request reached its limit of {0} DataSync calls; ask for fewer executions per request")]
     UpstreamCallLimit(usize),
-    /// History was asked for, but no database is configured or it cannot be reached.
+    /// History was asked for, but the database cannot be reached or did not answer in time.
     #[error("execution history is unavailable: {0}")]
     HistoryUnavailable(&'static str),
+    /// History was asked for, but no database is configured: retrying will not help.
+    #[error("execution history is unavailable: no database is configured (--database-url)")]
+    HistoryNotConfigured,
     /// A fault of the gateway's own; details are in the log, keyed by nothing the client sees.
     #[error("internal error")]
     Internal,
@@ -38,18 +41,45 @@ impl GatewayError {
             GatewayError::UpstreamThrottled => "UPSTREAM_THROTTLED",
             GatewayError::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
             GatewayError::UpstreamCallLimit(_) => request_codes::UPSTREAM_CALL_LIMIT,
-            GatewayError::HistoryUnavailable(_) => "HISTORY_UNAVAILABLE",
+            GatewayError::HistoryUnavailable(_) | GatewayError::HistoryNotConfigured => "HISTORY_UNAVAILABLE",
             GatewayError::Internal => "INTERNAL",
         }
     }
 }
 
+impl GatewayError {
+    /// For an error a retry may cure, the seconds to wait first: DataSync throttling or failing,
+    /// the database down. Clients see `extensions.retryable` and `extensions.retryAfter`.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            GatewayError::UpstreamThrottled | GatewayError::UpstreamUnavailable(_) => {
+                Some(UPSTREAM_RETRY_SECONDS)
+            }
+            GatewayError::HistoryUnavailable(_) => Some(HISTORY_RETRY_SECONDS),
+            _ => None,
+        }
+    }
+}
+
+/// DataSync throttles per second and recovers from most outages within seconds; the SDK has
+/// already retried with backoff by the time a client sees either.
+const UPSTREAM_RETRY_SECONDS: u64 = 5;
+/// While the database fails, reads skip it for 5 s (`service::STORE_READ_PAUSE`); a retry after
+/// twice that finds it again if it is back.
+const HISTORY_RETRY_SECONDS: u64 = 10;
+
 /// `error.extend()` turns it into a GraphQL error carrying `extensions.code`. (A plain `From`
 /// is taken by async-graphql's blanket impl for every `Display` type, which would drop the code.)
 impl ErrorExtensions for GatewayError {
     fn extend(&self) -> async_graphql::Error {
-        let code = self.code();
-        async_graphql::Error::new(self.to_string()).extend_with(|_, extensions| extensions.set("code", code))
+        let (code, retry_after) = (self.code(), self.retry_after());
+        async_graphql::Error::new(self.to_string()).extend_with(|_, extensions| {
+            extensions.set("code", code);
+            if let Some(seconds) = retry_after {
+                extensions.set("retryable", true);
+                extensions.set("retryAfter", seconds);
+            }
+        })
     }
 }
 

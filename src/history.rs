@@ -84,7 +84,7 @@ impl HistoryService {
                 let cursor = cursor::encode(&row.position, &digest);
                 let served_from =
                     if row.execution.is_settled() { ServedFrom::History } else { ServedFrom::Index };
-                let fetched = Fetched { arn, execution: Arc::new(row.execution), served_from };
+                let fetched = Fetched::new(arn, Arc::new(row.execution), served_from);
                 Some((cursor, fetched))
             })
             .collect();

@@ -44,6 +44,10 @@ pub enum ServedFrom {
     Index,
     /// Pushed to a subscription: the watcher's latest poll of DataSync, on this replica or another.
     Live,
+    /// DataSync failed, and this is the last description the gateway had, younger than
+    /// `--stale-if-error`; `fetchedAt` says how old, and the response's `extensions.warnings`
+    /// names the failure.
+    Stale,
 }
 
 /// One execution, and where it came from.
@@ -52,6 +56,14 @@ pub struct Fetched {
     pub arn: ExecutionArn,
     pub execution: Arc<TaskExecution>,
     pub served_from: ServedFrom,
+    /// For a stale answer: the DataSync failure it stands in for.
+    pub stale_because: Option<GatewayError>,
+}
+
+impl Fetched {
+    pub fn new(arn: ExecutionArn, execution: Arc<TaskExecution>, served_from: ServedFrom) -> Self {
+        Fetched { arn, execution, served_from, stale_because: None }
+    }
 }
 
 /// How long reads skip the store after it failed, so that while the database is down live
@@ -100,13 +112,28 @@ impl History {
 #[derive(Clone)]
 pub struct ExecutionService {
     cache: ExecutionCache,
+    /// Every description from DataSync for `--stale-if-error` after it was fetched, whatever
+    /// the cache's lifetimes: what a read falls back on when DataSync fails.
+    last_known: moka::sync::Cache<String, Arc<TaskExecution>>,
     datasync: DataSyncClient,
     history: Option<History>,
 }
 
 impl ExecutionService {
-    pub fn new(cache: ExecutionCache, datasync: DataSyncClient, history: Option<History>) -> Self {
-        ExecutionService { cache, datasync, history }
+    pub fn new(
+        cache: ExecutionCache,
+        stale_if_error: Duration,
+        capacity: u64,
+        datasync: DataSyncClient,
+        history: Option<History>,
+    ) -> Self {
+        // A zero window keeps nothing (moka's capacity 0).
+        let capacity = if stale_if_error.is_zero() { 0 } else { capacity };
+        let last_known = moka::sync::Cache::builder()
+            .max_capacity(capacity)
+            .time_to_live(stale_if_error.max(Duration::from_millis(1)))
+            .build();
+        ExecutionService { cache, last_known, datasync, history }
     }
 
     pub fn history(&self) -> Option<&History> {
@@ -154,7 +181,34 @@ impl ExecutionService {
         Ok(arns.iter().map(|arn| by_arn[arn.as_str()].clone()).collect())
     }
 
+    /// The answer, or when DataSync fails a client's read, the last description younger than
+    /// `--stale-if-error`, marked as such (never for the gateway's own background work, which
+    /// must not take an old description for news).
     async fn get_parsed(
+        &self,
+        arn: ExecutionArn,
+        consistency: Consistency,
+        caller: &Caller,
+    ) -> Result<Fetched, GatewayError> {
+        match self.get_fresh(arn.clone(), consistency, caller).await {
+            Err(error @ (GatewayError::UpstreamThrottled | GatewayError::UpstreamUnavailable(_)))
+                if !caller.is_background() =>
+            {
+                match self.last_known.get(arn.as_str()) {
+                    Some(execution) => Ok(Fetched {
+                        arn,
+                        execution,
+                        served_from: ServedFrom::Stale,
+                        stale_because: Some(error),
+                    }),
+                    None => Err(error),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn get_fresh(
         &self,
         arn: ExecutionArn,
         consistency: Consistency,
@@ -183,7 +237,7 @@ impl ExecutionService {
             (true, true) => ServedFrom::History,
             (true, false) => ServedFrom::Upstream,
         };
-        Ok(Fetched { execution: cached.into_result()?, arn, served_from })
+        Ok(Fetched::new(arn, cached.into_result()?, served_from))
     }
 
     /// The store's snapshot if the execution is settled there, else a DataSync call; as a
@@ -227,6 +281,7 @@ impl ExecutionService {
     ) -> Result<Arc<TaskExecution>, GatewayError> {
         caller.spend_upstream_call()?;
         let execution = Arc::new(self.datasync.describe_task_execution(arn, caller).await?);
+        self.last_known.insert(arn.as_str().to_owned(), execution.clone());
         if let (Some(history), true) = (&self.history, execution.is_terminal()) {
             history.writer.record(execution.clone());
         }

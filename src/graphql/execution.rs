@@ -22,7 +22,7 @@ pub struct TaskExecutionNode {
 }
 
 impl From<Fetched> for TaskExecutionNode {
-    fn from(Fetched { arn, execution, served_from }: Fetched) -> Self {
+    fn from(Fetched { arn, execution, served_from, .. }: Fetched) -> Self {
         TaskExecutionNode { execution, arn, served_from }
     }
 }

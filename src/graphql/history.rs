@@ -236,9 +236,7 @@ fn scoped(
 }
 
 fn history_service<'a>(ctx: &Context<'a>) -> Result<&'a HistoryService> {
-    ctx.data_opt::<HistoryService>().ok_or_else(|| {
-        GatewayError::HistoryUnavailable("no database is configured (--database-url)").extend()
-    })
+    ctx.data_opt::<HistoryService>().ok_or_else(|| GatewayError::HistoryNotConfigured.extend())
 }
 
 /// Which executions a page covers.

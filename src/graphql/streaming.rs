@@ -50,18 +50,20 @@ impl StreamingExecutor {
         }
     }
 
-    /// The request, admitted, with what resolvers expect in its data.
-    fn admit(&self, mut request: Request) -> Result<Request, ServerError> {
+    /// The request, admitted, with what resolvers expect in its data; and its hint, whose
+    /// warnings go into the responses.
+    fn admit(&self, mut request: Request) -> Result<(Request, CacheHint), ServerError> {
         self.gate.admit(&mut request)?;
         let caller = Caller::client(self.peer, self.max_upstream_calls);
-        Ok(request.data(caller).data(CacheHint::default()))
+        let hint = CacheHint::default();
+        Ok((request.data(caller).data(hint.clone()), hint))
     }
 }
 
 impl Executor for StreamingExecutor {
     async fn execute(&self, request: Request) -> Response {
         match self.admit(request) {
-            Ok(request) => coded(self.schema.execute(request).await),
+            Ok((request, hint)) => finished(self.schema.execute(request).await, &hint),
             Err(refusal) => Response::from_errors(vec![refusal]),
         }
     }
@@ -71,8 +73,8 @@ impl Executor for StreamingExecutor {
         request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        let request = match self.admit(request) {
-            Ok(request) => request,
+        let (request, hint) = match self.admit(request) {
+            Ok(admitted) => admitted,
             Err(refusal) => {
                 return futures::stream::once(async { Response::from_errors(vec![refusal]) }).boxed()
             }
@@ -94,7 +96,7 @@ impl Executor for StreamingExecutor {
         let start = move || {
             schema
                 .execute_stream_with_session_data(request, session_data.unwrap_or_default())
-                .map(coded)
+                .map(move |response| finished(response, &hint))
                 .boxed()
         };
         let results = match shared {
@@ -119,7 +121,9 @@ impl Drop for OpenSubscription {
     }
 }
 
-fn coded(mut response: Response) -> Response {
+/// Codes on every error, and the warnings gathered so far.
+fn finished(mut response: Response, hint: &CacheHint) -> Response {
     tag_errors(&mut response);
+    hint.attach_warnings(&mut response);
     response
 }

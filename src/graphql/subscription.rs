@@ -65,7 +65,7 @@ impl SubscriptionRoot {
 
 fn node(execution: Arc<TaskExecution>, served_from: ServedFrom) -> Option<TaskExecutionNode> {
     match ExecutionArn::parse(&execution.task_execution_arn) {
-        Ok(arn) => Some(Fetched { arn, execution, served_from }.into()),
+        Ok(arn) => Some(Fetched::new(arn, execution, served_from).into()),
         // Cannot happen for what DataSync described (the mapping validated the ARN).
         Err(error) => {
             tracing::error!(%error, "an execution ARN does not parse; change not pushed");

@@ -12,7 +12,7 @@ use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request, Response};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::IntoResponse;
 
@@ -146,9 +146,15 @@ fn finish(
     headers: &HeaderMap,
     hint: Option<&CacheHint>,
 ) -> axum::response::Response {
+    let finish_one = |response: &mut Response| {
+        tag_errors(response);
+        if let Some(hint) = hint {
+            hint.attach_warnings(response);
+        }
+    };
     match &mut response {
-        BatchResponse::Single(response) => tag_errors(response),
-        BatchResponse::Batch(responses) => responses.iter_mut().for_each(tag_errors),
+        BatchResponse::Single(response) => finish_one(response),
+        BatchResponse::Batch(responses) => responses.iter_mut().for_each(finish_one),
     }
     let mut answer = encode(&response, headers, state.limits.max_response_bytes);
     let cache_control = match hint.and_then(CacheHint::max_age) {
@@ -160,7 +166,41 @@ fn finish(
     if let Ok(value) = HeaderValue::from_str(&cache_control) {
         answer.headers_mut().insert(CACHE_CONTROL, value);
     }
+    if let Some(seconds) = retry_after(&response) {
+        answer.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
     answer
+}
+
+/// When the whole request failed (every operation answered no data) and only with errors a
+/// retry may cure: the longest `retryAfter` among them, for the `Retry-After` header.
+fn retry_after(response: &BatchResponse) -> Option<u64> {
+    let operations: Vec<&Response> = match response {
+        BatchResponse::Single(single) => vec![single],
+        BatchResponse::Batch(batch) => batch.iter().collect(),
+    };
+    let mut longest = None;
+    for operation in operations {
+        let no_data = match &operation.data {
+            async_graphql::Value::Null => true,
+            async_graphql::Value::Object(fields) => {
+                fields.values().all(|value| *value == async_graphql::Value::Null)
+            }
+            _ => false,
+        };
+        if !no_data || operation.errors.is_empty() {
+            return None;
+        }
+        for error in &operation.errors {
+            let seconds =
+                error.extensions.as_ref().and_then(|extensions| match extensions.get("retryAfter") {
+                    Some(async_graphql::Value::Number(seconds)) => seconds.as_u64(),
+                    _ => None,
+                })?;
+            longest = longest.max(Some(seconds));
+        }
+    }
+    longest
 }
 
 /// The response as JSON, unless it would be larger than `limit` bytes: serialisation stops

@@ -17,6 +17,7 @@ mod live;
 mod moto;
 mod proxy;
 mod replicas;
+mod resilience;
 mod schema;
 mod simulator;
 mod tasks;
