@@ -22,6 +22,8 @@ async fn main() -> anyhow::Result<()> {
     let samples: usize = env_or("LIVE_SAMPLES", 300);
 
     let mut config = Config::defaults();
+    // One load generator is one caller: the per-caller rate limit would be what is measured.
+    config.limits.rate_limit = 0;
     config.listen = "127.0.0.1:0".parse()?;
     config.datasync.simulator = true;
     config.history.database_url = None;

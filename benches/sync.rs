@@ -35,6 +35,8 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let mut config = Config::defaults();
+    // One load generator is one caller: the per-caller rate limit would be what is measured.
+    config.limits.rate_limit = 0;
     config.listen = "127.0.0.1:0".parse()?;
     config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
     config.datasync.fake_credentials = true;

@@ -99,6 +99,8 @@ impl Application {
             }
             (_, false) => None,
         };
+        let rate_limits = crate::rate_limit::RateLimits::new(config.limits.rate_limit);
+        background.0.extend(rate_limits.start_forgetting());
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let state = AppState {
             schema: build_schema(service, tasks, live.clone(), &config.limits),
@@ -110,6 +112,7 @@ impl Application {
             live: live.clone(),
             live_config: config.live.clone(),
             fanout: Default::default(),
+            rate_limits: rate_limits.clone(),
             streaming: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 config.live.max_streaming_connections,
             )),

@@ -224,6 +224,11 @@ pub struct HistoryConfig {
 /// Limits that keep one client from taking the gateway down.
 #[derive(Args, Clone, Debug)]
 pub struct LimitsConfig {
+    /// GraphQL requests per second per caller (its IP address), with a burst of twice as many;
+    /// beyond, HTTP 429 `RATE_LIMITED` with `Retry-After`. 0 turns it off.
+    #[arg(long, env = "RATE_LIMIT", default_value_t = 100)]
+    pub rate_limit: u32,
+
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,

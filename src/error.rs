@@ -18,6 +18,9 @@ pub enum GatewayError {
     /// DataSync could not be reached or failed (timeout, 5xx, refused or dropped connection).
     #[error("DataSync is unavailable: {0}")]
     UpstreamUnavailable(&'static str),
+    /// The caller sent more requests than `--rate-limit` allows; retry after that many seconds.
+    #[error("too many requests from this caller; retry in {0} s")]
+    RateLimited(u64),
     /// The request already caused as many DataSync calls as one request may.
     #[error("this request reached its limit of {0} DataSync calls; ask for fewer executions per request")]
     UpstreamCallLimit(usize),
@@ -41,6 +44,7 @@ impl GatewayError {
             GatewayError::UpstreamThrottled => "UPSTREAM_THROTTLED",
             GatewayError::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
             GatewayError::UpstreamCallLimit(_) => request_codes::UPSTREAM_CALL_LIMIT,
+            GatewayError::RateLimited(_) => "RATE_LIMITED",
             GatewayError::HistoryUnavailable(_) | GatewayError::HistoryNotConfigured => "HISTORY_UNAVAILABLE",
             GatewayError::Internal => "INTERNAL",
         }
@@ -56,8 +60,19 @@ impl GatewayError {
                 Some(UPSTREAM_RETRY_SECONDS)
             }
             GatewayError::HistoryUnavailable(_) => Some(HISTORY_RETRY_SECONDS),
+            GatewayError::RateLimited(seconds) => Some(*seconds),
             _ => None,
         }
+    }
+}
+
+impl GatewayError {
+    /// As a request-level GraphQL error, without a position (nothing in the document caused it).
+    pub fn to_server_error(&self) -> async_graphql::ServerError {
+        let error = self.extend();
+        let mut server_error = async_graphql::ServerError::new(error.message, None);
+        server_error.extensions = error.extensions;
+        server_error
     }
 }
 

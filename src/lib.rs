@@ -18,6 +18,7 @@ pub mod history;
 mod http;
 pub mod live;
 pub mod model;
+pub mod rate_limit;
 pub mod service;
 pub mod simulator;
 pub mod store;

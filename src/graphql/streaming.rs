@@ -17,12 +17,14 @@ use super::subscription::replays_latest;
 use super::{coded_error, tag_errors, Gate, GatewaySchema};
 use crate::caller::Caller;
 use crate::error::request_codes::SUBSCRIPTION_LIMIT;
+use crate::rate_limit::RateLimits;
 
 #[derive(Clone)]
 pub struct StreamingExecutor {
     schema: GatewaySchema,
     gate: Gate,
     fanout: Fanout,
+    rate_limits: RateLimits,
     peer: IpAddr,
     max_upstream_calls: usize,
     max_subscriptions: usize,
@@ -35,6 +37,7 @@ impl StreamingExecutor {
         schema: GatewaySchema,
         gate: Gate,
         fanout: Fanout,
+        rate_limits: RateLimits,
         peer: IpAddr,
         max_upstream_calls: usize,
         max_subscriptions: usize,
@@ -43,6 +46,7 @@ impl StreamingExecutor {
             schema,
             gate,
             fanout,
+            rate_limits,
             peer,
             max_upstream_calls,
             max_subscriptions,
@@ -53,8 +57,9 @@ impl StreamingExecutor {
     /// The request, admitted, with what resolvers expect in its data; and its hint, whose
     /// warnings go into the responses.
     fn admit(&self, mut request: Request) -> Result<(Request, CacheHint), ServerError> {
-        self.gate.admit(&mut request)?;
         let caller = Caller::client(self.peer, self.max_upstream_calls);
+        self.rate_limits.check(&caller).map_err(|limited| limited.to_server_error())?;
+        self.gate.admit(&mut request)?;
         let hint = CacheHint::default();
         Ok((request.data(caller).data(hint.clone()), hint))
     }

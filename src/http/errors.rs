@@ -2,11 +2,12 @@
 //! client parses a 404 or a 413 the way it parses a validation error.
 
 use async_graphql::Response;
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 
 use crate::error::request_codes::{BAD_REQUEST, REQUEST_TIMEOUT};
+use crate::error::GatewayError;
 
 /// `{"errors":[{"message":…,"extensions":{"code":…}}]}`
 pub fn error_body(message: &str, code: &str) -> Vec<u8> {
@@ -16,6 +17,18 @@ pub fn error_body(message: &str, code: &str) -> Vec<u8> {
 
 pub fn error_response(status: StatusCode, message: &str, code: &str) -> axum::response::Response {
     (status, [(CONTENT_TYPE, "application/json")], error_body(message, code)).into_response()
+}
+
+/// HTTP 429 for a caller over its rate, with `retryable`, `retryAfter` and `Retry-After`.
+pub fn too_many_requests(error: &GatewayError) -> axum::response::Response {
+    let seconds = error.retry_after().unwrap_or(1);
+    let body = serde_json::to_vec(&Response::from_errors(vec![error.to_server_error()]))
+        .expect("an error response serialises");
+    let headers = [
+        (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        (RETRY_AFTER, HeaderValue::from(seconds)),
+    ];
+    (StatusCode::TOO_MANY_REQUESTS, headers, body).into_response()
 }
 
 /// Errors answered before any handler of ours ran (no route, wrong method, body limit, time

@@ -16,7 +16,7 @@ use axum::http::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::IntoResponse;
 
-use super::errors::error_response;
+use super::errors::{error_response, too_many_requests};
 use super::events;
 use super::AppState;
 use crate::caller::Caller;
@@ -34,6 +34,9 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
+    if let Err(limited) = state.rate_limits.check(&caller(&state, peer)) {
+        return too_many_requests(&limited);
+    }
     if !is_json(headers.get(CONTENT_TYPE)) {
         let (message, code) = super::errors::describe(StatusCode::UNSUPPORTED_MEDIA_TYPE);
         return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, message, code);
@@ -64,6 +67,9 @@ pub async fn get(
     headers: HeaderMap,
     uri: Uri,
 ) -> axum::response::Response {
+    if let Err(limited) = state.rate_limits.check(&caller(&state, peer)) {
+        return too_many_requests(&limited);
+    }
     let query = uri.query().unwrap_or_default();
     if query.len() > state.limits.max_body_bytes {
         let (message, code) = super::errors::describe(StatusCode::URI_TOO_LONG);
@@ -87,7 +93,7 @@ pub async fn get(
     if events::wanted(&headers) {
         return events::stream(&state, peer, request);
     }
-    let caller = Caller::client(peer.ip(), state.limits.max_upstream_calls);
+    let caller = caller(&state, peer);
     let hint = CacheHint::default();
     let response = run_admitted(&state, request, &caller, &hint).await;
     finish(&state, BatchResponse::Single(response), &headers, Some(&hint))
@@ -106,7 +112,7 @@ async fn execute(
         }
     }
     // One caller (and so one DataSync call budget) for every operation of the request.
-    let caller = Caller::client(peer.ip(), state.limits.max_upstream_calls);
+    let caller = caller(state, peer);
     let hint = CacheHint::default();
     let response = match request {
         BatchRequest::Single(request) => BatchResponse::Single(run(state, request, &caller, &hint).await),
@@ -268,6 +274,11 @@ fn runs(request: &mut Request, ty: OperationType) -> bool {
     document.operations.iter().any(|(operation_name, operation)| {
         operation.node.ty == ty && (name.is_none() || operation_name.map(|n| n.as_str()) == name.as_deref())
     })
+}
+
+/// Who sent a request, with a fresh DataSync call budget.
+fn caller(state: &AppState, peer: SocketAddr) -> Caller {
+    Caller::client(peer.ip(), state.limits.max_upstream_calls)
 }
 
 fn bad_request(message: &str) -> axum::response::Response {

@@ -41,6 +41,7 @@ pub struct AppState {
     pub graphiql_page: Arc<str>,
     pub live: Live,
     pub live_config: LiveConfig,
+    pub rate_limits: crate::rate_limit::RateLimits,
     /// Identical subscriptions, shared across connections.
     pub fanout: crate::graphql::Fanout,
     /// One permit per open WebSocket or event stream.
@@ -66,6 +67,7 @@ impl AppState {
             self.schema.clone(),
             self.gate.clone(),
             self.fanout.clone(),
+            self.rate_limits.clone(),
             peer.ip(),
             self.limits.max_upstream_calls,
             self.live_config.max_subscriptions_per_connection,

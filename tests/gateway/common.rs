@@ -35,6 +35,8 @@ pub fn test_config() -> Config {
     config.datasync.initial_backoff = Duration::from_millis(10);
     // The per-region call budget is tested on its own; elsewhere it would only slow tests down.
     config.datasync.calls_per_second = 10_000.0;
+    // Every test client is 127.0.0.1; the rate limit is tested on its own.
+    config.limits.rate_limit = 0;
     // A spool directory of its own: a test's shutdown must not feed another test's start.
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

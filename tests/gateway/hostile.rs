@@ -356,3 +356,49 @@ async fn client_mistakes_in_history_filters_are_bad_input_not_a_database_outage(
     let ready: Value = gateway.get("/readyz").await.json().await.unwrap();
     assert_eq!(ready["history"]["writer"]["healthy"], true);
 }
+
+#[tokio::test]
+async fn a_caller_over_its_rate_gets_429_with_retry_after_while_other_callers_are_served() {
+    let mut config = test_config();
+    config.limits.rate_limit = 2; // a burst of 4
+    let gateway = TestGateway::start_with(config).await;
+    let from =
+        |address: [u8; 4]| reqwest::Client::builder().local_address(IpAddr::from(address)).build().unwrap();
+    let (greedy, other) = (from([127, 0, 0, 1]), from([127, 0, 0, 2]));
+    let body = json!({ "query": "{ __typename }" });
+    let mut statuses = Vec::new();
+    let mut refused = None;
+    for _ in 0..6 {
+        let response = greedy.post(gateway.url("/graphql")).json(&body).send().await.unwrap();
+        statuses.push(response.status().as_u16());
+        if response.status() == 429 {
+            let retry_after = response.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap();
+            refused = Some((retry_after, response.json::<Value>().await.unwrap()));
+        }
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 429, 429]);
+    let (retry_after, body429) = refused.unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let extensions = &body429["errors"][0]["extensions"];
+    assert_eq!(extensions["code"], "RATE_LIMITED", "{body429}");
+    assert_eq!(
+        (extensions["retryable"].as_bool(), extensions["retryAfter"].as_u64()),
+        (Some(true), Some(retry_after))
+    );
+
+    let served = other.post(gateway.url("/graphql")).json(&body).send().await.unwrap();
+    assert_eq!(served.status(), 200, "another caller is not limited by the first one's flood");
+    assert_eq!(gateway.get("/healthz").await.status(), 200, "probes do not count");
+    // Operations on a socket count too.
+    let mut socket = crate::ws_client::connect(gateway.address, crate::ws_client::TRANSPORT_WS).await;
+    socket.subscribe("1", "subscription { executionEvents { kind } }", json!({})).await;
+    let errors = match socket.event_within(Duration::from_secs(10)).await {
+        crate::ws_client::Event::Error(_, errors) => errors,
+        crate::ws_client::Event::Next(_, result) => result["errors"].clone(),
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(errors[0]["extensions"]["code"], "RATE_LIMITED", "{errors}");
+    // The rate comes back.
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    assert_eq!(greedy.post(gateway.url("/graphql")).json(&body).send().await.unwrap().status(), 200);
+}
