@@ -203,7 +203,8 @@ const PAGE: &str = "query($filter: ExecutionFilter, $first: Int, $after: String)
 /// the load varies per row.
 async fn template(app: &Application, config: &Config) -> anyhow::Result<Value> {
     let simulator = app.simulator().expect("simulator mode");
-    let client = DataSyncClient::new(&config.datasync, Some(simulator.endpoint_url())).await;
+    let client =
+        DataSyncClient::new(&config.datasync, Some(simulator.endpoint_url()), Default::default()).await;
     let execution = client
         .describe_task_execution(
             &ExecutionArn::parse(seeded::SUCCEEDED_BASIC)?,

@@ -14,10 +14,11 @@ use crate::cache::{ExecutionCache, TaskCaches};
 use crate::config::{Config, HistoryConfig};
 use crate::datasync::DataSyncClient;
 use crate::discovery::Discovery;
-use crate::graphql::{build_schema, Gate};
+use crate::graphql::{build_schema, Gate, Streaming};
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppState};
 use crate::live::{Live, LiveSettings};
+use crate::metrics::Metrics;
 use crate::service::{ExecutionService, History};
 use crate::simulator::{fleet, Simulator, SimulatorConfig};
 use crate::store::writer::SnapshotWriter;
@@ -37,6 +38,7 @@ pub struct Application {
     spool_dir: PathBuf,
     flush_timeout: Duration,
     live: Live,
+    metrics: Metrics,
     background: Background,
     /// Tells long-lived connections and the admin server that the gateway is stopping.
     stop: tokio::sync::watch::Sender<bool>,
@@ -61,18 +63,20 @@ impl Application {
         } else {
             None
         };
-        let datasync =
-            DataSyncClient::new(&config.datasync, simulator.as_ref().map(Simulator::endpoint_url)).await;
+        let metrics = Metrics::default();
+        let simulator_url = simulator.as_ref().map(Simulator::endpoint_url);
+        let datasync = DataSyncClient::new(&config.datasync, simulator_url, metrics.clone()).await;
         let history = open_history(&config.history).await?;
         let service = ExecutionService::new(
-            ExecutionCache::for_executions(&config.cache),
+            ExecutionCache::for_executions(&config.cache, &metrics),
             config.cache.stale_if_error,
             config.cache.capacity,
             datasync.clone(),
             history.clone(),
+            metrics.clone(),
         );
 
-        let tasks = TaskService::new(TaskCaches::new(&config.cache), datasync.clone());
+        let tasks = TaskService::new(TaskCaches::new(&config.cache, &metrics), datasync.clone());
         let mut background = Background::default();
         let (live, live_tasks) = Live::start(
             service.clone(),
@@ -102,20 +106,34 @@ impl Application {
         let rate_limits = crate::rate_limit::RateLimits::new(config.limits.rate_limit);
         background.0.extend(rate_limits.start_forgetting());
         let (stop, stopping) = tokio::sync::watch::channel(false);
+        let schema = build_schema(service.clone(), tasks.clone(), live.clone(), &config.limits);
+        let gate = Gate::new(&config.limits);
+        let streaming = Streaming {
+            schema: schema.clone(),
+            gate: gate.clone(),
+            fanout: Default::default(),
+            rate_limits: rate_limits.clone(),
+            metrics: metrics.clone(),
+            max_upstream_calls: config.limits.max_upstream_calls,
+            max_subscriptions: config.live.max_subscriptions_per_connection,
+        };
         let state = AppState {
-            schema: build_schema(service, tasks, live.clone(), &config.limits),
-            gate: Gate::new(&config.limits),
+            schema,
+            gate,
             limits: config.limits.clone(),
             history: history.clone(),
             discovery,
             graphiql_page: http::graphiql_page(simulator.as_ref().map(|_| fleet::EXAMPLE_QUERY)).into(),
             live: live.clone(),
             live_config: config.live.clone(),
-            fanout: Default::default(),
             rate_limits: rate_limits.clone(),
-            streaming: std::sync::Arc::new(tokio::sync::Semaphore::new(
+            streaming,
+            streaming_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 config.live.max_streaming_connections,
             )),
+            metrics: metrics.clone(),
+            executions: service,
+            tasks,
             shutdown: stopping,
         };
         let router = http::router(state.clone())?;
@@ -134,6 +152,7 @@ impl Application {
             spool_dir: config.history.spool_dir.clone(),
             flush_timeout: config.history.history_flush_timeout,
             live,
+            metrics,
             background,
             stop,
         })
@@ -169,6 +188,7 @@ impl Application {
             spool_dir,
             flush_timeout,
             live,
+            metrics,
             background,
             stop,
         } = self;
@@ -179,7 +199,7 @@ impl Application {
                 let stopping = async move {
                     let _ = stopping.wait_for(|stopping| *stopping).await;
                 };
-                server::serve(listener, router, limits, stopping).await
+                server::serve(listener, router, limits, Default::default(), stopping).await
             })
         });
         let stop_streams = stop.clone();
@@ -187,7 +207,8 @@ impl Application {
             shutdown.await;
             let _ = stop_streams.send(true);
         };
-        server::serve(listener, router, connection_limits, shutdown).await;
+        let open_connections = metrics.levels().http_connections.clone();
+        server::serve(listener, router, connection_limits, open_connections, shutdown).await;
         let _ = stop.send(true);
         if let Some(admin) = admin {
             let _ = admin.await;

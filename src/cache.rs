@@ -14,6 +14,7 @@ use moka::Expiry;
 
 use crate::config::CacheConfig;
 use crate::error::GatewayError;
+use crate::metrics::Metrics;
 use crate::model::{Location, Task, TaskExecution, TaskSummary};
 
 /// What DataSync answered for one key.
@@ -63,13 +64,33 @@ pub type ExecutionCache = AnswerCache<TaskExecution>;
 
 impl<V: Send + Sync + 'static> AnswerCache<V> {
     /// `found_ttl` says how long an answer may be reused; "not found" is kept for `not_found_ttl`.
+    /// Entries dropped for room are counted as evictions of `name`.
     pub fn new(
+        name: &'static str,
         capacity: u64,
         found_ttl: impl Fn(&V) -> Duration + Send + Sync + 'static,
         not_found_ttl: Duration,
+        metrics: &Metrics,
     ) -> Self {
         let policy = ExpiryPolicy { found: Box::new(found_ttl), not_found: not_found_ttl };
-        AnswerCache { entries: Cache::builder().max_capacity(capacity).expire_after(policy).build() }
+        let metrics = metrics.clone();
+        metrics.cache_created(name);
+        let entries = Cache::builder()
+            .max_capacity(capacity)
+            .expire_after(policy)
+            .eviction_listener(move |_, _, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    metrics.cache_eviction(name);
+                }
+            })
+            .build();
+        AnswerCache { entries }
+    }
+
+    /// Entries held (after moka has applied what it had pending).
+    pub async fn entries(&self) -> u64 {
+        self.entries.run_pending_tasks().await;
+        self.entries.entry_count()
     }
 
     /// The cached answer for `key`, or the one `fetch` produces. Concurrent misses for one key
@@ -101,12 +122,14 @@ impl<V: Send + Sync + 'static> AnswerCache<V> {
 }
 
 impl ExecutionCache {
-    pub fn for_executions(config: &CacheConfig) -> Self {
+    pub fn for_executions(config: &CacheConfig, metrics: &Metrics) -> Self {
         let (finished, running) = (config.finished_ttl, config.running_ttl);
         AnswerCache::new(
+            "executions",
             config.capacity,
             move |execution: &TaskExecution| if execution.is_settled() { finished } else { running },
             config.not_found_ttl,
+            metrics,
         )
     }
 }
@@ -120,12 +143,24 @@ pub struct TaskCaches {
 }
 
 impl TaskCaches {
-    pub fn new(config: &CacheConfig) -> Self {
-        let (task_ttl, list_ttl) = (config.task_ttl, config.location_ttl);
+    pub fn new(config: &CacheConfig, metrics: &Metrics) -> Self {
+        let (task_ttl, list_ttl, not_found) = (config.task_ttl, config.location_ttl, config.not_found_ttl);
         TaskCaches {
-            tasks: AnswerCache::new(config.capacity, move |_: &Task| task_ttl, config.not_found_ttl),
-            task_lists: AnswerCache::new(64, move |_: &Vec<TaskSummary>| task_ttl, config.not_found_ttl),
-            locations: AnswerCache::new(64, move |_: &Vec<Location>| list_ttl, config.not_found_ttl),
+            tasks: AnswerCache::new("tasks", config.capacity, move |_: &Task| task_ttl, not_found, metrics),
+            task_lists: AnswerCache::new(
+                "task_lists",
+                64,
+                move |_: &Vec<TaskSummary>| task_ttl,
+                not_found,
+                metrics,
+            ),
+            locations: AnswerCache::new(
+                "locations",
+                64,
+                move |_: &Vec<Location>| list_ttl,
+                not_found,
+                metrics,
+            ),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod graphql;
 pub mod history;
 mod http;
 pub mod live;
+pub mod metrics;
 pub mod model;
 pub mod rate_limit;
 pub mod service;

@@ -13,6 +13,7 @@ use crate::cache::{Cached, ExecutionCache};
 use crate::caller::Caller;
 use crate::datasync::{DataSyncClient, ExecutionArn};
 use crate::error::GatewayError;
+use crate::metrics::Metrics;
 use crate::model::TaskExecution;
 use crate::store::writer::SnapshotWriter;
 use crate::store::{within, HistoryStore, StoreError};
@@ -117,6 +118,7 @@ pub struct ExecutionService {
     last_known: moka::sync::Cache<String, Arc<TaskExecution>>,
     datasync: DataSyncClient,
     history: Option<History>,
+    metrics: Metrics,
 }
 
 impl ExecutionService {
@@ -126,6 +128,7 @@ impl ExecutionService {
         capacity: u64,
         datasync: DataSyncClient,
         history: Option<History>,
+        metrics: Metrics,
     ) -> Self {
         // A zero window keeps nothing (moka's capacity 0).
         let capacity = if stale_if_error.is_zero() { 0 } else { capacity };
@@ -133,7 +136,12 @@ impl ExecutionService {
             .max_capacity(capacity)
             .time_to_live(stale_if_error.max(Duration::from_millis(1)))
             .build();
-        ExecutionService { cache, last_known, datasync, history }
+        ExecutionService { cache, last_known, datasync, history, metrics }
+    }
+
+    /// Entries in the execution cache, for `/metrics`.
+    pub async fn cache_entries(&self) -> u64 {
+        self.cache.entries().await
     }
 
     pub fn history(&self) -> Option<&History> {
@@ -185,6 +193,24 @@ impl ExecutionService {
     /// `--stale-if-error`, marked as such (never for the gateway's own background work, which
     /// must not take an old description for news).
     async fn get_parsed(
+        &self,
+        arn: ExecutionArn,
+        consistency: Consistency,
+        caller: &Caller,
+    ) -> Result<Fetched, GatewayError> {
+        let fetched = self.get_or_stale(arn, consistency, caller).await;
+        if let Ok(fetched) = &fetched {
+            let result = match fetched.served_from {
+                ServedFrom::Cache => "hit",
+                ServedFrom::Stale => "stale",
+                _ => "miss",
+            };
+            self.metrics.cache_lookup("executions", result);
+        }
+        fetched
+    }
+
+    async fn get_or_stale(
         &self,
         arn: ExecutionArn,
         consistency: Consistency,

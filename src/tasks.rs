@@ -26,6 +26,16 @@ impl TaskService {
         TaskService { caches, datasync }
     }
 
+    /// Entries in each of its caches, for `/metrics`.
+    pub async fn cache_entries(&self) -> [(&'static str, u64); 3] {
+        let caches = &self.caches;
+        [
+            ("tasks", caches.tasks.entries().await),
+            ("task_lists", caches.task_lists.entries().await),
+            ("locations", caches.locations.entries().await),
+        ]
+    }
+
     pub fn regions(&self) -> Vec<&str> {
         self.datasync.regions()
     }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::arn::ExecutionArn;
 use super::budget::CallBudget;
@@ -17,6 +17,7 @@ use super::mapping;
 use crate::caller::Caller;
 use crate::config::{default_region, DataSyncConfig};
 use crate::error::GatewayError;
+use crate::metrics::Metrics;
 use crate::model::{Location, Task, TaskExecution, TaskSummary};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -57,12 +58,13 @@ struct Inner {
     in_flight: FairSemaphore,
     /// Longest a call may take, waiting for a slot included.
     call_timeout: Duration,
+    metrics: Metrics,
 }
 
 impl DataSyncClient {
     /// Clients for the regions `config` serves. `endpoint_url` overrides the configured
     /// endpoint (the in-process simulator uses it).
-    pub async fn new(config: &DataSyncConfig, endpoint_url: Option<String>) -> Self {
+    pub async fn new(config: &DataSyncConfig, endpoint_url: Option<String>, metrics: Metrics) -> Self {
         // Every call names its region, so the default only matters to credential providers;
         // setting it skips the instance-metadata lookup, which stalls off EC2.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -107,6 +109,7 @@ impl DataSyncClient {
                 by_region,
                 in_flight: FairSemaphore::new(config.max_concurrency as usize),
                 call_timeout: config.call_timeout,
+                metrics,
             }),
         }
     }
@@ -118,14 +121,12 @@ impl DataSyncClient {
         caller: &Caller,
     ) -> Result<TaskExecution, GatewayError> {
         let client = self.client_for(arn.region())?;
+        let call = client.describe_task_execution().task_execution_arn(arn.as_str()).send();
         let output = self
-            .on_turn(
-                caller,
-                arn.region(),
-                client.describe_task_execution().task_execution_arn(arn.as_str()).send(),
-            )
-            .await?
-            .map_err(|error| upstream_error(arn.as_str(), error))?;
+            .on_turn(caller, arn.region(), "DescribeTaskExecution", async {
+                call.await.map_err(|error| upstream_error(arn.as_str(), error))
+            })
+            .await?;
         Ok(mapping::task_execution(arn, &output, Utc::now()))
     }
 
@@ -137,10 +138,12 @@ impl DataSyncClient {
         caller: &Caller,
     ) -> Result<Task, GatewayError> {
         let client = self.client_for(region)?;
+        let call = client.describe_task().task_arn(arn).send();
         let output = self
-            .on_turn(caller, region, client.describe_task().task_arn(arn).send())
-            .await?
-            .map_err(|error| upstream_error(arn, error))?;
+            .on_turn(caller, region, "DescribeTask", async {
+                call.await.map_err(|error| upstream_error(arn, error))
+            })
+            .await?;
         Ok(mapping::task(arn, &output, Utc::now()))
     }
 
@@ -149,8 +152,7 @@ impl DataSyncClient {
         let client = self.client_for(region)?;
         let mut pages = client.list_tasks().max_results(100).into_paginator().send();
         let mut tasks = Vec::new();
-        while let Some(page) = self.on_turn(caller, region, pages.next()).await? {
-            let page = page.map_err(|error| upstream_error(region, error))?;
+        while let Some(page) = self.page(caller, region, "ListTasks", &mut pages).await? {
             tasks.extend(page.tasks().iter().filter_map(mapping::task_summary));
         }
         Ok(tasks)
@@ -161,8 +163,7 @@ impl DataSyncClient {
         let client = self.client_for(region)?;
         let mut pages = client.list_locations().max_results(100).into_paginator().send();
         let mut locations = Vec::new();
-        while let Some(page) = self.on_turn(caller, region, pages.next()).await? {
-            let page = page.map_err(|error| upstream_error(region, error))?;
+        while let Some(page) = self.page(caller, region, "ListLocations", &mut pages).await? {
             locations.extend(page.locations().iter().filter_map(mapping::location));
         }
         Ok(locations)
@@ -177,8 +178,7 @@ impl DataSyncClient {
         let client = self.client_for(region)?;
         let mut pages = client.list_task_executions().max_results(100).into_paginator().send();
         let mut executions = Vec::new();
-        while let Some(page) = self.on_turn(caller, region, pages.next()).await? {
-            let page = page.map_err(|error| upstream_error(region, error))?;
+        while let Some(page) = self.page(caller, region, "ListTaskExecutions", &mut pages).await? {
             executions.extend(page.task_executions().iter().filter_map(|entry| {
                 let status = entry.status().map(|status| status.as_str().to_owned()).unwrap_or_default();
                 Some((entry.task_execution_arn()?.to_owned(), status))
@@ -195,23 +195,59 @@ impl DataSyncClient {
         &self,
         caller: &Caller,
         region: &str,
-        call: impl Future<Output = T>,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, GatewayError>>,
     ) -> Result<T, GatewayError> {
         let (_, budget) = self.inner.by_region.get(region).expect("the region was checked by client_for");
+        let metrics = &self.inner.metrics;
+        let spend = |background: bool| async move {
+            let started = Instant::now();
+            budget.spend(background).await;
+            metrics.budget_wait(region, started.elapsed());
+        };
         if caller.is_background() {
-            budget.spend(true).await;
+            spend(true).await;
         }
         let queued_and_called = async {
             if !caller.is_background() {
-                budget.spend(false).await;
+                spend(false).await;
             }
             let _slot = self.inner.in_flight.acquire(caller.key()).await;
-            call.await
+            let started = Instant::now();
+            let result = call.await;
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(GatewayError::NotFound(_)) => "not_found",
+                Err(GatewayError::UpstreamThrottled) => "throttled",
+                Err(_) => "error",
+            };
+            metrics.datasync_call(operation, region, outcome, started.elapsed());
+            result
         };
-        tokio::time::timeout(self.inner.call_timeout, queued_and_called).await.map_err(|_| {
+        tokio::time::timeout(self.inner.call_timeout, queued_and_called).await.unwrap_or_else(|_| {
             tracing::warn!(caller = %caller.key(), "DataSync call timed out (waiting for the budget and a slot included)");
-            GatewayError::UpstreamUnavailable("the call to DataSync timed out")
+            metrics.datasync_call(operation, region, "timeout", self.inner.call_timeout);
+            Err(GatewayError::UpstreamUnavailable("the call to DataSync timed out"))
         })
+    }
+
+    /// The next page of a listing: one call, through the budget and the slots.
+    async fn page<O, E>(
+        &self,
+        caller: &Caller,
+        region: &str,
+        operation: &'static str,
+        pages: &mut aws_smithy_async::future::pagination_stream::PaginationStream<
+            Result<O, SdkError<E, aws_smithy_runtime_api::http::Response>>,
+        >,
+    ) -> Result<Option<O>, GatewayError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.on_turn(caller, region, operation, async {
+            pages.next().await.transpose().map_err(|error| upstream_error(region, error))
+        })
+        .await
     }
 
     /// The regions served, sorted.

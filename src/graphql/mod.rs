@@ -12,18 +12,22 @@ mod streaming;
 mod subscription;
 mod task;
 
-use async_graphql::{EmptyMutation, Request, Response, Schema, ServerError};
+use async_graphql::parser::types::{OperationDefinition, OperationType};
+use async_graphql::{EmptyMutation, Positioned, Request, Response, Schema, ServerError};
+
+use cache_hint::CacheHint;
 
 pub use execution::TaskExecutionNode;
 pub use fanout::Fanout;
 pub use query::Query;
-pub use streaming::StreamingExecutor;
+pub use streaming::{Streaming, StreamingExecutor};
 pub use subscription::SubscriptionRoot;
 
 use crate::config::LimitsConfig;
 use crate::error::request_codes::GRAPHQL_VALIDATION_FAILED;
 use crate::history::HistoryService;
 use crate::live::Live;
+use crate::metrics::Metrics;
 use crate::service::ExecutionService;
 use crate::tasks::TaskService;
 
@@ -78,6 +82,49 @@ pub fn sdl() -> String {
     Schema::build(Query, EmptyMutation, SubscriptionRoot).finish().sdl_with_options(options)
 }
 
+/// The operation a request would run (the one its `operationName` names, else the first) and
+/// its name, from the parsed document the request keeps, so this costs no second parse; `None`
+/// for a document that does not parse (execution reports it).
+pub fn chosen_operation(request: &mut Request) -> Option<(Option<&str>, &Positioned<OperationDefinition>)> {
+    let wanted = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    document
+        .operations
+        .iter()
+        .find(|(name, _)| wanted.is_none() || name.map(|n| n.as_str()) == wanted.as_deref())
+        .map(|(name, operation)| (name.map(|n| n.as_str()), operation))
+}
+
+/// The operation's name and `query`, `mutation` or `subscription`, for metrics (`unknown`
+/// when the document does not parse).
+pub fn operation_label(request: &mut Request) -> (Option<String>, &'static str) {
+    match chosen_operation(request) {
+        Some((name, operation)) => {
+            let kind = match operation.node.ty {
+                OperationType::Query => "query",
+                OperationType::Mutation => "mutation",
+                OperationType::Subscription => "subscription",
+            };
+            (name.map(str::to_owned), kind)
+        }
+        None => (None, "unknown"),
+    }
+}
+
+/// Codes on every error (counted by code), and the warnings gathered while resolving: what
+/// every transport does to a response before sending it.
+pub fn finish_response(response: &mut Response, hint: &CacheHint, metrics: &Metrics) {
+    tag_errors(response);
+    for error in &response.errors {
+        if let Some(async_graphql::Value::String(code)) =
+            error.extensions.as_ref().and_then(|e| e.get("code"))
+        {
+            metrics.error(code);
+        }
+    }
+    hint.attach_warnings(response);
+}
+
 /// An error refusing a request, with its `extensions.code`.
 pub(crate) fn coded_error(message: &str, code: &str) -> ServerError {
     let mut error = ServerError::new(message, None);
@@ -88,7 +135,7 @@ pub(crate) fn coded_error(message: &str, code: &str) -> ServerError {
 /// Gives a code to every error without one: resolver errors carry theirs already; the rest come
 /// from async-graphql rejecting the document or its variables (syntax, unknown fields, wrong or
 /// missing variables, complexity). Every transport's responses pass through here.
-pub fn tag_errors(response: &mut Response) {
+fn tag_errors(response: &mut Response) {
     response.errors.iter_mut().for_each(ensure_code);
 }
 

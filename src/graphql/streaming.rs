@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_graphql::{Data, Executor, Request, Response, ServerError};
 use futures::stream::BoxStream;
@@ -14,52 +15,46 @@ use futures::StreamExt;
 use super::cache_hint::CacheHint;
 use super::fanout::{Fanout, FanoutKey};
 use super::subscription::replays_latest;
-use super::{coded_error, tag_errors, Gate, GatewaySchema};
+use super::{coded_error, finish_response, operation_label, Gate, GatewaySchema};
 use crate::caller::Caller;
 use crate::error::request_codes::SUBSCRIPTION_LIMIT;
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 
+/// What every long-lived connection shares.
+#[derive(Clone)]
+pub struct Streaming {
+    pub schema: GatewaySchema,
+    pub gate: Gate,
+    pub fanout: Fanout,
+    pub rate_limits: RateLimits,
+    pub metrics: Metrics,
+    pub max_upstream_calls: usize,
+    pub max_subscriptions: usize,
+}
+
+/// One connection's executor.
 #[derive(Clone)]
 pub struct StreamingExecutor {
-    schema: GatewaySchema,
-    gate: Gate,
-    fanout: Fanout,
-    rate_limits: RateLimits,
+    shared: Streaming,
     peer: IpAddr,
-    max_upstream_calls: usize,
-    max_subscriptions: usize,
+    /// `websocket` or `sse`, for metrics.
+    transport: &'static str,
     open: Arc<AtomicUsize>,
 }
 
 impl StreamingExecutor {
     /// For one connection from `peer`.
-    pub fn new(
-        schema: GatewaySchema,
-        gate: Gate,
-        fanout: Fanout,
-        rate_limits: RateLimits,
-        peer: IpAddr,
-        max_upstream_calls: usize,
-        max_subscriptions: usize,
-    ) -> Self {
-        StreamingExecutor {
-            schema,
-            gate,
-            fanout,
-            rate_limits,
-            peer,
-            max_upstream_calls,
-            max_subscriptions,
-            open: Arc::default(),
-        }
+    pub fn new(shared: Streaming, peer: IpAddr, transport: &'static str) -> Self {
+        StreamingExecutor { shared, peer, transport, open: Arc::default() }
     }
 
     /// The request, admitted, with what resolvers expect in its data; and its hint, whose
     /// warnings go into the responses.
     fn admit(&self, mut request: Request) -> Result<(Request, CacheHint), ServerError> {
-        let caller = Caller::client(self.peer, self.max_upstream_calls);
-        self.rate_limits.check(&caller).map_err(|limited| limited.to_server_error())?;
-        self.gate.admit(&mut request)?;
+        let caller = Caller::client(self.peer, self.shared.max_upstream_calls);
+        self.shared.rate_limits.check(&caller).map_err(|limited| limited.to_server_error())?;
+        self.shared.gate.admit(&mut request)?;
         let hint = CacheHint::default();
         Ok((request.data(caller).data(hint.clone()), hint))
     }
@@ -67,10 +62,18 @@ impl StreamingExecutor {
 
 impl Executor for StreamingExecutor {
     async fn execute(&self, request: Request) -> Response {
-        match self.admit(request) {
-            Ok((request, hint)) => finished(self.schema.execute(request).await, &hint),
-            Err(refusal) => Response::from_errors(vec![refusal]),
-        }
+        let started = Instant::now();
+        let (mut response, hint) = match self.admit(request) {
+            Ok((mut request, hint)) => {
+                let (name, kind) = operation_label(&mut request);
+                let response = self.shared.schema.execute(request).await;
+                self.shared.metrics.operation(name.as_deref(), kind, self.transport, started.elapsed());
+                (response, hint)
+            }
+            Err(refusal) => (Response::from_errors(vec![refusal]), CacheHint::default()),
+        };
+        finish_response(&mut response, &hint, &self.shared.metrics);
+        response
     }
 
     fn execute_stream(
@@ -78,42 +81,58 @@ impl Executor for StreamingExecutor {
         request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        let (request, hint) = match self.admit(request) {
+        let started = Instant::now();
+        let (mut request, hint) = match self.admit(request) {
             Ok(admitted) => admitted,
-            Err(refusal) => {
-                return futures::stream::once(async { Response::from_errors(vec![refusal]) }).boxed()
-            }
+            Err(refusal) => return self.refused(refusal),
         };
         let slot = OpenSubscription(self.open.clone());
-        if self.open.fetch_add(1, Ordering::Relaxed) >= self.max_subscriptions {
+        if self.open.fetch_add(1, Ordering::Relaxed) >= self.shared.max_subscriptions {
             let message = format!(
                 "this connection has {} operations open already; complete one or open another connection",
-                self.max_subscriptions
+                self.shared.max_subscriptions
             );
-            let refusal = Response::from_errors(vec![coded_error(&message, SUBSCRIPTION_LIMIT)]);
-            return futures::stream::once(async { refusal }).boxed();
+            return self.refused(coded_error(&message, SUBSCRIPTION_LIMIT));
         }
-        let mut request = request;
+        let (name, kind) = operation_label(&mut request);
         let shared = replays_latest(&mut request).map(|replay| {
             (FanoutKey::new(&request.query, request.operation_name.as_deref(), &request.variables), replay)
         });
-        let schema = self.schema.clone();
+        let (schema, metrics) = (self.shared.schema.clone(), self.shared.metrics.clone());
         let start = move || {
             schema
                 .execute_stream_with_session_data(request, session_data.unwrap_or_default())
-                .map(move |response| finished(response, &hint))
+                .map(move |mut response| {
+                    finish_response(&mut response, &hint, &metrics);
+                    response
+                })
                 .boxed()
         };
         let results = match shared {
-            Some((key, replay)) => self.fanout.subscribe(key, replay, start),
+            Some((key, replay)) => self.shared.fanout.subscribe(key, replay, start),
             None => start(),
         };
+        // Timed to the first result; the connection's count holds while the stream lives.
+        let (metrics, transport) = (self.shared.metrics.clone(), self.transport);
+        let mut first = Some(started);
         results
             .map(move |response| {
                 let _open = &slot;
+                if let Some(started) = first.take() {
+                    metrics.operation(name.as_deref(), kind, transport, started.elapsed());
+                }
                 response
             })
             .boxed()
+    }
+}
+
+impl StreamingExecutor {
+    /// A refusal, as the one result of the operation.
+    fn refused(&self, refusal: ServerError) -> BoxStream<'static, Response> {
+        let mut response = Response::from_errors(vec![refusal]);
+        finish_response(&mut response, &CacheHint::default(), &self.shared.metrics);
+        futures::stream::once(async { response }).boxed()
     }
 }
 
@@ -124,11 +143,4 @@ impl Drop for OpenSubscription {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// Codes on every error, and the warnings gathered so far.
-fn finished(mut response: Response, hint: &CacheHint) -> Response {
-    tag_errors(&mut response);
-    hint.attach_warnings(&mut response);
-    response
 }

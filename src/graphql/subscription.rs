@@ -81,11 +81,7 @@ const STATE_FIELDS: [&str; 1] = ["taskExecutionUpdated"];
 /// For a subscription: whether a subscriber joining it late gets the latest result first.
 /// `None` for queries and mutations, and for a document that does not parse.
 pub(super) fn replays_latest(request: &mut Request) -> Option<bool> {
-    let name = request.operation_name.clone();
-    let document = request.parsed_query().ok()?;
-    let (_, operation) = document.operations.iter().find(|(operation_name, _)| {
-        name.is_none() || operation_name.map(|n| n.as_str()) == name.as_deref()
-    })?;
+    let (_, operation) = super::chosen_operation(request)?;
     if operation.node.ty != OperationType::Subscription {
         return None;
     }

@@ -34,7 +34,7 @@ pub fn stream(
         Ok(slot) => slot,
         Err(refusal) => return *refusal,
     };
-    let results = state.streaming_executor(peer).execute_stream(request, None);
+    let results = state.streaming_executor(peer, "sse").execute_stream(request, None);
     let events = results
         .map(move |response| {
             let _open = &slot;

@@ -7,6 +7,7 @@
 //! itself (syntax, validation, limits) gets a code, so each error a client sees has one.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request, Response};
@@ -22,7 +23,7 @@ use super::AppState;
 use crate::caller::Caller;
 use crate::error::request_codes::{BAD_REQUEST, RESPONSE_TOO_LARGE};
 use crate::graphql::cache_hint::CacheHint;
-use crate::graphql::tag_errors;
+use crate::graphql::{chosen_operation, finish_response, operation_label};
 
 /// The GraphQL-over-HTTP media type; a client that accepts it gets 4xx statuses for requests
 /// that could not run at all.
@@ -141,7 +142,10 @@ async fn run_admitted(state: &AppState, mut request: Request, caller: &Caller, h
                        from /graphql with `Accept: text/event-stream`";
         return Response::from_errors(vec![crate::graphql::coded_error(message, BAD_REQUEST)]);
     }
-    state.schema.execute(request.data(caller.clone()).data(hint.clone())).await
+    let ((name, kind), started) = (operation_label(&mut request), Instant::now());
+    let response = state.schema.execute(request.data(caller.clone()).data(hint.clone())).await;
+    state.metrics.operation(name.as_deref(), kind, "http", started.elapsed());
+    response
 }
 
 /// Codes on every error, the body within the size limit, and `Cache-Control` from what was served
@@ -152,12 +156,9 @@ fn finish(
     headers: &HeaderMap,
     hint: Option<&CacheHint>,
 ) -> axum::response::Response {
-    let finish_one = |response: &mut Response| {
-        tag_errors(response);
-        if let Some(hint) = hint {
-            hint.attach_warnings(response);
-        }
-    };
+    let no_hint = CacheHint::default();
+    let finish_one =
+        |response: &mut Response| finish_response(response, hint.unwrap_or(&no_hint), &state.metrics);
     match &mut response {
         BatchResponse::Single(response) => finish_one(response),
         BatchResponse::Batch(responses) => responses.iter_mut().for_each(finish_one),
@@ -265,15 +266,9 @@ fn is_json(content_type: Option<&HeaderValue>) -> bool {
         .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// Whether the operation the request would run is of type `ty`. The parsed document is kept in
-/// the request, so this costs no second parse; a document that does not parse is left to
-/// execution, which reports it.
+/// Whether the operation the request would run is of type `ty`.
 fn runs(request: &mut Request, ty: OperationType) -> bool {
-    let name = request.operation_name.clone();
-    let Ok(document) = request.parsed_query() else { return false };
-    document.operations.iter().any(|(operation_name, operation)| {
-        operation.node.ty == ty && (name.is_none() || operation_name.map(|n| n.as_str()) == name.as_deref())
-    })
+    chosen_operation(request).is_some_and(|(_, operation)| operation.node.ty == ty)
 }
 
 /// Who sent a request, with a fresh DataSync call budget.

@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -32,7 +34,41 @@ pub async fn readyz(State(state): State<AppState>) -> Json<Value> {
             json!({ "enabled": true, "standby": discovery.standby(), "regions": discovery.status() })
         }
     };
-    let streaming = state.live_config.max_streaming_connections - state.streaming.available_permits();
+    let streaming = state.live_config.max_streaming_connections - state.streaming_slots.available_permits();
     let live = json!({ "watcher": state.live.status(), "streamingConnections": streaming });
     Json(json!({ "status": "ready", "history": history, "discovery": discovery, "live": live }))
+}
+
+/// Prometheus metrics (OpenMetrics text): what was counted, and the levels read now.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let metrics = &state.metrics;
+    metrics.set_cache_entries("executions", state.executions.cache_entries().await);
+    for (cache, entries) in state.tasks.cache_entries().await {
+        metrics.set_cache_entries(cache, entries);
+    }
+    let levels = metrics.levels();
+    if let Some(history) = &state.history {
+        let writer = history.writer.status();
+        levels.writer_backlog.set(writer.backlog as i64);
+        levels.writer_written.set(writer.written as i64);
+        levels.writer_dropped.set(writer.dropped as i64);
+    }
+    if let Some(discovery) = &state.discovery {
+        levels.sync_standby.set(i64::from(discovery.standby()));
+        for (region, sync) in discovery.status() {
+            let last_run = sync.last_run_at.map_or(0.0, |at| at.timestamp_millis() as f64 / 1000.0);
+            metrics.set_sync(&region, last_run, sync.error.is_some());
+        }
+    }
+    let watcher = state.live.status();
+    levels.watcher_following.set(watcher.following as i64);
+    levels.watcher_leased.set(watcher.leased as i64);
+    levels.watcher_polls.set(watcher.polls as i64);
+    levels.watcher_failed_polls.set(watcher.failed_polls as i64);
+    levels.watcher_leases_ok.set(i64::from(watcher.leases_ok.unwrap_or(false)));
+    levels.subscriptions.set(watcher.subscribers as i64);
+    let open_streams =
+        state.live_config.max_streaming_connections - state.streaming_slots.available_permits();
+    levels.streaming_connections.set(open_streams as i64);
+    ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.render())
 }

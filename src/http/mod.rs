@@ -25,8 +25,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{LimitsConfig, LiveConfig};
 use crate::error::request_codes::CONNECTION_LIMIT;
-use crate::graphql::{GatewaySchema, StreamingExecutor};
+use crate::graphql::{GatewaySchema, Streaming, StreamingExecutor};
 use crate::live::Live;
+use crate::metrics::Metrics;
 use crate::service::History;
 
 /// What the handlers share.
@@ -42,10 +43,14 @@ pub struct AppState {
     pub live: Live,
     pub live_config: LiveConfig,
     pub rate_limits: crate::rate_limit::RateLimits,
-    /// Identical subscriptions, shared across connections.
-    pub fanout: crate::graphql::Fanout,
+    /// What WebSockets and event streams run operations with.
+    pub streaming: Streaming,
     /// One permit per open WebSocket or event stream.
-    pub streaming: Arc<Semaphore>,
+    pub streaming_slots: Arc<Semaphore>,
+    pub metrics: Metrics,
+    /// For the levels `/metrics` reports.
+    pub executions: crate::service::ExecutionService,
+    pub tasks: crate::tasks::TaskService,
     /// Turns true when the gateway begins shutting down (long-lived connections close).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -53,7 +58,7 @@ pub struct AppState {
 impl AppState {
     /// A place for one more WebSocket or event stream, or the 503 that says there is none.
     fn streaming_slot(&self) -> Result<OwnedSemaphorePermit, Box<axum::response::Response>> {
-        self.streaming.clone().try_acquire_owned().map_err(|_| {
+        self.streaming_slots.clone().try_acquire_owned().map_err(|_| {
             let message = format!(
                 "this gateway serves {} WebSockets and event streams already; retry later or elsewhere",
                 self.live_config.max_streaming_connections
@@ -62,16 +67,8 @@ impl AppState {
         })
     }
 
-    fn streaming_executor(&self, peer: SocketAddr) -> StreamingExecutor {
-        StreamingExecutor::new(
-            self.schema.clone(),
-            self.gate.clone(),
-            self.fanout.clone(),
-            self.rate_limits.clone(),
-            peer.ip(),
-            self.limits.max_upstream_calls,
-            self.live_config.max_subscriptions_per_connection,
-        )
+    fn streaming_executor(&self, peer: SocketAddr, transport: &'static str) -> StreamingExecutor {
+        StreamingExecutor::new(self.streaming.clone(), peer.ip(), transport)
     }
 }
 
@@ -119,5 +116,8 @@ pub fn admin_router(state: AppState) -> Router {
 }
 
 fn probes() -> Router<AppState> {
-    Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz))
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
 }

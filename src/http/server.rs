@@ -17,6 +17,7 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
@@ -56,6 +57,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    open_connections: Gauge,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -94,6 +96,8 @@ pub async fn serve(
         let connection =
             http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service)).with_upgrades();
         let mut stopping = stopping.clone();
+        let open_connections = open_connections.clone();
+        open_connections.inc();
         tokio::spawn(async move {
             let stopping = async move {
                 let _ = stopping.wait_for(|stopping| *stopping).await;
@@ -121,6 +125,7 @@ pub async fn serve(
                     }
                 }
             }
+            open_connections.dec();
             drop(slot);
         });
     }

@@ -48,7 +48,7 @@ pub async fn upgrade(
         Ok(slot) => slot,
         Err(refusal) => return *refusal,
     };
-    let executor = state.streaming_executor(peer);
+    let executor = state.streaming_executor(peer, "websocket");
     let keepalive = state.live_config.keepalive_interval;
     let shutdown = state.shutdown.clone();
     let max_message = state.limits.max_body_bytes;

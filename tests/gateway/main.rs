@@ -14,6 +14,7 @@ mod history_queries;
 mod hostile;
 mod http;
 mod live;
+mod metrics;
 mod moto;
 mod proxy;
 mod replicas;

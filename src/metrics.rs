@@ -1,0 +1,326 @@
+//! Prometheus metrics, served at `/metrics` (on the admin address when there is one).
+//!
+//! prometheus-client rather than the `metrics` facade: its registry is a value, not a process
+//! global, so each gateway owns its own (tests run many gateways in one process and check
+//! exact counts) and nothing is recorded by code that was not handed a [`Metrics`].
+//!
+//! Counters and histograms are recorded where things happen; levels (cache entries, backlogs,
+//! open connections, the watcher's state) are read when `/metrics` is scraped ([`Levels`]).
+
+use std::collections::HashSet;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Operation names kept as label values; later ones are counted as `other`, so that clients
+/// naming operations freely cannot grow the registry without bound.
+const MAX_OPERATION_NAMES: usize = 200;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub operation: String,
+    /// query, mutation or subscription.
+    pub kind: &'static str,
+    pub transport: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabels {
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    cache: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NameLabels {
+    name: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    operation: &'static str,
+    region: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RegionLabels {
+    region: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_buckets() -> Histogram {
+    // 0.5 ms to ~33 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 17))
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    operations: Family<OperationLabels, Counter>,
+    operation_seconds: HistogramFamily<OperationLabels>,
+    operation_names: Mutex<HashSet<String>>,
+    errors: Family<CodeLabels, Counter>,
+    cache_lookups: Family<CacheLabels, Counter>,
+    cache_evictions: Family<NameLabels, Counter>,
+    datasync_calls: Family<CallLabels, Counter>,
+    datasync_seconds: HistogramFamily<RegionLabels>,
+    budget_wait_seconds: HistogramFamily<RegionLabels>,
+    levels: Levels,
+}
+
+/// Levels, set from the gateway's state when `/metrics` is scraped.
+#[derive(Default)]
+pub struct Levels {
+    cache_entries: Family<NameLabels, Gauge>,
+    pub writer_backlog: Gauge,
+    pub writer_written: Gauge,
+    pub writer_dropped: Gauge,
+    sync_last_run: Family<RegionLabels, Gauge<f64, AtomicU64>>,
+    sync_failed: Family<RegionLabels, Gauge>,
+    pub sync_standby: Gauge,
+    pub watcher_following: Gauge,
+    pub watcher_leased: Gauge,
+    pub watcher_polls: Gauge,
+    pub watcher_failed_polls: Gauge,
+    pub watcher_leases_ok: Gauge,
+    pub subscriptions: Gauge,
+    pub streaming_connections: Gauge,
+    pub http_connections: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("datasync_gateway");
+        let operations = Family::default();
+        let operation_seconds: HistogramFamily<OperationLabels> =
+            Family::new_with_constructor(latency_buckets);
+        let errors = Family::default();
+        let cache_lookups = Family::default();
+        let cache_evictions = Family::default();
+        let datasync_calls = Family::default();
+        let datasync_seconds: HistogramFamily<RegionLabels> = Family::new_with_constructor(latency_buckets);
+        let budget_wait_seconds: HistogramFamily<RegionLabels> =
+            Family::new_with_constructor(latency_buckets);
+        let levels = Levels::default();
+        registry.register(
+            "graphql_operations",
+            "GraphQL operations run, by name, type and transport",
+            operations.clone(),
+        );
+        registry.register(
+            "graphql_operation_seconds",
+            "Time to answer a GraphQL operation (a subscription: to its first result)",
+            operation_seconds.clone(),
+        );
+        registry.register(
+            "graphql_errors",
+            "Errors in GraphQL responses, by extensions.code",
+            errors.clone(),
+        );
+        registry.register(
+            "cache_lookups",
+            "Execution reads by what answered them: hit (cache), miss (DataSync or history), stale",
+            cache_lookups.clone(),
+        );
+        registry.register(
+            "cache_evictions",
+            "Entries a cache dropped to stay within its capacity",
+            cache_evictions.clone(),
+        );
+        registry.register("cache_entries", "Entries in each cache", levels.cache_entries.clone());
+        registry.register(
+            "datasync_calls",
+            "DataSync calls, by operation, region and outcome",
+            datasync_calls.clone(),
+        );
+        registry.register(
+            "datasync_call_seconds",
+            "DataSync call latency (retries included), by region",
+            datasync_seconds.clone(),
+        );
+        registry.register(
+            "datasync_budget_wait_seconds",
+            "Time calls waited for the region's call budget",
+            budget_wait_seconds.clone(),
+        );
+        registry.register(
+            "history_writer_backlog",
+            "Snapshots waiting to be written to PostgreSQL",
+            levels.writer_backlog.clone(),
+        );
+        registry.register(
+            "history_writer_written",
+            "Snapshots written since start",
+            levels.writer_written.clone(),
+        );
+        registry.register(
+            "history_writer_dropped",
+            "Snapshots given up on since start",
+            levels.writer_dropped.clone(),
+        );
+        registry.register(
+            "sync_last_run_timestamp_seconds",
+            "When each region was last synced",
+            levels.sync_last_run.clone(),
+        );
+        registry.register(
+            "sync_last_run_failed",
+            "1 when the region's last sync failed",
+            levels.sync_failed.clone(),
+        );
+        registry.register(
+            "sync_standby",
+            "1 when another replica runs the discovery sync",
+            levels.sync_standby.clone(),
+        );
+        registry.register(
+            "watcher_following",
+            "Running executions this replica polls",
+            levels.watcher_following.clone(),
+        );
+        registry.register("watcher_leased", "Of those, held by lease", levels.watcher_leased.clone());
+        registry.register("watcher_polls", "Polls since start", levels.watcher_polls.clone());
+        registry.register(
+            "watcher_failed_polls",
+            "Failed polls since start",
+            levels.watcher_failed_polls.clone(),
+        );
+        registry.register(
+            "watcher_leases_ok",
+            "1 when the last lease claim reached PostgreSQL",
+            levels.watcher_leases_ok.clone(),
+        );
+        registry.register(
+            "subscriptions_open",
+            "Open subscribers on this replica",
+            levels.subscriptions.clone(),
+        );
+        registry.register(
+            "streaming_connections_open",
+            "Open WebSockets and event streams",
+            levels.streaming_connections.clone(),
+        );
+        registry.register("http_connections_open", "Open HTTP connections", levels.http_connections.clone());
+        Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                operations,
+                operation_seconds,
+                operation_names: Mutex::default(),
+                errors,
+                cache_lookups,
+                cache_evictions,
+                datasync_calls,
+                datasync_seconds,
+                budget_wait_seconds,
+                levels,
+            }),
+        }
+    }
+}
+
+impl Metrics {
+    /// One GraphQL operation answered (or its stream started) after `elapsed`.
+    pub fn operation(
+        &self,
+        name: Option<&str>,
+        kind: &'static str,
+        transport: &'static str,
+        elapsed: Duration,
+    ) {
+        let labels = OperationLabels { operation: self.operation_label(name), kind, transport };
+        self.inner.operations.get_or_create(&labels).inc();
+        self.inner.operation_seconds.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    fn operation_label(&self, name: Option<&str>) -> String {
+        let Some(name) = name.filter(|name| name.len() <= 64) else {
+            return name.map_or("anonymous", |_| "other").to_owned();
+        };
+        let mut names = self.inner.operation_names.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if names.contains(name) || (names.len() < MAX_OPERATION_NAMES && names.insert(name.to_owned())) {
+            name.to_owned()
+        } else {
+            "other".to_owned()
+        }
+    }
+
+    pub fn error(&self, code: &str) {
+        self.inner.errors.get_or_create(&CodeLabels { code: code.to_owned() }).inc();
+    }
+
+    pub fn cache_lookup(&self, cache: &'static str, result: &'static str) {
+        self.inner.cache_lookups.get_or_create(&CacheLabels { cache, result }).inc();
+    }
+
+    /// Shows a cache's counters at 0 from the start (so `rate()` has a first point).
+    pub fn cache_created(&self, cache: &'static str) {
+        self.inner.cache_evictions.get_or_create(&NameLabels { name: cache }).inc_by(0);
+        self.inner.levels.cache_entries.get_or_create(&NameLabels { name: cache }).set(0);
+    }
+
+    pub fn cache_eviction(&self, cache: &'static str) {
+        self.inner.cache_evictions.get_or_create(&NameLabels { name: cache }).inc();
+    }
+
+    pub fn datasync_call(
+        &self,
+        operation: &'static str,
+        region: &str,
+        outcome: &'static str,
+        elapsed: Duration,
+    ) {
+        let region = region.to_owned();
+        self.inner
+            .datasync_calls
+            .get_or_create(&CallLabels { operation, region: region.clone(), outcome })
+            .inc();
+        self.inner.datasync_seconds.get_or_create(&RegionLabels { region }).observe(elapsed.as_secs_f64());
+    }
+
+    pub fn budget_wait(&self, region: &str, waited: Duration) {
+        self.inner
+            .budget_wait_seconds
+            .get_or_create(&RegionLabels { region: region.to_owned() })
+            .observe(waited.as_secs_f64());
+    }
+
+    pub fn levels(&self) -> &Levels {
+        &self.inner.levels
+    }
+
+    pub fn set_cache_entries(&self, cache: &'static str, entries: u64) {
+        self.inner.levels.cache_entries.get_or_create(&NameLabels { name: cache }).set(entries as i64);
+    }
+
+    pub fn set_sync(&self, region: &str, last_run: f64, failed: bool) {
+        let labels = RegionLabels { region: region.to_owned() };
+        self.inner.levels.sync_last_run.get_or_create(&labels).set(last_run);
+        self.inner.levels.sync_failed.get_or_create(&labels).set(i64::from(failed));
+    }
+
+    /// The registry in Prometheus's text format.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.inner.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
