@@ -103,6 +103,7 @@ impl Application {
             }
             (_, false) => None,
         };
+        let auth = crate::auth::from_config(&config, history.as_ref().map(|history| &history.store))?;
         let rate_limits = crate::rate_limit::RateLimits::new(config.limits.rate_limit);
         background.0.extend(rate_limits.start_forgetting());
         let (stop, stopping) = tokio::sync::watch::channel(false);
@@ -127,6 +128,7 @@ impl Application {
             live: live.clone(),
             live_config: config.live.clone(),
             rate_limits: rate_limits.clone(),
+            auth,
             streaming,
             streaming_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 config.live.max_streaming_connections,

@@ -1,7 +1,8 @@
 //! Who a request comes from, and how many DataSync calls it may still cause.
 //!
 //! The identity is the key under which DataSync calls take turns (see
-//! [`crate::datasync::fair`]): the client's IP address until authentication exists. The budget
+//! [`crate::datasync::fair`]) and rate limits are counted: the authenticated subject
+//! (`key:<id>`, …), or the client's IP address for anonymous callers. The budget
 //! is shared by every operation and field of one HTTP request, so aliases and batches cannot
 //! multiply what one request costs AWS.
 
@@ -9,12 +10,14 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::auth::{Identity, Role};
 use crate::datasync::fair::CallerKey;
 use crate::error::GatewayError;
 
 #[derive(Clone, Debug)]
 pub struct Caller {
     key: CallerKey,
+    role: Role,
     budget: Arc<CallBudget>,
     /// The gateway's own background work, which yields to clients under the call budget.
     background: bool,
@@ -27,19 +30,29 @@ struct CallBudget {
 }
 
 impl Caller {
-    /// A client at `address`, allowed `upstream_calls` DataSync calls for this request.
-    pub fn client(address: IpAddr, upstream_calls: usize) -> Self {
-        Self::with_key(format!("ip:{address}"), upstream_calls, false)
+    /// `identity`, calling from `address`: known by its identity (an anonymous one by its
+    /// address), allowed `upstream_calls` DataSync calls for this request.
+    pub fn identified(identity: &Identity, address: IpAddr, upstream_calls: usize) -> Self {
+        let key = if identity == &Identity::anonymous() {
+            format!("ip:{address}")
+        } else {
+            identity.subject.clone()
+        };
+        Self::with_key(key, identity.role, upstream_calls, false)
     }
 
     /// The gateway's own background work (the discovery sync): bounded by its schedule, not by a budget.
     pub fn internal(task: &str) -> Self {
-        Self::with_key(format!("internal:{task}"), usize::MAX, true)
+        Self::with_key(format!("internal:{task}"), Role::Operator, usize::MAX, true)
     }
 
-    fn with_key(key: String, limit: usize, background: bool) -> Self {
+    fn with_key(key: String, role: Role, limit: usize, background: bool) -> Self {
         let budget = Arc::new(CallBudget { limit, spent: AtomicUsize::new(0) });
-        Caller { key: key.into(), budget, background }
+        Caller { key: key.into(), role, budget, background }
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     pub fn is_background(&self) -> bool {

@@ -32,6 +32,31 @@ pub struct Config {
 
     #[command(flatten)]
     pub live: LiveConfig,
+
+    #[command(flatten)]
+    pub auth: AuthConfig,
+}
+
+/// Who may call the gateway.
+#[derive(Args, Clone, Debug)]
+pub struct AuthConfig {
+    /// `required`: every GraphQL request needs an API key (or JWT); `none`: anyone who can reach
+    /// the port is an operator. Default: `none` on a loopback address or in simulator mode (unless
+    /// --api-keys-file is given), `required` anywhere else, where the gateway refuses to start
+    /// without a way to check credentials.
+    #[arg(long = "auth", env = "AUTH", value_enum)]
+    pub mode: Option<AuthMode>,
+
+    /// API keys in a JSON file (managed with `datasync-gateway keys … --api-keys-file`), for the
+    /// database-less mode; with --database-url (and no file) keys live in PostgreSQL.
+    #[arg(long, env = "API_KEYS_FILE")]
+    pub api_keys_file: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    None,
+    Required,
 }
 
 /// Live following: the watcher, subscriptions, EventBridge hints, replicas.

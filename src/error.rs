@@ -118,6 +118,9 @@ pub mod request_codes {
     pub const SUBSCRIPTION_LIMIT: &str = "SUBSCRIPTION_LIMIT";
     /// The process serves `--max-streaming-connections` WebSockets and event streams already (HTTP 503).
     pub const CONNECTION_LIMIT: &str = "CONNECTION_LIMIT";
-    /// An EventBridge delivery without the shared secret, or with a wrong one (HTTP 401).
+    /// No credentials, or ones the gateway does not accept (HTTP 401; a WebSocket closes with
+    /// 4401), or an EventBridge delivery without the right shared secret.
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// The caller's role does not allow the operation (a reader sending a mutation).
+    pub const FORBIDDEN: &str = "FORBIDDEN";
 }

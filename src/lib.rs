@@ -7,6 +7,7 @@
 //! [`discovery`] sync keeps current; [`model`] holds the domain types they all share.
 
 pub mod app;
+pub mod auth;
 pub mod cache;
 pub mod caller;
 pub mod config;

@@ -1,10 +1,12 @@
-//! The command line: `serve`, `simulate`, `print-schema`.
+//! The command line: `serve`, `simulate`, `print-schema`, `migrate`, `keys`, `prune`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use datasync_gateway::app::{open_store, retention_cutoff, Application};
+use datasync_gateway::auth::keys::KeyStore;
+use datasync_gateway::auth::Role;
 use datasync_gateway::config::Config;
 use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 
@@ -40,6 +42,15 @@ enum Command {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
+    /// Manage API keys (in PostgreSQL, or in --api-keys-file): create, list, revoke.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+        database_url: Option<String>,
+        #[arg(long, env = "API_KEYS_FILE", global = true)]
+        api_keys_file: Option<std::path::PathBuf>,
+    },
     /// Delete recorded executions that started longer ago than --history-retention, once.
     Prune {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -50,10 +61,29 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Make a key; it is printed once and never stored.
+    Create {
+        /// reader (queries, subscriptions) or operator (also mutations).
+        #[arg(long)]
+        role: String,
+        /// Who the key is for, e.g. billing-service.
+        #[arg(long)]
+        name: String,
+    },
+    /// The keys (id, name, role, when created and revoked); never the keys themselves.
+    List,
+    /// Revoke a key by its id (the part after `dsg_`); gateways stop taking it within 30 s.
+    Revoke { id: String },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The log goes to stderr: standard output is for what a command prints (a new API key).
     tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,tower_http=warn,aws_config=warn".into()),
@@ -82,6 +112,45 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate { database_url } => {
             open_store(&database_url, 1).await?;
             tracing::info!("migrations applied");
+        }
+        Command::Keys { action, database_url, api_keys_file } => {
+            let keys = match (api_keys_file, database_url) {
+                (Some(path), _) => KeyStore::File(path),
+                (None, Some(url)) => KeyStore::Database(open_store(&url, 1).await?),
+                (None, None) => anyhow::bail!("say where keys are kept: --database-url or --api-keys-file"),
+            };
+            match action {
+                KeysAction::Create { role, name } => {
+                    let role =
+                        Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role is reader or operator"))?;
+                    let (key, record) = keys.create(&name, role).await?;
+                    eprintln!(
+                        "created key {} ({}, {}); it is shown once:",
+                        record.id,
+                        record.name,
+                        role.as_str()
+                    );
+                    println!("{key}");
+                }
+                KeysAction::List => {
+                    println!("{:<12}  {:<8}  {:<25}  {:<25}  name", "id", "role", "created", "revoked");
+                    for record in keys.list().await? {
+                        let revoked =
+                            record.revoked_at.map(|at| at.to_rfc3339()).unwrap_or_else(|| "-".into());
+                        let created = record.created_at.to_rfc3339();
+                        println!(
+                            "{:<12}  {:<8}  {created:<25}  {revoked:<25}  {}",
+                            record.id,
+                            record.role.as_str(),
+                            record.name
+                        );
+                    }
+                }
+                KeysAction::Revoke { id } => {
+                    keys.revoke(&id).await?;
+                    println!("revoked {id}");
+                }
+            }
         }
         Command::Prune { database_url, history_retention } => {
             let store = open_store(&database_url, 1).await?;

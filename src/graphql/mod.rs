@@ -23,8 +23,10 @@ pub use query::Query;
 pub use streaming::{Streaming, StreamingExecutor};
 pub use subscription::SubscriptionRoot;
 
+use crate::auth::Role;
+use crate::caller::Caller;
 use crate::config::LimitsConfig;
-use crate::error::request_codes::GRAPHQL_VALIDATION_FAILED;
+use crate::error::request_codes::{FORBIDDEN, GRAPHQL_VALIDATION_FAILED};
 use crate::history::HistoryService;
 use crate::live::Live;
 use crate::metrics::Metrics;
@@ -123,6 +125,18 @@ pub fn finish_response(response: &mut Response, hint: &CacheHint, metrics: &Metr
         }
     }
     hint.attach_warnings(response);
+}
+
+/// Whether `caller`'s role allows the operation: mutations need an operator.
+pub fn authorize(request: &mut Request, caller: &Caller) -> Result<(), ServerError> {
+    let mutation =
+        chosen_operation(request).is_some_and(|(_, operation)| operation.node.ty == OperationType::Mutation);
+    if mutation && caller.role() < Role::Operator {
+        let message =
+            format!("mutations need the operator role; this caller is a {}", caller.role().as_str());
+        return Err(coded_error(&message, FORBIDDEN));
+    }
+    Ok(())
 }
 
 /// An error refusing a request, with its `extensions.code`.

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use async_graphql::{Data, Executor, Request, Response, ServerError};
@@ -15,9 +15,10 @@ use futures::StreamExt;
 use super::cache_hint::CacheHint;
 use super::fanout::{Fanout, FanoutKey};
 use super::subscription::replays_latest;
-use super::{coded_error, finish_response, operation_label, Gate, GatewaySchema};
+use super::{authorize, coded_error, finish_response, operation_label, Gate, GatewaySchema};
+use crate::auth::Identity;
 use crate::caller::Caller;
-use crate::error::request_codes::SUBSCRIPTION_LIMIT;
+use crate::error::request_codes::{SUBSCRIPTION_LIMIT, UNAUTHENTICATED};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 
@@ -40,21 +41,32 @@ pub struct StreamingExecutor {
     peer: IpAddr,
     /// `websocket` or `sse`, for metrics.
     transport: &'static str,
+    /// Who the connection is: known from the request's headers, or from `connection_init`.
+    identity: Arc<OnceLock<Identity>>,
     open: Arc<AtomicUsize>,
 }
 
 impl StreamingExecutor {
     /// For one connection from `peer`.
     pub fn new(shared: Streaming, peer: IpAddr, transport: &'static str) -> Self {
-        StreamingExecutor { shared, peer, transport, open: Arc::default() }
+        StreamingExecutor { shared, peer, transport, identity: Arc::default(), open: Arc::default() }
+    }
+
+    /// Says who the connection is, once; operations before that are refused.
+    pub fn identify(&self, identity: Identity) {
+        let _ = self.identity.set(identity);
     }
 
     /// The request, admitted, with what resolvers expect in its data; and its hint, whose
     /// warnings go into the responses.
     fn admit(&self, mut request: Request) -> Result<(Request, CacheHint), ServerError> {
-        let caller = Caller::client(self.peer, self.shared.max_upstream_calls);
+        let Some(identity) = self.identity.get() else {
+            return Err(coded_error("authenticate in connection_init first", UNAUTHENTICATED));
+        };
+        let caller = Caller::identified(identity, self.peer, self.shared.max_upstream_calls);
         self.shared.rate_limits.check(&caller).map_err(|limited| limited.to_server_error())?;
         self.shared.gate.admit(&mut request)?;
+        authorize(&mut request, &caller)?;
         let hint = CacheHint::default();
         Ok((request.data(caller).data(hint.clone()), hint))
     }

@@ -14,6 +14,7 @@ use axum::response::IntoResponse;
 use futures::StreamExt;
 
 use super::AppState;
+use crate::auth::Identity;
 use async_graphql::Executor;
 
 /// Whether the client asked for an event stream.
@@ -28,13 +29,16 @@ pub fn wanted(headers: &HeaderMap) -> bool {
 pub fn stream(
     state: &AppState,
     peer: SocketAddr,
+    identity: Identity,
     request: async_graphql::Request,
 ) -> axum::response::Response {
     let slot = match state.streaming_slot() {
         Ok(slot) => slot,
         Err(refusal) => return *refusal,
     };
-    let results = state.streaming_executor(peer, "sse").execute_stream(request, None);
+    let executor = state.streaming_executor(peer, "sse");
+    executor.identify(identity);
+    let results = executor.execute_stream(request, None);
     let events = results
         .map(move |response| {
             let _open = &slot;

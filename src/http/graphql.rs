@@ -17,13 +17,15 @@ use axum::http::header::{ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::IntoResponse;
 
+use super::auth::identify;
 use super::errors::{error_response, too_many_requests};
 use super::events;
 use super::AppState;
+use crate::auth::Identity;
 use crate::caller::Caller;
 use crate::error::request_codes::{BAD_REQUEST, RESPONSE_TOO_LARGE};
 use crate::graphql::cache_hint::CacheHint;
-use crate::graphql::{chosen_operation, finish_response, operation_label};
+use crate::graphql::{authorize, chosen_operation, finish_response, operation_label};
 
 /// The GraphQL-over-HTTP media type; a client that accepts it gets 4xx statuses for requests
 /// that could not run at all.
@@ -35,9 +37,10 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
-    if let Err(limited) = state.rate_limits.check(&caller(&state, peer)) {
-        return too_many_requests(&limited);
-    }
+    let (caller, identity) = match admit_caller(&state, peer, &headers).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return *refusal,
+    };
     if !is_json(headers.get(CONTENT_TYPE)) {
         let (message, code) = super::errors::describe(StatusCode::UNSUPPORTED_MEDIA_TYPE);
         return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, message, code);
@@ -55,11 +58,11 @@ pub async fn post(
     };
     if events::wanted(&headers) {
         return match request {
-            BatchRequest::Single(request) => events::stream(&state, peer, request),
+            BatchRequest::Single(request) => events::stream(&state, peer, identity, request),
             BatchRequest::Batch(_) => bad_request("an event stream runs one operation, not a batch"),
         };
     }
-    execute(&state, peer, request, &headers).await
+    execute(&state, caller, request, &headers).await
 }
 
 pub async fn get(
@@ -68,9 +71,10 @@ pub async fn get(
     headers: HeaderMap,
     uri: Uri,
 ) -> axum::response::Response {
-    if let Err(limited) = state.rate_limits.check(&caller(&state, peer)) {
-        return too_many_requests(&limited);
-    }
+    let (caller, identity) = match admit_caller(&state, peer, &headers).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return *refusal,
+    };
     let query = uri.query().unwrap_or_default();
     if query.len() > state.limits.max_body_bytes {
         let (message, code) = super::errors::describe(StatusCode::URI_TOO_LONG);
@@ -92,9 +96,11 @@ pub async fn get(
         return response;
     }
     if events::wanted(&headers) {
-        return events::stream(&state, peer, request);
+        return events::stream(&state, peer, identity, request);
     }
-    let caller = caller(&state, peer);
+    if let Err(refusal) = authorize(&mut request, &caller) {
+        return finish(&state, BatchResponse::Single(Response::from_errors(vec![refusal])), &headers, None);
+    }
     let hint = CacheHint::default();
     let response = run_admitted(&state, request, &caller, &hint).await;
     finish(&state, BatchResponse::Single(response), &headers, Some(&hint))
@@ -102,7 +108,7 @@ pub async fn get(
 
 async fn execute(
     state: &AppState,
-    peer: SocketAddr,
+    caller: Caller,
     request: BatchRequest,
     headers: &HeaderMap,
 ) -> axum::response::Response {
@@ -113,7 +119,6 @@ async fn execute(
         }
     }
     // One caller (and so one DataSync call budget) for every operation of the request.
-    let caller = caller(state, peer);
     let hint = CacheHint::default();
     let response = match request {
         BatchRequest::Single(request) => BatchResponse::Single(run(state, request, &caller, &hint).await),
@@ -130,7 +135,7 @@ async fn execute(
 
 /// One operation: admitted by the gate (persisted query, limits), then executed.
 async fn run(state: &AppState, mut request: Request, caller: &Caller, hint: &CacheHint) -> Response {
-    if let Err(refusal) = state.gate.admit(&mut request) {
+    if let Err(refusal) = state.gate.admit(&mut request).and_then(|()| authorize(&mut request, caller)) {
         return Response::from_errors(vec![refusal]);
     }
     run_admitted(state, request, caller, hint).await
@@ -271,9 +276,17 @@ fn runs(request: &mut Request, ty: OperationType) -> bool {
     chosen_operation(request).is_some_and(|(_, operation)| operation.node.ty == ty)
 }
 
-/// Who sent a request, with a fresh DataSync call budget.
-fn caller(state: &AppState, peer: SocketAddr) -> Caller {
-    Caller::client(peer.ip(), state.limits.max_upstream_calls)
+/// Who sent the request (401 without acceptable credentials), within its rate (429 beyond),
+/// with a fresh DataSync call budget for the whole request.
+async fn admit_caller(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<(Caller, Identity), Box<axum::response::Response>> {
+    let identity = identify(state, headers).await?;
+    let caller = state.caller(&identity, peer);
+    state.rate_limits.check(&caller).map_err(|limited| Box::new(too_many_requests(&limited)))?;
+    Ok((caller, identity))
 }
 
 fn bad_request(message: &str) -> axum::response::Response {

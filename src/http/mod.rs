@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, the middleware every request passes through, and the server that
 //! accepts connections.
 
+mod auth;
 mod connection;
 mod errors;
 mod eventbridge;
@@ -43,6 +44,7 @@ pub struct AppState {
     pub live: Live,
     pub live_config: LiveConfig,
     pub rate_limits: crate::rate_limit::RateLimits,
+    pub auth: crate::auth::Authenticator,
     /// What WebSockets and event streams run operations with.
     pub streaming: Streaming,
     /// One permit per open WebSocket or event stream.
@@ -69,6 +71,11 @@ impl AppState {
 
     fn streaming_executor(&self, peer: SocketAddr, transport: &'static str) -> StreamingExecutor {
         StreamingExecutor::new(self.streaming.clone(), peer.ip(), transport)
+    }
+
+    /// A fresh caller (and DataSync call budget) for one request of `identity`'s.
+    fn caller(&self, identity: &crate::auth::Identity, peer: SocketAddr) -> crate::caller::Caller {
+        crate::caller::Caller::identified(identity, peer.ip(), self.limits.max_upstream_calls)
     }
 }
 
@@ -104,7 +111,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
             CorsLayer::new()
                 .allow_origin(origins)
                 .allow_methods([Method::GET, Method::POST])
-                .allow_headers([axum::http::header::CONTENT_TYPE]),
+                .allow_headers([axum::http::header::CONTENT_TYPE, axum::http::header::AUTHORIZATION]),
         );
     }
     Ok(router)

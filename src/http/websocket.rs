@@ -25,12 +25,15 @@ use tokio::time::Instant;
 
 use super::errors::error_response;
 use super::AppState;
+use crate::auth::{Authenticator, Identity};
 use crate::error::request_codes::BAD_REQUEST;
 use crate::graphql::StreamingExecutor;
 
 const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
 /// Close code for a client that stopped answering pings.
 const CLOSE_UNRESPONSIVE: u16 = 4408;
+/// Close code for missing or refused credentials (graphql-transport-ws's "Unauthorized").
+const CLOSE_UNAUTHORIZED: u16 = 4401;
 
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -49,6 +52,22 @@ pub async fn upgrade(
         Err(refusal) => return *refusal,
     };
     let executor = state.streaming_executor(peer, "websocket");
+    // Credentials on the upgrade request (service clients), else in `connection_init`
+    // (browsers cannot set headers on a WebSocket).
+    let pending_auth = match super::auth::credential(&headers) {
+        Some(_) => match super::auth::identify(&state, &headers).await {
+            Ok(identity) => {
+                executor.identify(identity);
+                None
+            }
+            Err(refusal) => return *refusal,
+        },
+        None if !state.auth.is_required() => {
+            executor.identify(crate::auth::Identity::anonymous());
+            None
+        }
+        None => Some(state.auth.clone()),
+    };
     let keepalive = state.live_config.keepalive_interval;
     let shutdown = state.shutdown.clone();
     let max_message = state.limits.max_body_bytes;
@@ -56,21 +75,38 @@ pub async fn upgrade(
         .protocols(PROTOCOLS)
         .max_message_size(max_message)
         .max_frame_size(max_message)
-        .on_upgrade(move |socket| serve(socket, executor, protocol, keepalive, shutdown, slot))
+        .on_upgrade(move |socket| serve(socket, executor, protocol, pending_auth, keepalive, shutdown, slot))
 }
 
+/// Serves one socket; `pending_auth`: the connection must authenticate in `connection_init`.
 async fn serve(
     socket: WebSocket,
     executor: StreamingExecutor,
     protocol: WebSocketProtocols,
+    pending_auth: Option<Authenticator>,
     keepalive: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
 ) {
-    let (mut sink, stream) = socket.split();
+    let (mut sink, mut stream) = socket.split();
+    let close = |code: u16, reason: &str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+    let mut init = None;
+    if let Some(auth) = pending_auth {
+        match authenticate_init(&auth, &mut stream, keepalive).await {
+            Ok((identity, message)) => {
+                executor.identify(identity);
+                init = Some(message);
+            }
+            Err(refusal) => {
+                // graphql-transport-ws's code for an unauthorised connection.
+                let _ = sink.send(close(CLOSE_UNAUTHORIZED, &refusal)).await;
+                return;
+            }
+        }
+    }
     let heard = Arc::new(std::sync::Mutex::new(Instant::now()));
     let heard_by_input = heard.clone();
-    let input = stream.take_while(|message| std::future::ready(message.is_ok())).filter_map(move |message| {
+    let rest = stream.take_while(|message| std::future::ready(message.is_ok())).filter_map(move |message| {
         *heard_by_input.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Instant::now();
         std::future::ready(match message {
             Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),
@@ -78,13 +114,13 @@ async fn serve(
             _ => None,
         })
     });
+    let input = futures::stream::iter(init).chain(rest);
     let mut protocol_messages = async_graphql::http::WebSocket::new(executor, input, protocol);
     let mut pings = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
     let stopping = async move {
         let _ = shutdown.wait_for(|stopping| *stopping).await;
     };
     tokio::pin!(stopping);
-    let close = |code: u16, reason: &str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
     loop {
         let outgoing = tokio::select! {
             message = protocol_messages.next() => match message {
@@ -117,4 +153,27 @@ async fn serve(
             break;
         }
     }
+}
+
+/// The identity `connection_init` carries (`Authorization`, `authorization`, `apiKey` or
+/// `token` in its payload), and the message itself to hand on to the protocol; or why not.
+async fn authenticate_init(
+    auth: &Authenticator,
+    stream: &mut futures::stream::SplitStream<WebSocket>,
+    within: Duration,
+) -> Result<(Identity, axum::body::Bytes), String> {
+    let first = tokio::time::timeout(within, stream.next()).await;
+    let Ok(Some(Ok(Message::Text(text)))) = first else {
+        return Err("send connection_init with credentials first".into());
+    };
+    let message: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if message["type"] != "connection_init" {
+        return Err("send connection_init with credentials first".into());
+    }
+    let payload = &message["payload"];
+    let credential = ["Authorization", "authorization", "apiKey", "token"]
+        .iter()
+        .find_map(|field| payload[*field].as_str());
+    let identity = auth.authenticate(credential).await.map_err(|refusal| refusal.0)?;
+    Ok((identity, axum::body::Bytes::from(text)))
 }

@@ -75,6 +75,11 @@ impl HistoryStore {
         Ok(())
     }
 
+    /// For modules outside `store` that own a table of their own (`auth::keys`).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }

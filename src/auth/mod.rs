@@ -1,0 +1,193 @@
+//! Who is calling: API keys ([`keys`]) and, later, JWT bearer tokens, mapped to a role.
+//!
+//! - `reader`: queries and subscriptions; `operator`: mutations too.
+//! - Credentials come as `Authorization: Bearer <key or token>` (or `X-API-Key: <key>`); on a
+//!   WebSocket, in `connection_init`'s payload (`{"Authorization": "Bearer …"}`), since browsers
+//!   cannot set headers on one.
+//! - With authentication off (`--auth=none`, or the zero-config loopback default), every
+//!   caller is an anonymous operator, as before identities existed.
+
+pub mod keys;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use keys::{KeyStore, VERIFIED_FOR};
+
+use crate::config::{AuthMode, Config};
+use crate::store::HistoryStore;
+
+/// What a caller may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Reader,
+    Operator,
+}
+
+impl Role {
+    pub fn parse(value: &str) -> Option<Role> {
+        match value {
+            "reader" => Some(Role::Reader),
+            "operator" => Some(Role::Operator),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Stable and safe to log: `key:<id>`, `jwt:<issuer>/<subject>`, or `anonymous`.
+    pub subject: String,
+    pub role: Role,
+}
+
+impl Identity {
+    pub fn anonymous() -> Self {
+        Identity { subject: "anonymous".into(), role: Role::Operator }
+    }
+}
+
+/// Why a caller was not let in; the message is safe to show (it never echoes the credential).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unauthenticated(pub String);
+
+/// Authenticates credentials, remembering recent answers.
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    keys: Option<KeyStore>,
+    /// By SHA-256 of the credential: who it was (or that it was refused) a moment ago.
+    recent: moka::sync::Cache<[u8; 32], Result<Identity, Unauthenticated>>,
+}
+
+/// How long a refused credential is remembered, so a flood of bad keys costs no queries.
+const REFUSED_FOR: Duration = Duration::from_secs(5);
+
+impl Authenticator {
+    /// Everyone is an anonymous operator.
+    pub fn open() -> Self {
+        Authenticator { inner: None }
+    }
+
+    /// Credentials required, checked against `keys`.
+    pub fn required(keys: Option<KeyStore>) -> Self {
+        let recent = moka::sync::Cache::builder().max_capacity(10_000).expire_after(RecentExpiry).build();
+        Authenticator { inner: Some(Arc::new(Inner { keys, recent })) }
+    }
+
+    pub fn is_required(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Who `credential` (the value of `Authorization`, or a bare key) is.
+    pub async fn authenticate(&self, credential: Option<&str>) -> Result<Identity, Unauthenticated> {
+        let Some(inner) = &self.inner else { return Ok(Identity::anonymous()) };
+        let Some(credential) = credential.map(bearer).filter(|credential| !credential.is_empty()) else {
+            return Err(Unauthenticated(
+                "authentication required: send `Authorization: Bearer <API key or JWT>`".into(),
+            ));
+        };
+        let digest: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
+        if let Some(known) = inner.recent.get(&digest) {
+            return known;
+        }
+        let (answer, cacheable) = inner.check(credential).await;
+        if cacheable {
+            inner.recent.insert(digest, answer.clone());
+        }
+        answer
+    }
+}
+
+/// The authenticator `config` asks for. Secure by default: a gateway reachable from other
+/// hosts refuses to start without a way to check credentials, unless `--auth=none` says so.
+pub fn from_config(config: &Config, store: Option<&HistoryStore>) -> anyhow::Result<Authenticator> {
+    let keys = match (&config.auth.api_keys_file, store) {
+        (Some(path), _) => Some(KeyStore::File(path.clone())),
+        (None, Some(store)) => Some(KeyStore::Database(store.clone())),
+        (None, None) => None,
+    };
+    let private = config.listen.ip().is_loopback() || config.datasync.simulator;
+    let required = match config.auth.mode {
+        Some(AuthMode::None) => false,
+        Some(AuthMode::Required) => true,
+        None if private => config.auth.api_keys_file.is_some(),
+        None => true,
+    };
+    if !required {
+        if !private {
+            tracing::warn!(listen = %config.listen, "--auth=none: anyone who can reach this address is an operator");
+        }
+        return Ok(Authenticator::open());
+    }
+    if keys.is_none() {
+        anyhow::bail!(
+            "serving on {} needs authentication, and there is no way to check credentials: give \
+             --database-url or --api-keys-file for API keys, or pass --auth=none on purpose",
+            config.listen
+        );
+    }
+    Ok(Authenticator::required(keys))
+}
+
+impl Inner {
+    /// The answer, and whether it may be remembered (not when the keys could not be read).
+    async fn check(&self, credential: &str) -> (Result<Identity, Unauthenticated>, bool) {
+        let refuse = |message: &str| Err(Unauthenticated(message.into()));
+        if keys::key_id(credential).is_some() {
+            let Some(keys) = &self.keys else {
+                return (refuse("API keys are not configured on this gateway"), true);
+            };
+            return match keys.verify(credential).await {
+                Ok(Some(record)) => {
+                    (Ok(Identity { subject: format!("key:{}", record.id), role: record.role }), true)
+                }
+                Ok(None) => (refuse("unknown or revoked API key"), true),
+                Err(error) => {
+                    tracing::warn!(%error, "API keys could not be read");
+                    (refuse("API keys cannot be checked right now; retry later"), false)
+                }
+            };
+        }
+        (refuse("not an API key (dsg_…) or a JWT this gateway accepts"), true)
+    }
+}
+
+/// `Bearer <x>` → `<x>`; anything else as it is (a bare key in `X-API-Key`).
+fn bearer(value: &str) -> &str {
+    let value = value.trim();
+    match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ => value,
+    }
+}
+
+/// Verified identities are trusted for `VERIFIED_FOR`, refusals for `REFUSED_FOR`.
+struct RecentExpiry;
+
+impl moka::Expiry<[u8; 32], Result<Identity, Unauthenticated>> for RecentExpiry {
+    fn expire_after_create(
+        &self,
+        _: &[u8; 32],
+        value: &Result<Identity, Unauthenticated>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(if value.is_ok() { VERIFIED_FOR } else { REFUSED_FOR })
+    }
+}
