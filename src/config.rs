@@ -51,6 +51,34 @@ pub struct AuthConfig {
     /// database-less mode; with --database-url (and no file) keys live in PostgreSQL.
     #[arg(long, env = "API_KEYS_FILE")]
     pub api_keys_file: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub jwt: JwtConfig,
+}
+
+/// JWT bearer tokens from an identity provider.
+#[derive(Args, Clone, Debug)]
+pub struct JwtConfig {
+    /// Where the identity provider publishes its signing keys (JWKS); turns JWTs on.
+    #[arg(long, env = "JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
+
+    /// The `iss` tokens must have.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// The `aud` tokens must have.
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[arg(long, env = "JWT_LEEWAY", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub jwt_leeway: Duration,
+
+    /// The claim holding the role: `operator` (or a list or space-separated string containing
+    /// it) makes an operator; anything else a reader.
+    #[arg(long, env = "JWT_ROLE_CLAIM", default_value = "role")]
+    pub jwt_role_claim: String,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

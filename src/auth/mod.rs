@@ -1,4 +1,4 @@
-//! Who is calling: API keys ([`keys`]) and, later, JWT bearer tokens, mapped to a role.
+//! Who is calling: API keys ([`keys`]) and JWT bearer tokens ([`jwt`]), mapped to a role.
 //!
 //! - `reader`: queries and subscriptions; `operator`: mutations too.
 //! - Credentials come as `Authorization: Bearer <key or token>` (or `X-API-Key: <key>`); on a
@@ -7,6 +7,7 @@
 //! - With authentication off (`--auth=none`, or the zero-config loopback default), every
 //!   caller is an anonymous operator, as before identities existed.
 
+pub mod jwt;
 pub mod keys;
 
 use std::sync::Arc;
@@ -72,6 +73,7 @@ pub struct Authenticator {
 
 struct Inner {
     keys: Option<KeyStore>,
+    jwt: Option<jwt::JwtVerifier>,
     /// By SHA-256 of the credential: who it was (or that it was refused) a moment ago.
     recent: moka::sync::Cache<[u8; 32], Result<Identity, Unauthenticated>>,
 }
@@ -85,10 +87,10 @@ impl Authenticator {
         Authenticator { inner: None }
     }
 
-    /// Credentials required, checked against `keys`.
-    pub fn required(keys: Option<KeyStore>) -> Self {
+    /// Credentials required: API keys checked against `keys`, JWTs by `jwt`.
+    pub fn required(keys: Option<KeyStore>, jwt: Option<jwt::JwtVerifier>) -> Self {
         let recent = moka::sync::Cache::builder().max_capacity(10_000).expire_after(RecentExpiry).build();
-        Authenticator { inner: Some(Arc::new(Inner { keys, recent })) }
+        Authenticator { inner: Some(Arc::new(Inner { keys, jwt, recent })) }
     }
 
     pub fn is_required(&self) -> bool {
@@ -103,6 +105,11 @@ impl Authenticator {
                 "authentication required: send `Authorization: Bearer <API key or JWT>`".into(),
             ));
         };
+        // A JWT is checked each time (a signature, no I/O once its keys are known), so that its
+        // expiry is never outlived by a remembered answer; API keys cost a lookup, remembered.
+        if let (Some(jwt), true) = (&inner.jwt, jwt::JwtVerifier::looks_like_jwt(credential)) {
+            return jwt.verify(credential).await;
+        }
         let digest: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
         if let Some(known) = inner.recent.get(&digest) {
             return known;
@@ -123,11 +130,12 @@ pub fn from_config(config: &Config, store: Option<&HistoryStore>) -> anyhow::Res
         (None, Some(store)) => Some(KeyStore::Database(store.clone())),
         (None, None) => None,
     };
+    let jwt = config.auth.jwt.jwt_jwks_url.as_deref().map(|url| jwt::JwtVerifier::new(&config.auth.jwt, url));
     let private = config.listen.ip().is_loopback() || config.datasync.simulator;
     let required = match config.auth.mode {
         Some(AuthMode::None) => false,
         Some(AuthMode::Required) => true,
-        None if private => config.auth.api_keys_file.is_some(),
+        None if private => config.auth.api_keys_file.is_some() || jwt.is_some(),
         None => true,
     };
     if !required {
@@ -136,14 +144,15 @@ pub fn from_config(config: &Config, store: Option<&HistoryStore>) -> anyhow::Res
         }
         return Ok(Authenticator::open());
     }
-    if keys.is_none() {
+    if keys.is_none() && jwt.is_none() {
         anyhow::bail!(
             "serving on {} needs authentication, and there is no way to check credentials: give \
-             --database-url or --api-keys-file for API keys, or pass --auth=none on purpose",
+             --database-url or --api-keys-file for API keys, or --jwt-jwks-url for JWTs, or pass \
+             --auth=none on purpose",
             config.listen
         );
     }
-    Ok(Authenticator::required(keys))
+    Ok(Authenticator::required(keys, jwt))
 }
 
 impl Inner {

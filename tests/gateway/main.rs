@@ -14,6 +14,7 @@ mod history;
 mod history_queries;
 mod hostile;
 mod http;
+mod jwt;
 mod live;
 mod metrics;
 mod moto;
