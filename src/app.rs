@@ -107,7 +107,13 @@ impl Application {
         let rate_limits = crate::rate_limit::RateLimits::new(config.limits.rate_limit);
         background.0.extend(rate_limits.start_forgetting());
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let schema = build_schema(service.clone(), tasks.clone(), live.clone(), &config.limits);
+        let control = crate::control::ControlService::new(
+            datasync.clone(),
+            service.clone(),
+            live.clone(),
+            history.as_ref().map(|history| history.store.clone()),
+        );
+        let schema = build_schema(service.clone(), tasks.clone(), live.clone(), control, &config.limits);
         let gate = Gate::new(&config.limits);
         let streaming = Streaming {
             schema: schema.clone(),

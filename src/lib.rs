@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cache;
 pub mod caller;
 pub mod config;
+pub mod control;
 pub mod datasync;
 pub mod discovery;
 pub mod error;

@@ -46,6 +46,19 @@ const CREDENTIAL_CODES: [&str; 6] = [
     "MissingAuthenticationTokenException",
 ];
 
+/// What a start may change for one execution (`StartTaskExecution`'s overrides).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartOverrides {
+    pub bytes_per_second: Option<i64>,
+    /// `POINT_IN_TIME_CONSISTENT`, `ONLY_FILES_TRANSFERRED` or `NONE`.
+    pub verify_mode: Option<String>,
+    /// A DataSync filter pattern (`/photos*|/docs`) of what to transfer.
+    pub includes: Option<String>,
+    /// A DataSync filter pattern of what not to transfer.
+    pub excludes: Option<String>,
+}
+
 #[derive(Clone)]
 pub struct DataSyncClient {
     inner: Arc<Inner>,
@@ -128,6 +141,60 @@ impl DataSyncClient {
             })
             .await?;
         Ok(mapping::task_execution(arn, &output, Utc::now()))
+    }
+
+    /// `StartTaskExecution` in the task's region; the new execution's ARN.
+    pub async fn start_task_execution(
+        &self,
+        task_arn: &str,
+        region: &str,
+        overrides: &StartOverrides,
+        caller: &Caller,
+    ) -> Result<String, GatewayError> {
+        let client = self.client_for(region)?;
+        let mut call = client.start_task_execution().task_arn(task_arn);
+        if overrides.bytes_per_second.is_some() || overrides.verify_mode.is_some() {
+            let mut options = aws_sdk_datasync::types::Options::builder();
+            if let Some(bytes_per_second) = overrides.bytes_per_second {
+                options = options.bytes_per_second(bytes_per_second);
+            }
+            if let Some(verify_mode) = &overrides.verify_mode {
+                options = options.verify_mode(verify_mode.as_str().into());
+            }
+            call = call.override_options(options.build());
+        }
+        for (pattern, include) in [(&overrides.includes, true), (&overrides.excludes, false)] {
+            if let Some(pattern) = pattern {
+                let rule = aws_sdk_datasync::types::FilterRule::builder()
+                    .filter_type(aws_sdk_datasync::types::FilterType::SimplePattern)
+                    .value(pattern)
+                    .build();
+                call = if include { call.includes(rule) } else { call.excludes(rule) };
+            }
+        }
+        let output = self
+            .on_turn(caller, region, "StartTaskExecution", async {
+                call.send().await.map_err(|error| upstream_error(task_arn, error))
+            })
+            .await?;
+        output
+            .task_execution_arn()
+            .map(str::to_owned)
+            .ok_or(GatewayError::UpstreamUnavailable("DataSync started an execution but did not say which"))
+    }
+
+    /// `CancelTaskExecution`.
+    pub async fn cancel_task_execution(
+        &self,
+        arn: &ExecutionArn,
+        caller: &Caller,
+    ) -> Result<(), GatewayError> {
+        let client = self.client_for(arn.region())?;
+        let call = client.cancel_task_execution().task_execution_arn(arn.as_str()).send();
+        self.on_turn(caller, arn.region(), "CancelTaskExecution", async {
+            call.await.map(|_| ()).map_err(|error| upstream_error(arn.as_str(), error))
+        })
+        .await
     }
 
     /// One `DescribeTask` call, in the task's region (already checked to be served).

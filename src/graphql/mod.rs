@@ -5,6 +5,7 @@ mod execution;
 mod fanout;
 mod history;
 pub mod limits;
+mod mutation;
 mod node;
 mod persisted;
 mod query;
@@ -13,7 +14,7 @@ mod subscription;
 mod task;
 
 use async_graphql::parser::types::{OperationDefinition, OperationType};
-use async_graphql::{EmptyMutation, Positioned, Request, Response, Schema, ServerError};
+use async_graphql::{Positioned, Request, Response, Schema, ServerError};
 
 use cache_hint::CacheHint;
 
@@ -26,6 +27,7 @@ pub use subscription::SubscriptionRoot;
 use crate::auth::Role;
 use crate::caller::Caller;
 use crate::config::LimitsConfig;
+use crate::control::ControlService;
 use crate::error::request_codes::{FORBIDDEN, GRAPHQL_VALIDATION_FAILED};
 use crate::history::HistoryService;
 use crate::live::Live;
@@ -33,15 +35,19 @@ use crate::metrics::Metrics;
 use crate::service::ExecutionService;
 use crate::tasks::TaskService;
 
-pub type GatewaySchema = Schema<Query, EmptyMutation, SubscriptionRoot>;
+pub use mutation::MutationRoot;
+
+pub type GatewaySchema = Schema<Query, MutationRoot, SubscriptionRoot>;
 
 pub fn build_schema(
     service: ExecutionService,
     tasks: TaskService,
     live: Live,
+    control: ControlService,
     limits: &LimitsConfig,
 ) -> GatewaySchema {
-    let mut schema = Schema::build(Query, EmptyMutation, SubscriptionRoot).data(tasks).data(live);
+    let mut schema =
+        Schema::build(Query, MutationRoot, SubscriptionRoot).data(tasks).data(live).data(control);
     if let Some(history) = service.history() {
         schema = schema.data(HistoryService::new(history.store.clone()));
     }
@@ -81,7 +87,7 @@ impl Gate {
 pub fn sdl() -> String {
     // With `@specifiedBy`, as introspection reports it: the file and what clients see agree.
     let options = async_graphql::SDLExportOptions::new().include_specified_by();
-    Schema::build(Query, EmptyMutation, SubscriptionRoot).finish().sdl_with_options(options)
+    Schema::build(Query, MutationRoot, SubscriptionRoot).finish().sdl_with_options(options)
 }
 
 /// The operation a request would run (the one its `operationName` names, else the first) and

@@ -5,6 +5,7 @@
 //! pages, [`stats`] aggregates, [`writer`] queues writes off the request path.
 
 pub mod changes;
+mod control;
 pub mod cursor;
 pub mod filter;
 pub mod history;

@@ -6,6 +6,7 @@
 mod auth;
 mod cache;
 mod common;
+mod control;
 mod discovery;
 mod errors;
 mod fields;

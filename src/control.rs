@@ -1,0 +1,211 @@
+//! Control: starting and cancelling task executions (the operator role's mutations).
+//!
+//! A start may carry an idempotency key: the first request with it starts the execution, and
+//! any retry with the same key answers that execution instead of starting another (recorded in
+//! PostgreSQL, `control_starts`, or in memory for a day without a database). The answer is read
+//! from DataSync at once (so the cache holds the new state) and handed to the index and the
+//! watcher, which follows it from there. Every mutation is audited: who, what, when, outcome,
+//! in `audit_log` and in the log (target `audit`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::caller::Caller;
+use crate::datasync::arn::validate_task_arn;
+use crate::datasync::client::StartOverrides;
+use crate::datasync::{DataSyncClient, ExecutionArn};
+use crate::error::GatewayError;
+use crate::live::Live;
+use crate::service::{ExecutionService, Fetched};
+use crate::store::{within, HistoryStore};
+
+const STORE_LIMIT: Duration = Duration::from_secs(5);
+const VERIFY_MODES: [&str; 3] = ["POINT_IN_TIME_CONSISTENT", "ONLY_FILES_TRANSFERRED", "NONE"];
+
+#[derive(Clone)]
+pub struct ControlService {
+    datasync: DataSyncClient,
+    executions: ExecutionService,
+    live: Live,
+    store: Option<HistoryStore>,
+    /// Idempotency without a database: key → (task, execution once started).
+    started: moka::sync::Cache<String, Arc<(String, Option<String>)>>,
+}
+
+impl ControlService {
+    pub fn new(
+        datasync: DataSyncClient,
+        executions: ExecutionService,
+        live: Live,
+        store: Option<HistoryStore>,
+    ) -> Self {
+        let started = moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_secs(86_400))
+            .build();
+        ControlService { datasync, executions, live, store, started }
+    }
+
+    /// Starts an execution of `task_arn` (or answers the one a request with the same
+    /// `idempotency_key` started).
+    pub async fn start(
+        &self,
+        task_arn: &str,
+        idempotency_key: Option<&str>,
+        overrides: StartOverrides,
+        caller: &Caller,
+    ) -> Result<Fetched, GatewayError> {
+        let arguments = json!({ "idempotencyKey": idempotency_key, "overrides": overrides });
+        let result = self.start_once(task_arn, idempotency_key, &overrides, caller).await;
+        let (outcome, target) = match &result {
+            Ok((fetched, true)) => ("replayed", fetched.arn.as_str().to_owned()),
+            Ok((fetched, false)) => ("ok", fetched.arn.as_str().to_owned()),
+            Err(_) => ("error", task_arn.to_owned()),
+        };
+        self.audit(caller, "startTaskExecution", &target, arguments, outcome, result.as_ref().err()).await;
+        result.map(|(fetched, _)| fetched)
+    }
+
+    /// The execution, and whether it was an earlier request's (a replay).
+    async fn start_once(
+        &self,
+        task_arn: &str,
+        idempotency_key: Option<&str>,
+        overrides: &StartOverrides,
+        caller: &Caller,
+    ) -> Result<(Fetched, bool), GatewayError> {
+        let bad = |message: String| GatewayError::BadUserInput(message);
+        let region = validate_task_arn(task_arn).map_err(|invalid| bad(invalid.to_string()))?.to_owned();
+        if let Some(mode) = &overrides.verify_mode {
+            if !VERIFY_MODES.contains(&mode.as_str()) {
+                return Err(bad(format!("overrides.verifyMode must be one of {}", VERIFY_MODES.join(", "))));
+            }
+        }
+        if overrides.bytes_per_second.is_some_and(|rate| rate < -1 || rate == 0) {
+            return Err(bad("overrides.bytesPerSecond is -1 (no limit) or a positive number".into()));
+        }
+        for pattern in [&overrides.includes, &overrides.excludes].into_iter().flatten() {
+            if pattern.is_empty() || pattern.len() > 102_400 {
+                return Err(bad("overrides.includes and excludes are 1 to 102,400 characters".into()));
+            }
+        }
+        if let Some(key) = idempotency_key {
+            if key.is_empty() || key.len() > 128 {
+                return Err(bad("idempotencyKey is 1 to 128 characters".into()));
+            }
+            if let Some(arn) = self.claim(key, task_arn, caller).await? {
+                return Ok((self.executions.get(&arn, Default::default(), caller).await?, true));
+            }
+        }
+        let started = self.datasync.start_task_execution(task_arn, &region, overrides, caller).await;
+        if let Some(key) = idempotency_key {
+            self.settle(key, started.as_ref().ok()).await;
+        }
+        Ok((self.follow(&started?, caller).await?, false))
+    }
+
+    /// Cancels a running execution.
+    pub async fn cancel(&self, arn: &str, caller: &Caller) -> Result<Fetched, GatewayError> {
+        let result = async {
+            let parsed = ExecutionArn::parse(arn)
+                .map_err(|invalid| GatewayError::BadUserInput(invalid.to_string()))?;
+            self.executions.check_region(&parsed)?;
+            self.datasync.cancel_task_execution(&parsed, caller).await.map_err(|error| match error {
+                // DataSync's InvalidRequestException: finished already, or unknown.
+                GatewayError::NotFound(_) => GatewayError::BadUserInput(format!(
+                    "DataSync would not cancel {arn}: it has finished, or does not exist"
+                )),
+                other => other,
+            })?;
+            self.follow(arn, caller).await
+        }
+        .await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.audit(caller, "cancelTaskExecution", arn, json!({}), outcome, result.as_ref().err()).await;
+        result
+    }
+
+    /// Reads the execution from DataSync now (the cache gets the new state), and hands it to
+    /// the index and the watcher.
+    async fn follow(&self, arn: &str, caller: &Caller) -> Result<Fetched, GatewayError> {
+        let fetched = self.executions.get(arn, crate::service::Consistency::Strong, caller).await?;
+        if let Err(error) = self.live.observed(std::slice::from_ref(&fetched.execution)).await {
+            tracing::warn!(%arn, %error, "could not index a controlled execution; this replica's watcher still sees it");
+        }
+        Ok(fetched)
+    }
+
+    /// Takes `key` for this start; the execution an earlier request with it started, if any.
+    async fn claim(
+        &self,
+        key: &str,
+        task_arn: &str,
+        caller: &Caller,
+    ) -> Result<Option<String>, GatewayError> {
+        let existing = match &self.store {
+            Some(store) => within(STORE_LIMIT, store.claim_start(key, caller.key(), task_arn))
+                .await
+                .map_err(|_| GatewayError::HistoryUnavailable("idempotency keys cannot be checked"))?,
+            None => {
+                let entry = self
+                    .started
+                    .entry(key.to_owned())
+                    .or_insert_with(|| Arc::new((task_arn.to_owned(), None)));
+                (!entry.is_fresh()).then(|| entry.into_value().as_ref().clone())
+            }
+        };
+        match existing {
+            None => Ok(None),
+            Some((task, _)) if task != task_arn => Err(GatewayError::BadUserInput(
+                "this idempotencyKey was used to start another task; use a new key".into(),
+            )),
+            Some((_, Some(arn))) => Ok(Some(arn)),
+            Some((_, None)) => Err(GatewayError::UpstreamUnavailable(
+                "a start with this idempotencyKey is still in progress; retry in a moment",
+            )),
+        }
+    }
+
+    /// Records what the start under `key` produced; a failed start frees the key for a retry.
+    async fn settle(&self, key: &str, started: Option<&String>) {
+        match &self.store {
+            Some(store) => {
+                if let Err(error) =
+                    within(STORE_LIMIT, store.settle_start(key, started.map(String::as_str))).await
+                {
+                    tracing::error!(%error, "could not record an idempotent start");
+                }
+            }
+            None => match started {
+                Some(arn) => {
+                    let task = self.started.get(key).map(|entry| entry.0.clone()).unwrap_or_default();
+                    self.started.insert(key.to_owned(), Arc::new((task, Some(arn.clone()))));
+                }
+                None => self.started.invalidate(key),
+            },
+        }
+    }
+
+    async fn audit(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: &str,
+        arguments: serde_json::Value,
+        outcome: &str,
+        error: Option<&GatewayError>,
+    ) {
+        let code = error.map(GatewayError::code);
+        tracing::info!(target: "audit", caller = %caller.key(), action, target, outcome, error = code, "mutation");
+        if let Some(store) = &self.store {
+            let written =
+                within(STORE_LIMIT, store.audit(caller.key(), action, target, &arguments, outcome, code))
+                    .await;
+            if let Err(error) = written {
+                tracing::error!(%error, action, target, "could not write the audit row (the log line above stands)");
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The mutation root: control of executions, for callers with the operator role (the gate
+//! refuses a reader's mutation before it runs). Thin over [`crate::control`].
+
+use async_graphql::{Context, ErrorExtensions, InputObject, Object, Result, ID};
+
+use super::query::caller;
+use super::TaskExecutionNode;
+use crate::control::ControlService;
+use crate::datasync::client::StartOverrides;
+
+pub struct MutationRoot;
+
+/// What a start may change for this one execution.
+#[derive(InputObject, Default)]
+pub struct StartOverridesInput {
+    /// Bandwidth cap in bytes per second; -1 for none.
+    bytes_per_second: Option<i64>,
+    /// POINT_IN_TIME_CONSISTENT, ONLY_FILES_TRANSFERRED or NONE.
+    verify_mode: Option<String>,
+    /// A DataSync filter pattern of what to transfer, e.g. `/photos*|/docs`.
+    includes: Option<String>,
+    /// A DataSync filter pattern of what not to transfer.
+    excludes: Option<String>,
+}
+
+#[Object]
+impl MutationRoot {
+    /// Starts an execution of the task (StartTaskExecution) and returns it as DataSync now
+    /// describes it; the gateway follows it from there (subscriptions, index, history). With an
+    /// `idempotencyKey`, a retry of the same request returns the execution the first one started
+    /// instead of starting another.
+    async fn start_task_execution(
+        &self,
+        ctx: &Context<'_>,
+        task_arn: ID,
+        idempotency_key: Option<String>,
+        overrides: Option<StartOverridesInput>,
+    ) -> Result<TaskExecutionNode> {
+        let overrides = overrides.unwrap_or_default();
+        let overrides = StartOverrides {
+            bytes_per_second: overrides.bytes_per_second,
+            verify_mode: overrides.verify_mode,
+            includes: overrides.includes,
+            excludes: overrides.excludes,
+        };
+        let control = ctx.data_unchecked::<ControlService>();
+        let started = control.start(&task_arn, idempotency_key.as_deref(), overrides, caller(ctx)?).await;
+        Ok(started.map_err(|error| error.extend())?.into())
+    }
+
+    /// Cancels a running execution (CancelTaskExecution) and returns it as DataSync now
+    /// describes it (usually CANCELLING, then ERROR with DataSync's cancellation code).
+    async fn cancel_task_execution(&self, ctx: &Context<'_>, arn: ID) -> Result<TaskExecutionNode> {
+        let control = ctx.data_unchecked::<ControlService>();
+        Ok(control.cancel(&arn, caller(ctx)?).await.map_err(|error| error.extend())?.into())
+    }
+}
