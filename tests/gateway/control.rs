@@ -5,9 +5,7 @@ use datasync_gateway::simulator::fleet::seeded;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::common::{
-    error_codes, graphql, history_config, sdk_client, spawn_gateway, test_config, TestGateway, ONE,
-};
+use crate::common::{error_codes, graphql, history_config, spawn_gateway, test_config, TestGateway, ONE};
 
 const START: &str = "mutation($task: ID!, $key: String, $overrides: StartOverridesInput) {
     startTaskExecution(taskArn: $task, idempotencyKey: $key, overrides: $overrides) { taskExecutionArn status servedFrom }
@@ -86,35 +84,10 @@ async fn a_start_with_a_key_starts_once_a_cancel_shows_at_once_and_both_are_audi
 
 #[tokio::test]
 async fn start_and_cancel_through_moto_without_a_database() {
-    let moto =
-        std::env::var("MOTO_ENDPOINT_URL").expect("MOTO_ENDPOINT_URL: run the tests with scripts/test");
-    let client = sdk_client(&moto).await;
-    let mut locations = Vec::new();
-    for bucket in ["gateway-control-source", "gateway-control-destination"] {
-        let config = aws_sdk_datasync::types::S3Config::builder()
-            .bucket_access_role_arn("arn:aws:iam::123456789012:role/datasync")
-            .build()
-            .unwrap();
-        let location = client
-            .create_location_s3()
-            .s3_bucket_arn(format!("arn:aws:s3:::{bucket}"))
-            .s3_config(config)
-            .send()
-            .await
-            .unwrap();
-        locations.push(location.location_arn().unwrap().to_owned());
-    }
-    let task = client
-        .create_task()
-        .source_location_arn(&locations[0])
-        .destination_location_arn(&locations[1])
-        .send()
-        .await
-        .unwrap();
-    let task_arn = task.task_arn().unwrap();
-
+    let task_arn = crate::moto::create_task(["gateway-control-source", "gateway-control-destination"]).await;
+    let task_arn = task_arn.as_str();
     let mut config = test_config();
-    config.datasync.datasync_endpoint = Some(moto);
+    config.datasync.datasync_endpoint = Some(crate::moto::moto_endpoint());
     config.datasync.regions = vec!["us-east-1".into()];
     let (address, _) = spawn_gateway(config).await;
     let url = format!("http://{address}/graphql");

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::common::{error_codes, graphql, sdk_client, spawn_gateway, test_config, ONE};
 
-fn moto_endpoint() -> String {
+pub fn moto_endpoint() -> String {
     std::env::var("MOTO_ENDPOINT_URL").expect("MOTO_ENDPOINT_URL is not set: run the tests with scripts/test")
 }
 
@@ -21,11 +21,11 @@ async fn query(url: &str, arn: &str, consistency: &str) -> Value {
     graphql(url, ONE, json!({ "arn": arn, "consistency": consistency })).await
 }
 
-/// A new execution in moto, of a new task between two new S3 locations.
-async fn start_execution() -> String {
+/// A new task in moto, between two new S3 locations in `buckets`; its ARN.
+pub async fn create_task(buckets: [&str; 2]) -> String {
     let moto = sdk_client(&moto_endpoint()).await;
     let mut locations = Vec::new();
-    for bucket in ["gateway-test-source", "gateway-test-destination"] {
+    for bucket in buckets {
         let location = moto
             .create_location_s3()
             .s3_bucket_arn(format!("arn:aws:s3:::{bucket}"))
@@ -47,7 +47,14 @@ async fn start_execution() -> String {
         .send()
         .await
         .expect("moto creates a task");
-    let execution = moto.start_task_execution().task_arn(task.task_arn().unwrap()).send().await.unwrap();
+    task.task_arn().unwrap().to_owned()
+}
+
+/// A new execution in moto, of a new task between two new S3 locations.
+async fn start_execution() -> String {
+    let task = create_task(["gateway-test-source", "gateway-test-destination"]).await;
+    let moto = sdk_client(&moto_endpoint()).await;
+    let execution = moto.start_task_execution().task_arn(task).send().await.unwrap();
     execution.task_execution_arn().unwrap().to_owned()
 }
 
