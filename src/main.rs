@@ -36,7 +36,11 @@ enum Command {
         schedule_ticks: u32,
     },
     /// Print the GraphQL schema (SDL), as committed in schema.graphql.
-    PrintSchema,
+    PrintSchema {
+        /// The Apollo Federation 2 subgraph SDL instead (schema.federation.graphql).
+        #[arg(long)]
+        federation: bool,
+    },
     /// Apply the history database's migrations (serve also does this at start-up).
     Migrate {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -78,8 +82,20 @@ enum KeysAction {
     Revoke { id: String },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Stack per runtime thread. GraphQL resolution nests deeply (a field's future holds its
+/// children's), and unoptimised builds (`scripts/run`) make each frame several times larger:
+/// tokio's 2 MiB default overflowed on a federated query with a nested task in a debug build.
+const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     // The log goes to stderr: standard output is for what a command prints (a new API key).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -108,7 +124,10 @@ async fn main() -> anyhow::Result<()> {
                 () = shutdown_signal() => {}
             }
         }
-        Command::PrintSchema => print!("{}", datasync_gateway::graphql::sdl()),
+        Command::PrintSchema { federation: false } => print!("{}", datasync_gateway::graphql::sdl()),
+        Command::PrintSchema { federation: true } => {
+            print!("{}", datasync_gateway::graphql::federation_sdl())
+        }
         Command::Migrate { database_url } => {
             open_store(&database_url, 1).await?;
             tracing::info!("migrations applied");

@@ -3,6 +3,7 @@
 pub mod cache_hint;
 mod execution;
 mod fanout;
+pub mod federation;
 mod history;
 pub mod limits;
 mod mutation;
@@ -87,6 +88,13 @@ impl Gate {
 pub fn sdl() -> String {
     // With `@specifiedBy`, as introspection reports it: the file and what clients see agree.
     let options = async_graphql::SDLExportOptions::new().include_specified_by();
+    Schema::build(Query, MutationRoot, SubscriptionRoot).finish().sdl_with_options(options)
+}
+
+/// The subgraph SDL a federation gateway composes (what `_service { sdl }` answers), as
+/// committed in `schema.federation.graphql`.
+pub fn federation_sdl() -> String {
+    let options = async_graphql::SDLExportOptions::new().federation().compose_directive();
     Schema::build(Query, MutationRoot, SubscriptionRoot).finish().sdl_with_options(options)
 }
 

@@ -2,7 +2,10 @@
 
 use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
 
+use async_graphql::dataloader::DataLoader;
+
 use super::cache_hint::CacheHint;
+use super::federation::ExecutionEntities;
 use super::history::{
     self, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder, Scope, StatsDimension,
 };
@@ -95,6 +98,29 @@ pub(super) fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Caller> {
 /// Reads of DataSync task executions: live (through the cache) and recorded history.
 #[Object]
 impl Query {
+    /// Federation: a `TaskExecution` another subgraph refers to by `id`.
+    #[graphql(entity)]
+    async fn find_task_execution_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<TaskExecutionNode> {
+        let Some(loader) = ctx.data_opt::<DataLoader<ExecutionEntities>>() else {
+            return read_one(ctx, &id, Consistency::Cached).await;
+        };
+        match loader.load_one(id.0.clone()).await {
+            Ok(Some(fetched)) => {
+                cache_hint(ctx).served(&fetched);
+                Ok(fetched.into())
+            }
+            // Not batched away: read alone, for its own error.
+            Ok(None) => read_one(ctx, &id, Consistency::Cached).await,
+            Err(error) => Err(error.extend()),
+        }
+    }
+
+    /// Federation: a `Task` another subgraph refers to by `id`.
+    #[graphql(entity)]
+    async fn find_task_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<TaskNode> {
+        read_task(ctx, &id).await
+    }
+
     /// One task execution by ARN; null with an error when it cannot be read, so the request's
     /// other root fields still answer. Errors: `BAD_USER_INPUT` (not an execution ARN),
     /// `NOT_FOUND` (DataSync does not have it), `UPSTREAM_THROTTLED`, `UPSTREAM_UNAVAILABLE`.

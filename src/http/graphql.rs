@@ -25,6 +25,7 @@ use crate::auth::Identity;
 use crate::caller::Caller;
 use crate::error::request_codes::{BAD_REQUEST, RESPONSE_TOO_LARGE};
 use crate::graphql::cache_hint::CacheHint;
+use crate::graphql::federation::with_entity_loader;
 use crate::graphql::{authorize, chosen_operation, finish_response, operation_label};
 
 /// The GraphQL-over-HTTP media type; a client that accepts it gets 4xx statuses for requests
@@ -148,6 +149,7 @@ async fn run_admitted(state: &AppState, mut request: Request, caller: &Caller, h
         return Response::from_errors(vec![crate::graphql::coded_error(message, BAD_REQUEST)]);
     }
     let ((name, kind), started) = (operation_label(&mut request), Instant::now());
+    let request = with_entity_loader(request, &state.executions, caller);
     let response = state.schema.execute(request.data(caller.clone()).data(hint.clone())).await;
     state.metrics.operation(name.as_deref(), kind, "http", started.elapsed());
     response

@@ -9,6 +9,7 @@ mod common;
 mod control;
 mod discovery;
 mod errors;
+mod federation;
 mod fields;
 mod front_door;
 mod history;
