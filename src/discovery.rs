@@ -3,10 +3,10 @@
 //! cost is set by this schedule, not by client traffic.
 //!
 //! Per region and run: ListTasks (refreshes the cached task list), ListTaskExecutions (every
-//! page), then DescribeTaskExecution for each listed execution that is new to the index, whose
-//! status moved on since it was indexed, or whose task report is still pending, through the
-//! same cache as client reads, so a client's read and the sync share calls. (Running executions
-//! whose status has not moved are the watcher's: it polls them anyway.) Described executions
+//! page), then DescribeTaskExecution for each listed execution that is new to the index, or
+//! finished with its task report still pending, through the same cache as client reads, so a
+//! client's read and the sync share calls. (Executions the index holds as running are the
+//! watcher's: one replica polls each under its lease, and a second describer would double it.) Described executions
 //! go to the index through [`Live::observed`], so subscribers hear of new ones; what DataSync
 //! no longer lists is marked so. With several replicas, one runs the sync at a time: the one
 //! holding the `discovery` job lease. An execution that fails to describe stays unsettled and is tried again
@@ -142,15 +142,15 @@ impl Sync {
         report.listed = listed.len();
         let arns: Vec<String> = listed.iter().map(|(arn, _)| arn.clone()).collect();
         let known = within(STORE_LIMIT, self.store.index_states(&arns)).await.map_err(unavailable)?;
-        // What to describe, and how: a status that moved on since it was indexed must not be
-        // answered from a cache entry of the old one.
+        // What to describe: executions new to the index, and finished ones whose task report
+        // was still pending. Running ones are the watcher's (one replica polls each, under its
+        // lease); describing them here too would poll them twice.
         let stale: Vec<(String, Consistency)> = listed
             .iter()
-            .filter_map(|(arn, status)| match known.get(arn) {
+            .filter_map(|(arn, _)| match known.get(arn) {
                 None => Some((arn.clone(), Consistency::Cached)),
-                Some((known_status, _)) if known_status != status => Some((arn.clone(), Consistency::Strong)),
                 Some((_, report_status)) if report_status.as_deref() == Some("PENDING") => {
-                    Some((arn.clone(), Consistency::Cached))
+                    Some((arn.clone(), Consistency::Strong))
                 }
                 Some(_) => None,
             })

@@ -73,6 +73,9 @@ impl WatcherStatus {
 struct Due {
     at: Instant,
     failures: u32,
+    /// Whether its polls have been moved into its slot of the interval yet (after the first,
+    /// which is at once: it may have finished while nobody followed it).
+    slotted: bool,
 }
 
 pub(super) async fn run(live: Live) {
@@ -122,8 +125,7 @@ pub(super) async fn run(live: Live) {
         following.retain(|arn| !shared.hub.is_finished(arn));
         due.retain(|arn, _| following.contains(arn));
         for arn in &following {
-            due.entry(arn.clone())
-                .or_insert_with(|| Due { at: now + stagger(arn, settings.poll_interval), failures: 0 });
+            due.entry(arn.clone()).or_insert(Due { at: now, failures: 0, slotted: false });
         }
         let hinted: HashSet<String> =
             std::mem::take(&mut *shared.hinted.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
@@ -164,10 +166,11 @@ pub(super) async fn run(live: Live) {
                         leased.remove(&arn);
                     } else if let Some(due) = due.get_mut(&arn) {
                         let queued = execution.status.get() == TaskExecutionStatus::Queued;
-                        *due = Due {
-                            at: after + settings.poll_interval * if queued { 2 } else { 1 },
-                            failures: 0,
-                        };
+                        let mut at = after + settings.poll_interval * if queued { 2 } else { 1 };
+                        if !due.slotted {
+                            at += stagger(&arn, settings.poll_interval);
+                        }
+                        *due = Due { at, failures: 0, slotted: true };
                     }
                     described.push(execution);
                 }
