@@ -15,6 +15,16 @@ use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    /// `text` for people, `json` (one object a line) for log pipelines.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -96,16 +106,16 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     // The log goes to stderr: standard output is for what a command prints (a new API key).
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=warn,aws_config=warn".into()),
-        )
-        .init();
-    match Cli::parse().command {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tower_http=warn,aws_config=warn".into());
+    let log = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Text => log.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Json => log.json().with_current_span(false).init(),
+    }
+    match cli.command {
         Command::Serve(config) => {
             let app = Application::build(*config).await?;
             tracing::info!(

@@ -77,7 +77,8 @@ async fn api_keys_from_the_cli_admit_by_role_and_every_other_way_in_is_refused_w
     let log_path = std::env::temp_dir().join(format!("gateway-auth-{}.log", std::process::id()));
     let log = std::fs::File::create(&log_path).unwrap();
     let mut gateway = tokio::process::Command::new(GATEWAY)
-        .args(["serve", "--listen", &address.to_string(), "--auth", "required", "--discovery", "off"])
+        .args(["--log-format", "json", "serve", "--listen", &address.to_string(), "--auth", "required"])
+        .args(["--discovery", "off"])
         .args([
             "--datasync-endpoint",
             &simulator.endpoint_url(),
@@ -163,7 +164,16 @@ async fn api_keys_from_the_cli_admit_by_role_and_every_other_way_in_is_refused_w
 
     gateway.kill().await.unwrap();
     let log = std::fs::read_to_string(&log_path).unwrap();
-    assert!(log.contains("GET /healthz") || log.len() > 1000, "the log was written: {} bytes", log.len());
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("--log-format json: {line}")))
+        .collect();
+    assert!(lines.len() > 10, "the debug log was written: {} lines", lines.len());
+    assert!(
+        lines.iter().all(|line| line["level"].is_string() && line["fields"].is_object()),
+        "{:?}",
+        lines[0]
+    );
     for key in [&reader, &operator, &revoked, &wrong] {
         // dsg_<id>_<secret>; the secret (base64url) may itself hold '_'.
         let secret = key.splitn(3, '_').nth(2).unwrap();
