@@ -43,13 +43,22 @@ pub struct StreamingExecutor {
     transport: &'static str,
     /// Who the connection is: known from the request's headers, or from `connection_init`.
     identity: Arc<OnceLock<Identity>>,
+    /// Whether each operation counts against the caller's rate here (a WebSocket's do); an
+    /// event stream's one operation was counted with the HTTP request that carried it.
+    count_operations: bool,
     open: Arc<AtomicUsize>,
 }
 
 impl StreamingExecutor {
     /// For one connection from `peer`.
     pub fn new(shared: Streaming, peer: IpAddr, transport: &'static str) -> Self {
-        StreamingExecutor { shared, peer, transport, identity: Arc::default(), open: Arc::default() }
+        let (identity, open) = (Arc::default(), Arc::default());
+        StreamingExecutor { shared, peer, transport, identity, count_operations: true, open }
+    }
+
+    /// For an operation whose HTTP request was counted against the caller's rate already.
+    pub fn counted_by_transport(self) -> Self {
+        StreamingExecutor { count_operations: false, ..self }
     }
 
     /// Says who the connection is, once; operations before that are refused.
@@ -64,7 +73,9 @@ impl StreamingExecutor {
             return Err(coded_error("authenticate in connection_init first", UNAUTHENTICATED));
         };
         let caller = Caller::identified(identity, self.peer, self.shared.max_upstream_calls);
-        self.shared.rate_limits.check(&caller).map_err(|limited| limited.to_server_error())?;
+        if self.count_operations {
+            self.shared.rate_limits.check(&caller).map_err(|limited| limited.to_server_error())?;
+        }
         self.shared.gate.admit(&mut request)?;
         authorize(&mut request, &caller)?;
         let hint = CacheHint::default();

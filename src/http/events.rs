@@ -36,7 +36,7 @@ pub fn stream(
         Ok(slot) => slot,
         Err(refusal) => return *refusal,
     };
-    let executor = state.streaming_executor(peer, "sse");
+    let executor = state.streaming_executor(peer, "sse").counted_by_transport();
     executor.identify(identity);
     let results = executor.execute_stream(request, None);
     let events = results

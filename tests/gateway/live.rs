@@ -9,7 +9,7 @@ use datasync_gateway::simulator::fleet::seeded;
 use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 use serde_json::{json, Value};
 
-use crate::common::{node, node_clients, sdk_client, spawn_gateway, test_config, TEST_TICK};
+use crate::common::{graphql, node, node_clients, sdk_client, spawn_gateway, test_config, TEST_TICK};
 use crate::ws_client::{connect, Event, Subscriber, LEGACY_WS, TRANSPORT_WS};
 
 pub const FOLLOW: &str = "subscription($arn: ID!) {
@@ -286,15 +286,7 @@ async fn server_sent_events_stream_a_subscription_to_its_end() {
     assert_eq!(statuses.last().map(String::as_str), Some("SUCCESS"));
 
     // Over plain HTTP, a subscription says where to go.
-    let response: Value = reqwest::Client::new()
-        .post(format!("http://{address}/graphql"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let response = graphql(&format!("http://{address}/graphql"), FOLLOW, json!({ "arn": arn })).await;
     assert_eq!(response["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{response}");
     assert!(response["errors"][0]["message"].as_str().unwrap().contains("/graphql/ws"));
 }
@@ -454,5 +446,27 @@ async fn the_graphql_ws_and_graphql_sse_libraries_follow_an_execution_to_its_end
         // Node takes a moment to start: the execution is under way by then.
         assert!(statuses.len() >= 3, "{transport}: the current state, changes, the end: {stdout}");
         assert_eq!(statuses.last(), Some(&"SUCCESS"), "{transport}: {stdout}");
+    }
+}
+
+#[tokio::test]
+async fn an_event_stream_counts_once_against_the_callers_rate() {
+    // A rate of 1 a second is a burst of 2: two streams, each counted once, both run.
+    let (_simulator, address) = gateway(TEST_TICK, Duration::from_millis(50), |config| {
+        config.limits.rate_limit = 1;
+    })
+    .await;
+    let body = json!({ "query": FOLLOW, "variables": { "arn": seeded::SUCCEEDED_BASIC } });
+    for attempt in 0..2 {
+        let response = reqwest::Client::new()
+            .post(format!("http://{address}/graphql"))
+            .header("accept", "text/event-stream")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "stream {attempt}");
+        let text = tokio::time::timeout(WAIT, response.text()).await.expect("the stream completes").unwrap();
+        assert!(text.contains("\"SUCCESS\"") && !text.contains("RATE_LIMITED"), "stream {attempt}: {text}");
     }
 }
