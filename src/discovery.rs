@@ -145,22 +145,20 @@ impl Sync {
         // What to describe: executions new to the index, and finished ones whose task report
         // was still pending. Running ones are the watcher's (one replica polls each, under its
         // lease); describing them here too would poll them twice.
-        let stale: Vec<(String, Consistency)> = listed
+        let stale: Vec<String> = listed
             .iter()
-            .filter_map(|(arn, _)| match known.get(arn) {
-                None => Some((arn.clone(), Consistency::Cached)),
-                Some((_, report_status)) if report_status.as_deref() == Some("PENDING") => {
-                    Some((arn.clone(), Consistency::Strong))
-                }
-                Some(_) => None,
+            .filter(|(arn, _)| match known.get(arn) {
+                None => true,
+                Some((_, report_status)) => report_status.as_deref() == Some("PENDING"),
             })
+            .map(|(arn, _)| arn.clone())
             .collect();
 
         // Owned futures: a stream of futures borrowing `self` is not `Send` enough for a task.
         let results: Vec<Result<Arc<TaskExecution>, GatewayError>> = futures::stream::iter(stale)
-            .map(|(arn, consistency)| {
+            .map(|arn| {
                 let (executions, caller) = (self.executions.clone(), self.caller.clone());
-                async move { Ok(executions.get(&arn, consistency, &caller).await?.execution) }
+                async move { Ok(executions.get(&arn, Consistency::Cached, &caller).await?.execution) }
             })
             .buffer_unordered(DESCRIBE_CONCURRENCY)
             .collect()

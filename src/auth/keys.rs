@@ -46,6 +46,8 @@ pub enum KeyError {
     File { path: String, message: String },
     #[error("no key with id {0}")]
     Unknown(String),
+    #[error("the system's random number generator failed: {0}")]
+    Random(String),
 }
 
 /// The id a presented key claims, if it has the shape of one.
@@ -63,8 +65,7 @@ impl KeyStore {
     /// Makes a new key; the key (shown once) and its record.
     pub async fn create(&self, name: &str, role: Role) -> Result<(String, KeyRecord), KeyError> {
         let mut random = [0u8; 38];
-        getrandom::fill(&mut random)
-            .map_err(|error| KeyError::File { path: "getrandom".into(), message: error.to_string() })?;
+        getrandom::fill(&mut random).map_err(|error| KeyError::Random(error.to_string()))?;
         let id: String = random[..6].iter().map(|byte| format!("{byte:02x}")).collect();
         let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&random[6..]);
         let key = format!("{PREFIX}{id}_{secret}");

@@ -34,8 +34,7 @@ pub async fn readyz(State(state): State<AppState>) -> Json<Value> {
             json!({ "enabled": true, "standby": discovery.standby(), "regions": discovery.status() })
         }
     };
-    let streaming = state.live_config.max_streaming_connections - state.streaming_slots.available_permits();
-    let live = json!({ "watcher": state.live.status(), "streamingConnections": streaming });
+    let live = json!({ "watcher": state.live.status(), "streamingConnections": state.open_streams() });
     Json(json!({ "status": "ready", "history": history, "discovery": discovery, "live": live }))
 }
 
@@ -67,8 +66,6 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     levels.watcher_failed_polls.set(watcher.failed_polls as i64);
     levels.watcher_leases_ok.set(i64::from(watcher.leases_ok.unwrap_or(false)));
     levels.subscriptions.set(watcher.subscribers as i64);
-    let open_streams =
-        state.live_config.max_streaming_connections - state.streaming_slots.available_permits();
-    levels.streaming_connections.set(open_streams as i64);
+    levels.streaming_connections.set(state.open_streams() as i64);
     ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.render())
 }

@@ -69,6 +69,11 @@ impl AppState {
         })
     }
 
+    /// WebSockets and event streams open now.
+    fn open_streams(&self) -> usize {
+        self.live_config.max_streaming_connections - self.streaming_slots.available_permits()
+    }
+
     fn streaming_executor(&self, peer: SocketAddr, transport: &'static str) -> StreamingExecutor {
         StreamingExecutor::new(self.streaming.clone(), peer.ip(), transport)
     }
