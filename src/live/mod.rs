@@ -126,25 +126,20 @@ impl Live {
             }
             self.shared.poke.notify_one();
         }
-        // Each step knows the last description sent: the first one (served from wherever reads
-        // are), or a change newer than it (pushed: LIVE).
-        let steps =
-            futures::stream::unfold((Some(first), None::<Arc<TaskExecution>>, changes), |state| async move {
-                let (first, last, mut changes) = state;
-                if let Some(first) = first {
-                    return Some((first.clone(), (None, Some(first), changes)));
+        // The first description is served from wherever reads are; each later one is a pushed
+        // change newer than the last one sent, until one is terminal.
+        let changes = futures::stream::unfold((first.clone(), changes), |(last, mut changes)| async move {
+            if last.is_terminal() {
+                return None;
+            }
+            loop {
+                let next = changes.next().await?;
+                if next.fetched_at > last.fetched_at {
+                    return Some(((next.clone(), ServedFrom::Live), (next, changes)));
                 }
-                let last = last.filter(|last| !last.is_terminal())?;
-                loop {
-                    let next = changes.next().await?;
-                    if next.fetched_at > last.fetched_at {
-                        return Some((next.clone(), (None, Some(next), changes)));
-                    }
-                }
-            });
-        Ok(steps
-            .enumerate()
-            .map(move |(n, execution)| (execution, if n == 0 { served_from } else { ServedFrom::Live })))
+            }
+        });
+        Ok(futures::stream::once(async move { (first, served_from) }).chain(changes))
     }
 
     /// Fleet events matching `filter`, from now on.
