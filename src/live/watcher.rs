@@ -102,18 +102,16 @@ pub(super) async fn run(live: Live) {
             next_claim = now + renew_every;
         }
         if let Some(store) = shared.store.as_ref().filter(|_| claim) {
-            {
-                match within(STORE_LIMIT, store.claim_executions(&shared.replica, settings.lease)).await {
-                    Ok(held) => {
-                        leased = held.into_iter().collect();
-                        leases_ok = Some(true);
+            match within(STORE_LIMIT, store.claim_executions(&shared.replica, settings.lease)).await {
+                Ok(held) => {
+                    leased = held.into_iter().collect();
+                    leases_ok = Some(true);
+                }
+                Err(error) => {
+                    if leases_ok != Some(false) {
+                        tracing::warn!(%error, "could not claim execution leases; following what this replica holds and its subscribers want");
                     }
-                    Err(error) => {
-                        if leases_ok != Some(false) {
-                            tracing::warn!(%error, "could not claim execution leases; following what this replica holds and its subscribers want");
-                        }
-                        leases_ok = Some(false);
-                    }
+                    leases_ok = Some(false);
                 }
             }
         }
