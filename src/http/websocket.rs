@@ -53,20 +53,15 @@ pub async fn upgrade(
     };
     let executor = state.streaming_executor(peer, "websocket");
     // Credentials on the upgrade request (service clients), else in `connection_init`
-    // (browsers cannot set headers on a WebSocket).
-    let pending_auth = match super::auth::credential(&headers) {
-        Some(_) => match super::auth::identify(&state, &headers).await {
-            Ok(identity) => {
-                executor.identify(identity);
-                None
-            }
+    // (browsers cannot set headers on a WebSocket); with authentication off, anonymous now.
+    let pending_auth = if super::auth::credential(&headers).is_some() || !state.auth.is_required() {
+        match super::auth::identify(&state, &headers).await {
+            Ok(identity) => executor.identify(identity),
             Err(refusal) => return *refusal,
-        },
-        None if !state.auth.is_required() => {
-            executor.identify(crate::auth::Identity::anonymous());
-            None
         }
-        None => Some(state.auth.clone()),
+        None
+    } else {
+        Some(state.auth.clone())
     };
     let keepalive = state.live_config.keepalive_interval;
     let shutdown = state.shutdown.clone();
