@@ -85,16 +85,40 @@
     );
   }
 
-  // The WebSocket opens with the first subscription, not with the page.
-  var fetcherOptions = { url: endpoint };
-  if (window.graphqlWs) {
-    var socketUrl = new URL(nonEmptyString(config.subscriptionEndpoint) || endpoint + '/ws', window.location.href);
-    socketUrl.protocol = socketUrl.protocol === 'https:' ? 'wss:' : 'ws:';
-    fetcherOptions.wsClient = window.graphqlWs.createClient({ url: socketUrl.href, lazy: true, retryAttempts: 3 });
+  // The WebSocket opens with the first subscription, not with the page, and sends the Headers
+  // tab (an Authorization or X-API-Key) in its connection_init, where the gateway looks for
+  // credentials. Headers edited later open a new socket with them.
+  var socket = null;
+  function socketFor(headers) {
+    if (!window.graphqlWs) {
+      return undefined;
+    }
+    var sent = JSON.stringify(headers || {});
+    if (socket && socket.headers !== sent) {
+      socket.client.dispose();
+      socket = null;
+    }
+    if (!socket) {
+      var url = new URL(nonEmptyString(config.subscriptionEndpoint) || endpoint + '/ws', window.location.href);
+      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+      var client = window.graphqlWs.createClient({
+        url: url.href,
+        lazy: true,
+        retryAttempts: 3,
+        connectionParams: JSON.parse(sent),
+      });
+      socket = { headers: sent, client: client };
+    }
+    return socket.client;
+  }
+
+  function fetcher(params, options) {
+    var headers = options && options.headers;
+    return window.GraphiQL.createFetcher({ url: endpoint, wsClient: socketFor(headers) })(params, options);
   }
 
   var props = {
-    fetcher: window.GraphiQL.createFetcher(fetcherOptions),
+    fetcher: fetcher,
     isHeadersEditorEnabled: true,
     shouldPersistHeaders: false,
     onEditQuery: function (value) {

@@ -150,8 +150,10 @@ async fn serve(
     }
 }
 
-/// The identity `connection_init` carries (`Authorization`, `authorization`, `apiKey` or
-/// `token` in its payload), and the message itself to hand on to the protocol; or why not.
+/// The identity `connection_init` carries, and the message itself to hand on to the protocol;
+/// or why not. The credential is the payload's `Authorization`, `X-API-Key`, `apiKey` or `token`,
+/// the names matched in any case: clients put their HTTP headers there as they are (GraphiQL its
+/// Headers tab).
 async fn authenticate_init(
     auth: &Authenticator,
     stream: &mut futures::stream::SplitStream<WebSocket>,
@@ -165,10 +167,11 @@ async fn authenticate_init(
     if message["type"] != "connection_init" {
         return Err("send connection_init with credentials first".into());
     }
-    let payload = &message["payload"];
-    let credential = ["Authorization", "authorization", "apiKey", "token"]
-        .iter()
-        .find_map(|field| payload[*field].as_str());
+    let payload = message["payload"].as_object();
+    let credential = ["authorization", "x-api-key", "apikey", "token"].iter().find_map(|wanted| {
+        let mut fields = payload.into_iter().flatten();
+        fields.find(|(name, _)| name.eq_ignore_ascii_case(wanted)).and_then(|(_, value)| value.as_str())
+    });
     let identity = auth.authenticate(credential).await.map_err(|refusal| refusal.0)?;
     Ok((identity, axum::body::Bytes::from(text)))
 }

@@ -17,8 +17,9 @@
 // logs some for failed schema fetches).
 //
 // Environment: CHROMIUM_PATH (default /usr/bin/chromium); GRAPHIQL_TIMEOUT_MS (default 30000,
-// the wait for the result; page load and editor get the same); GRAPHIQL_DEBUG=1 logs every
-// request and console message on stderr.
+// the wait for the result; page load and editor get the same); GRAPHIQL_HEADERS, a JSON object
+// put in GraphiQL's Headers tab (through ?headers=); GRAPHIQL_DEBUG=1 logs every request and
+// console message on stderr.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,7 +45,8 @@ if (base.protocol !== 'http:' && base.protocol !== 'https:') {
   process.exit(2);
 }
 const origin = base.origin;
-const pageUrl = new URL(`graphiql?query=${encodeURIComponent(query)}`, base).href;
+const headersParam = process.env.GRAPHIQL_HEADERS ? `&headers=${encodeURIComponent(process.env.GRAPHIQL_HEADERS)}` : '';
+const pageUrl = new URL(`graphiql?query=${encodeURIComponent(query)}${headersParam}`, base).href;
 const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const timeout = Number(process.env.GRAPHIQL_TIMEOUT_MS || 30000);
 const debug = process.env.GRAPHIQL_DEBUG === '1';

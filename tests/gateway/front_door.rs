@@ -11,19 +11,27 @@ use sha2::Digest;
 
 use crate::common::{error_codes, history_config, node, node_clients, test_config, TestGateway, ONE};
 
-/// Runs `query` in GraphiQL in headless Chromium against a fresh gateway, waits for `expected`
-/// in the result pane, and checks that the page loaded nothing from another origin; the
-/// report, or `None` (a loud skip) without Chromium or the npm clients.
-async fn graphiql_in_a_browser(query: &str, expected: &str, screenshot: &str) -> Option<Value> {
+/// Runs `query` in GraphiQL in headless Chromium against `gateway` (with `headers` in the
+/// Headers tab), waits for `expected` in the result pane, and checks that the page loaded
+/// nothing from another origin; the report, or `None` (a loud skip) without Chromium or the npm
+/// clients.
+async fn graphiql_in_a_browser(
+    gateway: &TestGateway,
+    query: &str,
+    headers: Option<Value>,
+    expected: &str,
+    screenshot: &str,
+) -> Option<Value> {
     if std::env::var_os("CHROMIUM_PATH").is_none() {
         eprintln!("SKIPPED: CHROMIUM_PATH is not set (chromium could not be installed)");
         return None;
     }
     let dir = node_clients()?;
-    let gateway = TestGateway::start().await;
     let screenshot = std::env::current_dir().unwrap().join("target").join(screenshot);
     let args = ["graphiql-browser.mjs", &gateway.url(""), query, expected, screenshot.to_str().unwrap()];
-    let output = node(&dir, &args, &[]).await;
+    let headers = headers.map(|headers| headers.to_string()).unwrap_or_default();
+    let envs: &[(&str, &str)] = if headers.is_empty() { &[] } else { &[("GRAPHIQL_HEADERS", &headers)] };
+    let output = node(&dir, &args, envs).await;
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{report}\n{}", String::from_utf8_lossy(&output.stderr));
     let report: Value = serde_json::from_str(report.lines().last().unwrap()).unwrap();
@@ -36,16 +44,33 @@ async fn graphiql_in_a_browser(query: &str, expected: &str, screenshot: &str) ->
 async fn graphiql_runs_a_query_from_the_url_in_a_real_browser_without_any_other_origin() {
     let query =
         format!("{{ taskExecution(arn: \"{}\") {{ status result {{ errorCode }} }} }}", seeded::FAILED);
-    let Some(report) = graphiql_in_a_browser(&query, "\"ERROR\"", "graphiql.png").await else { return };
+    let gateway = TestGateway::start().await;
+    let report = graphiql_in_a_browser(&gateway, &query, None, "\"ERROR\"", "graphiql.png").await;
+    let Some(report) = report else { return };
     assert!(report["csp"].as_str().unwrap().contains("default-src 'self'"), "{report}");
 }
 
 #[tokio::test]
-async fn graphiql_runs_a_subscription_over_the_websocket_in_a_real_browser() {
+async fn graphiql_runs_a_subscription_with_its_headers_tab_as_credentials_in_a_real_browser() {
+    // Authentication on: the Headers tab's key must reach the socket's connection_init, or the
+    // gateway closes it with 4401 and no data arrives.
+    let keys = std::env::temp_dir().join(format!("graphiql-keys-{}.json", std::process::id()));
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_datasync-gateway"))
+        .args(["keys", "--api-keys-file", keys.to_str().unwrap(), "create", "--role", "reader"])
+        .args(["--name", "graphiql"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let key = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let mut config = test_config();
+    config.auth.mode = Some(datasync_gateway::config::AuthMode::Required);
+    config.auth.api_keys_file = Some(keys);
+    let gateway = TestGateway::start_with(config).await;
     // "SUCCESS" in the result pane means data came back: over HTTP a subscription gets only an error.
     let query =
         format!("subscription {{ taskExecutionUpdated(arn: \"{}\") {{ status }} }}", seeded::SUCCEEDED_BASIC);
-    graphiql_in_a_browser(&query, "\"SUCCESS\"", "graphiql-subscription.png").await;
+    let headers = json!({ "X-API-Key": key });
+    graphiql_in_a_browser(&gateway, &query, Some(headers), "\"SUCCESS\"", "graphiql-subscription.png").await;
 }
 
 #[tokio::test]
