@@ -26,3 +26,4 @@ pub mod service;
 pub mod simulator;
 pub mod store;
 pub mod tasks;
+pub mod telemetry;

@@ -9,6 +9,7 @@ use datasync_gateway::auth::keys::KeyStore;
 use datasync_gateway::auth::Role;
 use datasync_gateway::config::Config;
 use datasync_gateway::simulator::{Simulator, SimulatorConfig};
+use datasync_gateway::telemetry::{LogFormat, Telemetry};
 
 #[derive(Parser)]
 #[command(version, about = "A GraphQL gateway over AWS DataSync task executions")]
@@ -19,12 +20,6 @@ struct Cli {
     /// `text` for people, `json` (one object a line) for log pipelines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text", global = true)]
     log_format: LogFormat,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Subcommand)]
@@ -98,24 +93,20 @@ enum KeysAction {
 const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 fn main() -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
+    let cli = Cli::parse();
+    // The log goes to stderr: standard output is for what a command prints (a new API key).
+    let telemetry = Telemetry::init(cli.log_format)?;
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(THREAD_STACK_BYTES)
         .build()?
-        .block_on(run())
+        .block_on(run(cli.command));
+    telemetry.shutdown();
+    result
 }
 
-async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    // The log goes to stderr: standard output is for what a command prints (a new API key).
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,tower_http=warn,aws_config=warn".into());
-    let log = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
-    match cli.log_format {
-        LogFormat::Text => log.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
-        LogFormat::Json => log.json().with_current_span(false).init(),
-    }
-    match cli.command {
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve(config) => {
             let app = Application::build(*config).await?;
             tracing::info!(

@@ -24,6 +24,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_datasync::error::{ProvideErrorMetadata, SdkError};
 use chrono::Utc;
+use tracing::Instrument;
 
 /// Error codes AWS services use when throttling; the SDK retries these, so seeing one here
 /// means the retries ran out.
@@ -291,11 +292,26 @@ impl DataSyncClient {
             metrics.datasync_call(operation, region, outcome, started.elapsed());
             result
         };
-        tokio::time::timeout(self.inner.call_timeout, queued_and_called).await.unwrap_or_else(|_| {
+        let span = tracing::debug_span!(
+            "DataSync call",
+            otel.name = %format_args!("DataSync/{operation}"),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            rpc.system = "aws-api",
+            rpc.service = "DataSync",
+            rpc.method = operation,
+            cloud.region = region,
+        );
+        let call = tokio::time::timeout(self.inner.call_timeout, queued_and_called).instrument(span.clone());
+        let result = call.await.unwrap_or_else(|_| {
             tracing::warn!(caller = %caller.key(), "DataSync call timed out (waiting for the budget and a slot included)");
             metrics.datasync_call(operation, region, "timeout", self.inner.call_timeout);
             Err(GatewayError::UpstreamUnavailable("the call to DataSync timed out"))
-        })
+        });
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        result
     }
 
     /// The next page of a listing: one call, through the budget and the slots.

@@ -3,9 +3,10 @@
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Datelike, Utc};
+use tracing::Instrument;
 
 use super::query::cache_hint;
-use super::TaskExecutionNode;
+use super::{resolver_span, TaskExecutionNode};
 use crate::datasync::arn::{is_region, validate_task_arn};
 use crate::error::GatewayError;
 use crate::history::{HistoryService, PageArgs};
@@ -210,8 +211,9 @@ pub struct HistoryTotals {
 #[Object]
 impl HistoryTotals {
     /// How many recorded executions match the filter (one extra query; ask only when needed).
-    async fn total_count(&self) -> Result<Long> {
-        Ok(self.history.count(&self.filter).await.map_err(|error| error.extend())?.into())
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<Long> {
+        let count = self.history.count(&self.filter).instrument(resolver_span(ctx)).await;
+        Ok(count.map_err(|error| error.extend())?.into())
     }
 }
 
@@ -262,7 +264,8 @@ pub async fn execution_page(
         HistoryOrder::StartedAtDesc => Order::NewestFirst,
         HistoryOrder::StartedAtAsc => Order::OldestFirst,
     };
-    let page = history.page(&filter, order, args).await.map_err(|error| error.extend())?;
+    let page = history.page(&filter, order, args).instrument(resolver_span(ctx)).await;
+    let page = page.map_err(|error| error.extend())?;
     let hint = cache_hint(ctx);
     hint.served_history();
     let totals = HistoryTotals { history: history.clone(), filter };
@@ -293,7 +296,8 @@ pub async fn execution_stats(
             StatsDimension::ErrorCode => Dimension::ErrorCode,
         })
         .collect();
-    let rows = history.stats(&filter, &dimensions).await.map_err(|error| error.extend())?;
+    let rows = history.stats(&filter, &dimensions).instrument(resolver_span(ctx)).await;
+    let rows = rows.map_err(|error| error.extend())?;
     cache_hint(ctx).served_history();
     Ok(rows.into_iter().map(ExecutionStatsGroup::from).collect())
 }

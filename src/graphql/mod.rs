@@ -15,7 +15,7 @@ mod subscription;
 mod task;
 
 use async_graphql::parser::types::{OperationDefinition, OperationType};
-use async_graphql::{Positioned, Request, Response, Schema, ServerError};
+use async_graphql::{Context, Positioned, Request, Response, Schema, ServerError};
 
 use cache_hint::CacheHint;
 
@@ -171,4 +171,12 @@ fn ensure_code(error: &mut ServerError) {
     if error.extensions.as_ref().and_then(|extensions| extensions.get("code")).is_none() {
         error.extensions.get_or_insert_with(Default::default).set("code", GRAPHQL_VALIDATION_FAILED);
     }
+}
+
+/// The span of a resolver that reads or writes elsewhere (DataSync, PostgreSQL): its part of a
+/// request's trace, named by the field and its path in the response. DEBUG: traces only.
+pub(crate) fn resolver_span(ctx: &Context<'_>) -> tracing::Span {
+    let field = &ctx.item.node.name.node;
+    let path = ctx.path_node.as_ref().map(ToString::to_string).unwrap_or_default();
+    tracing::debug_span!("resolve", otel.name = %format_args!("resolve {field}"), graphql.field.name = %field, graphql.field.path = path)
 }

@@ -2,9 +2,10 @@
 //! refuses a reader's mutation before it runs). Thin over [`crate::control`].
 
 use async_graphql::{Context, ErrorExtensions, InputObject, Object, Result, ID};
+use tracing::Instrument;
 
 use super::query::caller;
-use super::TaskExecutionNode;
+use super::{resolver_span, TaskExecutionNode};
 use crate::control::ControlService;
 use crate::datasync::client::StartOverrides;
 
@@ -44,7 +45,8 @@ impl MutationRoot {
             excludes: overrides.excludes,
         };
         let control = ctx.data_unchecked::<ControlService>();
-        let started = control.start(&task_arn, idempotency_key.as_deref(), overrides, caller(ctx)?).await;
+        let started = control.start(&task_arn, idempotency_key.as_deref(), overrides, caller(ctx)?);
+        let started = started.instrument(resolver_span(ctx)).await;
         Ok(started.map_err(|error| error.extend())?.into())
     }
 
@@ -52,6 +54,7 @@ impl MutationRoot {
     /// describes it (usually CANCELLING, then ERROR with DataSync's cancellation code).
     async fn cancel_task_execution(&self, ctx: &Context<'_>, arn: ID) -> Result<TaskExecutionNode> {
         let control = ctx.data_unchecked::<ControlService>();
-        Ok(control.cancel(&arn, caller(ctx)?).await.map_err(|error| error.extend())?.into())
+        let cancelled = control.cancel(&arn, caller(ctx)?).instrument(resolver_span(ctx)).await;
+        Ok(cancelled.map_err(|error| error.extend())?.into())
     }
 }

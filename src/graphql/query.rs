@@ -4,12 +4,15 @@ use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
 
 use async_graphql::dataloader::DataLoader;
 
+use tracing::Instrument;
+
 use super::cache_hint::CacheHint;
 use super::federation::ExecutionEntities;
 use super::history::{
     self, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder, Scope, StatsDimension,
 };
 use super::node::Node;
+use super::resolver_span;
 use super::task::{TaskConnection, TaskFilter, TaskNode, MAX_TASK_PAGE};
 use super::TaskExecutionNode;
 use crate::caller::Caller;
@@ -31,7 +34,11 @@ async fn read_node(ctx: &Context<'_>, id: &str) -> Result<Node> {
 /// One task, described (through the task cache).
 async fn read_task(ctx: &Context<'_>, arn: &str) -> Result<TaskNode> {
     let service = ctx.data_unchecked::<TaskService>();
-    let task = service.get(arn, caller(ctx)?).await.map_err(|error| error.extend())?;
+    let task = service
+        .get(arn, caller(ctx)?)
+        .instrument(resolver_span(ctx))
+        .await
+        .map_err(|error| error.extend())?;
     Ok(TaskNode::described_already(task))
 }
 
@@ -41,7 +48,8 @@ pub(super) async fn read_one(
     consistency: Consistency,
 ) -> Result<TaskExecutionNode> {
     let service = ctx.data_unchecked::<ExecutionService>();
-    let fetched = service.get(arn, consistency, caller(ctx)?).await.map_err(|error| error.extend())?;
+    let fetched = service.get(arn, consistency, caller(ctx)?).instrument(resolver_span(ctx)).await;
+    let fetched = fetched.map_err(|error| error.extend())?;
     cache_hint(ctx).served(&fetched);
     Ok(fetched.into())
 }
@@ -53,7 +61,8 @@ async fn read_many(
 ) -> Result<Vec<Option<Result<TaskExecutionNode>>>> {
     let service = ctx.data_unchecked::<ExecutionService>();
     let arns: Vec<String> = arns.into_iter().map(|arn| arn.0).collect();
-    let results = service.get_many(&arns, consistency, caller(ctx)?).await.map_err(|error| error.extend())?;
+    let results = service.get_many(&arns, consistency, caller(ctx)?).instrument(resolver_span(ctx)).await;
+    let results = results.map_err(|error| error.extend())?;
     let hint = cache_hint(ctx);
     Ok(results
         .into_iter()

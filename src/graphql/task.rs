@@ -10,13 +10,14 @@ use async_graphql::{Context, ErrorExtensions, InputObject, Object, Result, ID};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
+use tracing::Instrument;
 
 use super::history::{
     execution_page, execution_stats, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder,
     Scope, StatsDimension,
 };
 use super::query::{caller, page_complexity, read_one};
-use super::TaskExecutionNode;
+use super::{resolver_span, TaskExecutionNode};
 use crate::error::GatewayError;
 use crate::history::PageArgs;
 use crate::model::{
@@ -74,7 +75,8 @@ impl TaskNode {
             .get_or_try_init(|| {
                 Box::pin(async {
                     let service = ctx.data_unchecked::<TaskService>();
-                    service.get(&self.arn, caller(ctx)?).await.map_err(|error| error.extend())
+                    let task = service.get(&self.arn, caller(ctx)?).instrument(resolver_span(ctx)).await;
+                    task.map_err(|error| error.extend())
                 })
             })
             .await
@@ -270,7 +272,8 @@ impl TaskNode {
 async fn location(ctx: &Context<'_>, arn: Option<String>) -> Result<Option<Location>> {
     let Some(arn) = arn else { return Ok(None) };
     let service = ctx.data_unchecked::<TaskService>();
-    Box::pin(service.location(&arn, caller(ctx)?)).await.map_err(|error| error.extend())
+    let location = Box::pin(service.location(&arn, caller(ctx)?)).instrument(resolver_span(ctx)).await;
+    location.map_err(|error| error.extend())
 }
 
 /// Which tasks `tasks` lists; conditions combine with AND.
@@ -312,7 +315,8 @@ pub async fn tasks(
     let name = filter.name_contains.map(|name| name.to_lowercase());
     let mut matching = Vec::new();
     for region in &regions {
-        let listed = service.list(region, caller(ctx)?).await.map_err(|error| error.extend())?;
+        let listed = service.list(region, caller(ctx)?).instrument(resolver_span(ctx)).await;
+        let listed = listed.map_err(|error| error.extend())?;
         matching.extend(
             listed
                 .iter()

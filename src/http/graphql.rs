@@ -149,6 +149,7 @@ async fn run_admitted(state: &AppState, mut request: Request, caller: &Caller, h
         return Response::from_errors(vec![crate::graphql::coded_error(message, BAD_REQUEST)]);
     }
     let ((name, kind), started) = (operation_label(&mut request), Instant::now());
+    super::request_span::record_operation(name.as_deref(), kind);
     let request = with_entity_loader(request, &state.executions, caller);
     let response = state.schema.execute(request.data(caller.clone()).data(hint.clone())).await;
     state.metrics.operation(name.as_deref(), kind, "http", started.elapsed());

@@ -9,6 +9,7 @@ mod events;
 mod graphiql;
 mod graphql;
 mod health;
+mod request_span;
 pub mod server;
 mod websocket;
 
@@ -103,7 +104,9 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
             limits.request_timeout,
         ))
         .layer(axum::middleware::map_response(errors::as_json))
-        .layer(TraceLayer::new_for_http());
+        .layer(
+            TraceLayer::new_for_http().make_span_with(request_span::make).on_response(request_span::finished),
+        );
     if !limits.cors_allow_origins.is_empty() {
         let origins = limits
             .cors_allow_origins

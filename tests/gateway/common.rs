@@ -238,3 +238,68 @@ pub async fn node(dir: &std::path::PathBuf, args: &[&str], envs: &[(&str, &str)]
         .await
         .expect("node runs")
 }
+
+/// A gateway in a process of its own (the real binary, as deployed), killed when dropped.
+pub struct GatewayProcess {
+    process: std::process::Child,
+    pub address: SocketAddr,
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl GatewayProcess {
+    /// `datasync-gateway serve` on a free port with `args` and the environment `envs` (on top of
+    /// fake AWS credentials); its log goes to `<label>-<pid>.log` in the temp directory.
+    pub async fn start(label: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let log_path = std::env::temp_dir().join(format!("{label}-{}.log", std::process::id()));
+        let log = std::fs::File::create(log_path).unwrap();
+        let process = std::process::Command::new(env!("CARGO_BIN_EXE_datasync-gateway"))
+            .args(["serve", "--listen", &address.to_string()])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("the gateway binary starts");
+        let gateway = GatewayProcess { process, address };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("http://{address}/healthz")).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "gateway {label} never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        gateway
+    }
+
+    /// Ends the process at once (SIGKILL: no graceful shutdown).
+    pub fn kill(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+
+    /// Asks the process to stop as `docker stop` does (SIGTERM) and waits for it to exit,
+    /// without blocking the test's runtime (which may serve what the process talks to).
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.process.id().to_string();
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.process.try_wait().unwrap() {
+                return status;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the gateway did not stop on SIGTERM");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

@@ -26,4 +26,5 @@ mod resilience;
 mod schema;
 mod simulator;
 mod tasks;
+mod traces;
 mod ws_client;

@@ -3,8 +3,6 @@
 //! subscribers on every replica through NOTIFY.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use datasync_gateway::simulator::fleet::seeded;
@@ -12,7 +10,7 @@ use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::common::{history_config, spawn_gateway, test_database};
+use crate::common::{history_config, spawn_gateway, test_database, GatewayProcess};
 use crate::live::{results_until_complete, start_quick, FOLLOW};
 use crate::ws_client::{connect, Event, TRANSPORT_WS};
 
@@ -73,58 +71,48 @@ async fn an_execution_nobody_asked_about_is_indexed_followed_recorded_and_announ
     pool.close().await;
 }
 
-/// A gateway in a process of its own, killed when dropped.
+/// A gateway process of its own, told apart at the simulator by its access key.
 struct Replica {
-    process: Child,
-    address: SocketAddr,
+    gateway: GatewayProcess,
     access_key: &'static str,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
 }
 
 impl Replica {
     /// Starts `datasync-gateway serve` on `database_url`, signing its DataSync calls with
     /// `access_key` (which is how the simulator tells the replicas apart).
     async fn start(simulator: &Simulator, database_url: &str, access_key: &'static str) -> Replica {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let spool = std::env::temp_dir().join(format!("gateway-replica-{}-{access_key}", std::process::id()));
-        let log = std::fs::File::create(
-            std::env::temp_dir().join(format!("{access_key}-{}.log", std::process::id())),
-        )
-        .unwrap();
-        let process = Command::new(env!("CARGO_BIN_EXE_datasync-gateway"))
-            .args(["serve", "--listen", &address.to_string()])
-            .args(["--datasync-endpoint", &simulator.endpoint_url(), "--regions", "us-east-1,eu-west-1"])
-            .args(["--database-url", database_url, "--discovery", "on", "--discovery-interval", "1s"])
-            .args(["--poll-interval", "100ms", "--lease-duration", "1s"])
-            .args(["--datasync-calls-per-second", "10000", "--spool-dir", spool.to_str().unwrap()])
-            .env("AWS_ACCESS_KEY_ID", access_key)
-            .env("AWS_SECRET_ACCESS_KEY", "secret")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("the gateway binary starts");
-        let replica = Replica { process, address, access_key };
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while reqwest::get(format!("http://{address}/healthz")).await.is_err() {
-            assert!(tokio::time::Instant::now() < deadline, "replica {access_key} never answered");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        replica
+        let args = [
+            "--datasync-endpoint",
+            &simulator.endpoint_url(),
+            "--regions",
+            "us-east-1,eu-west-1",
+            "--database-url",
+            database_url,
+            "--discovery",
+            "on",
+            "--discovery-interval",
+            "1s",
+            "--poll-interval",
+            "100ms",
+            "--lease-duration",
+            "1s",
+            "--datasync-calls-per-second",
+            "10000",
+            "--spool-dir",
+            spool.to_str().unwrap(),
+        ];
+        let gateway = GatewayProcess::start(access_key, &args, &[("AWS_ACCESS_KEY_ID", access_key)]).await;
+        Replica { gateway, access_key }
     }
 
     async fn name(&self) -> String {
-        let ready: Value =
-            reqwest::get(format!("http://{}/readyz", self.address)).await.unwrap().json().await.unwrap();
+        let ready: Value = reqwest::get(format!("http://{}/readyz", self.gateway.address))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         ready["live"]["watcher"]["replica"].as_str().unwrap().to_owned()
     }
 }
@@ -166,7 +154,7 @@ async fn two_replicas_poll_each_execution_once_and_the_survivor_of_a_kill_finish
 
     // A subscriber on the replica that does not poll an execution.
     let (holder, other) = if names[&held[&arns[0]]] == "a" { (a, b) } else { (b, a) };
-    let mut subscriber = connect(other.address, TRANSPORT_WS).await;
+    let mut subscriber = connect(other.gateway.address, TRANSPORT_WS).await;
     subscriber.subscribe("1", FOLLOW, json!({ "arn": arns[0] })).await;
     assert!(matches!(subscriber.event_within(WAIT).await, Event::Next(..)));
 
@@ -201,8 +189,7 @@ async fn two_replicas_poll_each_execution_once_and_the_survivor_of_a_kill_finish
     let holder_name = &held[&arns[0]];
     let held_by_holder: Vec<&String> = arns.iter().filter(|arn| &held[*arn] == holder_name).collect();
     let mut holder = holder;
-    holder.process.kill().unwrap();
-    holder.process.wait().unwrap();
+    holder.gateway.kill();
     let results = results_until_complete(&mut subscriber, "1").await;
     assert_eq!(results.last().unwrap()["data"]["taskExecutionUpdated"]["status"], "SUCCESS");
     let deadline = tokio::time::Instant::now() + WAIT;

@@ -1,0 +1,43 @@
+//! The span each HTTP request runs in: what its log lines carry, and the root of its trace
+//! (or a child of the caller's, from `traceparent`).
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, Response};
+use tracing::field::Empty;
+use tracing::Span;
+
+pub fn make(request: &Request<Body>) -> Span {
+    let (method, path) = (request.method(), request.uri().path());
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format_args!("{method} {path}"),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = %method,
+        url.path = path,
+        http.response.status_code = Empty,
+        graphql.operation.name = Empty,
+        graphql.operation.type = Empty,
+    );
+    crate::telemetry::continue_trace(&span, request.headers());
+    span
+}
+
+pub fn finished(response: &Response<Body>, _: Duration, span: &Span) {
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
+/// Names the GraphQL operation on the request's span.
+pub fn record_operation(name: Option<&str>, kind: &str) {
+    let span = Span::current();
+    if let Some(name) = name {
+        span.record("graphql.operation.name", name);
+    }
+    span.record("graphql.operation.type", kind);
+}
