@@ -6,6 +6,7 @@
 //! BENCH_ROWS (default 1000000), BENCH_SAMPLES (default 200), BENCH_REUSE=1 to keep a database
 //! loaded by an earlier run with the same BENCH_ROWS.
 
+#[allow(dead_code)] // Each benchmark uses part of it.
 mod common;
 
 use std::time::Instant;

@@ -4,6 +4,7 @@
 //!
 //! Environment: LIVE_LATENCY_MS (simulated DataSync latency, default 30), LIVE_SAMPLES (default 300).
 
+#[allow(dead_code)] // Each benchmark uses part of it.
 mod common;
 
 use std::time::Instant;

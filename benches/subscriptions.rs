@@ -10,10 +10,9 @@
 //! Environment: SUB_EXECUTIONS (100), SUB_PER_EXECUTION (100), SUB_POLL_MS (1000),
 //! SUB_SECONDS (measured window, 30).
 
-#[allow(dead_code)] // Only `env_or` is needed here.
+#[allow(dead_code)] // Each benchmark uses part of it.
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -25,6 +24,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 
 use common::env_or;
+use common::process::{cpu_ticks, rss_kib, GatewayProcess, TICKS_PER_SECOND};
 
 /// A task whose executions transfer for 3,600 ticks (six minutes at the tick used here).
 const LONG_TASK: &str = "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60001";
@@ -54,32 +54,25 @@ async fn main() -> anyhow::Result<()> {
         arns.push(started.task_execution_arn().unwrap_or_default().to_owned());
     }
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_datasync-gateway"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args([
-            "--datasync-endpoint",
-            &simulator.endpoint_url(),
-            "--regions",
-            "us-east-1",
-            "--fake-credentials",
-        ])
-        .args(["--poll-interval", &format!("{}ms", poll.as_millis()), "--datasync-calls-per-second", "1000"])
-        .args([
-            "--max-streaming-connections",
-            "4096",
-            "--max-subscriptions-per-connection",
-            &executions.to_string(),
-        ])
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()?;
-    let pid = gateway.id();
-    let base = format!("http://127.0.0.1:{port}");
-    while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let poll_interval = format!("{}ms", poll.as_millis());
+    let max_subscriptions = executions.to_string();
+    let gateway = GatewayProcess::start(&[
+        "--datasync-endpoint",
+        &simulator.endpoint_url(),
+        "--regions",
+        "us-east-1",
+        "--fake-credentials",
+        "--poll-interval",
+        &poll_interval,
+        "--datasync-calls-per-second",
+        "1000",
+        "--max-streaming-connections",
+        "4096",
+        "--max-subscriptions-per-connection",
+        &max_subscriptions,
+    ])
+    .await?;
+    let (pid, port) = (gateway.pid, gateway.address.port());
     let rss_idle = rss_kib(pid)?;
 
     // One socket per subscriber group, each following every execution once.
@@ -142,11 +135,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = (cpu_ticks(pid)? - cpu_before) as f64 / ticks_per_second() / elapsed * 100.0;
+    let cpu = (cpu_ticks(pid)? - cpu_before) as f64 / TICKS_PER_SECOND / elapsed * 100.0;
     let calls = simulator.calls("DescribeTaskExecution") - calls_before;
     let rss = rss_kib(pid)?;
-    gateway.kill()?;
-    gateway.wait()?;
+    drop(gateway);
 
     delays.sort_by(f64::total_cmp);
     let at = |p: f64| delays[((delays.len() - 1) as f64 * p).round() as usize];
@@ -167,24 +159,4 @@ async fn main() -> anyhow::Result<()> {
         calls as f64 * 60.0 / elapsed,
     );
     Ok(())
-}
-
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line =
-        status.lines().find(|line| line.starts_with("VmRSS:")).ok_or_else(|| anyhow::anyhow!("no VmRSS"))?;
-    Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
-}
-
-/// User and system CPU time of `pid`, in clock ticks.
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default().split_whitespace().collect();
-    Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
-}
-
-/// Linux's USER_HZ, the unit of /proc/<pid>/stat times: 100 on every architecture it runs on.
-fn ticks_per_second() -> f64 {
-    100.0
 }

@@ -14,9 +14,10 @@ use crate::cache::{ExecutionCache, TaskCaches};
 use crate::config::{Config, HistoryConfig};
 use crate::datasync::DataSyncClient;
 use crate::discovery::Discovery;
+use crate::graphql::response_cache::ResponseCache;
 use crate::graphql::{build_schema, Gate, Streaming};
 use crate::http::server::{self, ConnectionLimits};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, SharedState};
 use crate::live::{Live, LiveSettings};
 use crate::metrics::Metrics;
 use crate::service::{ExecutionService, History};
@@ -124,7 +125,7 @@ impl Application {
             max_upstream_calls: config.limits.max_upstream_calls,
             max_subscriptions: config.live.max_subscriptions_per_connection,
         };
-        let state = AppState {
+        let state = AppState::from(SharedState {
             schema,
             gate,
             limits: config.limits.clone(),
@@ -140,10 +141,11 @@ impl Application {
                 config.live.max_streaming_connections,
             )),
             metrics: metrics.clone(),
+            responses: ResponseCache::new(config.cache.response_cache_bytes, service.clone()),
             executions: service,
             tasks,
             shutdown: stopping,
-        };
+        });
         let router = http::router(state.clone())?;
         let listener = bind(config.listen).await?;
         let admin = match config.admin_listen {

@@ -6,6 +6,7 @@
 //! Tasks and the lists of tasks and locations per region change rarely and are kept for a
 //! minute or a few. Failures are never cached: the next request tries DataSync again.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,11 +53,19 @@ pub struct Lookup<V> {
 /// Answers by key, each kept as long as its policy says.
 pub struct AnswerCache<V> {
     entries: Cache<String, Cached<V>>,
+    found_ttl: FoundTtl<V>,
+    /// Moves whenever an entry is added, replaced or removed (for any reason): what a copy of
+    /// the cache's answers, like a stored response, checks to know it still holds.
+    generation: Arc<AtomicU64>,
 }
 
 impl<V> Clone for AnswerCache<V> {
     fn clone(&self) -> Self {
-        AnswerCache { entries: self.entries.clone() }
+        AnswerCache {
+            entries: self.entries.clone(),
+            found_ttl: self.found_ttl.clone(),
+            generation: self.generation.clone(),
+        }
     }
 }
 
@@ -72,19 +81,33 @@ impl<V: Send + Sync + 'static> AnswerCache<V> {
         not_found_ttl: Duration,
         metrics: &Metrics,
     ) -> Self {
-        let policy = ExpiryPolicy { found: Box::new(found_ttl), not_found: not_found_ttl };
+        let found_ttl: FoundTtl<V> = Arc::new(found_ttl);
+        let policy = ExpiryPolicy { found: found_ttl.clone(), not_found: not_found_ttl };
         let metrics = metrics.clone();
         metrics.cache_created(name);
+        let generation = Arc::new(AtomicU64::new(0));
+        let moved = generation.clone();
         let entries = Cache::builder()
             .max_capacity(capacity)
             .expire_after(policy)
             .eviction_listener(move |_, _, cause| {
+                moved.fetch_add(1, Ordering::Release);
                 if cause == moka::notification::RemovalCause::Size {
                     metrics.cache_eviction(name);
                 }
             })
             .build();
-        AnswerCache { entries }
+        AnswerCache { entries, found_ttl, generation }
+    }
+
+    /// See the field: equal values mean no entry was added, replaced or removed in between.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// How long an entry holding `value` is kept from its insertion.
+    pub fn ttl(&self, value: &V) -> Duration {
+        (self.found_ttl)(value)
     }
 
     /// Entries held (after moka has applied what it had pending).
@@ -107,6 +130,9 @@ impl<V: Send + Sync + 'static> AnswerCache<V> {
             .or_try_insert_with(fetch)
             .await
             .map_err(|error| (*error).clone())?;
+        if entry.is_fresh() {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
         Ok(Lookup { fetched: entry.is_fresh(), value: entry.into_value() })
     }
 
@@ -118,6 +144,7 @@ impl<V: Send + Sync + 'static> AnswerCache<V> {
     /// Replaces the entry with a newer answer (after a read that bypassed the cache).
     pub async fn put(&self, key: &str, value: Cached<V>) {
         self.entries.insert(key.to_owned(), value).await;
+        self.generation.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -165,7 +192,7 @@ impl TaskCaches {
     }
 }
 
-type FoundTtl<V> = Box<dyn Fn(&V) -> Duration + Send + Sync>;
+type FoundTtl<V> = Arc<dyn Fn(&V) -> Duration + Send + Sync>;
 
 struct ExpiryPolicy<V> {
     found: FoundTtl<V>,

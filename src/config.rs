@@ -224,6 +224,12 @@ pub struct CacheConfig {
     #[arg(long = "cache-not-found-ttl", env = "CACHE_NOT_FOUND_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub not_found_ttl: Duration,
 
+    /// Bytes of whole responses kept for replay to repeated queries (the same document,
+    /// operation and variables) while every execution they read is unchanged in the cache; 0
+    /// turns the response cache off.
+    #[arg(long = "response-cache-bytes", env = "RESPONSE_CACHE_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub response_cache_bytes: u64,
+
     /// When DataSync fails (throttling, an outage), a client's read is answered with the last
     /// description younger than this, marked STALE with a warning; 0 turns it off.
     #[arg(long = "stale-if-error", env = "STALE_IF_ERROR", default_value = "5m", value_parser = humantime::parse_duration)]

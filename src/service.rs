@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use futures::future::join_all;
 
 use crate::cache::{Cached, ExecutionCache};
@@ -159,6 +161,24 @@ impl ExecutionService {
             ExecutionArn::parse(arn).map_err(|invalid| GatewayError::BadUserInput(invalid.to_string()))?;
         self.check_region(&arn)?;
         self.get_parsed(arn, consistency, caller).await
+    }
+
+    /// Whether the execution cache still holds `execution` (this very description) for `arn`:
+    /// a refresh, a poll or a STRONG read replaces it.
+    pub async fn is_cached(&self, arn: &ExecutionArn, execution: &Arc<TaskExecution>) -> bool {
+        matches!(self.cache.peek(arn.as_str()).await, Some(Cached::Found(current)) if Arc::ptr_eq(&current, execution))
+    }
+
+    /// Moves whenever the execution cache gains, replaces or drops an entry.
+    pub fn cache_generation(&self) -> u64 {
+        self.cache.generation()
+    }
+
+    /// A time before which the cache will not expire `execution`'s entry: it was put there
+    /// once DataSync (or the store) answered, at `fetched_at` or later.
+    pub fn cached_at_least_until(&self, execution: &TaskExecution) -> DateTime<Utc> {
+        let ttl = chrono::Duration::from_std(self.cache.ttl(execution)).unwrap_or(chrono::Duration::MAX);
+        execution.fetched_at.checked_add_signed(ttl).unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// An error unless the gateway serves the execution's region.

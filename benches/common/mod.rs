@@ -1,5 +1,8 @@
-//! What both benchmarks need: settings from the environment, timed GraphQL requests, and the
-//! latency table they print.
+//! What the benchmarks share: settings from the environment, timed GraphQL requests and the
+//! latency table they print, the gateway as a process of its own, and a load generator.
+
+pub mod load;
+pub mod process;
 
 use std::fmt::Display;
 use std::time::{Duration, Instant};

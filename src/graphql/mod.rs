@@ -10,6 +10,7 @@ mod mutation;
 mod node;
 mod persisted;
 mod query;
+pub mod response_cache;
 mod streaming;
 mod subscription;
 mod task;

@@ -34,6 +34,7 @@ async fn read_node(ctx: &Context<'_>, id: &str) -> Result<Node> {
 /// One task, described (through the task cache).
 async fn read_task(ctx: &Context<'_>, arn: &str) -> Result<TaskNode> {
     let service = ctx.data_unchecked::<TaskService>();
+    cache_hint(ctx).served_other();
     let task = service
         .get(arn, caller(ctx)?)
         .instrument(resolver_span(ctx))

@@ -16,7 +16,7 @@ use super::history::{
     execution_page, execution_stats, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder,
     Scope, StatsDimension,
 };
-use super::query::{caller, page_complexity, read_one};
+use super::query::{cache_hint, caller, page_complexity, read_one};
 use super::{resolver_span, TaskExecutionNode};
 use crate::error::GatewayError;
 use crate::history::PageArgs;
@@ -62,7 +62,10 @@ impl TaskNode {
     /// The task's list entry: the node's own, else the cached list's (no AWS call either way).
     async fn summary(&self, ctx: &Context<'_>) -> Option<&TaskSummary> {
         self.summary
-            .get_or_init(|| async { ctx.data_unchecked::<TaskService>().cached_summary(&self.arn).await })
+            .get_or_init(|| async {
+                cache_hint(ctx).served_other();
+                ctx.data_unchecked::<TaskService>().cached_summary(&self.arn).await
+            })
             .await
             .as_ref()
     }
@@ -75,6 +78,7 @@ impl TaskNode {
             .get_or_try_init(|| {
                 Box::pin(async {
                     let service = ctx.data_unchecked::<TaskService>();
+                    cache_hint(ctx).served_other();
                     let task = service.get(&self.arn, caller(ctx)?).instrument(resolver_span(ctx)).await;
                     task.map_err(|error| error.extend())
                 })
@@ -272,6 +276,7 @@ impl TaskNode {
 async fn location(ctx: &Context<'_>, arn: Option<String>) -> Result<Option<Location>> {
     let Some(arn) = arn else { return Ok(None) };
     let service = ctx.data_unchecked::<TaskService>();
+    cache_hint(ctx).served_other();
     let location = Box::pin(service.location(&arn, caller(ctx)?)).instrument(resolver_span(ctx)).await;
     location.map_err(|error| error.extend())
 }
@@ -314,6 +319,7 @@ pub async fn tasks(
     };
     let name = filter.name_contains.map(|name| name.to_lowercase());
     let mut matching = Vec::new();
+    cache_hint(ctx).served_other();
     for region in &regions {
         let listed = service.list(region, caller(ctx)?).instrument(resolver_span(ctx)).await;
         let listed = listed.map_err(|error| error.extend())?;

@@ -7,6 +7,7 @@
 //! itself (syntax, validation, limits) gets a code, so each error a client sees has one.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::parser::types::OperationType;
@@ -26,6 +27,7 @@ use crate::caller::Caller;
 use crate::error::request_codes::{BAD_REQUEST, RESPONSE_TOO_LARGE};
 use crate::graphql::cache_hint::CacheHint;
 use crate::graphql::federation::with_entity_loader;
+use crate::graphql::response_cache::{Answer, ResponseKey, StoredResponse};
 use crate::graphql::{authorize, chosen_operation, finish_response, operation_label};
 
 /// The GraphQL-over-HTTP media type; a client that accepts it gets 4xx statuses for requests
@@ -38,6 +40,7 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
+    let started = Instant::now();
     let (caller, identity) = match admit_caller(&state, peer, &headers).await {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
@@ -45,6 +48,11 @@ pub async fn post(
     if !is_json(headers.get(CONTENT_TYPE)) {
         let (message, code) = super::errors::describe(StatusCode::UNSUPPORTED_MEDIA_TYPE);
         return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, message, code);
+    }
+    let events = events::wanted(&headers);
+    let key = if events { None } else { stored_key(&state, &headers, |json| ResponseKey::post(&body, json)) };
+    if let Some(stored) = lookup(&state, key.as_ref()).await {
+        return replay(&state, &stored, started);
     }
     // Decided by the first byte, not by serde's untagged guess: a struct also deserialises from
     // a JSON array, so `[]` would pass for an empty single request.
@@ -57,13 +65,13 @@ pub async fn post(
         Ok(request) => request,
         Err(error) => return bad_request(&format!("not a valid GraphQL request: {error}")),
     };
-    if events::wanted(&headers) {
+    if events {
         return match request {
             BatchRequest::Single(request) => events::stream(&state, peer, identity, request),
             BatchRequest::Batch(_) => bad_request("an event stream runs one operation, not a batch"),
         };
     }
-    execute(&state, caller, request, &headers).await
+    execute(&state, caller, request, &headers, key).await
 }
 
 pub async fn get(
@@ -72,6 +80,7 @@ pub async fn get(
     headers: HeaderMap,
     uri: Uri,
 ) -> axum::response::Response {
+    let started = Instant::now();
     let (caller, identity) = match admit_caller(&state, peer, &headers).await {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
@@ -85,6 +94,12 @@ pub async fn get(
         Ok(request) => request,
         Err(error) => return bad_request(&format!("not a valid GraphQL request: {error}")),
     };
+    let events = events::wanted(&headers);
+    let key = if events { None } else { stored_key(&state, &headers, |json| ResponseKey::get(query, json)) };
+    if let Some(stored) = lookup(&state, key.as_ref()).await {
+        return replay(&state, &stored, started);
+    }
+    let generation = state.responses.generation();
     // Admitted here rather than in `run`, so that a mutation is refused (405) before anything
     // runs, also one that a persisted query's hash stands for.
     if let Err(refusal) = state.gate.admit(&mut request) {
@@ -96,7 +111,7 @@ pub async fn get(
         response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    if events::wanted(&headers) {
+    if events {
         return events::stream(&state, peer, identity, request);
     }
     if let Err(refusal) = authorize(&mut request, &caller) {
@@ -104,7 +119,13 @@ pub async fn get(
     }
     let hint = CacheHint::default();
     let response = run_admitted(&state, request, &caller, &hint).await;
-    finish(&state, BatchResponse::Single(response), &headers, Some(&hint))
+    finish_and_offer(
+        &state,
+        BatchResponse::Single(response),
+        &headers,
+        &hint,
+        key.map(|key| (key, generation)),
+    )
 }
 
 async fn execute(
@@ -112,6 +133,7 @@ async fn execute(
     caller: Caller,
     request: BatchRequest,
     headers: &HeaderMap,
+    key: Option<ResponseKey>,
 ) -> axum::response::Response {
     if let BatchRequest::Batch(operations) = &request {
         let max = state.limits.max_batch_operations;
@@ -122,7 +144,12 @@ async fn execute(
     // One caller (and so one DataSync call budget) for every operation of the request.
     let hint = CacheHint::default();
     let response = match request {
-        BatchRequest::Single(request) => BatchResponse::Single(run(state, request, &caller, &hint).await),
+        BatchRequest::Single(request) => {
+            let generation = state.responses.generation();
+            let response = run(state, request, &caller, &hint).await;
+            let key = key.map(|key| (key, generation));
+            return finish_and_offer(state, BatchResponse::Single(response), headers, &hint, key);
+        }
         BatchRequest::Batch(requests) => {
             let mut responses = Vec::with_capacity(requests.len());
             for request in requests {
@@ -150,6 +177,9 @@ async fn run_admitted(state: &AppState, mut request: Request, caller: &Caller, h
     }
     let ((name, kind), started) = (operation_label(&mut request), Instant::now());
     super::request_span::record_operation(name.as_deref(), kind);
+    if kind == "query" {
+        hint.ran_query(name.as_deref());
+    }
     let request = with_entity_loader(request, &state.executions, caller);
     let response = state.schema.execute(request.data(caller.clone()).data(hint.clone())).await;
     state.metrics.operation(name.as_deref(), kind, "http", started.elapsed());
@@ -160,10 +190,46 @@ async fn run_admitted(state: &AppState, mut request: Request, caller: &Caller, h
 /// (`no-store` without a hint).
 fn finish(
     state: &AppState,
-    mut response: BatchResponse,
+    response: BatchResponse,
     headers: &HeaderMap,
     hint: Option<&CacheHint>,
 ) -> axum::response::Response {
+    finish_encoded(state, response, headers, hint).into_response()
+}
+
+/// As [`finish`], and the response kept for replay under `key` when it may be (with the
+/// execution cache's generation from before it ran).
+fn finish_and_offer(
+    state: &AppState,
+    response: BatchResponse,
+    headers: &HeaderMap,
+    hint: &CacheHint,
+    key: Option<(ResponseKey, u64)>,
+) -> axum::response::Response {
+    let replayable = match &response {
+        BatchResponse::Single(single) => single.errors.is_empty(),
+        BatchResponse::Batch(_) => false,
+    };
+    let encoded = finish_encoded(state, response, headers, Some(hint));
+    if let (Some((key, generation)), true, answer) = (key, replayable, &encoded) {
+        if answer.status == StatusCode::OK && answer.without_extensions && !answer.too_large {
+            let stored = Answer {
+                body: answer.body.clone(),
+                content_type: answer.content_type,
+                cache_control: answer.cache_control.clone(),
+            };
+            state.responses.offer(key, generation, hint, stored);
+        }
+    }
+    encoded.into_response()
+}
+
+fn finish_encoded(
+    state: &AppState,
+    mut response: BatchResponse,
+    headers: &HeaderMap,
+    hint: Option<&CacheHint>,
+) -> Encoded {
     let no_hint = CacheHint::default();
     let finish_one =
         |response: &mut Response| finish_response(response, hint.unwrap_or(&no_hint), &state.metrics);
@@ -172,19 +238,75 @@ fn finish(
         BatchResponse::Batch(responses) => responses.iter_mut().for_each(finish_one),
     }
     let mut answer = encode(&response, headers, state.limits.max_response_bytes);
-    let cache_control = match hint.and_then(CacheHint::max_age) {
-        Some(seconds) if response.is_ok() && answer.status() == StatusCode::OK => {
-            format!("public, max-age={seconds}")
+    answer.cache_control = match hint.and_then(CacheHint::max_age) {
+        Some(seconds) if response.is_ok() && answer.status == StatusCode::OK && !answer.too_large => {
+            HeaderValue::from_str(&format!("public, max-age={seconds}")).unwrap_or(NO_STORE)
         }
-        _ => "no-store".into(),
+        _ => NO_STORE,
     };
-    if let Ok(value) = HeaderValue::from_str(&cache_control) {
-        answer.headers_mut().insert(CACHE_CONTROL, value);
-    }
-    if let Some(seconds) = retry_after(&response) {
-        answer.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
-    }
+    answer.retry_after = retry_after(&response);
     answer
+}
+
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
+/// A response serialised, before it becomes HTTP.
+struct Encoded {
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+    cache_control: HeaderValue,
+    retry_after: Option<u64>,
+    /// No `extensions` (warnings) in the body.
+    without_extensions: bool,
+    /// The body is the RESPONSE_TOO_LARGE error in place of the response.
+    too_large: bool,
+}
+
+impl IntoResponse for Encoded {
+    fn into_response(self) -> axum::response::Response {
+        let mut answer = (
+            self.status,
+            [
+                (CONTENT_TYPE, HeaderValue::from_static(self.content_type)),
+                (CACHE_CONTROL, self.cache_control),
+            ],
+            self.body,
+        )
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            answer.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        answer
+    }
+}
+
+/// The response-cache key `key` makes (told whether graphql-response+json is accepted), when
+/// there is a response cache.
+fn stored_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    key: impl FnOnce(bool) -> Option<ResponseKey>,
+) -> Option<ResponseKey> {
+    state.responses.enabled().then(|| key(accepts_graphql_response_json(headers))).flatten()
+}
+
+async fn lookup(state: &AppState, key: Option<&ResponseKey>) -> Option<Arc<StoredResponse>> {
+    let stored = state.responses.get(key?).await;
+    state.metrics.cache_lookup("responses", if stored.is_some() { "hit" } else { "miss" });
+    stored
+}
+
+/// A stored response, sent again: counted as the query it answers.
+fn replay(state: &AppState, stored: &StoredResponse, started: Instant) -> axum::response::Response {
+    let name = stored.operation_name.as_deref();
+    super::request_span::record_operation(name, "query");
+    state.metrics.operation(name, "query", "http", started.elapsed());
+    let headers = [
+        (CONTENT_TYPE, HeaderValue::from_static(stored.content_type)),
+        (CACHE_CONTROL, stored.cache_control.clone()),
+    ];
+    (StatusCode::OK, headers, stored.body.clone()).into_response()
 }
 
 /// When the whole request failed (every operation answered no data) and only with errors a
@@ -220,18 +342,23 @@ fn retry_after(response: &BatchResponse) -> Option<u64> {
 
 /// The response as JSON, unless it would be larger than `limit` bytes: serialisation stops
 /// there, so a huge answer never sits in memory twice.
-fn encode(response: &BatchResponse, headers: &HeaderMap, limit: usize) -> axum::response::Response {
+fn encode(response: &BatchResponse, headers: &HeaderMap, limit: usize) -> Encoded {
     let mut body = LimitedWriter { bytes: Vec::with_capacity(1024), limit };
     if serde_json::to_writer(&mut body, response).is_err() {
         let message = format!(
             "the response would be larger than {limit} bytes; select fewer fields or ask for fewer executions"
         );
-        return error_response(StatusCode::OK, &message, RESPONSE_TOO_LARGE);
+        return Encoded {
+            status: StatusCode::OK,
+            content_type: "application/json",
+            body: super::errors::error_body(&message, RESPONSE_TOO_LARGE).into(),
+            cache_control: NO_STORE,
+            retry_after: None,
+            without_extensions: false,
+            too_large: true,
+        };
     }
-    let graphql_response_json = headers
-        .get(ACCEPT)
-        .and_then(|accept| accept.to_str().ok())
-        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE_JSON));
+    let graphql_response_json = accepts_graphql_response_json(headers);
     // Under graphql-response+json a request that did not run at all (no `data`) is a 400.
     let status = match response {
         BatchResponse::Single(single)
@@ -243,8 +370,26 @@ fn encode(response: &BatchResponse, headers: &HeaderMap, limit: usize) -> axum::
         }
         _ => StatusCode::OK,
     };
-    let content_type = if graphql_response_json { GRAPHQL_RESPONSE_JSON } else { "application/json" };
-    (status, [(CONTENT_TYPE, content_type)], body.bytes).into_response()
+    let without_extensions = match response {
+        BatchResponse::Single(single) => single.extensions.is_empty(),
+        BatchResponse::Batch(_) => false,
+    };
+    Encoded {
+        status,
+        content_type: if graphql_response_json { GRAPHQL_RESPONSE_JSON } else { "application/json" },
+        body: Bytes::from(body.bytes),
+        cache_control: NO_STORE,
+        retry_after: None,
+        without_extensions,
+        too_large: false,
+    }
+}
+
+fn accepts_graphql_response_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE_JSON))
 }
 
 struct LimitedWriter {

@@ -32,9 +32,26 @@ use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::service::History;
 
-/// What the handlers share.
+/// What the handlers share: one allocation, so that handing it to a request (axum clones the
+/// state for each) is a reference count, not a copy of every cache handle in it.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl From<SharedState> for AppState {
+    fn from(shared: SharedState) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+pub struct SharedState {
     pub schema: GatewaySchema,
     pub gate: crate::graphql::Gate,
     pub limits: LimitsConfig,
@@ -54,11 +71,13 @@ pub struct AppState {
     /// For the levels `/metrics` reports.
     pub executions: crate::service::ExecutionService,
     pub tasks: crate::tasks::TaskService,
+    /// Responses replayed to repeated queries.
+    pub responses: crate::graphql::response_cache::ResponseCache,
     /// Turns true when the gateway begins shutting down (long-lived connections close).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
-impl AppState {
+impl SharedState {
     /// A place for one more WebSocket or event stream, or the 503 that says there is none.
     fn streaming_slot(&self) -> Result<OwnedSemaphorePermit, Box<axum::response::Response>> {
         self.streaming_slots.clone().try_acquire_owned().map_err(|_| {

@@ -23,6 +23,7 @@ mod moto;
 mod proxy;
 mod replicas;
 mod resilience;
+mod response_cache;
 mod schema;
 mod simulator;
 mod tasks;

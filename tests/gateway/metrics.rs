@@ -7,8 +7,14 @@ use crate::common::{history_config, TestGateway};
 
 const READ: &str = "query Read($arn: ID!) { taskExecution(arn: $arn) { status } }";
 
+/// The current metrics of `gateway`, parsed.
+pub async fn scrape(gateway: &TestGateway) -> prometheus_parse::Scrape {
+    let text = gateway.get("/metrics").await.text().await.unwrap();
+    prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).unwrap()
+}
+
 /// The value of the sample named `name` whose labels include all of `labels`, summed.
-fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     scrape
         .samples
         .iter()
@@ -26,7 +32,10 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
 #[tokio::test]
 async fn metrics_count_what_the_simulator_saw() {
     let gateway = TestGateway::start().await;
-    for arn in [seeded::SUCCEEDED_BASIC, seeded::FAILED, seeded::TRANSFERRING, seeded::SUCCEEDED_BASIC] {
+    // The second read of SUCCEEDED_BASIC is an execution-cache hit, and its response is stored;
+    // the third is that response replayed.
+    let reads = [seeded::SUCCEEDED_BASIC, seeded::FAILED, seeded::TRANSFERRING, seeded::SUCCEEDED_BASIC];
+    for arn in reads.into_iter().chain([seeded::SUCCEEDED_BASIC]) {
         let response = gateway.query(READ, json!({ "arn": arn })).await;
         assert!(response["errors"].is_null(), "{response}");
     }
@@ -48,11 +57,16 @@ async fn metrics_count_what_the_simulator_saw() {
     );
     assert_eq!(ok, 3.0);
     let operations = [("operation", "Read"), ("kind", "query"), ("transport", "http")];
-    assert_eq!(value(&scrape, "datasync_gateway_graphql_operations_total", &operations), 5.0);
-    assert_eq!(value(&scrape, "datasync_gateway_graphql_operation_seconds_count", &operations), 5.0);
+    assert_eq!(value(&scrape, "datasync_gateway_graphql_operations_total", &operations), 6.0);
+    assert_eq!(value(&scrape, "datasync_gateway_graphql_operation_seconds_count", &operations), 6.0);
     assert_eq!(value(&scrape, "datasync_gateway_graphql_errors_total", &[("code", "BAD_USER_INPUT")]), 1.0);
-    assert_eq!(value(&scrape, "datasync_gateway_cache_lookups_total", &[("result", "miss")]), 3.0);
-    assert_eq!(value(&scrape, "datasync_gateway_cache_lookups_total", &[("result", "hit")]), 1.0);
+    let lookups = |cache, result| {
+        value(&scrape, "datasync_gateway_cache_lookups_total", &[("cache", cache), ("result", result)])
+    };
+    assert_eq!(lookups("executions", "miss"), 3.0);
+    assert_eq!(lookups("executions", "hit"), 1.0);
+    assert_eq!(lookups("responses", "miss"), 5.0);
+    assert_eq!(lookups("responses", "hit"), 1.0);
     assert_eq!(value(&scrape, "datasync_gateway_cache_entries", &[("name", "executions")]), 3.0);
     assert_eq!(value(&scrape, "datasync_gateway_datasync_budget_wait_seconds_count", &[]), 3.0);
     assert!(value(&scrape, "datasync_gateway_http_connections_open", &[]) >= 1.0, "{text}");

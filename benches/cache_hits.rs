@@ -1,0 +1,189 @@
+//! Cache hits against the HTTP floor. In one run, the gateway (release binary, a process of its
+//! own, no database, in front of the simulator) and a bare axum handler serving the very bytes
+//! the gateway answered (this benchmark re-run as a process of its own) are driven by the same
+//! closed-loop load generator, query by query; the table gives each one's throughput and
+//! latency and the gateway's share of the floor.
+//!
+//! Every limit stays on: the per-caller rate limit is set far above what one load generator
+//! reaches (one caller here), so that its check is paid on every request but never refuses.
+//!
+//! Run with `cargo bench --bench cache_hits`; figures go in BENCHMARKS.md. Environment:
+//! HITS_CONNECTIONS (32, as `wrk -c32`), HITS_SECONDS (measured window per target, 10),
+//! HITS_WARMUP_SECONDS (2), HITS_ROUNDS (1; the targets alternate within a round), HITS_ONLY
+//! (run only the queries whose name contains it, e.g. to profile one: the gateway's pid is
+//! printed).
+
+#[allow(dead_code)] // Each benchmark uses part of it.
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_datasync::types::TaskExecutionStatus;
+use datasync_gateway::simulator::{Simulator, SimulatorConfig};
+use serde_json::{json, Value};
+
+use common::env_or;
+use common::load::{drive, post_json, Load};
+use common::process::GatewayProcess;
+
+/// Set in the floor's own process: the file holding the body it serves.
+const FLOOR_BODY: &str = "HITS_FLOOR_BODY";
+const FLOOR_LISTEN: &str = "HITS_FLOOR_LISTEN";
+
+const ONE: &str = "query One($arn: ID!) { taskExecution(arn: $arn) {
+    taskExecutionArn status bytesWritten options { verifyMode } result { totalDuration } } }";
+const FIFTY: &str = "query Fifty($arns: [ID!]!) { taskExecutions(arns: $arns) {
+    taskExecutionArn status bytesWritten options { verifyMode } result { totalDuration } } }";
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    match (std::env::var(FLOOR_BODY), std::env::var(FLOOR_LISTEN)) {
+        (Ok(body), Ok(listen)) => runtime.block_on(serve_floor(body, listen)),
+        _ => runtime.block_on(compare()),
+    }
+}
+
+/// The floor: one route answering the stored bytes, as a plain axum application.
+async fn serve_floor(body_file: String, listen: String) -> anyhow::Result<()> {
+    let body = bytes::Bytes::from(std::fs::read(body_file)?);
+    let app = axum::Router::new().route(
+        "/graphql",
+        axum::routing::post(move || {
+            let body = body.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    );
+    axum::serve(tokio::net::TcpListener::bind(listen).await?, app).await?;
+    Ok(())
+}
+
+/// The floor for `body`, as a process of its own; killed when dropped.
+struct Floor {
+    child: std::process::Child,
+    address: std::net::SocketAddr,
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Floor {
+    async fn start(body: &[u8]) -> anyhow::Result<Floor> {
+        let file = std::env::temp_dir().join(format!("cache-hits-floor-{}.json", std::process::id()));
+        std::fs::write(&file, body)?;
+        let address: std::net::SocketAddr =
+            format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+                .parse()?;
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .env(FLOOR_BODY, &file)
+            .env(FLOOR_LISTEN, address.to_string())
+            .spawn()?;
+        let floor = Floor { child, address };
+        while tokio::net::TcpStream::connect(address).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(floor)
+    }
+}
+
+async fn compare() -> anyhow::Result<()> {
+    let connections: usize = env_or("HITS_CONNECTIONS", 32);
+    let window = Duration::from_secs(env_or("HITS_SECONDS", 10));
+    let warmup = Duration::from_secs(env_or("HITS_WARMUP_SECONDS", 2));
+    let rounds: usize = env_or("HITS_ROUNDS", 1);
+    let only: String = env_or("HITS_ONLY", String::new());
+
+    let config =
+        SimulatorConfig { extra_executions: 200, ..SimulatorConfig::with_tick(Duration::from_millis(100)) };
+    let simulator = Simulator::start("127.0.0.1:0".parse()?, config).await?;
+    let arns = finished_executions(&simulator, 50).await?;
+    let gateway = GatewayProcess::start(&[
+        "--datasync-endpoint",
+        &simulator.endpoint_url(),
+        "--regions",
+        "us-east-1,eu-west-1",
+        "--fake-credentials",
+        "--rate-limit",
+        "1000000000",
+    ])
+    .await?;
+
+    let queries = [
+        ("`{ __typename }`", json!({ "query": "{ __typename }" })),
+        ("one cached execution, 8 fields", json!({ "query": ONE, "variables": { "arn": arns[0] } })),
+        ("50 cached executions, 8 fields each", json!({ "query": FIFTY, "variables": { "arns": arns } })),
+    ];
+    println!(
+        "{connections} connections, {warmup:?} warm-up, {window:?} measured per target and round; gateway pid {}\n",
+        gateway.pid
+    );
+    println!("| query | target | requests/s | p50 ms | p99 ms | gateway ÷ floor (throughput, p99) |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (name, body) in queries.into_iter().filter(|(name, _)| name.contains(&only)) {
+        // Twice: the first fills the cache (one DataSync call per execution).
+        let client = reqwest::Client::new();
+        for _ in 0..2 {
+            client.post(gateway.url("/graphql")).json(&body).send().await?;
+        }
+        let answer = client.post(gateway.url("/graphql")).json(&body).send().await?.bytes().await?;
+        let parsed: Value = serde_json::from_slice(&answer)?;
+        anyhow::ensure!(parsed["errors"].is_null(), "{name}: {parsed}");
+        let request = post_json("/graphql", &body.to_string());
+        let floor = Floor::start(&answer).await?;
+        for _ in 0..rounds {
+            let at_floor = drive(floor.address, &request, answer.len(), connections, warmup, window).await?;
+            let at_gateway =
+                drive(gateway.address, &request, answer.len(), connections, warmup, window).await?;
+            row(name, "floor (bare axum)", &at_floor, None);
+            row(name, "gateway", &at_gateway, Some(&at_floor));
+        }
+    }
+    Ok(())
+}
+
+fn row(query: &str, target: &str, load: &Load, floor: Option<&Load>) {
+    let ratio = floor
+        .map(|floor| {
+            format!("{:.2}, {:.2}", load.per_second() / floor.per_second(), load.at(0.99) / floor.at(0.99))
+        })
+        .unwrap_or_default();
+    println!(
+        "| {query} | {target} | {:.0} | {:.3} | {:.3} | {ratio} |",
+        load.per_second(),
+        load.at(0.5),
+        load.at(0.99)
+    );
+}
+
+/// `count` finished executions of the simulator's fleet.
+async fn finished_executions(simulator: &Simulator, count: usize) -> anyhow::Result<Vec<String>> {
+    let mut arns = Vec::new();
+    for region in ["us-east-1", "eu-west-1"] {
+        let sdk = aws_sdk_datasync::Client::new(
+            &aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(simulator.endpoint_url())
+                .region(aws_config::Region::new(region))
+                .credentials_provider(aws_credential_types::Credentials::from_keys(
+                    "AKIDBENCH",
+                    "secret",
+                    None,
+                ))
+                .load()
+                .await,
+        );
+        let mut pages = sdk.list_task_executions().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for execution in page?.task_executions() {
+                if execution.status() == Some(&TaskExecutionStatus::Success) {
+                    arns.extend(execution.task_execution_arn().map(str::to_owned));
+                }
+            }
+        }
+    }
+    anyhow::ensure!(arns.len() >= count, "the simulator has {} finished executions", arns.len());
+    arns.truncate(count);
+    Ok(arns)
+}

@@ -1,0 +1,164 @@
+//! Stored answers to repeated queries: the bytes of a response, replayed for the same request
+//! for as long as every execution it read is still the one the cache holds. Most traffic is a
+//! dashboard asking the same questions over and over; parsing, validating, resolving and
+//! serialising them again would give the same bytes.
+//!
+//! Exact by construction, not by a lifetime: a response is stored only when everything it read
+//! was an execution answered from the execution cache ([`CacheHint`] keeps the list, holding
+//! each description's `Arc`), and replayed only while the cache still holds those very `Arc`s
+//! (a refresh, a poll or a STRONG read replaces them) and none of them can have expired. Then
+//! running the query again would read the same descriptions, from the cache, and write the
+//! same bytes. Anything read elsewhere (history, tasks, DataSync itself), any error or warning,
+//! and any mutation or subscription is not stored.
+//!
+//! A replay checks the cache's generation first, which moves with every entry added, replaced
+//! or dropped: unchanged, nothing the response read can have changed, and only the earliest
+//! expiry of what it read needs comparing with the clock. Changed, each execution is looked up.
+//!
+//! The key is the request as received (a POST's body, a GET's query string) and whether the
+//! client accepts `application/graphql-response+json`: a hit needs no JSON parsing at all, and
+//! the same question spelled differently is merely a miss. What happens before the lookup
+//! stays as it is for every request: authentication, the rate limit, the body and media-type
+//! checks. A stored response passed the query limits when it was made, and those do not change
+//! while the gateway runs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::http::HeaderValue;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use super::cache_hint::{CacheHint, ReplayableReads};
+use crate::datasync::arn::ExecutionArn;
+use crate::model::TaskExecution;
+use crate::service::ExecutionService;
+
+/// Requests larger than this are not stored (each key is kept whole, beside its response).
+const MAX_KEY_BYTES: usize = 16 * 1024;
+
+/// What makes two requests the same question.
+#[derive(Hash, PartialEq, Eq)]
+pub struct ResponseKey {
+    /// A POST's body, or a GET's query string (marked by `get`).
+    request: Bytes,
+    get: bool,
+    /// `application/graphql-response+json` accepted (it changes the content type).
+    graphql_response_json: bool,
+}
+
+impl ResponseKey {
+    pub fn post(body: &Bytes, graphql_response_json: bool) -> Option<Self> {
+        (body.len() <= MAX_KEY_BYTES).then(|| ResponseKey {
+            request: body.clone(),
+            get: false,
+            graphql_response_json,
+        })
+    }
+
+    pub fn get(query: &str, graphql_response_json: bool) -> Option<Self> {
+        (query.len() <= MAX_KEY_BYTES).then(|| ResponseKey {
+            request: Bytes::copy_from_slice(query.as_bytes()),
+            get: true,
+            graphql_response_json,
+        })
+    }
+}
+
+/// A response as sent, and what it was made from.
+pub struct StoredResponse {
+    pub body: Bytes,
+    pub content_type: &'static str,
+    pub cache_control: HeaderValue,
+    /// Kept as sent, for the operation metrics of each replay.
+    pub operation_name: Option<Box<str>>,
+    reads: Vec<(ExecutionArn, Arc<TaskExecution>)>,
+    /// The earliest time the cache may let go of one of `reads`.
+    valid_until: DateTime<Utc>,
+    /// A cache generation at which all of `reads` were known to be current.
+    generation: AtomicU64,
+}
+
+type Entries = moka::sync::Cache<Arc<ResponseKey>, Arc<StoredResponse>, foldhash::fast::RandomState>;
+
+#[derive(Clone)]
+pub struct ResponseCache {
+    entries: Option<Entries>,
+    executions: ExecutionService,
+}
+
+impl ResponseCache {
+    /// Up to `capacity_bytes` of responses (their bodies and keys); 0 stores none.
+    pub fn new(capacity_bytes: u64, executions: ExecutionService) -> Self {
+        let entries = (capacity_bytes > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(capacity_bytes)
+                .weigher(|key: &Arc<ResponseKey>, stored: &Arc<StoredResponse>| {
+                    let weight = key.request.len() + stored.body.len() + stored.reads.len() * 64 + 256;
+                    u32::try_from(weight).unwrap_or(u32::MAX)
+                })
+                .build_with_hasher(foldhash::fast::RandomState::default())
+        });
+        ResponseCache { entries, executions }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.entries.is_some()
+    }
+
+    /// The generation to pass to [`ResponseCache::offer`], taken before the query runs.
+    pub fn generation(&self) -> u64 {
+        self.executions.cache_generation()
+    }
+
+    /// The stored response for `key`, if every execution it read is still the cached one.
+    pub async fn get(&self, key: &ResponseKey) -> Option<Arc<StoredResponse>> {
+        let entries = self.entries.as_ref()?;
+        let stored = entries.get(key)?;
+        if Utc::now() >= stored.valid_until {
+            entries.invalidate(key);
+            return None;
+        }
+        let generation = self.generation();
+        if stored.generation.load(Ordering::Acquire) == generation {
+            return Some(stored);
+        }
+        for (arn, execution) in &stored.reads {
+            if !self.executions.is_cached(arn, execution).await {
+                entries.invalidate(key);
+                return None;
+            }
+        }
+        stored.generation.store(generation, Ordering::Release);
+        Some(stored)
+    }
+
+    /// Stores `body`, the answer to `key`, if what `hint` saw allows a replay. `generation` is
+    /// the cache's from before the query ran.
+    pub fn offer(&self, key: ResponseKey, generation: u64, hint: &CacheHint, answer: Answer) {
+        let Some(entries) = &self.entries else { return };
+        let Some(ReplayableReads { operation_name, executions: reads }) = hint.replayable() else { return };
+        let valid_until = reads
+            .iter()
+            .map(|(_, execution)| self.executions.cached_at_least_until(execution))
+            .min()
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let stored = StoredResponse {
+            body: answer.body,
+            content_type: answer.content_type,
+            cache_control: answer.cache_control,
+            operation_name,
+            reads,
+            valid_until,
+            generation: AtomicU64::new(generation),
+        };
+        entries.insert(Arc::new(key), Arc::new(stored));
+    }
+}
+
+/// What is stored of a response.
+pub struct Answer {
+    pub body: Bytes,
+    pub content_type: &'static str,
+    pub cache_control: HeaderValue,
+}
