@@ -18,11 +18,11 @@ mod common;
 
 use std::time::Duration;
 
-use aws_sdk_datasync::types::TaskExecutionStatus;
 use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 use serde_json::{json, Value};
 
 use common::env_or;
+use common::fleet::finished_executions;
 use common::load::{drive, post_json, Load};
 use common::process::GatewayProcess;
 
@@ -156,34 +156,4 @@ fn row(query: &str, target: &str, load: &Load, floor: Option<&Load>) {
         load.at(0.5),
         load.at(0.99)
     );
-}
-
-/// `count` finished executions of the simulator's fleet.
-async fn finished_executions(simulator: &Simulator, count: usize) -> anyhow::Result<Vec<String>> {
-    let mut arns = Vec::new();
-    for region in ["us-east-1", "eu-west-1"] {
-        let sdk = aws_sdk_datasync::Client::new(
-            &aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .endpoint_url(simulator.endpoint_url())
-                .region(aws_config::Region::new(region))
-                .credentials_provider(aws_credential_types::Credentials::from_keys(
-                    "AKIDBENCH",
-                    "secret",
-                    None,
-                ))
-                .load()
-                .await,
-        );
-        let mut pages = sdk.list_task_executions().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            for execution in page?.task_executions() {
-                if execution.status() == Some(&TaskExecutionStatus::Success) {
-                    arns.extend(execution.task_execution_arn().map(str::to_owned));
-                }
-            }
-        }
-    }
-    anyhow::ensure!(arns.len() >= count, "the simulator has {} finished executions", arns.len());
-    arns.truncate(count);
-    Ok(arns)
 }

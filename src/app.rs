@@ -10,7 +10,7 @@ use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::cache::{ExecutionCache, TaskCaches};
+use crate::cache::TaskCaches;
 use crate::config::{Config, HistoryConfig};
 use crate::datasync::DataSyncClient;
 use crate::discovery::Discovery;
@@ -68,14 +68,8 @@ impl Application {
         let simulator_url = simulator.as_ref().map(Simulator::endpoint_url);
         let datasync = DataSyncClient::new(&config.datasync, simulator_url, metrics.clone()).await;
         let history = open_history(&config.history).await?;
-        let service = ExecutionService::new(
-            ExecutionCache::for_executions(&config.cache, &metrics),
-            config.cache.stale_if_error,
-            config.cache.capacity,
-            datasync.clone(),
-            history.clone(),
-            metrics.clone(),
-        );
+        let service =
+            ExecutionService::new(&config.cache, datasync.clone(), history.clone(), metrics.clone());
 
         let tasks = TaskService::new(TaskCaches::new(&config.cache, &metrics), datasync.clone());
         let mut background = Background::default();

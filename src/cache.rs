@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
+use moka::notification::RemovalCause;
 use moka::Expiry;
 
 use crate::config::CacheConfig;
@@ -71,12 +72,19 @@ impl<V> Clone for AnswerCache<V> {
 
 pub type ExecutionCache = AnswerCache<TaskExecution>;
 
+/// How much an [`AnswerCache`] holds.
+pub enum Capacity<V> {
+    Entries(u64),
+    /// About this many bytes of memory, each entry weighed by the function.
+    Bytes(u64, fn(&str, &V) -> u32),
+}
+
 impl<V: Send + Sync + 'static> AnswerCache<V> {
     /// `found_ttl` says how long an answer may be reused; "not found" is kept for `not_found_ttl`.
     /// Entries dropped for room are counted as evictions of `name`.
     pub fn new(
         name: &'static str,
-        capacity: u64,
+        capacity: Capacity<V>,
         found_ttl: impl Fn(&V) -> Duration + Send + Sync + 'static,
         not_found_ttl: Duration,
         metrics: &Metrics,
@@ -87,12 +95,24 @@ impl<V: Send + Sync + 'static> AnswerCache<V> {
         metrics.cache_created(name);
         let generation = Arc::new(AtomicU64::new(0));
         let moved = generation.clone();
-        let entries = Cache::builder()
-            .max_capacity(capacity)
+        let builder = match capacity {
+            Capacity::Entries(entries) => Cache::builder().max_capacity(entries),
+            Capacity::Bytes(bytes, weigh) => {
+                Cache::builder().max_capacity(bytes).weigher(move |key: &String, value: &Cached<V>| {
+                    match value {
+                        Cached::Found(found) => weigh(key, found),
+                        Cached::NotFound(message) => {
+                            (ENTRY_OVERHEAD_BYTES + key.len() + message.len()) as u32
+                        }
+                    }
+                })
+            }
+        };
+        let entries = builder
             .expire_after(policy)
             .eviction_listener(move |_, _, cause| {
                 moved.fetch_add(1, Ordering::Release);
-                if cause == moka::notification::RemovalCause::Size {
+                if cause == RemovalCause::Size {
                     metrics.cache_eviction(name);
                 }
             })
@@ -148,12 +168,24 @@ impl<V: Send + Sync + 'static> AnswerCache<V> {
     }
 }
 
+/// What moka and the allocator spend on an entry beside its key and value (measured: see
+/// `cargo bench --bench memory`).
+const ENTRY_OVERHEAD_BYTES: usize = 250;
+
+/// An execution's approximate footprint in the cache: its struct, the heap its strings and
+/// lists take (about its JSON length: what is not a known enum member is text), its key.
+fn execution_bytes(key: &str, execution: &TaskExecution) -> u32 {
+    let text = serde_json::to_vec(execution).map_or(0, |json| json.len());
+    let bytes = ENTRY_OVERHEAD_BYTES + std::mem::size_of::<TaskExecution>() + text + key.len();
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
 impl ExecutionCache {
     pub fn for_executions(config: &CacheConfig, metrics: &Metrics) -> Self {
         let (finished, running) = (config.finished_ttl, config.running_ttl);
         AnswerCache::new(
             "executions",
-            config.capacity,
+            Capacity::Bytes(config.max_bytes, execution_bytes),
             move |execution: &TaskExecution| if execution.is_settled() { finished } else { running },
             config.not_found_ttl,
             metrics,
@@ -173,17 +205,23 @@ impl TaskCaches {
     pub fn new(config: &CacheConfig, metrics: &Metrics) -> Self {
         let (task_ttl, list_ttl, not_found) = (config.task_ttl, config.location_ttl, config.not_found_ttl);
         TaskCaches {
-            tasks: AnswerCache::new("tasks", config.capacity, move |_: &Task| task_ttl, not_found, metrics),
+            tasks: AnswerCache::new(
+                "tasks",
+                Capacity::Entries(config.task_capacity),
+                move |_: &Task| task_ttl,
+                not_found,
+                metrics,
+            ),
             task_lists: AnswerCache::new(
                 "task_lists",
-                64,
+                Capacity::Entries(64),
                 move |_: &Vec<TaskSummary>| task_ttl,
                 not_found,
                 metrics,
             ),
             locations: AnswerCache::new(
                 "locations",
-                64,
+                Capacity::Entries(64),
                 move |_: &Vec<Location>| list_ttl,
                 not_found,
                 metrics,

@@ -199,9 +199,14 @@ pub struct DataSyncConfig {
 /// How long descriptions are reused before DataSync is asked again.
 #[derive(Args, Clone, Debug)]
 pub struct CacheConfig {
-    /// Executions kept in memory.
-    #[arg(long = "cache-capacity", env = "CACHE_CAPACITY", default_value_t = 10_000)]
-    pub capacity: u64,
+    /// Memory for cached executions, in bytes (each weighed by its size, about 1 KB); the least
+    /// used are dropped beyond. The default suits a 512 MB container.
+    #[arg(long = "cache-max-bytes", env = "CACHE_MAX_BYTES", default_value_t = 128 * 1024 * 1024)]
+    pub max_bytes: u64,
+
+    /// Task descriptions kept in memory.
+    #[arg(long = "task-cache-capacity", env = "TASK_CACHE_CAPACITY", default_value_t = 10_000)]
+    pub task_capacity: u64,
 
     /// Reuse of a finished execution (SUCCESS or ERROR, report settled): it will not change again.
     #[arg(long = "cache-finished-ttl", env = "CACHE_FINISHED_TTL", default_value = "1h", value_parser = humantime::parse_duration)]

@@ -87,6 +87,11 @@ enum KeysAction {
     Revoke { id: String },
 }
 
+/// jemalloc rather than the system allocator: measured with `cargo bench --bench memory`, it
+/// holds the cache in less memory and gives memory back after a spike (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Stack per runtime thread. GraphQL resolution nests deeply (a field's future holds its
 /// children's), and unoptimised builds (`scripts/run`) make each frame several times larger:
 /// tokio's 2 MiB default overflowed on a federated query with a nested task in a debug build.

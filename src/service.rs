@@ -13,6 +13,7 @@ use futures::future::join_all;
 
 use crate::cache::{Cached, ExecutionCache};
 use crate::caller::Caller;
+use crate::config::CacheConfig;
 use crate::datasync::{DataSyncClient, ExecutionArn};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
@@ -115,9 +116,13 @@ impl History {
 #[derive(Clone)]
 pub struct ExecutionService {
     cache: ExecutionCache,
-    /// Every description from DataSync for `--stale-if-error` after it was fetched, whatever
-    /// the cache's lifetimes: what a read falls back on when DataSync fails.
+    /// Descriptions from DataSync kept for `--stale-if-error` after they were fetched, whatever
+    /// the cache's lifetimes: what a read falls back on when DataSync fails. Only those the
+    /// cache keeps for less than the window (running executions): one it keeps longer is too
+    /// old to stand in by the time it expires, and a copy of each would cost every cached
+    /// execution a second key and entry.
     last_known: moka::sync::Cache<String, Arc<TaskExecution>>,
+    stale_if_error: Duration,
     datasync: DataSyncClient,
     history: Option<History>,
     metrics: Metrics,
@@ -125,20 +130,21 @@ pub struct ExecutionService {
 
 impl ExecutionService {
     pub fn new(
-        cache: ExecutionCache,
-        stale_if_error: Duration,
-        capacity: u64,
+        config: &CacheConfig,
         datasync: DataSyncClient,
         history: Option<History>,
         metrics: Metrics,
     ) -> Self {
-        // A zero window keeps nothing (moka's capacity 0).
-        let capacity = if stale_if_error.is_zero() { 0 } else { capacity };
+        let stale_if_error = config.stale_if_error;
+        // A zero window keeps nothing (moka's capacity 0); otherwise as many as the cache
+        // holds, at about a kilobyte each.
+        let capacity = if stale_if_error.is_zero() { 0 } else { config.max_bytes / 1024 };
         let last_known = moka::sync::Cache::builder()
             .max_capacity(capacity)
             .time_to_live(stale_if_error.max(Duration::from_millis(1)))
             .build();
-        ExecutionService { cache, last_known, datasync, history, metrics }
+        let cache = ExecutionCache::for_executions(config, &metrics);
+        ExecutionService { cache, last_known, stale_if_error, datasync, history, metrics }
     }
 
     /// Entries in the execution cache, for `/metrics`.
@@ -240,7 +246,7 @@ impl ExecutionService {
             Err(error @ (GatewayError::UpstreamThrottled | GatewayError::UpstreamUnavailable(_)))
                 if !caller.is_background() =>
             {
-                match self.last_known.get(arn.as_str()) {
+                match self.last_description(&arn).await {
                     Some(execution) => Ok(Fetched {
                         arn,
                         execution,
@@ -252,6 +258,20 @@ impl ExecutionService {
             }
             other => other,
         }
+    }
+
+    /// The newest description younger than `--stale-if-error`: the cache's (a STRONG read may
+    /// fail while it holds one), else one that left it.
+    async fn last_description(&self, arn: &ExecutionArn) -> Option<Arc<TaskExecution>> {
+        let young = |execution: &Arc<TaskExecution>| {
+            (Utc::now() - execution.fetched_at).to_std().is_ok_and(|age| age <= self.stale_if_error)
+        };
+        if let Some(Cached::Found(cached)) = self.cache.peek(arn.as_str()).await {
+            if young(&cached) {
+                return Some(cached);
+            }
+        }
+        self.last_known.get(arn.as_str()).filter(young)
     }
 
     async fn get_fresh(
@@ -327,7 +347,9 @@ impl ExecutionService {
     ) -> Result<Arc<TaskExecution>, GatewayError> {
         caller.spend_upstream_call()?;
         let execution = Arc::new(self.datasync.describe_task_execution(arn, caller).await?);
-        self.last_known.insert(arn.as_str().to_owned(), execution.clone());
+        if self.cache.ttl(&execution) < self.stale_if_error {
+            self.last_known.insert(arn.as_str().to_owned(), execution.clone());
+        }
         if let (Some(history), true) = (&self.history, execution.is_terminal()) {
             history.writer.record(execution.clone());
         }

@@ -1,6 +1,7 @@
 //! What the benchmarks share: settings from the environment, timed GraphQL requests and the
 //! latency table they print, the gateway as a process of its own, and a load generator.
 
+pub mod fleet;
 pub mod load;
 pub mod process;
 

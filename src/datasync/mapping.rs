@@ -28,7 +28,7 @@ pub fn task_execution(
         options: output.options().map(options),
         excludes: output.excludes().iter().map(filter_rule).collect(),
         includes: output.includes().iter().map(filter_rule).collect(),
-        manifest_config: output.manifest_config().map(manifest_config),
+        manifest_config: output.manifest_config().map(manifest_config).map(Box::new),
         start_time: output.start_time().and_then(timestamp),
         estimated_files_to_transfer: output.estimated_files_to_transfer().into(),
         estimated_bytes_to_transfer: output.estimated_bytes_to_transfer().into(),
@@ -37,28 +37,37 @@ pub fn task_execution(
         bytes_transferred: output.bytes_transferred().into(),
         bytes_compressed: output.bytes_compressed().into(),
         result: output.result().map(result),
-        task_report_config: output.task_report_config().map(task_report_config),
+        task_report_config: output.task_report_config().map(task_report_config).map(Box::new),
         files_deleted: output.files_deleted().into(),
         files_skipped: output.files_skipped().into(),
         files_verified: output.files_verified().into(),
-        report_result: output.report_result().map(|report| ReportResult {
-            status: wire(report.status()),
-            error_code: report.error_code().map(str::to_owned),
-            error_detail: report.error_detail().map(str::to_owned),
-        }),
+        report_result: output
+            .report_result()
+            .map(|report| ReportResult {
+                status: wire(report.status()),
+                error_code: report.error_code().map(str::to_owned),
+                error_detail: report.error_detail().map(str::to_owned),
+            })
+            .map(Box::new),
         estimated_files_to_delete: output.estimated_files_to_delete().into(),
         task_mode: wire(output.task_mode()),
         files_prepared: output.files_prepared().into(),
-        files_listed: output.files_listed().map(|listed| FilesListed {
-            at_source: listed.at_source().into(),
-            at_destination_for_delete: listed.at_destination_for_delete().into(),
-        }),
-        files_failed: output.files_failed().map(|failed| FilesFailed {
-            prepare: failed.prepare().into(),
-            transfer: failed.transfer().into(),
-            verify: failed.verify().into(),
-            delete: failed.delete().into(),
-        }),
+        files_listed: output
+            .files_listed()
+            .map(|listed| FilesListed {
+                at_source: listed.at_source().into(),
+                at_destination_for_delete: listed.at_destination_for_delete().into(),
+            })
+            .map(Box::new),
+        files_failed: output
+            .files_failed()
+            .map(|failed| FilesFailed {
+                prepare: failed.prepare().into(),
+                transfer: failed.transfer().into(),
+                verify: failed.verify().into(),
+                delete: failed.delete().into(),
+            })
+            .map(Box::new),
         fetched_at,
     }
 }

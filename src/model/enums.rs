@@ -25,13 +25,19 @@ pub trait DataSyncEnum: Copy + Send + Sync + 'static {
 /// Serialises as the raw string, so a snapshot taken today still says exactly what DataSync sent
 /// after a later build learns the new member.
 pub struct EnumValue<E> {
-    raw: String,
+    /// A known member's wire string is the static one (no allocation: a cached execution holds
+    /// some twenty of these); only an unknown value is a string of its own.
+    raw: Cow<'static, str>,
     _kind: PhantomData<fn() -> E>,
 }
 
 impl<E: DataSyncEnum> EnumValue<E> {
-    pub fn from_wire(raw: impl Into<String>) -> Self {
-        EnumValue { raw: raw.into(), _kind: PhantomData }
+    pub fn from_wire(raw: impl AsRef<str> + Into<String>) -> Self {
+        let raw = match E::from_wire(raw.as_ref()).wire() {
+            Some(known) => Cow::Borrowed(known),
+            None => Cow::Owned(raw.into()),
+        };
+        EnumValue { raw, _kind: PhantomData }
     }
 
     /// The member, or `Unknown` when this build does not know the raw string.
@@ -69,9 +75,9 @@ impl<E> Serialize for EnumValue<E> {
     }
 }
 
-impl<'de, E> Deserialize<'de> for EnumValue<E> {
+impl<'de, E: DataSyncEnum> Deserialize<'de> for EnumValue<E> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(EnumValue { raw: String::deserialize(deserializer)?, _kind: PhantomData })
+        Ok(EnumValue::from_wire(String::deserialize(deserializer)?))
     }
 }
 
