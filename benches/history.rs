@@ -116,7 +116,8 @@ async fn main() -> anyhow::Result<()> {
         after = page["data"]["executionHistory"]["pageInfo"]["endCursor"].clone();
     }
     let deep = json!({ "query": PAGE, "variables": { "first": 50, "after": after } });
-    let deep_label = format!("executionHistory: all executions, page {} by cursor ({} rows deep)", depth + 1, depth * 50);
+    let deep_label =
+        format!("executionHistory: all executions, page {} by cursor ({} rows deep)", depth + 1, depth * 50);
     results.push((&deep_label, time(&client, &url, &deep, samples).await?));
 
     let offset_sql = format!(

@@ -70,7 +70,12 @@ async fn main() -> anyhow::Result<()> {
 
     // A crowd asking at once for an execution nobody has read yet (a different one per crowd).
     println!("\n| concurrent clients, one cold ARN | DataSync calls | wall ms |\n| --- | --- | --- |");
-    for (crowd, arn) in [(10, seeded::FAILED), (100, seeded::SUCCEEDED_ENHANCED), (400, seeded::CANCELLED)] {
+    for (crowd, arn) in [
+        (10, seeded::FAILED),
+        (100, seeded::SUCCEEDED_ENHANCED),
+        (400, seeded::CANCELLED),
+        (1000, seeded::UNKNOWN_STATUS),
+    ] {
         let body = query(arn, "CACHED");
         let before = calls().await?;
         let started = Instant::now();
