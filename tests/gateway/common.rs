@@ -252,15 +252,24 @@ impl Drop for GatewayProcess {
 }
 
 impl GatewayProcess {
-    /// `datasync-gateway serve` on a free port with `args` and the environment `envs` (on top of
-    /// fake AWS credentials); its log goes to `<label>-<pid>.log` in the temp directory.
-    pub async fn start(label: &str, args: &[&str], envs: &[(&str, &str)]) -> Self {
+    /// `datasync-gateway serve` on a free port, in front of `simulator` (both of its regions) and
+    /// on `database_url`, with more `args` and the environment `envs` (on top of fake AWS
+    /// credentials); its log goes to `<label>-<pid>.log` in the temp directory.
+    pub async fn start(
+        label: &str,
+        simulator: &Simulator,
+        database_url: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let log_path = std::env::temp_dir().join(format!("{label}-{}.log", std::process::id()));
         let log = std::fs::File::create(log_path).unwrap();
         let process = std::process::Command::new(env!("CARGO_BIN_EXE_datasync-gateway"))
             .args(["serve", "--listen", &address.to_string()])
+            .args(["--datasync-endpoint", &simulator.endpoint_url(), "--regions", "us-east-1,eu-west-1"])
+            .args(["--database-url", database_url])
             .args(args)
             .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
             .env("AWS_SECRET_ACCESS_KEY", "secret")
@@ -302,4 +311,21 @@ impl GatewayProcess {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// The test config with authentication required, and a reader API key it accepts (made with the
+/// CLI, in a keys file of its own named after `label`).
+pub fn config_with_a_reader_key(label: &str) -> (Config, String) {
+    let keys = std::env::temp_dir().join(format!("{label}-keys-{}.json", std::process::id()));
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_datasync-gateway"))
+        .args(["keys", "--api-keys-file", keys.to_str().unwrap(), "create", "--role", "reader"])
+        .args(["--name", label])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let key = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let mut config = test_config();
+    config.auth.mode = Some(datasync_gateway::config::AuthMode::Required);
+    config.auth.api_keys_file = Some(keys);
+    (config, key)
 }

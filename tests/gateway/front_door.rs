@@ -9,7 +9,9 @@ use datasync_gateway::simulator::fleet::seeded;
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use crate::common::{error_codes, history_config, node, node_clients, test_config, TestGateway, ONE};
+use crate::common::{
+    config_with_a_reader_key, error_codes, history_config, node, node_clients, test_config, TestGateway, ONE,
+};
 
 /// Runs `query` in GraphiQL in headless Chromium against `gateway` (with `headers` in the
 /// Headers tab), waits for `expected` in the result pane, and checks that the page loaded
@@ -54,17 +56,7 @@ async fn graphiql_runs_a_query_from_the_url_in_a_real_browser_without_any_other_
 async fn graphiql_runs_a_subscription_with_its_headers_tab_as_credentials_in_a_real_browser() {
     // Authentication on: the Headers tab's key must reach the socket's connection_init, or the
     // gateway closes it with 4401 and no data arrives.
-    let keys = std::env::temp_dir().join(format!("graphiql-keys-{}.json", std::process::id()));
-    let created = std::process::Command::new(env!("CARGO_BIN_EXE_datasync-gateway"))
-        .args(["keys", "--api-keys-file", keys.to_str().unwrap(), "create", "--role", "reader"])
-        .args(["--name", "graphiql"])
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    let key = String::from_utf8(created.stdout).unwrap().trim().to_owned();
-    let mut config = test_config();
-    config.auth.mode = Some(datasync_gateway::config::AuthMode::Required);
-    config.auth.api_keys_file = Some(keys);
+    let (config, key) = config_with_a_reader_key("graphiql");
     let gateway = TestGateway::start_with(config).await;
     // "SUCCESS" in the result pane means data came back: over HTTP a subscription gets only an error.
     let query =

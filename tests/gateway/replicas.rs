@@ -83,12 +83,6 @@ impl Replica {
     async fn start(simulator: &Simulator, database_url: &str, access_key: &'static str) -> Replica {
         let spool = std::env::temp_dir().join(format!("gateway-replica-{}-{access_key}", std::process::id()));
         let args = [
-            "--datasync-endpoint",
-            &simulator.endpoint_url(),
-            "--regions",
-            "us-east-1,eu-west-1",
-            "--database-url",
-            database_url,
             "--discovery",
             "on",
             "--discovery-interval",
@@ -102,7 +96,8 @@ impl Replica {
             "--spool-dir",
             spool.to_str().unwrap(),
         ];
-        let gateway = GatewayProcess::start(access_key, &args, &[("AWS_ACCESS_KEY_ID", access_key)]).await;
+        let envs = [("AWS_ACCESS_KEY_ID", access_key)];
+        let gateway = GatewayProcess::start(access_key, simulator, database_url, &args, &envs).await;
         Replica { gateway, access_key }
     }
 

@@ -6,7 +6,7 @@
 use datasync_gateway::simulator::fleet::seeded;
 use serde_json::{json, Value};
 
-use crate::common::{test_config, TestGateway};
+use crate::common::{config_with_a_reader_key, TestGateway};
 use crate::metrics::{scrape, value};
 
 const READ: &str = "query Read($arn: ID!, $c: Consistency) {
@@ -76,25 +76,7 @@ async fn answers_that_read_tasks_or_failed_are_run_every_time_and_a_document_alo
 
 #[tokio::test]
 async fn a_replay_still_needs_credentials_and_counts_against_the_callers_rate() {
-    let keys = std::env::temp_dir().join(format!("replay-keys-{}.json", std::process::id()));
-    let created = std::process::Command::new(env!("CARGO_BIN_EXE_datasync-gateway"))
-        .args([
-            "keys",
-            "--api-keys-file",
-            keys.to_str().unwrap(),
-            "create",
-            "--role",
-            "reader",
-            "--name",
-            "r",
-        ])
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    let key = String::from_utf8(created.stdout).unwrap().trim().to_owned();
-    let mut config = test_config();
-    config.auth.mode = Some(datasync_gateway::config::AuthMode::Required);
-    config.auth.api_keys_file = Some(keys);
+    let (mut config, key) = config_with_a_reader_key("replay");
     config.limits.rate_limit = 2; // a burst of 4
     let gateway = TestGateway::start_with(config).await;
     let request = json!({ "query": READ, "variables": { "arn": seeded::SUCCEEDED_BASIC } });

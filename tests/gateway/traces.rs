@@ -64,38 +64,24 @@ async fn a_request_is_traced_through_resolvers_datasync_and_sql_and_exported_at_
     let (endpoint, spans) = receiver().await;
     let simulator = start_simulator().await;
     let database_url = test_database().await;
-    let args = [
-        "--datasync-endpoint",
-        &simulator.endpoint_url(),
-        "--regions",
-        "us-east-1,eu-west-1",
-        "--database-url",
-        &database_url,
-        "--discovery",
-        "off",
-    ];
     // A batch delay far beyond the test: what arrives was sent by the shutdown's flush.
     let envs = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
         ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
     ];
-    let mut gateway = GatewayProcess::start("traces", &args, &envs).await;
+    let mut gateway =
+        GatewayProcess::start("traces", &simulator, &database_url, &["--discovery", "off"], &envs).await;
 
     let query = "query Dashboard($arn: ID!) {
         taskExecution(arn: $arn) { status }
         executions(first: 5) { edges { node { taskExecutionArn } } }
     }";
-    let response: Value = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(format!("http://{}/graphql", gateway.address))
         .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01"))
-        .json(&json!({ "query": query, "variables": { "arn": seeded::SUCCEEDED_BASIC } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json(&json!({ "query": query, "variables": { "arn": seeded::SUCCEEDED_BASIC } }));
+    let response: Value = request.send().await.unwrap().json().await.unwrap();
     assert_eq!(response["data"]["taskExecution"]["status"], "SUCCESS", "{response}");
     assert!(spans.lock().unwrap().is_empty(), "nothing is exported before the batch is due");
 
