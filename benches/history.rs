@@ -178,6 +178,40 @@ async fn main() -> anyhow::Result<()> {
         time(&client, &url, &stats, samples.min(30)).await?,
     ));
 
+    // Counts and sums without percentiles come from the rollups: every grouping the issue
+    // names (each dimension alone, each pair with TASK or DAY) and none.
+    let rollup_rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM execution_rollups").fetch_one(&mut db).await?;
+    let groupings: [&[&str]; 13] = [
+        &[],
+        &["TASK"],
+        &["STATUS"],
+        &["DAY"],
+        &["REGION"],
+        &["ERROR_CODE"],
+        &["TASK", "DAY"],
+        &["TASK", "STATUS"],
+        &["TASK", "REGION"],
+        &["TASK", "ERROR_CODE"],
+        &["DAY", "STATUS"],
+        &["DAY", "REGION"],
+        &["DAY", "ERROR_CODE"],
+    ];
+    let labels: Vec<String> = groupings
+        .iter()
+        .map(|grouping| {
+            format!("executionStats groupBy {grouping:?}, counts and sums ({rollup_rows} rollup rows)")
+        })
+        .collect();
+    for (grouping, label) in groupings.iter().zip(&labels) {
+        let query = json!({ "query": format!(
+            "{{ executionStats(groupBy: {}) {{ taskArn status day region errorCode count failed bytesWritten avgDurationMs }} }}",
+            serde_json::to_string(grouping)?.replace('"', "")
+        ) });
+        post(&client, &url, &query).await?;
+        results.push((label, time(&client, &url, &query, samples.min(50)).await?));
+    }
+
     println!();
     print_latencies("query", results);
     Ok(())

@@ -9,7 +9,7 @@ use crate::service::{Fetched, ServedFrom};
 use crate::store::cursor;
 use crate::store::filter::SnapshotFilter;
 use crate::store::history::{Direction, Order};
-use crate::store::stats::{Dimension, StatsRow};
+use crate::store::stats::{Dimension, Percentiles, StatsRow};
 use crate::store::{within, HistoryStore, StoreError};
 
 /// Largest `first`/`last`.
@@ -103,8 +103,9 @@ impl HistoryService {
         &self,
         filter: &SnapshotFilter,
         group_by: &[Dimension],
+        percentiles: Percentiles,
     ) -> Result<Vec<StatsRow>, GatewayError> {
-        let rows = within(QUERY_LIMIT, self.store.stats(filter, group_by, MAX_STATS_GROUPS + 1))
+        let rows = within(QUERY_LIMIT, self.store.stats(filter, group_by, MAX_STATS_GROUPS + 1, percentiles))
             .await
             .map_err(unavailable)?;
         if rows.len() > MAX_STATS_GROUPS {

@@ -13,7 +13,7 @@ use crate::history::{HistoryService, PageArgs};
 use crate::model::{DataSyncEnum, EnumValue, Long, TaskExecutionStatus, TaskMode};
 use crate::store::filter::SnapshotFilter;
 use crate::store::history::Order;
-use crate::store::stats::{Dimension, StatsRow};
+use crate::store::stats::{Dimension, Percentiles, StatsRow};
 
 /// Which recorded executions to include; conditions combine with AND.
 #[derive(InputObject, Default)]
@@ -296,7 +296,15 @@ pub async fn execution_stats(
             StatsDimension::ErrorCode => Dimension::ErrorCode,
         })
         .collect();
-    let rows = history.stats(&filter, &dimensions).instrument(resolver_span(ctx)).await;
+    // Percentiles need every execution; counts and sums come from the rollups.
+    let selected = ctx.look_ahead();
+    let percentiles = if selected.field("p50DurationMs").exists() || selected.field("p95DurationMs").exists()
+    {
+        Percentiles::Wanted
+    } else {
+        Percentiles::NotWanted
+    };
+    let rows = history.stats(&filter, &dimensions, percentiles).instrument(resolver_span(ctx)).await;
     let rows = rows.map_err(|error| error.extend())?;
     cache_hint(ctx).served_history();
     Ok(rows.into_iter().map(ExecutionStatsGroup::from).collect())
