@@ -20,7 +20,8 @@
 //! the same question spelled differently is merely a miss. What happens before the lookup
 //! stays as it is for every request: authentication, the rate limit, the body and media-type
 //! checks. A stored response passed the query limits when it was made, and those do not change
-//! while the gateway runs.
+//! while the gateway runs. Nothing a query answers depends on who asks (roles gate mutations
+//! only); a field that did would have to report itself to the hint as read elsewhere.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
