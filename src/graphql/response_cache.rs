@@ -12,8 +12,11 @@
 //! and any mutation or subscription is not stored.
 //!
 //! A replay checks the cache's generation first, which moves with every entry added, replaced
-//! or dropped: unchanged, nothing the response read can have changed, and only the earliest
-//! expiry of what it read needs comparing with the clock. Changed, each execution is looked up.
+//! or dropped: unchanged, and before the earliest time any of the reads could expire (their
+//! `fetchedAt` plus TTL: a lower bound, since an entry is inserted after it was fetched), nothing
+//! the response read can have changed. Otherwise each execution is looked up in the cache, which
+//! answers exactly (an expired entry is not returned): an answer built from history, whose
+//! `fetchedAt` is old, is replayed this way.
 //!
 //! The key is the request as received (a POST's body, a GET's query string) and whether the
 //! client accepts `application/graphql-response+json`: a hit needs no JSON parsing at all, and
@@ -74,7 +77,7 @@ pub struct StoredResponse {
     /// Kept as sent, for the operation metrics of each replay.
     pub operation_name: Option<Box<str>>,
     reads: Vec<(ExecutionArn, Arc<TaskExecution>)>,
-    /// The earliest time the cache may let go of one of `reads`.
+    /// Until then, with the generation unchanged, none of `reads` can have expired.
     valid_until: DateTime<Utc>,
     /// A cache generation at which all of `reads` were known to be current.
     generation: AtomicU64,
@@ -116,12 +119,8 @@ impl ResponseCache {
     pub async fn get(&self, key: &ResponseKey) -> Option<Arc<StoredResponse>> {
         let entries = self.entries.as_ref()?;
         let stored = entries.get(key)?;
-        if Utc::now() >= stored.valid_until {
-            entries.invalidate(key);
-            return None;
-        }
         let generation = self.generation();
-        if stored.generation.load(Ordering::Acquire) == generation {
+        if stored.generation.load(Ordering::Acquire) == generation && Utc::now() < stored.valid_until {
             return Some(stored);
         }
         for (arn, execution) in &stored.reads {

@@ -6,7 +6,9 @@
 use datasync_gateway::simulator::fleet::seeded;
 use serde_json::{json, Value};
 
-use crate::common::{config_with_a_reader_key, TestGateway};
+use std::time::Duration;
+
+use crate::common::{config_with_a_reader_key, history_config, test_config, TestGateway};
 use crate::metrics::{scrape, value};
 
 const READ: &str = "query Read($arn: ID!, $c: Consistency) {
@@ -100,4 +102,33 @@ async fn a_replay_still_needs_credentials_and_counts_against_the_callers_rate() 
         statuses.push(send(Some(&key)).await.status().as_u16());
     }
     assert!(statuses.contains(&429), "the rate limit applies to replays: {statuses:?}");
+}
+
+#[tokio::test]
+async fn an_answer_read_from_history_is_replayed_while_cached_and_not_once_the_entry_expired() {
+    // Recorded by one gateway; read back by another whose cache keeps finished executions for
+    // 2 s, when the description is already older than that (its `fetchedAt` is no bound then).
+    let config = history_config().await;
+    let database_url = config.history.database_url.clone();
+    let first = TestGateway::start_with(config).await;
+    first.query(READ, json!({ "arn": seeded::SUCCEEDED_BASIC })).await;
+    first.history_settled(1).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut config = test_config();
+    config.history.database_url = database_url;
+    config.cache.finished_ttl = Duration::from_secs(2);
+    let gateway = TestGateway::start_with(config).await;
+    let cached = json!({ "arn": seeded::SUCCEEDED_BASIC });
+
+    let from_history = body(&gateway, READ, cached.clone()).await;
+    assert!(from_history.contains("\"servedFrom\":\"HISTORY\""), "{from_history}");
+    let from_cache = body(&gateway, READ, cached.clone()).await;
+    assert!(from_cache.contains("\"servedFrom\":\"CACHE\""), "{from_cache}");
+    assert_eq!(body(&gateway, READ, cached.clone()).await, from_cache);
+    assert_eq!(replays(&gateway).await, 1.0);
+
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after_expiry = body(&gateway, READ, cached).await;
+    assert!(after_expiry.contains("\"servedFrom\":\"HISTORY\""), "not replayed: {after_expiry}");
+    assert_eq!(replays(&gateway).await, 1.0);
 }
