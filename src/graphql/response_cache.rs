@@ -71,9 +71,7 @@ impl ResponseKey {
 
 /// A response as sent, and what it was made from.
 pub struct StoredResponse {
-    pub body: Bytes,
-    pub content_type: &'static str,
-    pub cache_control: HeaderValue,
+    pub answer: Answer,
     /// Kept as sent, for the operation metrics of each replay.
     pub operation_name: Option<Box<str>>,
     reads: Vec<(ExecutionArn, Arc<TaskExecution>)>,
@@ -98,7 +96,7 @@ impl ResponseCache {
             moka::sync::Cache::builder()
                 .max_capacity(capacity_bytes)
                 .weigher(|key: &Arc<ResponseKey>, stored: &Arc<StoredResponse>| {
-                    let weight = key.request.len() + stored.body.len() + stored.reads.len() * 64 + 256;
+                    let weight = key.request.len() + stored.answer.body.len() + stored.reads.len() * 64 + 256;
                     u32::try_from(weight).unwrap_or(u32::MAX)
                 })
                 .build_with_hasher(foldhash::fast::RandomState::default())
@@ -144,9 +142,7 @@ impl ResponseCache {
             .min()
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let stored = StoredResponse {
-            body: answer.body,
-            content_type: answer.content_type,
-            cache_control: answer.cache_control,
+            answer,
             operation_name,
             reads,
             valid_until,
@@ -156,7 +152,8 @@ impl ResponseCache {
     }
 }
 
-/// What is stored of a response.
+/// What a client receives of a response (beside its status), and what is stored of it.
+#[derive(Clone)]
 pub struct Answer {
     pub body: Bytes,
     pub content_type: &'static str,

@@ -213,12 +213,7 @@ fn finish_and_offer(
     let encoded = finish_encoded(state, response, headers, Some(hint));
     if let (Some((key, generation)), true, answer) = (key, replayable, &encoded) {
         if answer.status == StatusCode::OK && answer.without_extensions && !answer.too_large {
-            let stored = Answer {
-                body: answer.body.clone(),
-                content_type: answer.content_type,
-                cache_control: answer.cache_control.clone(),
-            };
-            state.responses.offer(key, generation, hint, stored);
+            state.responses.offer(key, generation, hint, answer.answer.clone());
         }
     }
     encoded.into_response()
@@ -238,7 +233,7 @@ fn finish_encoded(
         BatchResponse::Batch(responses) => responses.iter_mut().for_each(finish_one),
     }
     let mut answer = encode(&response, headers, state.limits.max_response_bytes);
-    answer.cache_control = match hint.and_then(CacheHint::max_age) {
+    answer.answer.cache_control = match hint.and_then(CacheHint::max_age) {
         Some(seconds) if response.is_ok() && answer.status == StatusCode::OK && !answer.too_large => {
             HeaderValue::from_str(&format!("public, max-age={seconds}")).unwrap_or(NO_STORE)
         }
@@ -253,9 +248,7 @@ const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 /// A response serialised, before it becomes HTTP.
 struct Encoded {
     status: StatusCode,
-    content_type: &'static str,
-    body: Bytes,
-    cache_control: HeaderValue,
+    answer: Answer,
     retry_after: Option<u64>,
     /// No `extensions` (warnings) in the body.
     without_extensions: bool,
@@ -265,19 +258,21 @@ struct Encoded {
 
 impl IntoResponse for Encoded {
     fn into_response(self) -> axum::response::Response {
-        let mut answer = (
-            self.status,
-            [
-                (CONTENT_TYPE, HeaderValue::from_static(self.content_type)),
-                (CACHE_CONTROL, self.cache_control),
-            ],
-            self.body,
-        )
-            .into_response();
+        let mut answer = self.answer.into_http(self.status);
         if let Some(seconds) = self.retry_after {
             answer.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         answer
+    }
+}
+
+impl Answer {
+    fn into_http(self, status: StatusCode) -> axum::response::Response {
+        let headers = [
+            (CONTENT_TYPE, HeaderValue::from_static(self.content_type)),
+            (CACHE_CONTROL, self.cache_control),
+        ];
+        (status, headers, self.body).into_response()
     }
 }
 
@@ -302,11 +297,7 @@ fn replay(state: &AppState, stored: &StoredResponse, started: Instant) -> axum::
     let name = stored.operation_name.as_deref();
     super::request_span::record_operation(name, "query");
     state.metrics.operation(name, "query", "http", started.elapsed());
-    let headers = [
-        (CONTENT_TYPE, HeaderValue::from_static(stored.content_type)),
-        (CACHE_CONTROL, stored.cache_control.clone()),
-    ];
-    (StatusCode::OK, headers, stored.body.clone()).into_response()
+    stored.answer.clone().into_http(StatusCode::OK)
 }
 
 /// When the whole request failed (every operation answered no data) and only with errors a
@@ -350,9 +341,11 @@ fn encode(response: &BatchResponse, headers: &HeaderMap, limit: usize) -> Encode
         );
         return Encoded {
             status: StatusCode::OK,
-            content_type: "application/json",
-            body: super::errors::error_body(&message, RESPONSE_TOO_LARGE).into(),
-            cache_control: NO_STORE,
+            answer: Answer {
+                content_type: "application/json",
+                body: super::errors::error_body(&message, RESPONSE_TOO_LARGE).into(),
+                cache_control: NO_STORE,
+            },
             retry_after: None,
             without_extensions: false,
             too_large: true,
@@ -376,9 +369,11 @@ fn encode(response: &BatchResponse, headers: &HeaderMap, limit: usize) -> Encode
     };
     Encoded {
         status,
-        content_type: if graphql_response_json { GRAPHQL_RESPONSE_JSON } else { "application/json" },
-        body: Bytes::from(body.bytes),
-        cache_control: NO_STORE,
+        answer: Answer {
+            content_type: if graphql_response_json { GRAPHQL_RESPONSE_JSON } else { "application/json" },
+            body: Bytes::from(body.bytes),
+            cache_control: NO_STORE,
+        },
         retry_after: None,
         without_extensions,
         too_large: false,
