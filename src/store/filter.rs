@@ -69,15 +69,17 @@ impl SnapshotFilter {
         }
     }
 
-    /// The same conditions over `execution_rollups` (finished executions per UTC day, task,
-    /// status, error code and task mode), when they can be put that way: not for running
-    /// executions, rows written since a time, or bounds in the middle of a day.
-    pub fn push_rollup_where(&self, sql: &mut QueryBuilder<'_, Postgres>) -> bool {
+    /// Whether the conditions can be put over `execution_rollups` (finished executions per UTC
+    /// day, task, status, error code and task mode): not for running executions, rows written
+    /// since a time, or bounds in the middle of a day.
+    pub fn fits_rollups(&self) -> bool {
         let midnight = |time: &DateTime<Utc>| time.time() == chrono::NaiveTime::MIN;
         let day_bounds = [self.started_after, self.started_before].iter().flatten().all(midnight);
-        if self.running != Some(false) || self.updated_after.is_some() || !day_bounds {
-            return false;
-        }
+        self.running == Some(false) && self.updated_after.is_none() && day_bounds
+    }
+
+    /// The conditions over `execution_rollups`, for a filter that [fits](Self::fits_rollups).
+    pub fn push_rollup_where(&self, sql: &mut QueryBuilder<'_, Postgres>) {
         sql.push(" WHERE TRUE");
         self.push_attributes(sql);
         if let Some(after) = self.started_after {
@@ -86,7 +88,6 @@ impl SnapshotFilter {
         if let Some(before) = self.started_before {
             sql.push(" AND started_day < ").push_bind(before.date_naive());
         }
-        true
     }
 
     /// Whether `execution` is one the `WHERE` clause would select, as its index row would hold

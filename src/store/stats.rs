@@ -42,14 +42,10 @@ pub enum Percentiles {
     NotWanted,
 }
 
-/// `SELECT * FROM (SELECT <keys>, ` with every dimension, grouped or NULL, and the names of
-/// the grouped ones. `rollups` reads the rollups' empty-string error code as none.
-fn select_keys(
-    dimensions: &[Dimension],
-    rollups: bool,
-) -> (QueryBuilder<'static, Postgres>, Vec<&'static str>) {
+/// `SELECT * FROM (SELECT <keys>, ` with every dimension, grouped or NULL. `rollups` reads the
+/// rollups' empty-string error code as none.
+fn select_keys(dimensions: &[Dimension], rollups: bool) -> QueryBuilder<'static, Postgres> {
     let mut sql = QueryBuilder::<Postgres>::new("SELECT * FROM (SELECT ");
-    let mut grouped = Vec::new();
     for dimension in Dimension::ALL {
         let (expression, name) = dimension.sql();
         if dimensions.contains(&dimension) {
@@ -58,31 +54,26 @@ fn select_keys(
             } else {
                 sql.push(format_args!("{expression} AS {name}, "));
             }
-            grouped.push(name);
         } else if dimension == Dimension::Day {
             sql.push("NULL::date AS day, ");
         } else {
             sql.push(format_args!("NULL::text AS {name}, "));
         }
     }
-    (sql, grouped)
+    sql
 }
 
-/// ` GROUP BY <keys>` (on the source's columns), the fence, the order and the limit.
-fn push_grouping(
-    sql: &mut QueryBuilder<'_, Postgres>,
-    dimensions: &[Dimension],
-    grouped: &[&str],
-    max_groups: usize,
-) {
-    let columns: Vec<&str> =
-        Dimension::ALL.iter().filter(|dimension| dimensions.contains(dimension)).map(|d| d.sql().0).collect();
+/// ` GROUP BY <keys>` (on the source's columns), the fence, the order (by the selected names)
+/// and the limit.
+fn push_grouping(sql: &mut QueryBuilder<'_, Postgres>, dimensions: &[Dimension], max_groups: usize) {
+    let (columns, names): (Vec<&str>, Vec<&str>) =
+        Dimension::ALL.iter().filter(|dimension| dimensions.contains(dimension)).map(|d| d.sql()).unzip();
     if !columns.is_empty() {
         sql.push(format_args!(" GROUP BY {}", columns.join(", ")));
     }
     sql.push(" OFFSET 0) groups");
-    if !grouped.is_empty() {
-        sql.push(format_args!(" ORDER BY {}", grouped.join(", ")));
+    if !names.is_empty() {
+        sql.push(format_args!(" ORDER BY {}", names.join(", ")));
     }
     sql.push(" LIMIT ").push_bind(max_groups as i64);
 }
@@ -126,7 +117,7 @@ impl HistoryStore {
         // The grouping runs in a subquery fenced by OFFSET 0 and the order and limit apply to
         // its result: with a LIMIT inside, PostgreSQL chose to walk the task index and fetch a
         // million rows at random (measured: 4.9 s).
-        let (mut sql, grouped) = select_keys(dimensions, false);
+        let mut sql = select_keys(dimensions, false);
         sql.push(
             "count(*) AS count, \
              count(*) FILTER (WHERE status = 'SUCCESS') AS succeeded, \
@@ -139,7 +130,7 @@ impl HistoryStore {
              FROM execution_snapshots",
         );
         filter.push_where(&mut sql);
-        push_grouping(&mut sql, dimensions, &grouped, max_groups);
+        push_grouping(&mut sql, dimensions, max_groups);
 
         // Groupings the task/day index does not serve sort the matching rows; with the default
         // 4 MB of work_mem a million of them spill to disk.
@@ -157,7 +148,10 @@ fn rollup_query(
     dimensions: &[Dimension],
     max_groups: usize,
 ) -> Option<QueryBuilder<'static, Postgres>> {
-    let (mut sql, grouped) = select_keys(dimensions, true);
+    if !filter.fits_rollups() {
+        return None;
+    }
+    let mut sql = select_keys(dimensions, true);
     sql.push(
         "coalesce(sum(executions), 0)::bigint AS count, \
          coalesce(sum(executions) FILTER (WHERE status = 'SUCCESS'), 0)::bigint AS succeeded, \
@@ -169,12 +163,10 @@ fn rollup_query(
          NULL::float8[] AS percentiles \
          FROM execution_rollups",
     );
-    if !filter.push_rollup_where(&mut sql) {
-        return None;
-    }
+    filter.push_rollup_where(&mut sql);
     // Rows whose executions were all pruned or rewritten away stay at zero.
     sql.push(" AND executions <> 0");
-    push_grouping(&mut sql, dimensions, &grouped, max_groups);
+    push_grouping(&mut sql, dimensions, max_groups);
     Some(sql)
 }
 
