@@ -13,13 +13,12 @@ use super::history::{
 };
 use super::node::Node;
 use super::resolver_span;
-use super::task::{TaskConnection, TaskFilter, TaskNode, MAX_TASK_PAGE};
+use super::task::{task_service, TaskConnection, TaskFilter, TaskNode, MAX_TASK_PAGE};
 use super::TaskExecutionNode;
 use crate::caller::Caller;
 use crate::error::GatewayError;
 use crate::history::{PageArgs, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::service::{Consistency, ExecutionService, MAX_BATCH_ARNS};
-use crate::tasks::TaskService;
 
 pub struct Query;
 
@@ -33,8 +32,7 @@ async fn read_node(ctx: &Context<'_>, id: &str) -> Result<Node> {
 
 /// One task, described (through the task cache).
 async fn read_task(ctx: &Context<'_>, arn: &str) -> Result<TaskNode> {
-    let service = ctx.data_unchecked::<TaskService>();
-    cache_hint(ctx).served_other();
+    let service = task_service(ctx);
     let task = service
         .get(arn, caller(ctx)?)
         .instrument(resolver_span(ctx))

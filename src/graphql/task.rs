@@ -61,13 +61,7 @@ impl TaskNode {
 
     /// The task's list entry: the node's own, else the cached list's (no AWS call either way).
     async fn summary(&self, ctx: &Context<'_>) -> Option<&TaskSummary> {
-        self.summary
-            .get_or_init(|| async {
-                cache_hint(ctx).served_other();
-                ctx.data_unchecked::<TaskService>().cached_summary(&self.arn).await
-            })
-            .await
-            .as_ref()
+        self.summary.get_or_init(|| task_service(ctx).cached_summary(&self.arn)).await.as_ref()
     }
 
     /// DescribeTask's answer, fetched once per object (and cached across requests). Boxed: the
@@ -77,8 +71,7 @@ impl TaskNode {
         self.described
             .get_or_try_init(|| {
                 Box::pin(async {
-                    let service = ctx.data_unchecked::<TaskService>();
-                    cache_hint(ctx).served_other();
+                    let service = task_service(ctx);
                     let task = service.get(&self.arn, caller(ctx)?).instrument(resolver_span(ctx)).await;
                     task.map_err(|error| error.extend())
                 })
@@ -273,10 +266,16 @@ impl TaskNode {
     }
 }
 
+/// The task service, for a read: every read of tasks and locations comes through here, so that
+/// the request's cache hint knows of it (the response cache does not replay such answers).
+pub(super) fn task_service<'a>(ctx: &Context<'a>) -> &'a TaskService {
+    cache_hint(ctx).served_other();
+    ctx.data_unchecked::<TaskService>()
+}
+
 async fn location(ctx: &Context<'_>, arn: Option<String>) -> Result<Option<Location>> {
     let Some(arn) = arn else { return Ok(None) };
-    let service = ctx.data_unchecked::<TaskService>();
-    cache_hint(ctx).served_other();
+    let service = task_service(ctx);
     let location = Box::pin(service.location(&arn, caller(ctx)?)).instrument(resolver_span(ctx)).await;
     location.map_err(|error| error.extend())
 }
@@ -302,7 +301,7 @@ pub async fn tasks(
     after: Option<String>,
 ) -> Result<TaskConnection> {
     let bad = |message: String| GatewayError::BadUserInput(message).extend();
-    let service = ctx.data_unchecked::<TaskService>();
+    let service = task_service(ctx);
     let first = match first.map(usize::try_from) {
         None => MAX_TASK_PAGE,
         Some(Ok(first @ 1..=MAX_TASK_PAGE)) => first,
@@ -319,7 +318,6 @@ pub async fn tasks(
     };
     let name = filter.name_contains.map(|name| name.to_lowercase());
     let mut matching = Vec::new();
-    cache_hint(ctx).served_other();
     for region in &regions {
         let listed = service.list(region, caller(ctx)?).instrument(resolver_span(ctx)).await;
         let listed = listed.map_err(|error| error.extend())?;
