@@ -177,7 +177,12 @@ fn ensure_code(error: &mut ServerError) {
 /// The span of a resolver that reads or writes elsewhere (DataSync, PostgreSQL): its part of a
 /// request's trace, named by the field and its path in the response. DEBUG: traces only.
 pub(crate) fn resolver_span(ctx: &Context<'_>) -> tracing::Span {
+    // Field values are evaluated only when the span is enabled: without an exporter, not at all.
     let field = &ctx.item.node.name.node;
-    let path = ctx.path_node.as_ref().map(ToString::to_string).unwrap_or_default();
-    tracing::debug_span!("resolve", otel.name = %format_args!("resolve {field}"), graphql.field.name = %field, graphql.field.path = path)
+    tracing::debug_span!(
+        "resolve",
+        otel.name = %format_args!("resolve {field}"),
+        graphql.field.name = %field,
+        graphql.field.path = %ctx.path_node.as_ref().map(ToString::to_string).unwrap_or_default(),
+    )
 }
