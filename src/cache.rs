@@ -168,8 +168,8 @@ impl<V: Send + Sync + 'static> AnswerCache<V> {
     }
 }
 
-/// What moka and the allocator spend on an entry beside its key and value (measured: see
-/// `cargo bench --bench memory`).
+/// What moka and the allocator spend on an entry beside its key and value: an estimate; `cargo
+/// bench --bench memory` shows the resulting weights err on the safe side.
 const ENTRY_OVERHEAD_BYTES: usize = 250;
 
 /// An execution's approximate footprint in the cache: its struct, the heap its strings and
