@@ -249,21 +249,25 @@ async fn a_vanished_client_frees_what_it_held_and_the_process_limit_answers_503(
     connect(address, TRANSPORT_WS).await;
 }
 
-#[tokio::test]
-async fn server_sent_events_stream_a_subscription_to_its_end() {
-    let (simulator, address) = gateway(TEST_TICK, Duration::from_millis(50), |_| {}).await;
-    let arn = start_quick(&simulator).await;
-    let body = json!({ "query": FOLLOW, "variables": { "arn": arn } });
+/// POSTs `body` asking for server-sent events; the whole stream, once it completes.
+async fn event_stream(address: std::net::SocketAddr, body: &Value) -> String {
     let response = reqwest::Client::new()
         .post(format!("http://{address}/graphql"))
         .header("accept", "text/event-stream")
-        .json(&body)
+        .json(body)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
-    let text = tokio::time::timeout(WAIT, response.text()).await.expect("the stream completes").unwrap();
+    tokio::time::timeout(WAIT, response.text()).await.expect("the stream completes").unwrap()
+}
+
+#[tokio::test]
+async fn server_sent_events_stream_a_subscription_to_its_end() {
+    let (simulator, address) = gateway(TEST_TICK, Duration::from_millis(50), |_| {}).await;
+    let arn = start_quick(&simulator).await;
+    let text = event_stream(address, &json!({ "query": FOLLOW, "variables": { "arn": arn } })).await;
     let events: Vec<(&str, &str)> = text
         .split("\n\n")
         .filter(|event| !event.trim().is_empty() && !event.starts_with(':'))
@@ -458,15 +462,7 @@ async fn an_event_stream_counts_once_against_the_callers_rate() {
     .await;
     let body = json!({ "query": FOLLOW, "variables": { "arn": seeded::SUCCEEDED_BASIC } });
     for attempt in 0..2 {
-        let response = reqwest::Client::new()
-            .post(format!("http://{address}/graphql"))
-            .header("accept", "text/event-stream")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "stream {attempt}");
-        let text = tokio::time::timeout(WAIT, response.text()).await.expect("the stream completes").unwrap();
+        let text = event_stream(address, &body).await;
         assert!(text.contains("\"SUCCESS\"") && !text.contains("RATE_LIMITED"), "stream {attempt}: {text}");
     }
 }

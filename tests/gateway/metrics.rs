@@ -9,7 +9,10 @@ const READ: &str = "query Read($arn: ID!) { taskExecution(arn: $arn) { status } 
 
 /// The current metrics of `gateway`, parsed.
 pub async fn scrape(gateway: &TestGateway) -> prometheus_parse::Scrape {
-    let text = gateway.get("/metrics").await.text().await.unwrap();
+    parse(&gateway.get("/metrics").await.text().await.unwrap())
+}
+
+fn parse(text: &str) -> prometheus_parse::Scrape {
     prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).unwrap()
 }
 
@@ -44,7 +47,7 @@ async fn metrics_count_what_the_simulator_saw() {
     let response = gateway.get("/metrics").await;
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
     let text = response.text().await.unwrap();
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).unwrap();
+    let scrape = parse(&text);
 
     let calls =
         value(&scrape, "datasync_gateway_datasync_calls_total", &[("operation", "DescribeTaskExecution")]);
