@@ -169,19 +169,31 @@ async fn main() -> anyhow::Result<()> {
         time(&client, &url, &dashboard, samples).await?,
     ));
 
-    let stats = json!({ "query": "{ executionStats(groupBy: [TASK, DAY]) { taskArn day count failed p50DurationMs p95DurationMs } }" });
-    let groups = post(&client, &url, &stats).await?;
+    // Statistics come from the rollups (percentiles from their histograms, within 1%) or, with
+    // `exact: true`, from every execution: the latter for the same TASK×DAY query, to compare.
+    let stats_query = |group_by: &[&str], figures: &str, exact: bool| {
+        let group_by = serde_json::to_string(group_by).unwrap().replace('"', "");
+        json!({ "query": format!("{{ executionStats(groupBy: {group_by}, exact: {exact}) {{ {figures} }} }}") })
+    };
+    let exact_task_day =
+        stats_query(&["TASK", "DAY"], "taskArn day count failed p50DurationMs p95DurationMs", true);
+    let groups = post(&client, &url, &exact_task_day).await?;
     let group_count = groups["data"]["executionStats"].as_array().map_or(0, Vec::len);
     assert_eq!(group_count as i64, TASKS * DAYS, "{groups:.300}");
     results.push((
-        "executionStats groupBy [TASK, DAY] over all rows (4,500 groups)",
-        time(&client, &url, &stats, samples.min(30)).await?,
+        "executionStats groupBy [TASK, DAY], exact: every row read (4,500 groups)",
+        time(&client, &url, &exact_task_day, samples.min(30)).await?,
     ));
 
-    // Counts and sums without percentiles come from the rollups: every grouping the issue
-    // names (each dimension alone, each pair with TASK or DAY) and none.
+    // Every grouping the issue names (each dimension alone, each pair with TASK or DAY) and
+    // none, from the rollups: counts and sums alone, then with both percentiles.
     let rollup_rows: i64 =
         sqlx::query_scalar("SELECT count(*) FROM execution_rollups").fetch_one(&mut db).await?;
+    let buckets: i64 =
+        sqlx::query_scalar("SELECT sum(length(duration_histogram) / 6)::bigint FROM execution_rollups")
+            .fetch_one(&mut db)
+            .await?;
+    println!("{rollup_rows} rollup rows holding {buckets} histogram buckets");
     let groupings: [&[&str]; 13] = [
         &[],
         &["TASK"],
@@ -197,24 +209,81 @@ async fn main() -> anyhow::Result<()> {
         &["DAY", "REGION"],
         &["DAY", "ERROR_CODE"],
     ];
-    let labels: Vec<String> = groupings
+    const SUMS: &str = "taskArn status day region errorCode count failed bytesWritten avgDurationMs";
+    let with_percentiles = format!("{SUMS} p50DurationMs p95DurationMs");
+    let labels: Vec<(String, String)> = groupings
         .iter()
         .map(|grouping| {
-            format!("executionStats groupBy {grouping:?}, counts and sums ({rollup_rows} rollup rows)")
+            (
+                format!("executionStats groupBy {grouping:?}, counts and sums"),
+                format!("executionStats groupBy {grouping:?}, with p50 and p95"),
+            )
         })
         .collect();
-    for (grouping, label) in groupings.iter().zip(&labels) {
-        let query = json!({ "query": format!(
-            "{{ executionStats(groupBy: {}) {{ taskArn status day region errorCode count failed bytesWritten avgDurationMs }} }}",
-            serde_json::to_string(grouping)?.replace('"', "")
-        ) });
-        post(&client, &url, &query).await?;
-        results.push((label, time(&client, &url, &query, samples.min(50)).await?));
+    let mut accuracy = Vec::new();
+    for (grouping, (sums_label, percentiles_label)) in groupings.iter().zip(&labels) {
+        let sums = stats_query(grouping, SUMS, false);
+        post(&client, &url, &sums).await?;
+        results.push((sums_label, time(&client, &url, &sums, samples.min(50)).await?));
+        let percentiles = stats_query(grouping, &with_percentiles, false);
+        post(&client, &url, &percentiles).await?;
+        results.push((percentiles_label, time(&client, &url, &percentiles, samples.min(50)).await?));
+        let from_rollups = post(&client, &url, &percentiles).await?;
+        let exact = post(&client, &url, &stats_query(grouping, &with_percentiles, true)).await?;
+        accuracy.push((
+            grouping,
+            from_rollups["data"]["executionStats"].clone(),
+            exact["data"]["executionStats"].clone(),
+        ));
     }
 
     println!();
     print_latencies("query", results);
+    println!();
+    print_accuracy(&accuracy);
     Ok(())
+}
+
+/// Percentiles from the rollups beside `percentile_cont` over the same rows (`exact: true`):
+/// the largest relative difference over each grouping's groups, and the overall figures.
+fn print_accuracy(accuracy: &[(&&[&str], Value, Value)]) {
+    println!("| groupBy | groups | largest p50 error | largest p95 error |");
+    println!("| --- | ---: | ---: | ---: |");
+    let mut overall = None;
+    for (grouping, from_rollups, exact) in accuracy {
+        let (from_rollups, exact) = (from_rollups.as_array().unwrap(), exact.as_array().unwrap());
+        assert_eq!(from_rollups.len(), exact.len(), "{grouping:?}");
+        let largest = |field: &str| {
+            from_rollups
+                .iter()
+                .zip(exact)
+                .filter_map(|(a, b)| {
+                    Some((a[field].as_f64()? - b[field].as_f64()?).abs() / b[field].as_f64()?)
+                })
+                .fold(0.0, f64::max)
+        };
+        println!(
+            "| {grouping:?} | {} | {:.3}% | {:.3}% |",
+            exact.len(),
+            100.0 * largest("p50DurationMs"),
+            100.0 * largest("p95DurationMs")
+        );
+        if grouping.is_empty() {
+            overall = Some((from_rollups[0].clone(), exact[0].clone()));
+        }
+    }
+    if let Some((from_rollups, exact)) = overall {
+        println!();
+        println!("| all executions | from rollups | exact `percentile_cont` |");
+        println!("| --- | ---: | ---: |");
+        for field in ["p50DurationMs", "p95DurationMs"] {
+            println!(
+                "| {field} | {:.1} | {:.1} |",
+                from_rollups[field].as_f64().unwrap_or(f64::NAN),
+                exact[field].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
 }
 
 const EXECUTIONS: &str = "query($filter: ExecutionFilter, $first: Int, $after: String) {

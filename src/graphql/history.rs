@@ -167,9 +167,11 @@ pub struct ExecutionStatsGroup {
     files_transferred: Long,
     /// Mean of `result.totalDuration`, in milliseconds.
     avg_duration_ms: Option<f64>,
-    /// Median of `result.totalDuration`, in milliseconds (interpolated).
+    /// Median of `result.totalDuration`, in milliseconds, interpolated as SQL's
+    /// `percentile_cont`. Within 1% of it when read from the daily rollups (a filter without
+    /// `running`, `updatedAfter` or a time of day in its bounds); exact with `exact: true`.
     p50_duration_ms: Option<f64>,
-    /// 95th percentile of `result.totalDuration`, in milliseconds (interpolated).
+    /// 95th percentile of `result.totalDuration`, in milliseconds, read as `p50DurationMs`.
     p95_duration_ms: Option<f64>,
 }
 
@@ -184,11 +186,11 @@ impl ExecutionStatsGroup {
 impl From<StatsRow> for ExecutionStatsGroup {
     fn from(row: StatsRow) -> Self {
         ExecutionStatsGroup {
-            task_arn: row.task_arn,
-            status: row.status.map(EnumValue::from_wire),
-            day: row.day,
-            region: row.region,
-            error_code: row.error_code,
+            task_arn: row.key.task_arn,
+            status: row.key.status.map(EnumValue::from_wire),
+            day: row.key.day,
+            region: row.key.region,
+            error_code: row.key.error_code,
             count: row.count.into(),
             succeeded: row.succeeded.into(),
             failed: row.failed.into(),
@@ -282,6 +284,7 @@ pub async fn execution_stats(
     ctx: &Context<'_>,
     filter: Option<ExecutionFilter>,
     group_by: Vec<StatsDimension>,
+    exact: bool,
 ) -> Result<Vec<ExecutionStatsGroup>> {
     let history = history_service(ctx)?;
     let filter =
@@ -296,11 +299,12 @@ pub async fn execution_stats(
             StatsDimension::ErrorCode => Dimension::ErrorCode,
         })
         .collect();
-    // Percentiles need every execution; counts and sums come from the rollups.
+    // Histograms are read only when a percentile is selected.
     let selected = ctx.look_ahead();
-    let percentiles = if selected.field("p50DurationMs").exists() || selected.field("p95DurationMs").exists()
-    {
-        Percentiles::Wanted
+    let percentiles = if exact {
+        Percentiles::Exact
+    } else if selected.field("p50DurationMs").exists() || selected.field("p95DurationMs").exists() {
+        Percentiles::Approximate
     } else {
         Percentiles::NotWanted
     };

@@ -236,6 +236,8 @@ impl Query {
 
     /// Counts, sums and duration percentiles of recorded executions, per group of `groupBy`
     /// (one overall group when empty), ordered by the group key. At most 10,000 groups.
+    /// Read from daily rollups when the filter allows (see `p50DurationMs`); `exact: true`
+    /// reads every matching execution instead, for exact percentiles (slower over many).
     /// Complexity: the selection's times 100 (the group count is not known in advance).
     #[graphql(complexity = "STATS_COMPLEXITY_GROUPS * child_complexity")]
     async fn execution_stats(
@@ -243,7 +245,8 @@ impl Query {
         ctx: &Context<'_>,
         filter: Option<ExecutionFilter>,
         #[graphql(default_with = "Some(Vec::new())")] group_by: Option<Vec<StatsDimension>>,
+        #[graphql(default_with = "Some(false)")] exact: Option<bool>,
     ) -> Result<Vec<ExecutionStatsGroup>> {
-        history::execution_stats(ctx, filter, group_by.unwrap_or_default()).await
+        history::execution_stats(ctx, filter, group_by.unwrap_or_default(), exact.unwrap_or_default()).await
     }
 }

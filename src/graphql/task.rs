@@ -255,9 +255,10 @@ impl TaskNode {
         &self,
         ctx: &Context<'_>,
         #[graphql(default_with = "Some(Vec::new())")] group_by: Option<Vec<StatsDimension>>,
+        #[graphql(default_with = "Some(false)")] exact: Option<bool>,
     ) -> Result<Vec<ExecutionStatsGroup>> {
         let filter = Some(ExecutionFilter::default().for_task(&self.arn));
-        Box::pin(execution_stats(ctx, filter, group_by.unwrap_or_default())).await
+        Box::pin(execution_stats(ctx, filter, group_by.unwrap_or_default(), exact.unwrap_or_default())).await
     }
 
     /// When the gateway received the task's description from DataSync.

@@ -2,11 +2,12 @@
 //! not cost an AWS call, history pages and statistics.
 //!
 //! Each submodule owns its SQL: `snapshots` (this file) writes and reads single rows, [`history`]
-//! pages, [`stats`] aggregates, [`writer`] queues writes off the request path.
+//! pages, [`stats`] aggregates (reading [`duration_histogram`]s), [`writer`] queues writes off the request path.
 
 pub mod changes;
 mod control;
 pub mod cursor;
+pub mod duration_histogram;
 pub mod filter;
 pub mod history;
 pub mod leases;

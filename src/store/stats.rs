@@ -1,10 +1,14 @@
-//! Aggregates over snapshots, computed in SQL: counts, sums and duration percentiles per group.
-//! Counts and sums come from `execution_rollups` (kept by triggers as snapshots are written) when
-//! no percentile is asked for and the filter fits their grain (whole days); otherwise from every
-//! matching snapshot.
+//! Aggregates over snapshots: counts, sums and duration percentiles per group. They come from
+//! `execution_rollups` (kept by triggers as snapshots are written) when the filter fits their
+//! grain (whole days), percentiles then from the rollups' duration histograms (within 1%);
+//! otherwise, or when exact percentiles are asked for, from every matching snapshot.
 
+use std::collections::HashMap;
+
+use futures::TryStreamExt;
 use sqlx::{Postgres, QueryBuilder, Row};
 
+use super::duration_histogram::DurationHistogram;
 use super::filter::SnapshotFilter;
 use super::{HistoryStore, StoreError};
 
@@ -35,11 +39,15 @@ impl Dimension {
     }
 }
 
-/// Whether a statistics query needs duration percentiles (which only the snapshots have).
+/// What a statistics query needs of duration percentiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Percentiles {
-    Wanted,
     NotWanted,
+    /// Within [`RELATIVE_ERROR`](super::duration_histogram::RELATIVE_ERROR) of `Exact`: from the
+    /// rollups' histograms when the filter fits them.
+    Approximate,
+    /// `percentile_cont` over every matching snapshot (and so are the counts and sums).
+    Exact,
 }
 
 /// `SELECT * FROM (SELECT <keys>, ` with every dimension, grouped or NULL. `rollups` reads the
@@ -78,15 +86,21 @@ fn push_grouping(sql: &mut QueryBuilder<'_, Postgres>, dimensions: &[Dimension],
     sql.push(" LIMIT ").push_bind(max_groups as i64);
 }
 
-/// One group's figures; a key field is `None` when not grouped by it (or, for the error code,
-/// for executions without one).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct StatsRow {
+/// Which group figures are for; a field is `None` when not grouped by it (or, for the error
+/// code, for executions without one).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct GroupKey {
     pub task_arn: Option<String>,
     pub status: Option<String>,
     pub day: Option<String>,
     pub region: Option<String>,
     pub error_code: Option<String>,
+}
+
+/// One group's figures.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatsRow {
+    pub key: GroupKey,
     pub count: i64,
     pub succeeded: i64,
     pub failed: i64,
@@ -108,11 +122,8 @@ impl HistoryStore {
         max_groups: usize,
         percentiles: Percentiles,
     ) -> Result<Vec<StatsRow>, StoreError> {
-        if percentiles == Percentiles::NotWanted {
-            if let Some(mut sql) = rollup_query(filter, dimensions, max_groups) {
-                let rows = sql.build().fetch_all(&self.pool).await?;
-                return Ok(rows.iter().map(stats_row).collect());
-            }
+        if percentiles != Percentiles::Exact && filter.fits_rollups() {
+            return self.stats_from_rollups(filter, dimensions, max_groups, percentiles).await;
         }
         // The grouping runs in a subquery fenced by OFFSET 0 and the order and limit apply to
         // its result: with a LIMIT inside, PostgreSQL chose to walk the task index and fetch a
@@ -140,17 +151,55 @@ impl HistoryStore {
         transaction.commit().await?;
         Ok(rows.iter().map(stats_row).collect())
     }
+
+    /// Counts and sums from the rollups, percentiles (when wanted) from their histograms, read
+    /// in one snapshot of the database.
+    async fn stats_from_rollups(
+        &self,
+        filter: &SnapshotFilter,
+        dimensions: &[Dimension],
+        max_groups: usize,
+        percentiles: Percentiles,
+    ) -> Result<Vec<StatsRow>, StoreError> {
+        let mut sums = rollup_query(filter, dimensions, max_groups);
+        if percentiles == Percentiles::NotWanted {
+            let rows = sums.build().fetch_all(&self.pool).await?;
+            return Ok(rows.iter().map(stats_row).collect());
+        }
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *transaction)
+            .await?;
+        let mut rows: Vec<StatsRow> =
+            sums.build().fetch_all(&mut *transaction).await?.iter().map(stats_row).collect();
+        // Merged here, not in SQL: PostgreSQL has no cheap sum of histograms, and the rows are
+        // few (one per day, task, status, error code and mode) with a few hundred buckets each.
+        let mut histograms: HashMap<GroupKey, DurationHistogram> = HashMap::new();
+        let mut sql = select_keys(dimensions, true);
+        sql.push("duration_histogram FROM execution_rollups");
+        filter.push_rollup_where(&mut sql);
+        sql.push(" AND timed <> 0) histograms");
+        let mut stream = sql.build().fetch(&mut *transaction);
+        while let Some(row) = stream.try_next().await? {
+            histograms.entry(group_key(&row)).or_default().add(row.get("duration_histogram"));
+        }
+        drop(stream);
+        transaction.commit().await?;
+        for row in &mut rows {
+            if let Some(histogram) = histograms.remove(&row.key) {
+                [row.p50_duration_ms, row.p95_duration_ms] = histogram.percentiles([0.5, 0.95]);
+            }
+        }
+        Ok(rows)
+    }
 }
 
-/// Counts and sums from the rollups, when the filter fits their grain.
+/// Counts and sums from the rollups, for a filter that fits their grain.
 fn rollup_query(
     filter: &SnapshotFilter,
     dimensions: &[Dimension],
     max_groups: usize,
-) -> Option<QueryBuilder<'static, Postgres>> {
-    if !filter.fits_rollups() {
-        return None;
-    }
+) -> QueryBuilder<'static, Postgres> {
     let mut sql = select_keys(dimensions, true);
     sql.push(
         "coalesce(sum(executions), 0)::bigint AS count, \
@@ -167,19 +216,26 @@ fn rollup_query(
     // Rows whose executions were all pruned or rewritten away stay at zero.
     sql.push(" AND executions <> 0");
     push_grouping(&mut sql, dimensions, max_groups);
-    Some(sql)
+    sql
 }
 
-fn stats_row(row: &sqlx::postgres::PgRow) -> StatsRow {
-    let percentiles: Option<Vec<Option<f64>>> = row.get("percentiles");
-    let percentile = |i: usize| percentiles.as_ref().and_then(|p| p.get(i).copied().flatten());
+/// The key columns [`select_keys`] selected.
+fn group_key(row: &sqlx::postgres::PgRow) -> GroupKey {
     let day: Option<chrono::NaiveDate> = row.get("day");
-    StatsRow {
+    GroupKey {
         task_arn: row.get("task_arn"),
         status: row.get("status"),
         day: day.map(|day| day.format("%Y-%m-%d").to_string()),
         region: row.get("region"),
         error_code: row.get("error_code"),
+    }
+}
+
+fn stats_row(row: &sqlx::postgres::PgRow) -> StatsRow {
+    let percentiles: Option<Vec<Option<f64>>> = row.get("percentiles");
+    let percentile = |i: usize| percentiles.as_ref().and_then(|p| p.get(i).copied().flatten());
+    StatsRow {
+        key: group_key(row),
         count: row.get("count"),
         succeeded: row.get("succeeded"),
         failed: row.get("failed"),

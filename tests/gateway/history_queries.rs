@@ -224,42 +224,49 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn stats_per_task_and_day_match_figures_computed_independently() {
     let rows = dataset(300, 0);
     let (gateway, _) = gateway_with(&rows).await;
-    let response = gateway
-        .query(
-            "{ executionStats(groupBy: [TASK, DAY]) { taskArn day status count succeeded failed successRate
-               bytesTransferred bytesWritten filesTransferred avgDurationMs p50DurationMs p95DurationMs } }",
-            json!({}),
-        )
-        .await;
-    let groups = response["data"]["executionStats"].as_array().unwrap_or_else(|| panic!("{response}"));
-
     let mut expected: BTreeMap<(String, String), Vec<&Row>> = BTreeMap::new();
     for row in &rows {
         let day = row.started_at.format("%Y-%m-%d").to_string();
         expected.entry((row.task.to_owned(), day)).or_default().push(row);
     }
-    assert_eq!(groups.len(), expected.len());
-    for (group, ((task, day), members)) in groups.iter().zip(&expected) {
-        assert_eq!(group["taskArn"], task.as_str());
-        assert_eq!(group["day"], day.as_str());
-        assert_eq!(group["status"], Value::Null, "not grouped by status");
-        let count = members.len();
-        let succeeded = members.iter().filter(|r| r.status == "SUCCESS").count();
-        assert_eq!(group["count"], count);
-        assert_eq!(group["succeeded"], succeeded);
-        assert_eq!(group["failed"], count - succeeded);
-        assert!((group["successRate"].as_f64().unwrap() - succeeded as f64 / count as f64).abs() < 1e-9);
-        assert_eq!(group["bytesWritten"], members.iter().map(|r| r.bytes).sum::<i64>());
-        assert_eq!(group["filesTransferred"], 10 * count);
-        let mut durations: Vec<f64> = members.iter().map(|r| r.duration_ms as f64).collect();
-        durations.sort_by(f64::total_cmp);
-        let avg = durations.iter().sum::<f64>() / count as f64;
-        for (field, value) in [
-            ("avgDurationMs", avg),
-            ("p50DurationMs", percentile(&durations, 0.5)),
-            ("p95DurationMs", percentile(&durations, 0.95)),
-        ] {
-            assert!((group[field].as_f64().unwrap() - value).abs() < 1e-6, "{field}: {group} vs {value}");
+    // From the rollups, percentiles within their histograms' 1%; from every execution, exact.
+    for (exact, percentile_error) in [(false, 0.01), (true, 1e-9)] {
+        let response = gateway
+            .query(
+                "query($exact: Boolean) { executionStats(groupBy: [TASK, DAY], exact: $exact) {
+                   taskArn day status count succeeded failed successRate bytesTransferred bytesWritten
+                   filesTransferred avgDurationMs p50DurationMs p95DurationMs } }",
+                json!({ "exact": exact }),
+            )
+            .await;
+        let groups = response["data"]["executionStats"].as_array().unwrap_or_else(|| panic!("{response}"));
+        assert_eq!(groups.len(), expected.len());
+        for (group, ((task, day), members)) in groups.iter().zip(&expected) {
+            assert_eq!(group["taskArn"], task.as_str());
+            assert_eq!(group["day"], day.as_str());
+            assert_eq!(group["status"], Value::Null, "not grouped by status");
+            let count = members.len();
+            let succeeded = members.iter().filter(|r| r.status == "SUCCESS").count();
+            assert_eq!(group["count"], count);
+            assert_eq!(group["succeeded"], succeeded);
+            assert_eq!(group["failed"], count - succeeded);
+            assert!((group["successRate"].as_f64().unwrap() - succeeded as f64 / count as f64).abs() < 1e-9);
+            assert_eq!(group["bytesWritten"], members.iter().map(|r| r.bytes).sum::<i64>());
+            assert_eq!(group["filesTransferred"], 10 * count);
+            let mut durations: Vec<f64> = members.iter().map(|r| r.duration_ms as f64).collect();
+            durations.sort_by(f64::total_cmp);
+            let avg = durations.iter().sum::<f64>() / count as f64;
+            for (field, value, error) in [
+                ("avgDurationMs", avg, 1e-9),
+                ("p50DurationMs", percentile(&durations, 0.5), percentile_error),
+                ("p95DurationMs", percentile(&durations, 0.95), percentile_error),
+            ] {
+                let read = group[field].as_f64().unwrap();
+                assert!(
+                    (read - value).abs() <= error * value,
+                    "{field}: {group} vs {value} (exact: {exact})"
+                );
+            }
         }
     }
 }
@@ -406,11 +413,9 @@ async fn a_snapshot_postgres_refuses_is_dropped_without_blocking_the_rest() {
     assert_eq!(recorded, expected);
 }
 
-/// `executionStats` with these fields reads the rollups; with a percentile beside them, every
-/// execution. Both, per grouping, must say the same.
+/// `executionStats` reads the rollups (percentiles from their histograms); with `exact: true`,
+/// every execution. Per grouping, both must say the same (percentiles within 1%).
 async fn stats_both_ways(gateway: &TestGateway, filter: &Value) {
-    const FIGURES: &str = "taskArn status day region errorCode count succeeded failed bytesTransferred
-                           bytesWritten filesTransferred avgDurationMs";
     use StatsDimension::*;
     let groupings: [&[StatsDimension]; 12] = [
         &[],
@@ -426,43 +431,63 @@ async fn stats_both_ways(gateway: &TestGateway, filter: &Value) {
         &[Day, Status],
         &[Day, ErrorCode],
     ];
+    const QUERY: &str = "query($filter: ExecutionFilter, $groupBy: [StatsDimension!], $exact: Boolean) {
+        executionStats(filter: $filter, groupBy: $groupBy, exact: $exact) {
+            taskArn status day region errorCode count succeeded failed bytesTransferred bytesWritten
+            filesTransferred avgDurationMs p50DurationMs p95DurationMs } }";
     for grouping in groupings {
         let group_by: Vec<&str> = grouping.iter().map(StatsDimension::name).collect();
-        let variables = json!({ "filter": filter, "groupBy": group_by });
-        let query = |fields: &str| {
-            format!(
-                "query($filter: ExecutionFilter, $groupBy: [StatsDimension!]) {{
-                   executionStats(filter: $filter, groupBy: $groupBy) {{ {fields} }} }}"
-            )
+        let answer = |exact: bool| {
+            gateway.query(QUERY, json!({ "filter": filter, "groupBy": group_by, "exact": exact }))
         };
-        let rolled_up = gateway.query(&query(FIGURES), variables.clone()).await;
-        let mut exact = gateway.query(&query(&format!("{FIGURES} p50DurationMs")), variables).await;
-        let shown = exact.to_string();
-        let groups = exact["data"]["executionStats"].as_array_mut().unwrap_or_else(|| panic!("{shown}"));
-        for group in groups.iter_mut() {
-            group.as_object_mut().unwrap().remove("p50DurationMs");
+        let (mut rolled_up, mut exact) = (answer(false).await, answer(true).await);
+        let shown = format!("{grouping:?} {filter}: {rolled_up} vs {exact}");
+        let rolled_up =
+            rolled_up["data"]["executionStats"].as_array_mut().unwrap_or_else(|| panic!("{shown}"));
+        let exact = exact["data"]["executionStats"].as_array_mut().unwrap_or_else(|| panic!("{shown}"));
+        assert!(!exact.is_empty(), "{shown}");
+        assert_eq!(rolled_up.len(), exact.len(), "{shown}");
+        for (from_rollups, from_rows) in rolled_up.iter_mut().zip(exact.iter_mut()) {
+            // Averages to rounding, percentiles within the histograms' 1%, the rest equal.
+            for (field, tolerance) in
+                [("avgDurationMs", 1e-9), ("p50DurationMs", 0.01 + 1e-9), ("p95DurationMs", 0.01 + 1e-9)]
+            {
+                let a = from_rollups.as_object_mut().unwrap().remove(field).unwrap();
+                let b = from_rows.as_object_mut().unwrap().remove(field).unwrap();
+                let close = match (a.as_f64(), b.as_f64()) {
+                    (Some(a), Some(b)) => (a - b).abs() <= tolerance * b.abs(),
+                    _ => a == b,
+                };
+                assert!(close, "{field}: {a} vs {b} in {shown}");
+            }
         }
-        assert!(!groups.is_empty(), "{grouping:?}");
-        let (rolled_up, exact) = (&rolled_up["data"]["executionStats"], &exact["data"]["executionStats"]);
-        for (from_rollups, from_rows) in rolled_up.as_array().unwrap().iter().zip(exact.as_array().unwrap()) {
-            let (a, b) = (from_rollups["avgDurationMs"].as_f64(), from_rows["avgDurationMs"].as_f64());
-            let same = match (a, b) {
-                (Some(a), Some(b)) => (a - b).abs() < 1e-6,
-                (a, b) => a == b,
-            };
-            assert!(same, "{grouping:?} {filter}: {a:?} vs {b:?}");
-        }
-        let without_average = |groups: &Value| {
-            let mut groups = groups.clone();
-            groups
-                .as_array_mut()
-                .unwrap()
-                .iter_mut()
-                .for_each(|g| _ = g.as_object_mut().unwrap().remove("avgDurationMs"));
-            groups
-        };
-        assert_eq!(without_average(rolled_up), without_average(exact), "{grouping:?} {filter}");
+        assert_eq!(rolled_up, exact, "{shown}");
     }
+}
+
+/// A database written by a release without duration histograms: the migration that adds them
+/// fills them from the snapshots already there, so percentiles are right from the first query.
+#[tokio::test]
+async fn histograms_are_built_for_executions_recorded_before_they_existed() {
+    let config = history_config().await;
+    let database_url = config.history.database_url.clone().unwrap();
+    let mut earlier = sqlx::migrate::Migrator::new(std::path::Path::new("migrations")).await.unwrap();
+    let before: Vec<_> =
+        earlier.migrations.iter().filter(|migration| migration.version < 20261201000001).cloned().collect();
+    assert!(before.len() < earlier.migrations.len(), "the histogram migration is among them");
+    earlier.migrations = before.into();
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    earlier.run(&pool).await.unwrap();
+    record(&database_url, &dataset(200, 0)).await;
+
+    let gateway = TestGateway::start_with(config).await;
+    stats_both_ways(&gateway, &json!({})).await;
+    let empty: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM execution_rollups WHERE duration_histogram = ''")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(empty, 0);
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -541,4 +566,12 @@ async fn statistics_from_rollups_match_every_execution_through_repeats_rewrites_
     let rollup_rows: i64 =
         sqlx::query_scalar("SELECT count(*) FROM execution_rollups").fetch_one(&pool).await.unwrap();
     assert_eq!(counted["data"]["executionStats"][0]["count"], finished + 1000 * rollup_rows, "{counted}");
+    // As are percentiles: every duration moved to the 1 ms bucket.
+    sqlx::query("UPDATE execution_rollups SET duration_histogram = '\\x000100000001'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let median = gateway.query("{ executionStats { p50DurationMs } }", json!({})).await;
+    let median = median["data"]["executionStats"][0]["p50DurationMs"].as_f64();
+    assert!(median.is_some_and(|median| (0.98..1.0).contains(&median)), "{median:?}");
 }
