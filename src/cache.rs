@@ -53,7 +53,8 @@ pub struct Lookup<V> {
 
 /// Answers by key, each kept as long as its policy says.
 pub struct AnswerCache<V> {
-    entries: Cache<String, Cached<V>>,
+    /// Keyed by shared text: an execution's key is the very ARN its description holds.
+    entries: Cache<Arc<str>, Cached<V>>,
     found_ttl: FoundTtl<V>,
     /// Moves whenever an entry is added, replaced or removed (for any reason): what a copy of
     /// the cache's answers, like a stored response, checks to know it still holds.
@@ -98,7 +99,7 @@ impl<V: Send + Sync + 'static> AnswerCache<V> {
         let builder = match capacity {
             Capacity::Entries(entries) => Cache::builder().max_capacity(entries),
             Capacity::Bytes(bytes, weigh) => {
-                Cache::builder().max_capacity(bytes).weigher(move |key: &String, value: &Cached<V>| {
+                Cache::builder().max_capacity(bytes).weigher(move |key: &Arc<str>, value: &Cached<V>| {
                     match value {
                         Cached::Found(found) => weigh(key, found),
                         Cached::NotFound(message) => {
@@ -141,12 +142,12 @@ impl<V: Send + Sync + 'static> AnswerCache<V> {
     /// from `fetch` is returned to every waiter and not cached.
     pub async fn get_or_fetch(
         &self,
-        key: &str,
+        key: impl Into<Arc<str>>,
         fetch: impl std::future::Future<Output = Result<Cached<V>, GatewayError>>,
     ) -> Result<Lookup<V>, GatewayError> {
         let entry = self
             .entries
-            .entry_by_ref(key)
+            .entry(key.into())
             .or_try_insert_with(fetch)
             .await
             .map_err(|error| (*error).clone())?;
@@ -162,8 +163,8 @@ impl<V: Send + Sync + 'static> AnswerCache<V> {
     }
 
     /// Replaces the entry with a newer answer (after a read that bypassed the cache).
-    pub async fn put(&self, key: &str, value: Cached<V>) {
-        self.entries.insert(key.to_owned(), value).await;
+    pub async fn put(&self, key: impl Into<Arc<str>>, value: Cached<V>) {
+        self.entries.insert(key.into(), value).await;
         self.generation.fetch_add(1, Ordering::Release);
     }
 }
@@ -246,10 +247,10 @@ impl<V> ExpiryPolicy<V> {
     }
 }
 
-impl<V> Expiry<String, Cached<V>> for ExpiryPolicy<V> {
+impl<V> Expiry<Arc<str>, Cached<V>> for ExpiryPolicy<V> {
     fn expire_after_create(
         &self,
-        _key: &String,
+        _key: &Arc<str>,
         value: &Cached<V>,
         _created_at: Instant,
     ) -> Option<Duration> {
@@ -259,7 +260,7 @@ impl<V> Expiry<String, Cached<V>> for ExpiryPolicy<V> {
     // An insert over an existing entry is a new answer: its own TTL, not what was left of the old one.
     fn expire_after_update(
         &self,
-        _key: &String,
+        _key: &Arc<str>,
         value: &Cached<V>,
         _updated_at: Instant,
         _duration_until_expiry: Option<Duration>,

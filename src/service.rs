@@ -121,7 +121,7 @@ pub struct ExecutionService {
     /// cache keeps for less than the window (running executions): one it keeps longer is too
     /// old to stand in by the time it expires, and a copy of each would cost every cached
     /// execution a second key and entry.
-    last_known: moka::sync::Cache<String, Arc<TaskExecution>>,
+    last_known: moka::sync::Cache<Arc<str>, Arc<TaskExecution>>,
     stale_if_error: Duration,
     datasync: DataSyncClient,
     history: Option<History>,
@@ -289,12 +289,12 @@ impl ExecutionService {
         };
         let (cached, fetched) = match consistency {
             Consistency::Cached => {
-                let lookup = self.cache.get_or_fetch(arn.as_str(), fetch).await?;
+                let lookup = self.cache.get_or_fetch(arn.shared(), fetch).await?;
                 (lookup.value, lookup.fetched)
             }
             Consistency::Strong => {
                 let cached = fetch.await?;
-                self.cache.put(arn.as_str(), cached.clone()).await;
+                self.cache.put(arn.shared(), cached.clone()).await;
                 (cached, true)
             }
         };
@@ -335,7 +335,7 @@ impl ExecutionService {
         caller: &Caller,
     ) -> Result<Arc<TaskExecution>, GatewayError> {
         let execution = self.describe(arn, caller).await?;
-        self.cache.put(arn.as_str(), Cached::Found(execution.clone())).await;
+        self.cache.put(arn.shared(), Cached::Found(execution.clone())).await;
         Ok(execution)
     }
 
@@ -348,7 +348,7 @@ impl ExecutionService {
         caller.spend_upstream_call()?;
         let execution = Arc::new(self.datasync.describe_task_execution(arn, caller).await?);
         if self.cache.ttl(&execution) < self.stale_if_error {
-            self.last_known.insert(arn.as_str().to_owned(), execution.clone());
+            self.last_known.insert(arn.shared(), execution.clone());
         }
         if let (Some(history), true) = (&self.history, execution.is_terminal()) {
             history.writer.record(execution.clone());

@@ -1,6 +1,8 @@
 //! Task execution ARNs, validated against DataSync's own pattern before any upstream call.
 
 use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
 
 /// DataSync's limit on the length of an ARN.
 const MAX_ARN_LENGTH: usize = 128;
@@ -8,13 +10,17 @@ const PARTITIONS: [&str; 5] = ["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-is
 
 /// A task execution ARN that matches DataSync's pattern:
 /// `arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):datasync:[a-z-0-9]*:[0-9]{12}:task/task-[0-9a-f]{17}/execution/exec-[0-9a-f]{17}`.
+///
+/// Small, because every cached execution is keyed by one: the text is shared (with the cached
+/// description's `task_execution_arn`, see [`ExecutionArn::shared`]) and the parts' offsets fit
+/// in a byte (at most 128 characters).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ExecutionArn {
-    arn: String,
-    region: std::ops::Range<usize>,
-    account_id: std::ops::Range<usize>,
-    task: std::ops::Range<usize>,
-    execution_id: std::ops::Range<usize>,
+    arn: Arc<str>,
+    region: Range<u8>,
+    account_id: Range<u8>,
+    task_end: u8,
+    execution_start: u8,
 }
 
 /// Why a string is not a task execution ARN; the message tells the caller what to fix.
@@ -81,16 +87,17 @@ impl ExecutionArn {
             return Err(invalid("task and execution IDs must be 17 lowercase hex digits"));
         }
 
+        // At most MAX_ARN_LENGTH (128) bytes, checked above: every offset fits in a u8.
+        let offset = |at: usize| at as u8;
         let region_start = "arn:".len() + partition.len() + ":datasync:".len();
         let account_start = region_start + region.len() + 1;
-        let task_start = account_start + account.len() + 1;
-        let execution_start = task_start + task.len() + "/execution/".len();
+        let task_end = account_start + account.len() + 1 + task.len();
         Ok(ExecutionArn {
-            arn: input.to_owned(),
-            region: region_start..region_start + region.len(),
-            account_id: account_start..account_start + account.len(),
-            task: task_start..task_start + task.len(),
-            execution_id: execution_start..input.len(),
+            arn: input.into(),
+            region: offset(region_start)..offset(region_start + region.len()),
+            account_id: offset(account_start)..offset(account_start + account.len()),
+            task_end: offset(task_end),
+            execution_start: offset(task_end + "/execution/".len()),
         })
     }
 
@@ -98,22 +105,31 @@ impl ExecutionArn {
         &self.arn
     }
 
+    /// The text itself, shared rather than copied.
+    pub fn shared(&self) -> Arc<str> {
+        self.arn.clone()
+    }
+
     /// The ARN of the task this execution belongs to.
     pub fn task_arn(&self) -> &str {
-        &self.arn[..self.task.end]
+        &self.arn[..usize::from(self.task_end)]
     }
 
     /// The `exec-…` part.
     pub fn execution_id(&self) -> &str {
-        &self.arn[self.execution_id.clone()]
+        &self.arn[usize::from(self.execution_start)..]
     }
 
     pub fn region(&self) -> &str {
-        &self.arn[self.region.clone()]
+        self.part(&self.region)
     }
 
     pub fn account_id(&self) -> &str {
-        &self.arn[self.account_id.clone()]
+        self.part(&self.account_id)
+    }
+
+    fn part(&self, range: &Range<u8>) -> &str {
+        &self.arn[usize::from(range.start)..usize::from(range.end)]
     }
 }
 
@@ -178,7 +194,9 @@ mod tests {
     fn accepts_every_partition() {
         for partition in PARTITIONS {
             let arn = GOOD.replacen("arn:aws:", &format!("arn:{partition}:"), 1);
-            assert!(ExecutionArn::parse(&arn).is_ok(), "{arn}");
+            let parsed = ExecutionArn::parse(&arn).unwrap_or_else(|error| panic!("{arn}: {error}"));
+            assert_eq!((parsed.region(), parsed.account_id()), ("us-east-1", "111222333444"));
+            assert_eq!(parsed.execution_id(), "exec-08ef1e88ec491019b");
         }
     }
 

@@ -20,7 +20,7 @@ pub fn task_execution(
     fetched_at: DateTime<Utc>,
 ) -> TaskExecution {
     TaskExecution {
-        task_execution_arn: requested.as_str().to_owned(),
+        task_execution_arn: requested.shared(),
         status: output
             .status()
             .map(|status| EnumValue::from_wire(status.as_str()))

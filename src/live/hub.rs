@@ -68,7 +68,7 @@ impl Default for Hub {
 impl Hub {
     /// Takes a description in; whether it was news (and so was pushed).
     pub fn publish(&self, execution: Arc<TaskExecution>) -> bool {
-        let arn = execution.task_execution_arn.as_str();
+        let arn = &*execution.task_execution_arn;
         if self.finished.contains_key(arn) {
             return false;
         }

@@ -181,7 +181,7 @@ impl Live {
         let news: Vec<String> = executions
             .iter()
             .filter(|execution| self.shared.hub.publish((*execution).clone()))
-            .map(|execution| execution.task_execution_arn.clone())
+            .map(|execution| execution.task_execution_arn.to_string())
             .collect();
         let Some(store) = &self.shared.store else { return Ok(()) };
         for batch in executions.chunks(500) {

@@ -10,6 +10,8 @@ mod progress;
 mod scalars;
 mod task;
 
+use std::sync::Arc;
+
 use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -25,7 +27,8 @@ pub use task::*;
 #[graphql(name = "DescribeTaskExecutionFields")]
 pub struct TaskExecution {
     /// The execution's ARN; it contains the ARN of the task it belongs to.
-    pub task_execution_arn: String,
+    // Shared with the cache's key (`ExecutionArn::shared`) rather than a copy of its own.
+    pub task_execution_arn: Arc<str>,
     /// The execution's status. `UNKNOWN` when DataSync sent a value this gateway does not know;
     /// `statusRaw` has the string.
     pub status: EnumValue<TaskExecutionStatus>,

@@ -41,7 +41,7 @@ pub struct SnapshotWriter {
 }
 
 struct Shared {
-    pending: Mutex<HashMap<String, Arc<TaskExecution>>>,
+    pending: Mutex<HashMap<Arc<str>, Arc<TaskExecution>>>,
     capacity: usize,
     /// The batch being written.
     in_flight: Mutex<Vec<Arc<TaskExecution>>>,
@@ -121,7 +121,7 @@ impl SnapshotWriter {
 }
 
 impl Shared {
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<TaskExecution>>> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<TaskExecution>>> {
         self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -131,7 +131,7 @@ impl Shared {
 
     fn take_batch(&self) -> Vec<Arc<TaskExecution>> {
         let mut pending = self.pending();
-        let arns: Vec<String> = pending.keys().take(BATCH_SIZE).cloned().collect();
+        let arns: Vec<Arc<str>> = pending.keys().take(BATCH_SIZE).cloned().collect();
         let batch: Vec<_> = arns.iter().filter_map(|arn| pending.remove(arn)).collect();
         self.in_flight().clone_from(&batch);
         batch
