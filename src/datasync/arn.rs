@@ -11,9 +11,9 @@ const PARTITIONS: [&str; 5] = ["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-is
 /// A task execution ARN that matches DataSync's pattern:
 /// `arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):datasync:[a-z-0-9]*:[0-9]{12}:task/task-[0-9a-f]{17}/execution/exec-[0-9a-f]{17}`.
 ///
-/// Small, because every cached execution is keyed by one: the text is shared (with the cached
-/// description's `task_execution_arn`, see [`ExecutionArn::shared`]) and the parts' offsets fit
-/// in a byte (at most 128 characters).
+/// Its text is shared, not copied ([`ExecutionArn::shared`]): the execution cache's key and the
+/// cached description's `task_execution_arn` are this very string. The parts' offsets fit in a
+/// byte (at most 128 characters).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ExecutionArn {
     arn: Arc<str>,
