@@ -74,8 +74,8 @@ impl HistoryStore {
     /// Applies the migrations in `migrations/` that have not been applied yet.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         // On a connection of its own without the 30 s statement limit, which is for queries: a
-        // migration may rebuild over every recorded execution (the rollups' over 10M take
-        // about 40 s). Detached, so the setting never reaches the pool.
+        // migration may rebuild over every recorded execution (the rollups' rebuild over 10M
+        // took 32 s). Detached, so the setting never reaches the pool.
         let mut connection = self.pool.acquire().await?.detach();
         sqlx::query("SET statement_timeout = 0").execute(&mut connection).await?;
         sqlx::migrate!("./migrations").run(&mut connection).await?;
