@@ -18,6 +18,7 @@ pub trait DataSyncEnum: Copy + Send + Sync + 'static {
     /// The wire string of a member; `None` for `Unknown`.
     fn wire(self) -> Option<&'static str>;
 
+    /// The member standing for any value this build does not know.
     const UNKNOWN: Self;
 }
 
@@ -25,12 +26,14 @@ pub trait DataSyncEnum: Copy + Send + Sync + 'static {
 ///
 /// Serialises as the wire string, so a snapshot taken today still says exactly what DataSync sent
 /// after a later build learns the new member.
+#[derive(Clone)]
 pub struct EnumValue<E> {
     raw: Raw<E>,
 }
 
 /// 16 bytes, and so is `Option<EnumValue>` (a cached execution holds some twenty): the rare
 /// unknown string sits behind a thin pointer. A `Cow<'static, str>` of the wire string took 24.
+#[derive(Clone)]
 enum Raw<E> {
     Known(E),
     // Boxed on purpose: a thin pointer, where a `String` would make every value 32 bytes.
@@ -61,16 +64,6 @@ impl<E: DataSyncEnum> EnumValue<E> {
             Raw::Known(member) => member.wire().unwrap_or_default(),
             Raw::Unknown(raw) => raw,
         }
-    }
-}
-
-impl<E: DataSyncEnum> Clone for EnumValue<E> {
-    fn clone(&self) -> Self {
-        let raw = match &self.raw {
-            Raw::Known(member) => Raw::Known(*member),
-            Raw::Unknown(raw) => Raw::Unknown(raw.clone()),
-        };
-        EnumValue { raw }
     }
 }
 
