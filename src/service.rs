@@ -169,10 +169,11 @@ impl ExecutionService {
         self.get_parsed(arn, consistency, caller).await
     }
 
-    /// Whether the execution cache still holds `execution` (this very description) for `arn`:
-    /// a refresh, a poll or a STRONG read replaces it.
-    pub async fn is_cached(&self, arn: &ExecutionArn, execution: &Arc<TaskExecution>) -> bool {
-        matches!(self.cache.peek(arn.as_str()).await, Some(Cached::Found(current)) if Arc::ptr_eq(&current, execution))
+    /// Whether the execution cache still holds `execution` (this very description) under its
+    /// ARN: a refresh, a poll or a STRONG read replaces it.
+    pub async fn is_cached(&self, execution: &Arc<TaskExecution>) -> bool {
+        let current = self.cache.peek(&execution.task_execution_arn).await;
+        matches!(current, Some(Cached::Found(current)) if Arc::ptr_eq(&current, execution))
     }
 
     /// Moves whenever the execution cache gains, replaces or drops an entry.

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 
 use async_graphql::{Response, Value};
 
-use crate::datasync::arn::ExecutionArn;
 use crate::model::TaskExecution;
 use crate::service::{Fetched, ServedFrom};
 
@@ -35,8 +34,8 @@ pub struct CacheHint {
 struct Reads {
     /// Set once the operation turned out to be a query: its name.
     query: Option<Option<Box<str>>>,
-    /// Executions answered from the execution cache, with the descriptions served.
-    executions: Vec<(ExecutionArn, Arc<TaskExecution>)>,
+    /// The descriptions served from the execution cache.
+    executions: Vec<Arc<TaskExecution>>,
     /// Something was read from anywhere else.
     elsewhere: bool,
 }
@@ -44,7 +43,7 @@ struct Reads {
 /// A query's name, and the descriptions it read from the execution cache.
 pub struct ReplayableReads {
     pub operation_name: Option<Box<str>>,
-    pub executions: Vec<(ExecutionArn, Arc<TaskExecution>)>,
+    pub executions: Vec<Arc<TaskExecution>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -57,7 +56,7 @@ impl CacheHint {
         self.allow(if reusable { SETTLED_SECONDS } else { 0 });
         let mut reads = lock(&self.reads);
         if fetched.served_from == ServedFrom::Cache {
-            reads.executions.push((fetched.arn.clone(), fetched.execution.clone()));
+            reads.executions.push(fetched.execution.clone());
         } else {
             reads.elsewhere = true;
         }

@@ -34,7 +34,6 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::cache_hint::{CacheHint, ReplayableReads};
-use crate::datasync::arn::ExecutionArn;
 use crate::model::TaskExecution;
 use crate::service::ExecutionService;
 
@@ -74,7 +73,7 @@ pub struct StoredResponse {
     pub answer: Answer,
     /// Kept as sent, for the operation metrics of each replay.
     pub operation_name: Option<Box<str>>,
-    reads: Vec<(ExecutionArn, Arc<TaskExecution>)>,
+    reads: Vec<Arc<TaskExecution>>,
     /// Until then, with the generation unchanged, none of `reads` can have expired.
     valid_until: DateTime<Utc>,
     /// A cache generation at which all of `reads` were known to be current.
@@ -121,8 +120,8 @@ impl ResponseCache {
         if stored.generation.load(Ordering::Acquire) == generation && Utc::now() < stored.valid_until {
             return Some(stored);
         }
-        for (arn, execution) in &stored.reads {
-            if !self.executions.is_cached(arn, execution).await {
+        for execution in &stored.reads {
+            if !self.executions.is_cached(execution).await {
                 entries.invalidate(key);
                 return None;
             }
@@ -138,7 +137,7 @@ impl ResponseCache {
         let Some(ReplayableReads { operation_name, executions: reads }) = hint.replayable() else { return };
         let valid_until = reads
             .iter()
-            .map(|(_, execution)| self.executions.cached_at_least_until(execution))
+            .map(|execution| self.executions.cached_at_least_until(execution))
             .min()
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let stored = StoredResponse {
