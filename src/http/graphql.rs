@@ -211,9 +211,10 @@ fn finish_and_offer(
         BatchResponse::Batch(_) => false,
     };
     let encoded = finish_encoded(state, response, headers, Some(hint));
-    if let (Some((key, generation)), true, answer) = (key, replayable, &encoded) {
-        if answer.status == StatusCode::OK && answer.without_extensions && !answer.too_large {
-            state.responses.offer(key, generation, hint, answer.answer.clone());
+    if let Some((key, generation)) = key {
+        if replayable && encoded.status == StatusCode::OK && encoded.without_extensions && !encoded.too_large
+        {
+            state.responses.offer(key, generation, hint, encoded.answer.clone());
         }
     }
     encoded.into_response()

@@ -115,7 +115,7 @@ impl SnapshotFilter {
 
 /// `column = ANY(values)`, or `column = value` for one: PostgreSQL plans a one-element ANY
 /// poorly (measured: 59 ms instead of 1.6 ms for one task's failures in a week, 1M rows).
-pub(super) fn push_any_of(sql: &mut QueryBuilder<'_, Postgres>, column: &str, values: &[String]) {
+fn push_any_of(sql: &mut QueryBuilder<'_, Postgres>, column: &str, values: &[String]) {
     match values {
         [] => {}
         [value] => {
