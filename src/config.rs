@@ -199,8 +199,8 @@ pub struct DataSyncConfig {
 /// How long descriptions are reused before DataSync is asked again.
 #[derive(Args, Clone, Debug)]
 pub struct CacheConfig {
-    /// Memory for cached executions, in bytes (each weighed by its size, about 1 KB); the least
-    /// used are dropped beyond. The default suits a 512 MB container.
+    /// Memory for cached executions, in bytes (each weighed by an estimate of its size, about
+    /// 2 KB); the least used are dropped beyond. The default suits a 512 MB container.
     #[arg(long = "cache-max-bytes", env = "CACHE_MAX_BYTES", default_value_t = 128 * 1024 * 1024)]
     pub max_bytes: u64,
 

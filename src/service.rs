@@ -136,8 +136,8 @@ impl ExecutionService {
         metrics: Metrics,
     ) -> Self {
         let stale_if_error = config.stale_if_error;
-        // A zero window keeps nothing (moka's capacity 0); otherwise as many as the cache
-        // holds, at about a kilobyte each.
+        // A zero window keeps nothing (moka's capacity 0); otherwise at least as many as the
+        // cache can hold (its weigher puts every execution above a kilobyte).
         let capacity = if stale_if_error.is_zero() { 0 } else { config.max_bytes / 1024 };
         let last_known = moka::sync::Cache::builder()
             .max_capacity(capacity)
