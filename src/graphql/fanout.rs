@@ -16,9 +16,14 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::broadcast;
 
-/// Results queued for a subscriber that is slow to take them; one that falls further behind
-/// skips to the oldest still queued.
-const BACKLOG: usize = 64;
+/// Results of a state queued for a subscriber that is slow to take them; one that falls further
+/// behind skips to the oldest still queued, which is as good as the one it missed.
+const STATE_BACKLOG: usize = 64;
+/// Results of an event feed queued likewise: as many as the fleet feed itself keeps, since a
+/// skipped event is lost. One watcher cycle announces every finish it saw at once, and a burst
+/// of 100 finishes overran 64 before the subscriber's connection task had run (measured by
+/// `replicas::a_client_told_finished_reads_finished_from_the_index_at_once`).
+const EVENT_BACKLOG: usize = crate::live::hub::FEED_BACKLOG;
 
 /// What makes two subscriptions the same operation.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -86,7 +91,8 @@ impl Fanout {
             }
         }
         running.retain(|_, shared| shared.strong_count() > 0);
-        let (sender, receiver) = broadcast::channel(BACKLOG);
+        let (sender, receiver) =
+            broadcast::channel(if replay_latest { STATE_BACKLOG } else { EVENT_BACKLOG });
         let results_of = start();
         let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
             let weak = weak.clone();

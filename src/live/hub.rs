@@ -16,7 +16,7 @@ use crate::model::{EnumValue, TaskExecution, TaskExecutionStatus};
 /// further behind skips to the latest description.
 const PER_EXECUTION_BACKLOG: usize = 64;
 /// Events queued for the fleet feed's slowest subscriber.
-const FEED_BACKLOG: usize = 4_096;
+pub const FEED_BACKLOG: usize = 4_096;
 /// How long a finished execution is remembered, so that a late duplicate is not news.
 const FINISHED_MEMORY: Duration = Duration::from_secs(15 * 60);
 

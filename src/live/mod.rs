@@ -175,18 +175,27 @@ impl Live {
         Ok(true)
     }
 
-    /// New descriptions: pushed to this replica's subscribers, written to the index, and, those
-    /// that are news, announced to the other replicas.
+    /// New descriptions: written to the index, then pushed to this replica's subscribers and,
+    /// those that are news, announced to the other replicas. Written first, so that a client
+    /// told an execution FINISHED and reading the index at once reads it finished. With the
+    /// database down they are pushed all the same (from memory), and the error returned.
     pub async fn observed(&self, executions: &[Arc<TaskExecution>]) -> Result<(), StoreError> {
+        let written: Result<(), StoreError> = async {
+            if let Some(store) = &self.shared.store {
+                for batch in executions.chunks(500) {
+                    within(STORE_LIMIT, store.upsert(batch)).await?;
+                }
+            }
+            Ok(())
+        }
+        .await;
         let news: Vec<String> = executions
             .iter()
             .filter(|execution| self.shared.hub.publish((*execution).clone()))
             .map(|execution| execution.task_execution_arn.to_string())
             .collect();
+        written?;
         let Some(store) = &self.shared.store else { return Ok(()) };
-        for batch in executions.chunks(500) {
-            within(STORE_LIMIT, store.upsert(batch)).await?;
-        }
         if news.is_empty() {
             return Ok(());
         }

@@ -78,6 +78,9 @@ impl HistoryStore {
         // took 32 s). Detached, so the setting never reaches the pool.
         let mut connection = self.pool.acquire().await?.detach();
         sqlx::query("SET statement_timeout = 0").execute(&mut connection).await?;
+        // sqlx's `CREATE TABLE IF NOT EXISTS _sqlx_migrations` draws a NOTICE on every start
+        // (and so on every CLI command), which sqlx logs.
+        sqlx::query("SET client_min_messages = warning").execute(&mut connection).await?;
         sqlx::migrate!("./migrations").run(&mut connection).await?;
         Ok(())
     }
@@ -108,7 +111,13 @@ impl HistoryStore {
         // The column values and, in the same order, the documents, each serialised once.
         let mut rows: Vec<(ExecutionArn, &TaskExecution)> = Vec::with_capacity(batch.len());
         let mut documents: Vec<serde_json::Value> = Vec::with_capacity(batch.len());
-        for execution in batch {
+        // In ARN order, so that two upserts that share rows (the watcher's, the snapshot
+        // writer's, the sync's) lock them in the same order and cannot deadlock; in any other
+        // order they can, the likely cause of a discovery sync failing now and then in tests
+        // with "the index could not be read or written".
+        let mut ordered: Vec<&Arc<TaskExecution>> = batch.iter().collect();
+        ordered.sort_unstable_by(|a, b| a.task_execution_arn.cmp(&b.task_execution_arn));
+        for execution in ordered {
             // Cannot fail for what the mapping builds (the ARN was validated, the type
             // serialises); logged rather than failing the whole batch should that change.
             let arn = match ExecutionArn::parse(&execution.task_execution_arn) {

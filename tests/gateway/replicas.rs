@@ -71,6 +71,78 @@ async fn an_execution_nobody_asked_about_is_indexed_followed_recorded_and_announ
     pool.close().await;
 }
 
+#[tokio::test]
+async fn a_client_told_finished_reads_finished_from_the_index_at_once() {
+    const RUNS: usize = 200;
+    let simulator = simulator(Duration::from_millis(100)).await;
+    let mut config = history_config().await;
+    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+    config.history.discovery = true;
+    config.history.discovery_interval = Duration::from_secs(1);
+    config.live.poll_interval = Duration::from_millis(100);
+    let database_url = config.history.database_url.clone().unwrap();
+    let (address, _) = spawn_gateway(config).await;
+    let url = format!("http://{address}/graphql");
+
+    // Writes to the index are held back 400 ms at a time, with short gaps (well within the
+    // gateway's 10 s store limit), as a loaded database would: the watcher's cycles then mostly
+    // begin while writes are held, and an event sent before its row is written is read as the
+    // old status, rather than by chance.
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    let stalls = tokio::spawn(async move {
+        loop {
+            let mut transaction = pool.begin().await.unwrap();
+            sqlx::query("LOCK TABLE execution_snapshots IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *transaction)
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            transaction.commit().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+
+    // Only the finishes, and the starts spread out, so that this client, which reads the index
+    // after each event before taking the next, keeps up with the feed.
+    let mut feed = connect(address, TRANSPORT_WS).await;
+    let filter = json!({ "taskArns": [seeded::QUICK_TASK], "statuses": ["SUCCESS"] });
+    feed.subscribe("feed", EVENTS, json!({ "filter": filter })).await;
+    let client = crate::common::sdk_client(&simulator.endpoint_url()).await;
+    let mut started = std::collections::HashSet::new();
+    for _ in 0..RUNS {
+        let run = client.start_task_execution().task_arn(seeded::QUICK_TASK).send().await.unwrap();
+        started.insert(run.task_execution_arn().unwrap().to_owned());
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+
+    let index = "query($task: ID!) { executions(filter: { taskArns: [$task] }, first: 500) {
+        edges { node { taskExecutionArn status } } } }";
+    let mut finished = 0;
+    while finished < RUNS {
+        let event = tokio::time::timeout(WAIT, feed.event()).await;
+        let Ok(Event::Next(_, payload)) = event else {
+            panic!("{finished} of {RUNS} finished, then {event:?}")
+        };
+        let event = &payload["data"]["executionEvents"];
+        let arn = event["execution"]["taskExecutionArn"].as_str().unwrap().to_owned();
+        if event["kind"] != "FINISHED" || !started.contains(&arn) {
+            continue;
+        }
+        finished += 1;
+        // Right after the event, with nothing in between: the index must already say so.
+        let page = crate::common::graphql(&url, index, json!({ "task": seeded::QUICK_TASK })).await;
+        let edges = page["data"]["executions"]["edges"].as_array().unwrap_or_else(|| panic!("{page}"));
+        let indexed = edges.iter().find(|edge| edge["node"]["taskExecutionArn"] == arn.as_str());
+        assert_eq!(
+            indexed.map(|edge| &edge["node"]["status"]),
+            Some(&event["execution"]["status"]),
+            "{arn} announced as {} but the index says otherwise",
+            event["execution"]["status"]
+        );
+    }
+    stalls.abort();
+}
+
 /// A gateway process of its own, told apart at the simulator by its access key.
 struct Replica {
     gateway: GatewayProcess,
