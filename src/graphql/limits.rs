@@ -12,11 +12,13 @@
 //! introspection's list fields (`types`, `fields`, `args`, …) nest, which is capped instead.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock};
 
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{Name, Request, ServerError, Value, Variables};
+use async_graphql::{Name, Request, Response, Schema, ServerError, ValidationResult, Value, Variables};
 
-use super::coded_error;
+use super::{coded_error, GatewaySchema, Mutation, Query, RequestText, Subscription};
 use crate::config::LimitsConfig;
 use crate::error::request_codes::{GRAPHQL_VALIDATION_FAILED, UPSTREAM_CALL_LIMIT};
 
@@ -46,6 +48,9 @@ pub struct QueryLimits {
     pub max_depth: u32,
     pub max_aliases: u64,
     pub max_upstream_calls: usize,
+    /// Checked by async-graphql's validation (which knows each list field's multiplier); kept
+    /// here to explain its refusals.
+    pub max_complexity: usize,
 }
 
 impl QueryLimits {
@@ -55,6 +60,7 @@ impl QueryLimits {
             max_depth: config.max_query_depth,
             max_aliases: config.max_query_aliases,
             max_upstream_calls: config.max_upstream_calls,
+            max_complexity: config.max_query_complexity,
         }
     }
 
@@ -79,19 +85,21 @@ impl QueryLimits {
         }
         if total.selections > self.max_selections {
             return Err(refused(format!(
-                "the query selects {} fields once its fragments are expanded; the limit is {}",
+                "the query selects {} fields once its fragments are expanded; the limit is {} \
+                 (--max-query-selections): select fewer fields, or split the query",
                 total.selections, self.max_selections
             )));
         }
         if total.aliases > self.max_aliases {
             return Err(refused(format!(
-                "the query uses {} aliases; the limit is {}",
+                "the query uses {} aliases; the limit is {} (--max-query-aliases): read many \
+                 executions with one taskExecutions(arns:) instead of aliases",
                 total.aliases, self.max_aliases
             )));
         }
         if total.depth > self.max_depth {
             return Err(refused(format!(
-                "the query is nested {} fields deep; the limit is {}",
+                "the query is nested {} fields deep; the limit is {} (--max-query-depth)",
                 total.depth, self.max_depth
             )));
         }
@@ -109,12 +117,82 @@ impl QueryLimits {
         if calls > self.max_upstream_calls {
             let message = format!(
                 "the query may cause {calls} DataSync calls (distinct execution ARNs across all \
-                 fields); the limit is {} per request",
+                 fields); the limit is {} per request (--max-upstream-calls): split it into \
+                 several requests",
                 self.max_upstream_calls
             );
             return Err(coded_error(&message, UPSTREAM_CALL_LIMIT));
         }
         Ok(())
+    }
+}
+
+impl QueryLimits {
+    /// async-graphql refuses a query over the complexity limit with "Query is too complex."
+    /// and nothing else. The refusal is rare, so it is measured again here, with a schema that
+    /// reports the complexity its validation computed, and the message says the value, the
+    /// limit and what to change.
+    pub fn explain_complexity(&self, response: &mut Response, request: &RequestText) {
+        let Some(refusal) = response
+            .errors
+            .iter_mut()
+            .find(|error| error.path.is_empty() && error.message == ASYNC_GRAPHQL_TOO_COMPLEX)
+        else {
+            return;
+        };
+        let complexity = complexity_of(request)
+            .map_or_else(|| "over the limit".to_owned(), |complexity| complexity.to_string());
+        refusal.message = format!(
+            "the query's complexity is {complexity}; the limit is {} (--max-query-complexity). \
+             Each field counts 1, multiplied by the size of every list around it: ask for smaller \
+             pages (`first`/`last`), fewer ARNs, or fewer fields inside lists",
+            self.max_complexity
+        );
+    }
+}
+
+const ASYNC_GRAPHQL_TOO_COMPLEX: &str = "Query is too complex.";
+
+/// The complexity async-graphql's validation computes for `request` (with its variables, which
+/// size lists through `first`), read by validating it on a schema that stops after validation.
+fn complexity_of(request: &RequestText) -> Option<usize> {
+    static MEASURING: LazyLock<GatewaySchema> =
+        LazyLock::new(|| Schema::build(Query, Mutation, Subscription).extension(ReportComplexity).finish());
+    let mut measured = Request::new(request.query.clone()).variables(request.variables.clone());
+    if let Some(name) = &request.operation_name {
+        measured = measured.operation_name(name.clone());
+    }
+    // Validation only: nothing in it waits, so the future is ready on its first poll.
+    let response = futures::executor::block_on(MEASURING.execute(measured));
+    let error = response.errors.first()?;
+    match error.extensions.as_ref()?.get(COMPLEXITY) {
+        Some(Value::Number(complexity)) => complexity.as_u64().and_then(|n| usize::try_from(n).ok()),
+        _ => None,
+    }
+}
+
+const COMPLEXITY: &str = "complexity";
+
+/// Ends every request after validation with an error that carries the computed complexity.
+struct ReportComplexity;
+
+impl ExtensionFactory for ReportComplexity {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ReportComplexity)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for ReportComplexity {
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let validated = next.run(ctx).await?;
+        let mut report = ServerError::new("measured", None);
+        report.extensions.get_or_insert_with(Default::default).set(COMPLEXITY, validated.complexity);
+        Err(vec![report])
     }
 }
 
@@ -291,7 +369,13 @@ mod tests {
     use super::*;
 
     fn limits() -> QueryLimits {
-        QueryLimits { max_selections: 2_000, max_depth: 12, max_aliases: 30, max_upstream_calls: 100 }
+        QueryLimits {
+            max_selections: 2_000,
+            max_depth: 12,
+            max_aliases: 30,
+            max_upstream_calls: 100,
+            max_complexity: 20_000,
+        }
     }
 
     fn check(query: &str, variables: serde_json::Value) -> Result<(), String> {

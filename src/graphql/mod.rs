@@ -1,6 +1,7 @@
 //! The GraphQL schema: roots and object types, thin over [`crate::service`].
 
 pub mod cache_hint;
+mod completion;
 mod execution;
 mod fanout;
 pub mod federation;
@@ -15,16 +16,17 @@ mod streaming;
 mod subscription;
 mod task;
 
-use async_graphql::parser::types::{OperationDefinition, OperationType};
+use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, OperationType};
 use async_graphql::{Context, Positioned, Request, Response, Schema, ServerError};
 
 use cache_hint::CacheHint;
 
+pub use completion::RequestText;
 pub use execution::TaskExecutionNode;
 pub use fanout::Fanout;
 pub use query::Query;
 pub use streaming::{Streaming, StreamingExecutor};
-pub use subscription::SubscriptionRoot;
+pub use subscription::Subscription;
 
 use crate::auth::Role;
 use crate::caller::Caller;
@@ -37,9 +39,9 @@ use crate::metrics::Metrics;
 use crate::service::ExecutionService;
 use crate::tasks::TaskService;
 
-pub use mutation::MutationRoot;
+pub use mutation::Mutation;
 
-pub type GatewaySchema = Schema<Query, MutationRoot, SubscriptionRoot>;
+pub type GatewaySchema = Schema<Query, Mutation, Subscription>;
 
 pub fn build_schema(
     service: ExecutionService,
@@ -48,8 +50,7 @@ pub fn build_schema(
     control: ControlService,
     limits: &LimitsConfig,
 ) -> GatewaySchema {
-    let mut schema =
-        Schema::build(Query, MutationRoot, SubscriptionRoot).data(tasks).data(live).data(control);
+    let mut schema = Schema::build(Query, Mutation, Subscription).data(tasks).data(live).data(control);
     if let Some(history) = service.history() {
         schema = schema.data(HistoryService::new(history.store.clone()));
     }
@@ -83,20 +84,27 @@ impl Gate {
             refusal
         })
     }
+
+    /// What every transport does to a response after executing `request`: field errors
+    /// completed by the spec, and a complexity refusal explained (value, limit, what to change).
+    pub fn mend(&self, response: &mut Response, request: &RequestText) {
+        completion::complete_field_errors(response, request);
+        self.limits.explain_complexity(response, request);
+    }
 }
 
 /// The schema in SDL, as committed in `schema.graphql`. It does not depend on configuration.
 pub fn sdl() -> String {
     // With `@specifiedBy`, as introspection reports it: the file and what clients see agree.
     let options = async_graphql::SDLExportOptions::new().include_specified_by();
-    Schema::build(Query, MutationRoot, SubscriptionRoot).finish().sdl_with_options(options)
+    Schema::build(Query, Mutation, Subscription).finish().sdl_with_options(options)
 }
 
 /// The subgraph SDL a federation gateway composes (what `_service { sdl }` answers), as
 /// committed in `schema.federation.graphql`.
 pub fn federation_sdl() -> String {
     let options = async_graphql::SDLExportOptions::new().federation().compose_directive();
-    Schema::build(Query, MutationRoot, SubscriptionRoot).finish().sdl_with_options(options)
+    Schema::build(Query, Mutation, Subscription).finish().sdl_with_options(options)
 }
 
 /// The operation a request would run (the one its `operationName` names, else the first) and
@@ -104,11 +112,18 @@ pub fn federation_sdl() -> String {
 /// for a document that does not parse (execution reports it).
 pub fn chosen_operation(request: &mut Request) -> Option<(Option<&str>, &Positioned<OperationDefinition>)> {
     let wanted = request.operation_name.clone();
-    let document = request.parsed_query().ok()?;
+    operation_of(request.parsed_query().ok()?, wanted.as_deref())
+}
+
+/// The operation of `document` that `wanted` names, else its first.
+fn operation_of<'d>(
+    document: &'d ExecutableDocument,
+    wanted: Option<&str>,
+) -> Option<(Option<&'d str>, &'d Positioned<OperationDefinition>)> {
     document
         .operations
         .iter()
-        .find(|(name, _)| wanted.is_none() || name.map(|n| n.as_str()) == wanted.as_deref())
+        .find(|(name, _)| wanted.is_none() || name.map(|n| n.as_str()) == wanted)
         .map(|(name, operation)| (name.map(|n| n.as_str()), operation))
 }
 

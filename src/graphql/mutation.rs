@@ -9,7 +9,7 @@ use super::{resolver_span, TaskExecutionNode};
 use crate::control::ControlService;
 use crate::datasync::client::StartOverrides;
 
-pub struct MutationRoot;
+pub struct Mutation;
 
 /// What a start may change for this one execution.
 #[derive(InputObject, Default)]
@@ -25,7 +25,7 @@ pub struct StartOverridesInput {
 }
 
 #[Object]
-impl MutationRoot {
+impl Mutation {
     /// Starts an execution of the task (StartTaskExecution) and returns it as DataSync now
     /// describes it; the gateway follows it from there (subscriptions, index, history). With an
     /// `idempotencyKey`, a retry of the same request returns the execution the first one started

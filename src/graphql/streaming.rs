@@ -15,7 +15,7 @@ use futures::StreamExt;
 use super::cache_hint::CacheHint;
 use super::fanout::{Fanout, FanoutKey};
 use super::subscription::replays_latest;
-use super::{authorize, coded_error, finish_response, operation_label, Gate, GatewaySchema};
+use super::{authorize, coded_error, finish_response, operation_label, Gate, GatewaySchema, RequestText};
 use crate::auth::Identity;
 use crate::caller::Caller;
 use crate::error::request_codes::{SUBSCRIPTION_LIMIT, UNAUTHENTICATED};
@@ -89,7 +89,9 @@ impl Executor for StreamingExecutor {
         let (mut response, hint) = match self.admit(request) {
             Ok((mut request, hint)) => {
                 let (name, kind) = operation_label(&mut request);
-                let response = self.shared.schema.execute(request).await;
+                let text = RequestText::take_from(&mut request);
+                let mut response = self.shared.schema.execute(request).await;
+                self.shared.gate.mend(&mut response, &text);
                 self.shared.metrics.operation(name.as_deref(), kind, self.transport, started.elapsed());
                 (response, hint)
             }
@@ -121,11 +123,14 @@ impl Executor for StreamingExecutor {
         let shared = replays_latest(&mut request).map(|replay| {
             (FanoutKey::new(&request.query, request.operation_name.as_deref(), &request.variables), replay)
         });
-        let (schema, metrics) = (self.shared.schema.clone(), self.shared.metrics.clone());
+        let (schema, metrics, gate) =
+            (self.shared.schema.clone(), self.shared.metrics.clone(), self.shared.gate.clone());
+        let text = RequestText::copied_from(&request);
         let start = move || {
             schema
                 .execute_stream_with_session_data(request, session_data.unwrap_or_default())
                 .map(move |mut response| {
+                    gate.mend(&mut response, &text);
                     finish_response(&mut response, &hint, &metrics);
                     response
                 })

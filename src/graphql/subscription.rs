@@ -16,7 +16,7 @@ use crate::live::Live;
 use crate::model::{EnumValue, TaskExecution, TaskExecutionStatus};
 use crate::service::{Fetched, ServedFrom};
 
-pub struct SubscriptionRoot;
+pub struct Subscription;
 
 /// Something that happened to an execution.
 #[derive(SimpleObject)]
@@ -30,7 +30,7 @@ pub struct ExecutionEventNode {
 }
 
 #[Subscription]
-impl SubscriptionRoot {
+impl Subscription {
     /// The execution now, then each change of its status, counters or result as the watcher sees
     /// it (one DataSync poll per execution per interval, however many subscribe), then completes
     /// after SUCCESS or ERROR. Unknown ARN: NOT_FOUND, then complete.

@@ -12,7 +12,7 @@ use crate::error::GatewayError;
 /// `{"errors":[{"message":…,"extensions":{"code":…}}]}`
 pub fn error_body(message: &str, code: &str) -> Vec<u8> {
     let error = crate::graphql::coded_error(message, code);
-    serde_json::to_vec(&Response::from_errors(vec![error])).expect("an error response serialises")
+    super::wire::to_vec(&Response::from_errors(vec![error]))
 }
 
 pub fn error_response(status: StatusCode, message: &str, code: &str) -> axum::response::Response {
@@ -22,8 +22,7 @@ pub fn error_response(status: StatusCode, message: &str, code: &str) -> axum::re
 /// HTTP 429 for a caller over its rate, with `retryable`, `retryAfter` and `Retry-After`.
 pub fn too_many_requests(error: &GatewayError) -> axum::response::Response {
     let seconds = error.retry_after().unwrap_or(1);
-    let body = serde_json::to_vec(&Response::from_errors(vec![error.to_server_error()]))
-        .expect("an error response serialises");
+    let body = super::wire::to_vec(&Response::from_errors(vec![error.to_server_error()]));
     let headers = [
         (CONTENT_TYPE, HeaderValue::from_static("application/json")),
         (RETRY_AFTER, HeaderValue::from(seconds)),
@@ -33,14 +32,13 @@ pub fn too_many_requests(error: &GatewayError) -> axum::response::Response {
 
 /// Errors answered before any handler of ours ran (no route, wrong method, body limit, time
 /// limit) come as plain text or empty; this gives them the JSON shape, keeping their status and
-/// headers (`Allow` on a 405).
+/// headers (`Allow` on a 405). Our own bodies (either JSON media type) pass unchanged.
 pub async fn as_json(response: axum::response::Response) -> axum::response::Response {
     let status = response.status();
-    let is_json = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"));
+    let is_json =
+        response.headers().get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).is_some_and(|value| {
+            value.starts_with("application/json") || value.starts_with(super::graphql::GRAPHQL_RESPONSE_JSON)
+        });
     if is_json || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }

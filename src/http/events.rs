@@ -42,7 +42,7 @@ pub fn stream(
     let events = results
         .map(move |response| {
             let _open = &slot;
-            let data = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
+            let data = String::from_utf8(super::wire::to_vec(&response)).expect("JSON is UTF-8");
             Ok::<_, Infallible>(Event::default().event("next").data(data))
         })
         .chain(futures::stream::once(async { Ok(Event::default().event("complete").data("")) }));

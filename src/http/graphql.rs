@@ -21,6 +21,7 @@ use axum::response::IntoResponse;
 use super::auth::identify;
 use super::errors::{error_response, too_many_requests};
 use super::events;
+use super::wire::{is_request_error, WireBatch};
 use super::AppState;
 use crate::auth::Identity;
 use crate::caller::Caller;
@@ -28,11 +29,11 @@ use crate::error::request_codes::{BAD_REQUEST, RESPONSE_TOO_LARGE};
 use crate::graphql::cache_hint::CacheHint;
 use crate::graphql::federation::with_entity_loader;
 use crate::graphql::response_cache::{Answer, ResponseKey, StoredResponse};
-use crate::graphql::{authorize, chosen_operation, finish_response, operation_label};
+use crate::graphql::{authorize, chosen_operation, finish_response, operation_label, RequestText};
 
 /// The GraphQL-over-HTTP media type; a client that accepts it gets 4xx statuses for requests
 /// that could not run at all.
-const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+pub(super) const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
 pub async fn post(
     State(state): State<AppState>,
@@ -180,8 +181,10 @@ async fn run_admitted(state: &AppState, mut request: Request, caller: &Caller, h
     if kind == "query" {
         hint.ran_query(name.as_deref());
     }
-    let request = with_entity_loader(request, &state.executions, caller);
-    let response = state.schema.execute(request.data(caller.clone()).data(hint.clone())).await;
+    let mut request = with_entity_loader(request, &state.executions, caller);
+    let text = RequestText::take_from(&mut request);
+    let mut response = state.schema.execute(request.data(caller.clone()).data(hint.clone())).await;
+    state.gate.mend(&mut response, &text);
     state.metrics.operation(name.as_deref(), kind, "http", started.elapsed());
     response
 }
@@ -336,7 +339,7 @@ fn retry_after(response: &BatchResponse) -> Option<u64> {
 /// there, so a huge answer never sits in memory twice.
 fn encode(response: &BatchResponse, headers: &HeaderMap, limit: usize) -> Encoded {
     let mut body = LimitedWriter { bytes: Vec::with_capacity(1024), limit };
-    if serde_json::to_writer(&mut body, response).is_err() {
+    if serde_json::to_writer(&mut body, &WireBatch(response)).is_err() {
         let message = format!(
             "the response would be larger than {limit} bytes; select fewer fields or ask for fewer executions"
         );
@@ -355,11 +358,7 @@ fn encode(response: &BatchResponse, headers: &HeaderMap, limit: usize) -> Encode
     let graphql_response_json = accepts_graphql_response_json(headers);
     // Under graphql-response+json a request that did not run at all (no `data`) is a 400.
     let status = match response {
-        BatchResponse::Single(single)
-            if graphql_response_json
-                && single.data == async_graphql::Value::Null
-                && !single.errors.is_empty() =>
-        {
+        BatchResponse::Single(single) if graphql_response_json && is_request_error(single) => {
             StatusCode::BAD_REQUEST
         }
         _ => StatusCode::OK,

@@ -12,6 +12,7 @@ mod health;
 mod request_span;
 pub mod server;
 mod websocket;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

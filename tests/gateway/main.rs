@@ -26,6 +26,7 @@ mod resilience;
 mod response_cache;
 mod schema;
 mod simulator;
+mod spec;
 mod tasks;
 mod traces;
 mod ws_client;
