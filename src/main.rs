@@ -98,6 +98,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 fn main() -> anyhow::Result<()> {
+    forget_empty_environment_variables();
     let cli = Cli::parse();
     // The log goes to stderr: standard output is for what a command prints (a new API key).
     let telemetry = Telemetry::init(cli.log_format)?;
@@ -108,6 +109,17 @@ fn main() -> anyhow::Result<()> {
         .block_on(run(cli.command));
     telemetry.shutdown();
     result
+}
+
+/// An empty environment variable counts as unset, as compose files and CI templates pass
+/// `DATABASE_URL: ""` to mean "none". Before any thread starts, while changing the environment
+/// is sound.
+fn forget_empty_environment_variables() {
+    let empty: Vec<_> =
+        std::env::vars_os().filter(|(_, value)| value.is_empty()).map(|(name, _)| name).collect();
+    for name in empty {
+        std::env::remove_var(name);
+    }
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
@@ -157,20 +169,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     );
                     println!("{key}");
                 }
-                KeysAction::List => {
-                    println!("{:<12}  {:<8}  {:<25}  {:<25}  name", "id", "role", "created", "revoked");
-                    for record in keys.list().await? {
-                        let revoked =
-                            record.revoked_at.map(|at| at.to_rfc3339()).unwrap_or_else(|| "-".into());
-                        let created = record.created_at.to_rfc3339();
-                        println!(
-                            "{:<12}  {:<8}  {created:<25}  {revoked:<25}  {}",
-                            record.id,
-                            record.role.as_str(),
-                            record.name
-                        );
-                    }
-                }
+                KeysAction::List => print_keys(&keys.list().await?),
                 KeysAction::Revoke { id } => {
                     keys.revoke(&id).await?;
                     println!("revoked {id}");
@@ -186,6 +185,36 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One line a key, in columns as wide as their widest value.
+fn print_keys(records: &[datasync_gateway::auth::keys::KeyRecord]) {
+    let time = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%d %H:%M:%SZ").to_string();
+    let rows: Vec<[String; 5]> = records
+        .iter()
+        .map(|record| {
+            let revoked = record.revoked_at.map(time).unwrap_or_else(|| "-".into());
+            [
+                record.id.clone(),
+                record.role.as_str().into(),
+                time(record.created_at),
+                revoked,
+                record.name.clone(),
+            ]
+        })
+        .collect();
+    let header = ["id", "role", "created", "revoked", "name"].map(String::from);
+    let mut widths = header.clone().map(|title| title.len());
+    for row in &rows {
+        for (width, value) in widths.iter_mut().zip(row) {
+            *width = (*width).max(value.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> =
+            row.iter().zip(widths).map(|(value, width)| format!("{value:<width$}")).collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
 }
 
 /// Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send).
