@@ -8,6 +8,7 @@ mod cache;
 mod common;
 mod control;
 mod discovery;
+mod docs;
 mod errors;
 mod federation;
 mod fields;
