@@ -13,8 +13,9 @@ pub struct Config {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// A second address serving only /healthz and /readyz, with connections of its own, so that
-    /// probes keep answering while the main address is flooded. Off by default.
+    /// A second address serving only /healthz, /readyz and /metrics, with connections of its
+    /// own, so that probes and scrapes keep answering while the main address is flooded. Off by
+    /// default.
     #[arg(long, env = "ADMIN_LISTEN_ADDR")]
     pub admin_listen: Option<SocketAddr>,
 
@@ -288,7 +289,8 @@ pub struct HistoryConfig {
 /// Limits that keep one client from taking the gateway down.
 #[derive(Args, Clone, Debug)]
 pub struct LimitsConfig {
-    /// GraphQL requests per second per caller (its IP address), with a burst of twice as many;
+    /// GraphQL requests per second per caller (its key or JWT subject, else its IP address),
+    /// with a burst of twice as many;
     /// beyond, HTTP 429 `RATE_LIMITED` with `Retry-After`. 0 turns it off.
     #[arg(long, env = "RATE_LIMIT", default_value_t = 100)]
     pub rate_limit: u32,

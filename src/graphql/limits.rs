@@ -107,9 +107,10 @@ impl QueryLimits {
             || total.introspection_lists > MAX_INTROSPECTION_LISTS
         {
             return Err(refused(format!(
-                "introspection nested too deep: at most {MAX_INTROSPECTION_DEPTH} levels and \
-                 {MAX_INTROSPECTION_LISTS} nested lists (types, fields, args, …), as the standard \
-                 introspection query uses"
+                "introspection nested {} levels deep with {} nested lists (types, fields, args, …); \
+                 the limits are {MAX_INTROSPECTION_DEPTH} and {MAX_INTROSPECTION_LISTS}, which the \
+                 standard introspection query fits: use it",
+                total.introspection_depth, total.introspection_lists
             )));
         }
         // The expanded document is within `max_selections` now, so walking it is bounded.

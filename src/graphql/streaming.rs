@@ -114,7 +114,8 @@ impl Executor for StreamingExecutor {
         let slot = OpenSubscription(self.open.clone());
         if self.open.fetch_add(1, Ordering::Relaxed) >= self.shared.max_subscriptions {
             let message = format!(
-                "this connection has {} operations open already; complete one or open another connection",
+                "this connection has {} operations open already (--max-subscriptions-per-connection); \
+                 complete one or open another connection",
                 self.shared.max_subscriptions
             );
             return self.refused(coded_error(&message, SUBSCRIPTION_LIMIT));

@@ -57,7 +57,9 @@ pub fn describe(status: StatusCode) -> (&'static str, &'static str) {
             ("no such route: GraphQL is served at /graphql, GraphiQL at /graphiql", BAD_REQUEST)
         }
         StatusCode::METHOD_NOT_ALLOWED => ("method not allowed here (see the Allow header)", BAD_REQUEST),
-        StatusCode::PAYLOAD_TOO_LARGE => ("the request body is too large", BAD_REQUEST),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("the request body is larger than this gateway takes (--max-body-bytes)", BAD_REQUEST)
+        }
         StatusCode::URI_TOO_LONG => {
             ("the request URL is too long; send large queries with POST", BAD_REQUEST)
         }

@@ -139,7 +139,10 @@ async fn execute(
     if let BatchRequest::Batch(operations) = &request {
         let max = state.limits.max_batch_operations;
         if operations.is_empty() || operations.len() > max {
-            return bad_request(&format!("a batch holds 1 to {max} operations; got {}", operations.len()));
+            let got = operations.len();
+            return bad_request(&format!(
+                "a batch holds 1 to {max} operations (--max-batch-operations); got {got}"
+            ));
         }
     }
     // One caller (and so one DataSync call budget) for every operation of the request.
@@ -341,7 +344,8 @@ fn encode(response: &BatchResponse, headers: &HeaderMap, limit: usize) -> Encode
     let mut body = LimitedWriter { bytes: Vec::with_capacity(1024), limit };
     if serde_json::to_writer(&mut body, &WireBatch(response)).is_err() {
         let message = format!(
-            "the response would be larger than {limit} bytes; select fewer fields or ask for fewer executions"
+            "the response would be larger than {limit} bytes (--max-response-bytes); select fewer fields \
+             or ask for fewer executions"
         );
         return Encoded {
             status: StatusCode::OK,

@@ -83,7 +83,8 @@ impl SharedState {
     fn streaming_slot(&self) -> Result<OwnedSemaphorePermit, Box<axum::response::Response>> {
         self.streaming_slots.clone().try_acquire_owned().map_err(|_| {
             let message = format!(
-                "this gateway serves {} WebSockets and event streams already; retry later or elsewhere",
+                "this gateway serves {} WebSockets and event streams already \
+                 (--max-streaming-connections); retry later or elsewhere",
                 self.live_config.max_streaming_connections
             );
             Box::new(errors::error_response(StatusCode::SERVICE_UNAVAILABLE, &message, CONNECTION_LIMIT))
