@@ -98,7 +98,8 @@ impl Application {
             }
             (_, false) => None,
         };
-        let auth = crate::auth::from_config(&config, history.as_ref().map(|history| &history.store))?;
+        let auth =
+            crate::auth::from_config(&config, history.as_ref().map(|history| &history.store), &metrics)?;
         let rate_limits = crate::rate_limit::RateLimits::new(config.limits.rate_limit);
         background.0.extend(rate_limits.start_forgetting());
         let (stop, stopping) = tokio::sync::watch::channel(false);
@@ -131,9 +132,10 @@ impl Application {
             rate_limits: rate_limits.clone(),
             auth,
             streaming,
-            streaming_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
+            streaming_slots: http::StreamSlots::new(
                 config.live.max_streaming_connections,
-            )),
+                config.live.max_streams_per_address,
+            ),
             metrics: metrics.clone(),
             responses: ResponseCache::new(config.cache.response_cache_bytes, service.clone()),
             executions: service,

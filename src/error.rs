@@ -44,7 +44,7 @@ impl GatewayError {
             GatewayError::UpstreamThrottled => "UPSTREAM_THROTTLED",
             GatewayError::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
             GatewayError::UpstreamCallLimit(_) => request_codes::UPSTREAM_CALL_LIMIT,
-            GatewayError::RateLimited(_) => "RATE_LIMITED",
+            GatewayError::RateLimited(_) => request_codes::RATE_LIMITED,
             GatewayError::HistoryUnavailable(_) | GatewayError::HistoryNotConfigured => "HISTORY_UNAVAILABLE",
             GatewayError::Internal => "INTERNAL",
         }
@@ -123,4 +123,7 @@ pub mod request_codes {
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     /// The caller's role does not allow the operation (a reader sending a mutation).
     pub const FORBIDDEN: &str = "FORBIDDEN";
+    /// Over `--rate-limit`, or too many failed authentications from one address (HTTP 429 with
+    /// `Retry-After`).
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
 }

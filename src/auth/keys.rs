@@ -113,19 +113,20 @@ impl KeyStore {
         }
     }
 
-    /// The live (not revoked) key `key` is, if any: looked up by its id, compared by hash in
-    /// constant time.
-    pub async fn verify(&self, key: &str) -> Result<Option<KeyRecord>, KeyError> {
-        let Some(id) = key_id(key) else { return Ok(None) };
-        let record = match self {
+    /// The record of the key with `id`, revoked or not, if any.
+    pub async fn record(&self, id: &str) -> Result<Option<KeyRecord>, KeyError> {
+        Ok(match self {
             KeyStore::Database(store) => store.key(id).await?,
             KeyStore::File(path) => read_file(path)?.into_iter().find(|record| record.id == id),
-        };
+        })
+    }
+}
+
+impl KeyRecord {
+    /// Whether `key` is this live (not revoked) key: compared by hash, in constant time.
+    pub fn is_live_key(&self, key: &str) -> bool {
         let presented = sha256_hex(key);
-        Ok(record.filter(|record| {
-            record.revoked_at.is_none()
-                && bool::from(record.key_sha256.as_bytes().ct_eq(presented.as_bytes()))
-        }))
+        self.revoked_at.is_none() && bool::from(self.key_sha256.as_bytes().ct_eq(presented.as_bytes()))
     }
 }
 

@@ -7,18 +7,22 @@
 //! - With authentication off (`--auth=none`, or the zero-config loopback default), every
 //!   caller is an anonymous operator, as before identities existed.
 
+mod failures;
 pub mod jwt;
 pub mod keys;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use keys::{KeyStore, VERIFIED_FOR};
+use failures::FailedAuthentications;
+use keys::{KeyRecord, KeyStore, VERIFIED_FOR};
 
 use crate::config::{AuthMode, Config};
+use crate::metrics::Metrics;
 use crate::store::HistoryStore;
 
 /// What a caller may do.
@@ -76,6 +80,31 @@ struct Inner {
     jwt: Option<jwt::JwtVerifier>,
     /// By SHA-256 of the credential: who it was (or that it was refused) a moment ago.
     recent: moka::sync::Cache<[u8; 32], Result<Identity, Unauthenticated>>,
+    /// Key records by id, as looked up (`None`: no such id), for `VERIFIED_FOR`: a known id
+    /// with a wrong secret, or an unknown id tried again, costs no query.
+    records: moka::sync::Cache<String, Option<KeyRecord>>,
+    failures: FailedAuthentications,
+    /// Counts key-record lookups as the `api_keys` cache's misses: each is a query.
+    metrics: Metrics,
+}
+
+/// The key-record cache's name in `/metrics`.
+const KEY_RECORDS: &str = "api_keys";
+
+/// Why a request's credential was not taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Missing, malformed, unknown, expired or revoked: 401.
+    Unauthenticated(Unauthenticated),
+    /// This address failed too often lately, and nothing was looked up: 429, retry in so many
+    /// seconds.
+    TooManyFailures(u64),
+}
+
+impl From<Unauthenticated> for Refusal {
+    fn from(refusal: Unauthenticated) -> Self {
+        Refusal::Unauthenticated(refusal)
+    }
 }
 
 /// How long a refused credential is remembered, so a flood of bad keys costs no queries.
@@ -88,43 +117,63 @@ impl Authenticator {
     }
 
     /// Credentials required: API keys checked against `keys`, JWTs by `jwt`.
-    pub fn required(keys: Option<KeyStore>, jwt: Option<jwt::JwtVerifier>) -> Self {
+    pub fn required(keys: Option<KeyStore>, jwt: Option<jwt::JwtVerifier>, metrics: Metrics) -> Self {
         let recent = moka::sync::Cache::builder().max_capacity(10_000).expire_after(RecentExpiry).build();
-        Authenticator { inner: Some(Arc::new(Inner { keys, jwt, recent })) }
+        let records = moka::sync::Cache::builder().max_capacity(10_000).time_to_live(VERIFIED_FOR).build();
+        let failures = FailedAuthentications::default();
+        metrics.cache_created(KEY_RECORDS);
+        Authenticator { inner: Some(Arc::new(Inner { keys, jwt, recent, records, failures, metrics })) }
     }
 
     pub fn is_required(&self) -> bool {
         self.inner.is_some()
     }
 
-    /// Who `credential` (the value of `Authorization`, or a bare key) is.
-    pub async fn authenticate(&self, credential: Option<&str>) -> Result<Identity, Unauthenticated> {
+    /// Who `credential` (the value of `Authorization`, or a bare key) from `peer` is. An
+    /// address that failed too often lately is refused before anything is looked up (an answer
+    /// remembered for the very credential still counts).
+    pub async fn authenticate(&self, credential: Option<&str>, peer: IpAddr) -> Result<Identity, Refusal> {
         let Some(inner) = &self.inner else { return Ok(Identity::anonymous()) };
         let Some(credential) = credential.map(bearer).filter(|credential| !credential.is_empty()) else {
             return Err(Unauthenticated(
                 "authentication required: send `Authorization: Bearer <API key or JWT>`".into(),
-            ));
+            )
+            .into());
         };
         // A JWT is checked each time (a signature, no I/O once its keys are known), so that its
         // expiry is never outlived by a remembered answer; API keys cost a lookup, remembered.
-        if let (Some(jwt), true) = (&inner.jwt, jwt::JwtVerifier::looks_like_jwt(credential)) {
-            return jwt.verify(credential).await;
-        }
+        let jwt = inner.jwt.as_ref().filter(|_| jwt::JwtVerifier::looks_like_jwt(credential));
         let digest: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
-        if let Some(known) = inner.recent.get(&digest) {
-            return known;
+        if jwt.is_none() {
+            if let Some(known) = inner.recent.get(&digest) {
+                return known.map_err(Refusal::from);
+            }
         }
-        let (answer, cacheable) = inner.check(credential).await;
+        if let Some(seconds) = inner.failures.refused_for(peer) {
+            return Err(Refusal::TooManyFailures(seconds));
+        }
+        let (answer, cacheable) = match jwt {
+            Some(jwt) => (jwt.verify(credential).await, false),
+            None => inner.check(credential).await,
+        };
         if cacheable {
             inner.recent.insert(digest, answer.clone());
         }
-        answer
+        // A refusal for the credential itself counts; "cannot be checked right now" does not.
+        if answer.is_err() && (cacheable || jwt.is_some()) {
+            inner.failures.failed(peer);
+        }
+        answer.map_err(Refusal::from)
     }
 }
 
 /// The authenticator `config` asks for. Secure by default: a gateway reachable from other
 /// hosts refuses to start without a way to check credentials, unless `--auth=none` says so.
-pub fn from_config(config: &Config, store: Option<&HistoryStore>) -> anyhow::Result<Authenticator> {
+pub fn from_config(
+    config: &Config,
+    store: Option<&HistoryStore>,
+    metrics: &Metrics,
+) -> anyhow::Result<Authenticator> {
     let keys = match (&config.auth.api_keys_file, store) {
         (Some(path), _) => Some(KeyStore::File(path.clone())),
         (None, Some(store)) => Some(KeyStore::Database(store.clone())),
@@ -152,26 +201,37 @@ pub fn from_config(config: &Config, store: Option<&HistoryStore>) -> anyhow::Res
             config.listen
         );
     }
-    Ok(Authenticator::required(keys, jwt))
+    Ok(Authenticator::required(keys, jwt, metrics.clone()))
 }
 
 impl Inner {
     /// The answer, and whether it may be remembered (not when the keys could not be read).
     async fn check(&self, credential: &str) -> (Result<Identity, Unauthenticated>, bool) {
         let refuse = |message: &str| Err(Unauthenticated(message.into()));
-        if keys::key_id(credential).is_some() {
+        if let Some(id) = keys::key_id(credential) {
             let Some(keys) = &self.keys else {
                 return (refuse("API keys are not configured on this gateway"), true);
             };
-            return match keys.verify(credential).await {
-                Ok(Some(record)) => {
+            let cached = self.records.get(id);
+            self.metrics.cache_lookup(KEY_RECORDS, if cached.is_some() { "hit" } else { "miss" });
+            let record = match cached {
+                Some(record) => record,
+                None => match keys.record(id).await {
+                    Ok(record) => {
+                        self.records.insert(id.to_owned(), record.clone());
+                        record
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "API keys could not be read");
+                        return (refuse("API keys cannot be checked right now; retry later"), false);
+                    }
+                },
+            };
+            return match record.filter(|record| record.is_live_key(credential)) {
+                Some(record) => {
                     (Ok(Identity { subject: format!("key:{}", record.id), role: record.role }), true)
                 }
-                Ok(None) => (refuse("unknown or revoked API key"), true),
-                Err(error) => {
-                    tracing::warn!(%error, "API keys could not be read");
-                    (refuse("API keys cannot be checked right now; retry later"), false)
-                }
+                None => (refuse("unknown or revoked API key"), true),
             };
         }
         (refuse("not an API key (dsg_…) or a JWT this gateway accepts"), true)

@@ -1,13 +1,16 @@
 //! Who a request is from: its `Authorization` (or `X-API-Key`) header, checked by the
-//! [`Authenticator`](crate::auth::Authenticator); a missing or bad credential is a 401.
+//! [`Authenticator`](crate::auth::Authenticator); a missing or bad credential is a 401, and an
+//! address that failed too often lately gets 429 without anything being looked up.
 
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use std::net::IpAddr;
+
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::errors::error_response;
 use super::AppState;
-use crate::auth::{Identity, Unauthenticated};
-use crate::error::request_codes::UNAUTHENTICATED;
+use crate::auth::{Identity, Refusal};
+use crate::error::request_codes::{RATE_LIMITED, UNAUTHENTICATED};
 
 const API_KEY: &str = "x-api-key";
 
@@ -16,16 +19,29 @@ pub fn credential(headers: &HeaderMap) -> Option<&str> {
     headers.get(AUTHORIZATION).or_else(|| headers.get(API_KEY)).and_then(|value| value.to_str().ok())
 }
 
-/// The request's identity, or the 401 to answer.
+/// The identity of a request from `peer`, or the 401 (429 after too many failures) to answer.
 pub async fn identify(
     state: &AppState,
     headers: &HeaderMap,
+    peer: IpAddr,
 ) -> Result<Identity, Box<axum::response::Response>> {
-    state.auth.authenticate(credential(headers)).await.map_err(|refusal| Box::new(unauthorized(&refusal)))
+    state.auth.authenticate(credential(headers), peer).await.map_err(|refusal| Box::new(refused(&refusal)))
 }
 
-pub fn unauthorized(refusal: &Unauthenticated) -> axum::response::Response {
-    let mut response = error_response(StatusCode::UNAUTHORIZED, &refusal.0, UNAUTHENTICATED);
-    response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
+pub fn refused(refusal: &Refusal) -> axum::response::Response {
+    match refusal {
+        Refusal::Unauthenticated(refusal) => {
+            let mut response = error_response(StatusCode::UNAUTHORIZED, &refusal.0, UNAUTHENTICATED);
+            response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+        Refusal::TooManyFailures(seconds) => {
+            let message = format!(
+                "too many failed authentications from this address; nothing is checked for {seconds} s"
+            );
+            let mut response = error_response(StatusCode::TOO_MANY_REQUESTS, &message, RATE_LIMITED);
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(*seconds));
+            response
+        }
+    }
 }

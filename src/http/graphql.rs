@@ -430,7 +430,7 @@ async fn admit_caller(
     peer: SocketAddr,
     headers: &HeaderMap,
 ) -> Result<(Caller, Identity), Box<axum::response::Response>> {
-    let identity = identify(state, headers).await?;
+    let identity = identify(state, headers, peer.ip()).await?;
     let caller = state.caller(&identity, peer);
     state.rate_limits.check(&caller).map_err(|limited| Box::new(too_many_requests(&limited)))?;
     Ok((caller, identity))
