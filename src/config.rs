@@ -110,9 +110,19 @@ pub struct LiveConfig {
     #[arg(long, env = "MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 100)]
     pub max_subscriptions_per_connection: usize,
 
-    /// WebSockets and event streams open at once in this process (beyond: HTTP 503).
+    /// WebSockets and event streams open at once in this process (beyond: HTTP 503). An eighth
+    /// of them at most may be WebSockets that have not sent `connection_init` yet.
     #[arg(long, env = "MAX_STREAMING_CONNECTIONS", default_value_t = 2_048)]
     pub max_streaming_connections: usize,
+
+    /// WebSockets and event streams open at once from one client address (beyond: HTTP 429).
+    #[arg(long, env = "MAX_STREAMS_PER_ADDRESS", default_value_t = 128)]
+    pub max_streams_per_address: usize,
+
+    /// How long a new WebSocket may take to send `connection_init` (with or without
+    /// authentication); then it is closed with 4408.
+    #[arg(long, env = "CONNECTION_INIT_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    pub connection_init_timeout: Duration,
 
     /// How often an idle WebSocket or event stream is pinged; a WebSocket that answers nothing
     /// for two of these is closed.
@@ -128,6 +138,8 @@ impl std::fmt::Debug for LiveConfig {
             .field("eventbridge_secret", &self.eventbridge_secret.as_ref().map(|_| "<redacted>"))
             .field("max_subscriptions_per_connection", &self.max_subscriptions_per_connection)
             .field("max_streaming_connections", &self.max_streaming_connections)
+            .field("max_streams_per_address", &self.max_streams_per_address)
+            .field("connection_init_timeout", &self.connection_init_timeout)
             .field("keepalive_interval", &self.keepalive_interval)
             .finish()
     }

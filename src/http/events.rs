@@ -32,7 +32,7 @@ pub fn stream(
     identity: Identity,
     request: async_graphql::Request,
 ) -> axum::response::Response {
-    let slot = match state.streaming_slot() {
+    let slot = match state.streaming_slots.take(peer.ip(), true) {
         Ok(slot) => slot,
         Err(refusal) => return *refusal,
     };

@@ -11,23 +11,22 @@ mod graphql;
 mod health;
 mod request_span;
 pub mod server;
+mod stream_slots;
 mod websocket;
 mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method};
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{LimitsConfig, LiveConfig};
-use crate::error::request_codes::CONNECTION_LIMIT;
 use crate::graphql::{GatewaySchema, Streaming, StreamingExecutor};
 use crate::live::Live;
 use crate::metrics::Metrics;
@@ -66,8 +65,8 @@ pub struct SharedState {
     pub auth: crate::auth::Authenticator,
     /// What WebSockets and event streams run operations with.
     pub streaming: Streaming,
-    /// One permit per open WebSocket or event stream.
-    pub streaming_slots: Arc<Semaphore>,
+    /// One place per open WebSocket or event stream.
+    pub streaming_slots: StreamSlots,
     pub metrics: Metrics,
     /// For the levels `/metrics` reports.
     pub executions: crate::service::ExecutionService,
@@ -79,21 +78,9 @@ pub struct SharedState {
 }
 
 impl SharedState {
-    /// A place for one more WebSocket or event stream, or the 503 that says there is none.
-    fn streaming_slot(&self) -> Result<OwnedSemaphorePermit, Box<axum::response::Response>> {
-        self.streaming_slots.clone().try_acquire_owned().map_err(|_| {
-            let message = format!(
-                "this gateway serves {} WebSockets and event streams already \
-                 (--max-streaming-connections); retry later or elsewhere",
-                self.live_config.max_streaming_connections
-            );
-            Box::new(errors::error_response(StatusCode::SERVICE_UNAVAILABLE, &message, CONNECTION_LIMIT))
-        })
-    }
-
     /// WebSockets and event streams open now.
     fn open_streams(&self) -> usize {
-        self.live_config.max_streaming_connections - self.streaming_slots.available_permits()
+        self.streaming_slots.open()
     }
 
     fn streaming_executor(&self, peer: SocketAddr, transport: &'static str) -> StreamingExecutor {
@@ -107,6 +94,7 @@ impl SharedState {
 }
 
 pub use graphiql::page as graphiql_page;
+pub use stream_slots::StreamSlots;
 
 pub fn router(state: AppState) -> anyhow::Result<Router> {
     let limits = state.limits.clone();

@@ -2,16 +2,20 @@
 //! and the legacy `graphql-ws` (subscriptions-transport-ws) protocol, as the client asks in
 //! `Sec-WebSocket-Protocol`.
 //!
-//! async-graphql runs the protocol; this loop owns the socket around it: a ping every
-//! keep-alive interval (and a `ka` message for legacy clients, which expect one), a client that
-//! answers nothing for two intervals is cut off, and at shutdown every socket is closed with
-//! 1001 (going away) so clients reconnect elsewhere. A socket counts against
-//! `--max-streaming-connections` from the upgrade to its close; what it held (subscriptions,
-//! their channels) is dropped with it.
+//! async-graphql runs the protocol; this loop owns the socket around it. It reads every frame
+//! itself, so that each violation gets the close code its protocol names: RFC 6455's 1002, 1007
+//! and 1009 for frames, graphql-transport-ws's 4400 (not JSON), 4401 (no `connection_init`
+//! first), 4408 (none within `--connection-init-timeout`, auth on or off), 4409 (an id in use) and
+//! 4429 (a second `connection_init`). A ping every keep-alive interval (and a `ka` message for
+//! legacy clients, which expect one); a client that answers nothing for two intervals, or does
+//! not take a message for as long, is cut off; at shutdown every socket is closed with 1001
+//! (going away) so clients reconnect elsewhere. A socket holds a place (see `stream_slots`)
+//! from the upgrade to its close; what it held (subscriptions, their channels) is dropped with
+//! it.
 
-use std::net::SocketAddr;
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::http::{WebSocketProtocols, WsMessage};
@@ -20,20 +24,29 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::header::SEC_WEBSOCKET_PROTOCOL;
 use axum::http::{HeaderMap, StatusCode};
 use futures::{SinkExt, StreamExt};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::errors::error_response;
+use super::stream_slots::StreamSlot;
 use super::AppState;
-use crate::auth::{Authenticator, Identity};
+use crate::auth::{Authenticator, Identity, Refusal};
 use crate::error::request_codes::BAD_REQUEST;
 use crate::graphql::StreamingExecutor;
 
 const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
-/// Close code for a client that stopped answering pings.
-const CLOSE_UNRESPONSIVE: u16 = 4408;
-/// Close code for missing or refused credentials (graphql-transport-ws's "Unauthorized").
+// graphql-transport-ws's close codes (used for the legacy protocol too).
+/// A message that is not JSON, or not one of the protocol's.
+const CLOSE_INVALID_MESSAGE: u16 = 4400;
+/// Missing or refused credentials, or an operation before `connection_init`.
 const CLOSE_UNAUTHORIZED: u16 = 4401;
+/// No `connection_init` within `--connection-init-timeout`.
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
+/// A client that stopped answering pings (the same code: it went silent).
+const CLOSE_UNRESPONSIVE: u16 = 4408;
+/// An operation id already in use.
+const CLOSE_DUPLICATE_ID: u16 = 4409;
+/// A second `connection_init`, or too many failed authentications from the address.
+const CLOSE_TOO_MANY: u16 = 4429;
 
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -47,7 +60,7 @@ pub async fn upgrade(
         let message = format!("Sec-WebSocket-Protocol must name one of: {}", PROTOCOLS.join(", "));
         return error_response(StatusCode::BAD_REQUEST, &message, BAD_REQUEST);
     };
-    let slot = match state.streaming_slot() {
+    let slot = match state.streaming_slots.take(peer.ip(), false) {
         Ok(slot) => slot,
         Err(refusal) => return *refusal,
     };
@@ -55,7 +68,7 @@ pub async fn upgrade(
     // Credentials on the upgrade request (service clients), else in `connection_init`
     // (browsers cannot set headers on a WebSocket); with authentication off, anonymous now.
     let pending_auth = if super::auth::credential(&headers).is_some() || !state.auth.is_required() {
-        match super::auth::identify(&state, &headers).await {
+        match super::auth::identify(&state, &headers, peer.ip()).await {
             Ok(identity) => executor.identify(identity),
             Err(refusal) => return *refusal,
         }
@@ -63,54 +76,52 @@ pub async fn upgrade(
     } else {
         Some(state.auth.clone())
     };
-    let keepalive = state.live_config.keepalive_interval;
-    let shutdown = state.shutdown.clone();
+    let connection = Connection {
+        executor,
+        protocol,
+        pending_auth,
+        peer: peer.ip(),
+        keepalive: state.live_config.keepalive_interval,
+        init_timeout: state.live_config.connection_init_timeout,
+        shutdown: state.shutdown.clone(),
+    };
     let max_message = state.limits.max_body_bytes;
     upgrade
         .protocols(PROTOCOLS)
         .max_message_size(max_message)
         .max_frame_size(max_message)
-        .on_upgrade(move |socket| serve(socket, executor, protocol, pending_auth, keepalive, shutdown, slot))
+        .on_upgrade(move |socket| serve(socket, connection, slot))
 }
 
 /// Serves one socket; `pending_auth`: the connection must authenticate in `connection_init`.
-async fn serve(
-    socket: WebSocket,
-    executor: StreamingExecutor,
-    protocol: WebSocketProtocols,
-    pending_auth: Option<Authenticator>,
-    keepalive: Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-    _slot: OwnedSemaphorePermit,
-) {
+async fn serve(socket: WebSocket, connection: Connection, mut slot: StreamSlot) {
+    let Connection { executor, protocol, pending_auth, peer, keepalive, init_timeout, mut shutdown } =
+        connection;
     let (mut sink, mut stream) = socket.split();
     let close = |code: u16, reason: &str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
-    let mut init = None;
-    if let Some(auth) = pending_auth {
-        match authenticate_init(&auth, &mut stream, keepalive).await {
-            Ok((identity, message)) => {
+    let init = match introduction(&mut stream, init_timeout, pending_auth.as_ref(), peer).await {
+        Ok((init, identity)) => {
+            if let Some(identity) = identity {
                 executor.identify(identity);
-                init = Some(message);
             }
-            Err(refusal) => {
-                // graphql-transport-ws's code for an unauthorised connection.
-                let _ = sink.send(close(CLOSE_UNAUTHORIZED, &refusal)).await;
-                return;
-            }
+            init
         }
-    }
-    let heard = Arc::new(std::sync::Mutex::new(Instant::now()));
-    let heard_by_input = heard.clone();
-    let rest = stream.take_while(|message| std::future::ready(message.is_ok())).filter_map(move |message| {
-        *heard_by_input.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Instant::now();
-        std::future::ready(match message {
-            Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),
-            Ok(Message::Binary(bytes)) => Some(bytes),
-            _ => None,
-        })
-    });
-    let input = futures::stream::iter(init).chain(rest);
+        Err(Closing(code, reason)) => {
+            let _ = sink.send(close(code, &reason)).await;
+            return;
+        }
+    };
+    slot.introduced();
+    // async-graphql runs the protocol on what this loop hands it, once checked. The socket is
+    // read only while the protocol has room for another message: a client that sends faster
+    // than its operations start waits in its own TCP window.
+    let (to_protocol, input) = tokio::sync::mpsc::channel::<axum::body::Bytes>(16);
+    let _ = to_protocol.try_send(init);
+    let input =
+        futures::stream::unfold(input, |mut input| async move { Some((input.recv().await?, input)) }).boxed();
     let mut protocol_messages = async_graphql::http::WebSocket::new(executor, input, protocol);
+    let mut operations = Operations::default();
+    let mut heard = Instant::now();
     let mut pings = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
     let stopping = async move {
         let _ = shutdown.wait_for(|stopping| *stopping).await;
@@ -118,8 +129,34 @@ async fn serve(
     tokio::pin!(stopping);
     loop {
         let outgoing = tokio::select! {
+            message = stream.next(), if to_protocol.capacity() > 0 => {
+                heard = Instant::now();
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => axum::body::Bytes::from(text),
+                    Some(Ok(Message::Binary(bytes))) => bytes,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Err(error)) => {
+                        if let Some(Closing(code, reason)) = protocol_error(error) {
+                            let _ = sink.send(close(code, &reason)).await;
+                        }
+                        break;
+                    }
+                };
+                if let Err(Closing(code, reason)) = operations.client_sent(&text) {
+                    let _ = sink.send(close(code, &reason)).await;
+                    break;
+                }
+                if to_protocol.try_send(text).is_err() {
+                    break;
+                }
+                continue;
+            }
             message = protocol_messages.next() => match message {
-                Some(WsMessage::Text(text)) => Message::Text(text.into()),
+                Some(WsMessage::Text(text)) => {
+                    operations.server_sent(&text);
+                    Message::Text(text.into())
+                }
                 Some(WsMessage::Close(code, reason)) => {
                     let _ = sink.send(close(code, &reason)).await;
                     break;
@@ -127,8 +164,7 @@ async fn serve(
                 None => break,
             },
             _ = pings.tick() => {
-                let silent = heard.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).elapsed();
-                if silent > keepalive * 2 {
+                if heard.elapsed() > keepalive * 2 {
                     let _ = sink.send(close(CLOSE_UNRESPONSIVE, "no answer to pings")).await;
                     break;
                 }
@@ -144,34 +180,138 @@ async fn serve(
                 break;
             }
         };
-        if sink.send(outgoing).await.is_err() {
-            break;
+        // A client that stopped reading: its socket is dropped once a send has waited as long as
+        // an unanswered ping would be tolerated, instead of holding its place for good.
+        match tokio::time::timeout(keepalive * 2, sink.send(outgoing)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => break,
         }
     }
 }
 
-/// The identity `connection_init` carries, and the message itself to hand on to the protocol;
-/// or why not. The credential is the payload's `Authorization`, `X-API-Key`, `apiKey` or `token`,
-/// the names matched in any case: clients put their HTTP headers there as they are (GraphiQL its
-/// Headers tab).
-async fn authenticate_init(
-    auth: &Authenticator,
+/// What a socket is served with.
+struct Connection {
+    executor: StreamingExecutor,
+    protocol: WebSocketProtocols,
+    pending_auth: Option<Authenticator>,
+    peer: IpAddr,
+    keepalive: Duration,
+    init_timeout: Duration,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// A close code and its reason.
+struct Closing(u16, String);
+
+impl Closing {
+    fn new(code: u16, reason: impl Into<String>) -> Self {
+        Closing(code, reason.into())
+    }
+}
+
+/// The client's `connection_init` within `within` (any other first message is refused, as
+/// graphql-transport-ws says), and the identity its payload carries when the connection must
+/// authenticate there. The credential is the payload's `Authorization`, `X-API-Key`, `apiKey` or
+/// `token`, the names matched in any case: clients put their HTTP headers there as they are
+/// (GraphiQL its Headers tab).
+async fn introduction(
     stream: &mut futures::stream::SplitStream<WebSocket>,
     within: Duration,
-) -> Result<(Identity, axum::body::Bytes), String> {
-    let first = tokio::time::timeout(within, stream.next()).await;
-    let Ok(Some(Ok(Message::Text(text)))) = first else {
-        return Err("send connection_init with credentials first".into());
+    auth: Option<&Authenticator>,
+    peer: IpAddr,
+) -> Result<(axum::body::Bytes, Option<Identity>), Closing> {
+    let first = loop {
+        match tokio::time::timeout(within, stream.next()).await {
+            Err(_) => return Err(Closing::new(CLOSE_INIT_TIMEOUT, "Connection initialisation timeout")),
+            Ok(None | Some(Ok(Message::Close(_)))) => return Err(Closing::new(1000, "")),
+            Ok(Some(Err(error))) => {
+                return Err(protocol_error(error).unwrap_or_else(|| Closing::new(1000, "")));
+            }
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            Ok(Some(Ok(Message::Text(text)))) => break axum::body::Bytes::from(text),
+            Ok(Some(Ok(Message::Binary(bytes)))) => break bytes,
+        }
     };
-    let message: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let message: serde_json::Value = serde_json::from_slice(&first)
+        .map_err(|_| Closing::new(CLOSE_INVALID_MESSAGE, "Invalid message received: not JSON"))?;
     if message["type"] != "connection_init" {
-        return Err("send connection_init with credentials first".into());
+        return Err(Closing::new(CLOSE_UNAUTHORIZED, "Unauthorized: send connection_init first"));
     }
+    let Some(auth) = auth else { return Ok((first, None)) };
     let payload = message["payload"].as_object();
     let credential = ["authorization", "x-api-key", "apikey", "token"].iter().find_map(|wanted| {
         let mut fields = payload.into_iter().flatten();
         fields.find(|(name, _)| name.eq_ignore_ascii_case(wanted)).and_then(|(_, value)| value.as_str())
     });
-    let identity = auth.authenticate(credential).await.map_err(|refusal| refusal.0)?;
-    Ok((identity, axum::body::Bytes::from(text)))
+    match auth.authenticate(credential, peer).await {
+        Ok(identity) => Ok((first, Some(identity))),
+        Err(Refusal::Unauthenticated(refusal)) => Err(Closing::new(CLOSE_UNAUTHORIZED, refusal.0)),
+        Err(Refusal::TooManyFailures(seconds)) => Err(Closing::new(
+            CLOSE_TOO_MANY,
+            format!("too many failed authentications from this address; retry in {seconds} s"),
+        )),
+    }
+}
+
+/// The close frame RFC 6455 asks for after a frame the socket could not take; `None` when the
+/// connection itself failed (nothing can be sent).
+fn protocol_error(error: axum::Error) -> Option<Closing> {
+    let error = error.into_inner();
+    match error.downcast_ref::<tungstenite::Error>()? {
+        tungstenite::Error::Utf8(_) => Some(Closing::new(1007, "text frame is not UTF-8")),
+        tungstenite::Error::Capacity(_) => Some(Closing::new(1009, "message too big")),
+        tungstenite::Error::Protocol(reason) => Some(Closing::new(1002, reason.to_string())),
+        _ => None,
+    }
+}
+
+/// The operations the client has open on the socket, by id: kept to refuse what the protocol
+/// forbids (a second `connection_init`, an id already in use, a message that is not JSON).
+#[derive(Default)]
+struct Operations {
+    open: HashSet<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<String>,
+}
+
+impl Operations {
+    fn client_sent(&mut self, message: &[u8]) -> Result<(), Closing> {
+        let envelope: Envelope = serde_json::from_slice(message)
+            .map_err(|_| Closing::new(CLOSE_INVALID_MESSAGE, "Invalid message received"))?;
+        match (envelope.kind.as_str(), envelope.id) {
+            ("connection_init", _) => Err(Closing::new(CLOSE_TOO_MANY, "Too many initialisation requests")),
+            // `subscribe` (graphql-transport-ws) or `start` (graphql-ws).
+            ("subscribe" | "start", Some(id)) => {
+                if self.open.contains(&id) {
+                    return Err(Closing::new(
+                        CLOSE_DUPLICATE_ID,
+                        format!("Subscriber for {id} already exists"),
+                    ));
+                }
+                self.open.insert(id);
+                Ok(())
+            }
+            ("complete" | "stop", Some(id)) => {
+                self.open.remove(&id);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// An operation the server ended (`complete`, `error`) frees its id. Only those messages
+    /// are parsed: each begins with its type, as async-graphql writes them.
+    fn server_sent(&mut self, message: &str) {
+        if !(message.starts_with(r#"{"type":"complete""#) || message.starts_with(r#"{"type":"error""#)) {
+            return;
+        }
+        if let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str(message) {
+            self.open.remove(&id);
+        }
+    }
 }

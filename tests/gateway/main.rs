@@ -28,6 +28,7 @@ mod response_cache;
 mod schema;
 mod simulator;
 mod spec;
+mod streams;
 mod tasks;
 mod traces;
 mod ws_client;
