@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::caller::Caller;
@@ -99,11 +100,54 @@ impl ControlService {
                 return Ok((self.executions.get(&arn, Default::default(), caller).await?, true));
             }
         }
-        let started = self.datasync.start_task_execution(task_arn, &region, overrides, caller).await;
-        if let Some(key) = idempotency_key {
-            self.settle(key, started.as_ref().ok()).await;
+        let sent_at = Utc::now();
+        let started = match self.datasync.start_task_execution(task_arn, &region, overrides, caller).await {
+            Err(GatewayError::UpstreamOutcomeUnknown(message)) => {
+                let found = self.reconcile(task_arn, &region, sent_at, caller).await;
+                found.ok_or(GatewayError::UpstreamOutcomeUnknown(message))
+            }
+            started => started,
+        };
+        match (idempotency_key, &started) {
+            // Whether it started is not known: the key stays taken, so that a retry with it
+            // cannot start a second execution.
+            (Some(_), Err(GatewayError::UpstreamOutcomeUnknown(_))) | (None, _) => {}
+            (Some(key), started) => self.settle(key, started.as_ref().ok()).await,
         }
         Ok((self.follow(&started?, caller).await?, false))
+    }
+
+    /// After a start whose answer was lost: the execution it started, when DataSync lists
+    /// exactly one of the task's in a first phase (queued, launching, preparing: where an
+    /// execution is moments after its start) that started since `sent_at`, less a little clock
+    /// skew. `None` when that cannot be told (another start at the same moment, DataSync
+    /// unreachable): the outcome stays unknown.
+    async fn reconcile(
+        &self,
+        task_arn: &str,
+        region: &str,
+        sent_at: DateTime<Utc>,
+        caller: &Caller,
+    ) -> Option<String> {
+        let since = sent_at - chrono::Duration::seconds(2);
+        let listed = self.datasync.list_executions(region, Some(task_arn), caller).await.ok()?;
+        let mut found = Vec::new();
+        for (arn, status) in listed {
+            if !matches!(status.as_str(), "QUEUED" | "LAUNCHING" | "PREPARING") {
+                continue;
+            }
+            let parsed = ExecutionArn::parse(&arn).ok()?;
+            let execution = self.datasync.describe_task_execution(&parsed, caller).await.ok()?;
+            if execution.start_time.is_some_and(|started| started >= since) {
+                found.push(arn);
+            }
+        }
+        tracing::info!(
+            task = task_arn,
+            candidates = found.len(),
+            "reconciling a start whose answer was lost"
+        );
+        (found.len() == 1).then(|| found.pop()).flatten()
     }
 
     /// Cancels a running execution.
@@ -162,9 +206,10 @@ impl ControlService {
                 "this idempotencyKey was used to start another task; use a new key".into(),
             )),
             Some((_, Some(arn))) => Ok(Some(arn)),
-            Some((_, None)) => Err(GatewayError::UpstreamUnavailable(
-                "a start with this idempotencyKey is still in progress; retry in a moment",
-            )),
+            Some((_, None)) => Err(GatewayError::UpstreamOutcomeUnknown(format!(
+                "a start of {task_arn} with this idempotencyKey has not answered yet, or its answer \
+                 was lost: look at the task's executions before starting it with another key"
+            ))),
         }
     }
 

@@ -138,7 +138,7 @@ impl Sync {
         self.tasks.listed(region, tasks).await;
 
         let listed_at = Utc::now();
-        let listed = self.datasync.list_executions(region, &self.caller).await?;
+        let listed = self.datasync.list_executions(region, None, &self.caller).await?;
         report.listed = listed.len();
         let arns: Vec<String> = listed.iter().map(|(arn, _)| arn.clone()).collect();
         let known = within(STORE_LIMIT, self.store.index_states(&arns)).await.map_err(unavailable)?;

@@ -18,6 +18,11 @@ pub enum GatewayError {
     /// DataSync could not be reached or failed (timeout, 5xx, refused or dropped connection).
     #[error("DataSync is unavailable: {0}")]
     UpstreamUnavailable(&'static str),
+    /// A call that changes something reached DataSync, and its answer was lost (a timeout, a
+    /// dropped connection, a server error): it may or may not have taken effect. Not retryable
+    /// as it is: a retry could do it twice.
+    #[error("{0}")]
+    UpstreamOutcomeUnknown(String),
     /// The caller sent more requests than `--rate-limit` allows; retry after that many seconds.
     #[error("too many requests from this caller; retry in {0} s")]
     RateLimited(u64),
@@ -43,6 +48,7 @@ impl GatewayError {
             GatewayError::NotFound(_) => "NOT_FOUND",
             GatewayError::UpstreamThrottled => "UPSTREAM_THROTTLED",
             GatewayError::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
+            GatewayError::UpstreamOutcomeUnknown(_) => "UPSTREAM_OUTCOME_UNKNOWN",
             GatewayError::UpstreamCallLimit(_) => request_codes::UPSTREAM_CALL_LIMIT,
             GatewayError::RateLimited(_) => request_codes::RATE_LIMITED,
             GatewayError::HistoryUnavailable(_) | GatewayError::HistoryNotConfigured => "HISTORY_UNAVAILABLE",

@@ -72,6 +72,9 @@ struct Inner {
     in_flight: FairSemaphore,
     /// Longest a call may take, waiting for a slot included.
     call_timeout: Duration,
+    /// The SDK's retries, for the calls that must not be retried by it (starts).
+    max_attempts: u32,
+    initial_backoff: Duration,
     metrics: Metrics,
 }
 
@@ -123,6 +126,8 @@ impl DataSyncClient {
                 by_region,
                 in_flight: FairSemaphore::new(config.max_concurrency as usize),
                 call_timeout: config.call_timeout,
+                max_attempts: config.max_attempts,
+                initial_backoff: config.initial_backoff,
                 metrics,
             }),
         }
@@ -173,15 +178,33 @@ impl DataSyncClient {
                 call = if include { call.includes(rule) } else { call.excludes(rule) };
             }
         }
-        let output = self
-            .on_turn(caller, region, "StartTaskExecution", async {
-                call.send().await.map_err(|error| upstream_error(task_arn, error))
-            })
-            .await?;
-        output
-            .task_execution_arn()
-            .map(str::to_owned)
-            .ok_or(GatewayError::UpstreamUnavailable("DataSync started an execution but did not say which"))
+        // StartTaskExecution is not idempotent: the SDK retries a timeout, a dropped connection
+        // or a 5xx, each of which may follow a start that happened, so it retries nothing here.
+        // Throttling is retried below: DataSync refused that call before doing anything.
+        let no_retries = aws_sdk_datasync::config::Builder::default().retry_config(RetryConfig::disabled());
+        let mut backoff = self.inner.initial_backoff;
+        let mut attempt = 1;
+        let output = loop {
+            let send = call.clone().customize().config_override(no_retries.clone()).send();
+            let sent = self
+                .on_turn(caller, region, "StartTaskExecution", async {
+                    send.await.map_err(|error| change_error(task_arn, "start an execution of", error))
+                })
+                .await;
+            match sent {
+                Err(GatewayError::UpstreamThrottled) if attempt < self.inner.max_attempts => {
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                sent => break sent?,
+            }
+        };
+        output.task_execution_arn().map(str::to_owned).ok_or_else(|| {
+            GatewayError::UpstreamOutcomeUnknown(format!(
+                "DataSync started an execution of {task_arn} but did not say which"
+            ))
+        })
     }
 
     /// `CancelTaskExecution`.
@@ -237,14 +260,21 @@ impl DataSyncClient {
         Ok(locations)
     }
 
-    /// Every execution DataSync still lists in `region` (about 30 days), with its status.
+    /// Every execution DataSync still lists in `region` (about 30 days), of `task` alone when
+    /// given, with its status.
     pub async fn list_executions(
         &self,
         region: &str,
+        task: Option<&str>,
         caller: &Caller,
     ) -> Result<Vec<(String, String)>, GatewayError> {
         let client = self.client_for(region)?;
-        let mut pages = client.list_task_executions().max_results(100).into_paginator().send();
+        let mut pages = client
+            .list_task_executions()
+            .set_task_arn(task.map(str::to_owned))
+            .max_results(100)
+            .into_paginator()
+            .send();
         let mut executions = Vec::new();
         while let Some(page) = self.page(caller, region, "ListTaskExecutions", &mut pages).await? {
             executions.extend(page.task_executions().iter().filter_map(|entry| {
@@ -349,6 +379,46 @@ impl DataSyncClient {
             ))
         })
     }
+}
+
+/// As [`upstream_error`], for a call that changes something (`doing`, e.g. "start an execution
+/// of", concerning `arn`): where the call may have reached DataSync and its answer was lost, the
+/// outcome is unknown, not a failure a retry may cure.
+fn change_error<E>(
+    arn: &str,
+    doing: &str,
+    error: SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> GatewayError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let maybe_done = match &error {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::DispatchFailure(failure) => !never_sent(failure),
+        SdkError::ServiceError(context) => context.raw().status().is_server_error(),
+        _ => false,
+    };
+    if !maybe_done {
+        return upstream_error(arn, error);
+    }
+    tracing::warn!(%arn, error = ?error, "the answer to a change was lost; its outcome is unknown");
+    GatewayError::UpstreamOutcomeUnknown(format!(
+        "the request to {doing} {arn} may have reached DataSync, but its answer was lost; look before \
+         trying again (a retry with the same idempotencyKey starts nothing)"
+    ))
+}
+
+/// Whether a dispatch failed before any byte of the request could reach DataSync: the
+/// connection itself was not made.
+fn never_sent(failure: &aws_smithy_runtime_api::client::result::DispatchFailure) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = failure.as_connector_error().map(|e| e as _);
+    while let Some(error) = source {
+        if error.downcast_ref::<hyper_util::client::legacy::Error>().is_some_and(|error| error.is_connect()) {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// What the client may be told about a failed call concerning `arn` (an execution ARN, or a

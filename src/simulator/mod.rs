@@ -5,8 +5,9 @@
 //! per operation, and injects faults on request. Admin endpoints, outside DataSync's API:
 //!
 //! - `GET /_simulator/calls`: calls per operation, e.g. `{"DescribeTaskExecution": 3}`
-//! - `PUT /_simulator/faults`: `{"failure": "throttle" | "server_error" | "drop" | "access_denied" | null,
-//!   "count": N | null (every call), "latencyMs": N}`
+//! - `PUT /_simulator/faults`: `{"failure": "throttle" | "server_error" | "drop" | "drop_answer" |
+//!   "access_denied" | null, "count": N | null (every call), "latencyMs": N, "operations":
+//!   ["StartTaskExecution", …] | null (every operation)}`
 //! - `DELETE /_simulator/faults`: back to normal
 
 pub mod fleet;
@@ -138,6 +139,8 @@ enum Failure {
     ServerError,
     /// Close the connection without answering.
     Drop,
+    /// Do what was asked, then close the connection without answering: the answer is lost.
+    DropAnswer,
     /// 400 AccessDeniedException: the caller's credentials lack permission.
     AccessDenied,
     #[default]
@@ -155,12 +158,18 @@ struct Faults {
     count: Option<u64>,
     #[serde(default)]
     latency_ms: u64,
+    /// The operations that fail; `None` means all.
+    #[serde(default)]
+    operations: Option<Vec<String>>,
 }
 
 impl Faults {
-    /// The failure for the next call, using one up.
-    fn take(&mut self) -> Failure {
+    /// The failure for the next call of `operation`, using one up.
+    fn take(&mut self, operation: &str) -> Failure {
         let Some(failure) = self.failure else { return Failure::None };
+        if self.operations.as_ref().is_some_and(|operations| !operations.iter().any(|o| o == operation)) {
+            return Failure::None;
+        }
         match &mut self.count {
             Some(0) => Failure::None,
             Some(left) => {
@@ -248,7 +257,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
 
     let (failure, latency) = {
         let mut faults = lock(&state.faults);
-        (faults.take(), Duration::from_millis(faults.latency_ms))
+        (faults.take(operation), Duration::from_millis(faults.latency_ms))
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -268,7 +277,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
         Failure::AccessDenied => {
             return Ok(aws_error(StatusCode::BAD_REQUEST, "AccessDeniedException", "not authorized"));
         }
-        Failure::None => {}
+        Failure::DropAnswer | Failure::None => {}
     }
 
     let input: Value = match serde_json::from_slice(&body) {
@@ -280,7 +289,11 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
     let mut fleet = lock(&state.fleet);
     let now = Utc::now();
     fleet.run_schedule(now);
-    Ok(match operations::call(&mut fleet, region, operation, &input, now) {
+    let answer = operations::call(&mut fleet, region, operation, &input, now);
+    if failure == Failure::DropAnswer {
+        return Err(DropConnection);
+    }
+    Ok(match answer {
         Ok(output) => json_response(StatusCode::OK, &output),
         Err(operations::OperationError { kind, message }) => {
             aws_error(StatusCode::BAD_REQUEST, kind, &message)

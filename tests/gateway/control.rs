@@ -110,3 +110,46 @@ async fn start_and_cancel_through_moto_without_a_database() {
     assert!(cancelled["errors"].is_null(), "{cancelled}");
     assert_eq!(cancelled["data"]["cancelTaskExecution"]["taskExecutionArn"], arn.as_str());
 }
+
+#[tokio::test]
+async fn a_start_whose_answer_is_lost_is_found_again_or_said_to_be_unknown_and_never_starts_twice() {
+    let gateway = TestGateway::start().await;
+    let start = |key: &str| gateway.query(START, json!({ "task": seeded::QUICK_TASK, "key": key }));
+
+    // DataSync started it and the answer was lost: the gateway lists the task's executions and
+    // finds the one that started since it asked.
+    gateway
+        .inject(json!({ "failure": "drop_answer", "count": 1, "operations": ["StartTaskExecution"] }))
+        .await;
+    let found = start("lost-answer-1").await;
+    let arn = found["data"]["startTaskExecution"]["taskExecutionArn"].as_str();
+    assert!(arn.is_some_and(|arn| arn.starts_with(seeded::QUICK_TASK)), "reconciled: {found}");
+    assert_eq!(gateway.simulator.calls("StartTaskExecution"), 1, "the SDK did not send it again");
+
+    // The answer lost, and the listing too (every attempt of it): the outcome is unknown, said
+    // so, not retryable, and a retry with the same key starts nothing.
+    let attempts = test_config().datasync.max_attempts;
+    let faults = json!({ "failure": "drop_answer", "count": 1 + attempts,
+                         "operations": ["StartTaskExecution", "ListTaskExecutions"] });
+    gateway.inject(faults).await;
+    let unknown = start("lost-answer-2").await;
+    assert_eq!(error_codes(&unknown), ["UPSTREAM_OUTCOME_UNKNOWN"], "{unknown}");
+    let extensions = unknown["errors"][0]["extensions"].as_object().unwrap();
+    assert!(!extensions.contains_key("retryable"), "a blind retry could start it twice: {unknown}");
+    let retried = start("lost-answer-2").await;
+    assert_eq!(error_codes(&retried), ["UPSTREAM_OUTCOME_UNKNOWN"], "{retried}");
+    assert_eq!(
+        gateway.simulator.calls("StartTaskExecution"),
+        2,
+        "one start per first request, none for the retry"
+    );
+
+    let client = crate::common::sdk_client(&gateway.simulator.endpoint_url()).await;
+    let listed = client.list_task_executions().task_arn(seeded::QUICK_TASK).send().await.unwrap();
+    let started_here = listed
+        .task_executions()
+        .iter()
+        .filter(|entry| entry.task_execution_arn().is_some_and(|arn| arn.contains("exec-0f")))
+        .count();
+    assert_eq!(started_here, 2, "exactly one execution per request that reached DataSync");
+}
