@@ -300,7 +300,7 @@ impl DataSyncClient {
         let metrics = &self.inner.metrics;
         let spend = |background: bool| async move {
             let started = Instant::now();
-            budget.spend(background).await;
+            budget.spend(caller.key(), background).await;
             metrics.budget_wait(region, started.elapsed());
         };
         if caller.is_background() {

@@ -302,6 +302,45 @@ async fn a_lone_client_is_served_while_another_client_s_crowd_waits() {
 }
 
 #[tokio::test]
+async fn a_lone_client_is_served_in_turn_while_another_floods_the_region_s_call_budget() {
+    // The budget, not the slots, is what is short: 5 calls a second (a burst of 25), every slot free.
+    let mut config = test_config();
+    config.datasync.calls_per_second = 5.0;
+    let gateway = TestGateway::start_with(config).await;
+
+    // 60 cold ARNs from 127.0.0.1: past the burst, 35 of them wait for the budget.
+    let crowd_query = alias_amplification(1, 60);
+    let crowd = {
+        let url = gateway.url("/graphql");
+        tokio::spawn(async move {
+            reqwest::Client::new().post(url).json(&json!({ "query": crowd_query })).send().await.unwrap()
+        })
+    };
+    while gateway.describe_calls() < 25 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let bystander = reqwest::Client::builder().local_address(IpAddr::from([127, 0, 0, 2])).build().unwrap();
+    let response: Value = bystander
+        .post(gateway.url("/graphql"))
+        .json(&json!({ "query": format!("{{ taskExecution(arn: \"{}\") {{ status }} }}", seeded::FAILED) }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(response["data"]["taskExecution"]["status"], "ERROR", "{response}");
+    // In turn: the bystander's call came within a couple of refills, not after the 35 queued.
+    let calls_by_then = gateway.describe_calls();
+    assert!(
+        calls_by_then <= 25 + 3,
+        "the bystander waited for the crowd: {calls_by_then} calls were made first"
+    );
+    let crowd: Value = crowd.await.unwrap().json().await.unwrap();
+    assert_eq!(crowd["data"]["a0"].as_array().unwrap().len(), 60);
+}
+
+#[tokio::test]
 async fn the_call_budget_is_enforced_while_executing_when_it_cannot_be_counted_up_front() {
     let mut config = test_config();
     config.limits.max_upstream_calls = 3;
