@@ -99,6 +99,8 @@ pub struct Levels {
     pub watcher_leased: Gauge,
     pub watcher_polls: Gauge,
     pub watcher_failed_polls: Gauge,
+    pub hints_queued: Gauge,
+    pub hints_dropped: Gauge,
     pub watcher_leases_ok: Gauge,
     pub subscriptions: Gauge,
     pub streaming_connections: Gauge,
@@ -201,6 +203,16 @@ impl Default for Metrics {
             "watcher_failed_polls",
             "Failed polls since start",
             levels.watcher_failed_polls.clone(),
+        );
+        registry.register(
+            "hints_queued",
+            "EventBridge hints waiting to be polled",
+            levels.hints_queued.clone(),
+        );
+        registry.register(
+            "hints_dropped",
+            "EventBridge hints dropped since start because the queue was full",
+            levels.hints_dropped.clone(),
         );
         registry.register(
             "watcher_leases_ok",

@@ -34,7 +34,11 @@ pub async fn readyz(State(state): State<AppState>) -> Json<Value> {
             json!({ "enabled": true, "standby": discovery.standby(), "regions": discovery.status() })
         }
     };
-    let live = json!({ "watcher": state.live.status(), "streamingConnections": state.open_streams() });
+    let live = json!({
+        "watcher": state.live.status(),
+        "hints": state.live.hint_status(),
+        "streamingConnections": state.open_streams(),
+    });
     Json(json!({ "status": "ready", "history": history, "discovery": discovery, "live": live }))
 }
 
@@ -65,6 +69,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     levels.watcher_polls.set(watcher.polls as i64);
     levels.watcher_failed_polls.set(watcher.failed_polls as i64);
     levels.watcher_leases_ok.set(i64::from(watcher.leases_ok.unwrap_or(false)));
+    let hints = state.live.hint_status();
+    levels.hints_queued.set(hints.queued as i64);
+    levels.hints_dropped.set(hints.dropped as i64);
     levels.subscriptions.set(watcher.subscribers as i64);
     levels.streaming_connections.set(state.open_streams() as i64);
     ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.render())

@@ -10,11 +10,11 @@
 //! its lease, and every description it gets is written to the index and announced; without one
 //! (or while it is down), each replica polls what its own subscribers follow.
 
+mod hints;
 pub mod hub;
 mod listen;
 mod watcher;
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +29,8 @@ use crate::model::TaskExecution;
 use crate::service::{Consistency, ExecutionService, ServedFrom};
 use crate::store::filter::SnapshotFilter;
 use crate::store::{within, HistoryStore, StoreError};
+pub use hints::HintStatus;
+use hints::Hints;
 use hub::{ExecutionEvent, Hub};
 pub use watcher::WatcherStatus;
 
@@ -61,7 +63,7 @@ struct Shared {
     /// Set at shutdown: the watcher stops claiming and polling.
     stopping: AtomicBool,
     /// Executions to poll at once (EventBridge said they changed).
-    hinted: Mutex<HashSet<String>>,
+    hints: Arc<Hints>,
     status: Mutex<WatcherStatus>,
 }
 
@@ -86,10 +88,13 @@ impl Live {
                 poke: Notify::new(),
                 claim_now: AtomicBool::new(true),
                 stopping: AtomicBool::new(false),
-                hinted: Mutex::default(),
+                hints: Arc::default(),
             }),
         };
-        let mut tasks = vec![tokio::spawn(watcher::run(live.clone())).abort_handle()];
+        let mut tasks = vec![
+            tokio::spawn(watcher::run(live.clone())).abort_handle(),
+            tokio::spawn(hints::run(live.clone(), live.shared.hints.clone())).abort_handle(),
+        ];
         if live.shared.store.is_some() {
             tasks.push(tokio::spawn(listen::run(live.clone())).abort_handle());
         }
@@ -159,20 +164,20 @@ impl Live {
         })
     }
 
-    /// An outside hint that `arn` changed, to `status` if known: it is polled now, unless this
-    /// replica already knows it in that status. Whether a poll was queued.
+    /// An outside hint that `arn` changed, to `status` if known: it is polled soon, unless this
+    /// replica already knows it in that status or too many hints wait already (dropped, and
+    /// counted). Whether a poll was queued.
     pub fn hint(&self, arn: &ExecutionArn, status: Option<&str>) -> Result<bool, GatewayError> {
         self.shared.executions.check_region(arn)?;
         if status.is_some_and(|status| self.shared.hub.knows(arn.as_str(), status)) {
             return Ok(false);
         }
-        self.shared
-            .hinted
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(arn.as_str().to_owned());
-        self.shared.poke.notify_one();
-        Ok(true)
+        Ok(self.shared.hints.push(arn.clone()))
+    }
+
+    /// The hint queue's length and what it dropped.
+    pub fn hint_status(&self) -> HintStatus {
+        self.shared.hints.status()
     }
 
     /// New descriptions: written to the index, then pushed to this replica's subscribers and,

@@ -5,7 +5,7 @@
 //! renewed every third of a lease, so one replica polls each); without one, or while it cannot
 //! be reached, the executions this replica's own subscribers follow (leases it held stay in
 //! memory, and nobody else can take them from a database that is down). Executions hinted at
-//! (EventBridge) are polled at once, whoever holds them. Polls go through the call budget as
+//! (EventBridge) are polled at once by a task of their own (`hints`), whoever holds them. Polls go through the call budget as
 //! background work; one that fails (throttling, DataSync down) is retried with backoff and the
 //! lease kept.
 
@@ -125,14 +125,8 @@ pub(super) async fn run(live: Live) {
         for arn in &following {
             due.entry(arn.clone()).or_insert(Due { at: now, failures: 0, slotted: false });
         }
-        let hinted: HashSet<String> =
-            std::mem::take(&mut *shared.hinted.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
-        let to_poll: Vec<String> = due
-            .iter()
-            .filter(|(arn, due)| due.at <= now && !hinted.contains(*arn))
-            .map(|(arn, _)| arn.clone())
-            .chain(hinted.iter().cloned())
-            .collect();
+        let to_poll: Vec<String> =
+            due.iter().filter(|(_, due)| due.at <= now).map(|(arn, _)| arn.clone()).collect();
 
         let polled: Vec<(String, Result<Arc<TaskExecution>, crate::error::GatewayError>)> =
             futures::stream::iter(to_poll)

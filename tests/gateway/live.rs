@@ -473,3 +473,51 @@ async fn an_event_stream_counts_once_against_the_callers_rate() {
         assert!(text.contains("\"SUCCESS\"") && !text.contains("RATE_LIMITED"), "stream {attempt}: {text}");
     }
 }
+
+#[tokio::test]
+async fn a_flood_of_hints_is_bounded_and_does_not_hold_back_the_regular_polls() {
+    let (_simulator, address) = gateway(TEST_TICK, Duration::from_millis(200), |config| {
+        config.live.eventbridge_secret = Some("s3cret-for-tests".into());
+        // The budget is what is short: hints and regular polls compete for it.
+        config.datasync.calls_per_second = 20.0;
+    })
+    .await;
+    let mut subscriber = connect(address, TRANSPORT_WS).await;
+    subscriber.subscribe("1", FOLLOW, json!({ "arn": seeded::TRANSFERRING })).await;
+    assert!(matches!(subscriber.event_within(WAIT).await, Event::Next(..)));
+
+    // 1,200 distinct executions said to have changed: more than the queue holds.
+    let client = reqwest::Client::new();
+    for n in 0..1_200 {
+        let arn = format!("{}/execution/exec-{:017x}", seeded::QUICK_TASK, 0xe000_0000_0000_0000_u64 + n);
+        let event = json!({
+            "version": "0", "id": format!("hint-{n}"), "detail-type": "DataSync Task Execution State Change",
+            "source": "aws.datasync", "account": "111122223333", "time": "2026-11-26T00:00:00Z",
+            "region": "us-east-1", "resources": [arn], "detail": { "State": "SUCCESS" }
+        });
+        let posted = client
+            .post(format!("http://{address}/events/eventbridge"))
+            .header("x-eventbridge-secret", "s3cret-for-tests")
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 202);
+    }
+    let hints = readyz(address).await["hints"].clone();
+    // The queue holds 1,000; a few dozen were taken to be polled meanwhile (20 calls a second).
+    assert!(hints["queued"].as_u64() <= Some(1_000), "the queue is bounded: {hints}");
+    assert!(hints["dropped"].as_u64() >= Some(100), "past the bound, hints are dropped and counted: {hints}");
+
+    // While the hints wait, the followed execution's changes keep coming, every poll.
+    for _ in 0..5 {
+        match subscriber.event_within(WAIT).await {
+            Event::Next(_, payload) => {
+                assert_eq!(payload["data"]["taskExecutionUpdated"]["status"], "TRANSFERRING")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let hints = readyz(address).await["hints"].clone();
+    assert!(hints["queued"].as_u64() > Some(0), "the pushes came while hints were still queued: {hints}");
+}
