@@ -125,6 +125,7 @@ impl Application {
             gate,
             limits: config.limits.clone(),
             history: history.clone(),
+            ready_without_database: config.history.ready_without_database,
             discovery,
             graphiql_page: http::graphiql_page(simulator.as_ref().map(|_| fleet::EXAMPLE_QUERY)).into(),
             live: live.clone(),

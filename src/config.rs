@@ -284,6 +284,12 @@ pub struct HistoryConfig {
     #[arg(long, env = "SPOOL_DIR", default_value = "spool")]
     pub spool_dir: std::path::PathBuf,
 
+    /// `/readyz` answers 503 while the configured database cannot be reached, so that a load
+    /// balancer sends clients to a replica that has it. `true` keeps this replica ready (live
+    /// queries and subscriptions still work) for deployments that prefer that.
+    #[arg(long, env = "READY_WITHOUT_DATABASE", default_value = "false", action = clap::ArgAction::Set)]
+    pub ready_without_database: bool,
+
     /// How long a graceful shutdown waits for queued snapshots to be written before spooling them.
     #[arg(long, env = "HISTORY_FLUSH_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub history_flush_timeout: Duration,
@@ -384,6 +390,7 @@ impl std::fmt::Debug for HistoryConfig {
             .field("history_prune_interval", &self.history_prune_interval)
             .field("spool_dir", &self.spool_dir)
             .field("history_flush_timeout", &self.history_flush_timeout)
+            .field("ready_without_database", &self.ready_without_database)
             .field("discovery", &self.discovery)
             .field("discovery_interval", &self.discovery_interval)
             .finish()

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
@@ -19,13 +20,16 @@ pub async fn healthz() -> &'static str {
 }
 
 /// Ready to take traffic, and the state of the history store.
-pub async fn readyz(State(state): State<AppState>) -> Json<Value> {
-    let history = match &state.history {
-        None => json!({ "configured": false }),
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let (history, database_down) = match &state.history {
+        None => (json!({ "configured": false }), false),
         Some(history) => {
             let reachable =
                 tokio::time::timeout(Duration::from_secs(1), history.store.ping()).await.unwrap_or(false);
-            json!({ "configured": true, "reachable": reachable, "writer": history.writer.status() })
+            (
+                json!({ "configured": true, "reachable": reachable, "writer": history.writer.status() }),
+                !reachable,
+            )
         }
     };
     let discovery = match &state.discovery {
@@ -39,7 +43,17 @@ pub async fn readyz(State(state): State<AppState>) -> Json<Value> {
         "hints": state.live.hint_status(),
         "streamingConnections": state.open_streams(),
     });
-    Json(json!({ "status": "ready", "history": history, "discovery": discovery, "live": live }))
+    // A replica without its database serves no history, statistics or index pages: a load
+    // balancer should send clients elsewhere, unless the deployment prefers live-only service.
+    let mut report = json!({ "status": "ready", "history": history, "discovery": discovery, "live": live });
+    if database_down && !state.ready_without_database {
+        report["status"] = json!("unready");
+        report["reason"] = json!(
+            "the history database cannot be reached (--ready-without-database keeps this replica ready)"
+        );
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(report));
+    }
+    (StatusCode::OK, Json(report))
 }
 
 /// Prometheus metrics (OpenMetrics text): what was counted, and the levels read now.

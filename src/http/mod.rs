@@ -56,6 +56,8 @@ pub struct SharedState {
     pub gate: crate::graphql::Gate,
     pub limits: LimitsConfig,
     pub history: Option<History>,
+    /// Whether `/readyz` stays 200 while the configured database cannot be reached.
+    pub ready_without_database: bool,
     pub discovery: Option<crate::discovery::Discovery>,
     /// The GraphiQL page, rendered once at start-up.
     pub graphiql_page: Arc<str>,

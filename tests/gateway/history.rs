@@ -92,12 +92,19 @@ async fn snapshots_queued_while_postgres_is_down_arrive_once_it_is_back() {
             "live reads work: {response}"
         );
     }
-    let down: Value = gateway.get("/readyz").await.json().await.unwrap();
-    assert_eq!(down["history"]["reachable"], false, "{down}");
+    let down = gateway.get("/readyz").await;
+    assert_eq!(down.status(), 503, "a replica without its database is not ready");
+    let down: Value = down.json().await.unwrap();
+    assert_eq!(
+        (&down["status"], &down["history"]["reachable"]),
+        (&json!("unready"), &json!(false)),
+        "{down}"
+    );
     assert_eq!(down["history"]["writer"]["backlog"], finished.len(), "{down}");
 
     proxy.resume().await;
     let up = gateway.history_settled(finished.len() as u64).await;
+    assert_eq!(up["status"], "ready", "{up}");
     assert_eq!(up["history"]["writer"]["written"], finished.len(), "each written once: {up}");
     let mut expected: Vec<&str> = finished.to_vec();
     expected.sort_unstable();
