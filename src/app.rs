@@ -119,6 +119,7 @@ impl Application {
             metrics: metrics.clone(),
             max_upstream_calls: config.limits.max_upstream_calls,
             max_subscriptions: config.live.max_subscriptions_per_connection,
+            operations_open: Default::default(),
         };
         let state = AppState::from(SharedState {
             schema,

@@ -7,7 +7,7 @@
 //! Counters and histograms are recorded where things happen; levels (cache entries, backlogs,
 //! open connections, the watcher's state) are read when `/metrics` is scraped ([`Levels`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,9 +19,15 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-/// Operation names kept as label values; later ones are counted as `other`, so that clients
+/// Operation names kept as label values; the rest are counted as `other`, so that clients
 /// naming operations freely cannot grow the registry without bound.
 const MAX_OPERATION_NAMES: usize = 200;
+/// Times a name must be seen before it gets a label of its own: an attacker's one-off names
+/// never do, so they cannot take the places of the names real clients send again and again.
+const NAME_EARNS_LABEL: u32 = 3;
+/// Names counted while they earn a label; when full, every count is halved and those at zero
+/// are forgotten, which keeps the frequent ones.
+const MAX_CANDIDATE_NAMES: usize = 10_000;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
@@ -75,7 +81,7 @@ struct Inner {
     registry: Registry,
     operations: Family<OperationLabels, Counter>,
     operation_seconds: HistogramFamily<OperationLabels>,
-    operation_names: Mutex<HashSet<String>>,
+    operation_names: Mutex<OperationNames>,
     errors: Family<CodeLabels, Counter>,
     cache_lookups: Family<CacheLabels, Counter>,
     cache_evictions: Family<NameLabels, Counter>,
@@ -103,6 +109,7 @@ pub struct Levels {
     pub hints_dropped: Gauge,
     pub watcher_leases_ok: Gauge,
     pub subscriptions: Gauge,
+    pub subscribed_executions: Gauge,
     pub streaming_connections: Gauge,
     pub http_connections: Gauge,
 }
@@ -221,8 +228,14 @@ impl Default for Metrics {
         );
         registry.register(
             "subscriptions_open",
-            "Open subscribers on this replica",
+            "Subscriptions open on this replica, one per client operation",
             levels.subscriptions.clone(),
+        );
+        registry.register(
+            "subscribed_executions",
+            "Subscriptions to executions and the fleet feed on this replica after sharing: identical \
+             operations from many clients count once",
+            levels.subscribed_executions.clone(),
         );
         registry.register(
             "streaming_connections_open",
@@ -267,7 +280,7 @@ impl Metrics {
             return name.map_or("anonymous", |_| "other").to_owned();
         };
         let mut names = self.inner.operation_names.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if names.contains(name) || (names.len() < MAX_OPERATION_NAMES && names.insert(name.to_owned())) {
+        if names.labelled(name) {
             name.to_owned()
         } else {
             "other".to_owned()
@@ -334,5 +347,55 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.inner.registry)
             .expect("writing to a String cannot fail");
         text
+    }
+}
+
+/// Which operation names have a label of their own: those seen `NAME_EARNS_LABEL` times, up to
+/// `MAX_OPERATION_NAMES` of them.
+#[derive(Default)]
+struct OperationNames {
+    labelled: HashSet<String>,
+    seen: HashMap<String, u32>,
+}
+
+impl OperationNames {
+    /// Counts `name` once; whether it has a label of its own.
+    fn labelled(&mut self, name: &str) -> bool {
+        if self.labelled.contains(name) {
+            return true;
+        }
+        if self.labelled.len() >= MAX_OPERATION_NAMES {
+            return false;
+        }
+        if !self.seen.contains_key(name) && self.seen.len() >= MAX_CANDIDATE_NAMES {
+            self.seen.retain(|_, count| {
+                *count /= 2;
+                *count > 0
+            });
+        }
+        let count = self.seen.entry(name.to_owned()).or_default();
+        *count += 1;
+        if *count < NAME_EARNS_LABEL {
+            return false;
+        }
+        self.seen.remove(name);
+        self.labelled.insert(name.to_owned());
+        true
+    }
+}
+
+#[cfg(test)]
+mod operation_name_tests {
+    use super::*;
+
+    #[test]
+    fn one_off_names_never_take_the_labels_of_names_sent_again_and_again() {
+        let mut names = OperationNames::default();
+        for n in 0..50_000 {
+            assert!(!names.labelled(&format!("attack{n}")), "a name seen once has no label");
+        }
+        let frequent = (0..NAME_EARNS_LABEL).map(|_| names.labelled("Dashboard")).last();
+        assert_eq!(frequent, Some(true), "a name sent again and again gets its label");
+        assert!(names.seen.len() <= MAX_CANDIDATE_NAMES, "the candidates stay bounded");
     }
 }

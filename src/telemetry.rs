@@ -210,3 +210,52 @@ impl Visit for StatementReport {
 
     fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
 }
+
+/// A log line that floods under attack (refused requests, calls timed out in a crowd): written
+/// at most once per `interval`, saying how many like it were not written since.
+pub struct Occasionally {
+    interval: std::time::Duration,
+    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl Occasionally {
+    pub const fn every(interval: std::time::Duration) -> Self {
+        Occasionally { interval, state: std::sync::Mutex::new((None, 0)) }
+    }
+
+    /// Calls `log` with the number of occurrences left unwritten since the last line, when one
+    /// is due; otherwise counts this one.
+    pub fn log(&self, log: impl FnOnce(u64)) {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (last, skipped) = &mut *state;
+        let now = std::time::Instant::now();
+        if last.is_some_and(|last| now.duration_since(last) < self.interval) {
+            *skipped += 1;
+            return;
+        }
+        let unwritten = std::mem::take(skipped);
+        *last = Some(now);
+        drop(state);
+        log(unwritten);
+    }
+}
+
+#[cfg(test)]
+mod occasionally_tests {
+    use super::Occasionally;
+    use std::time::Duration;
+
+    #[test]
+    fn a_flood_is_one_line_and_the_next_says_how_many_were_left_out() {
+        let hourly = Occasionally::every(Duration::from_secs(3_600));
+        let mut written = Vec::new();
+        for _ in 0..1_000 {
+            hourly.log(|unwritten| written.push(unwritten));
+        }
+        assert_eq!(written, [0], "one line for the flood");
+        let always = Occasionally::every(Duration::ZERO);
+        always.log(|unwritten| written.push(unwritten));
+        always.log(|unwritten| written.push(unwritten));
+        assert_eq!(written, [0, 0, 0]);
+    }
+}

@@ -19,6 +19,7 @@ use crate::config::{default_region, DataSyncConfig};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::model::{Location, Task, TaskExecution, TaskSummary};
+use crate::telemetry::Occasionally;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -334,7 +335,10 @@ impl DataSyncClient {
         );
         let call = tokio::time::timeout(self.inner.call_timeout, queued_and_called).instrument(span.clone());
         let result = call.await.unwrap_or_else(|_| {
-            tracing::warn!(caller = %caller.key(), "DataSync call timed out (waiting for the budget and a slot included)");
+            static TIMEOUTS: Occasionally = Occasionally::every(Duration::from_secs(60));
+            TIMEOUTS.log(|unwritten| {
+                tracing::warn!(caller = %caller.key(), unwritten, "DataSync call timed out (waiting for the budget and a slot included); `unwritten` more since the last such line");
+            });
             metrics.datasync_call(operation, region, "timeout", self.inner.call_timeout);
             Err(GatewayError::UpstreamUnavailable("the call to DataSync timed out"))
         });

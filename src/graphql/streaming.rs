@@ -32,6 +32,16 @@ pub struct Streaming {
     pub metrics: Metrics,
     pub max_upstream_calls: usize,
     pub max_subscriptions: usize,
+    /// Subscriptions open in this process, one per client operation (identical ones from many
+    /// clients share one execution, but each counts here).
+    pub operations_open: Arc<AtomicUsize>,
+}
+
+impl Streaming {
+    /// Client operations open now (subscriptions and their streams), for `/metrics`.
+    pub fn operations_open(&self) -> usize {
+        self.operations_open.load(Ordering::Relaxed)
+    }
 }
 
 /// One connection's executor.
@@ -111,7 +121,7 @@ impl Executor for StreamingExecutor {
             Ok(admitted) => admitted,
             Err(refusal) => return self.refused(refusal),
         };
-        let slot = OpenSubscription(self.open.clone());
+        let slot = OpenSubscription::new(self.open.clone(), self.shared.operations_open.clone());
         if self.open.fetch_add(1, Ordering::Relaxed) >= self.shared.max_subscriptions {
             let message = format!(
                 "this connection has {} operations open already (--max-subscriptions-per-connection); \
@@ -165,11 +175,23 @@ impl StreamingExecutor {
     }
 }
 
-/// Counts an operation open on the connection while it lives.
-struct OpenSubscription(Arc<AtomicUsize>);
+/// Counts an operation open in the process while it lives; on the connection, once the caller
+/// has counted it there (the count decides whether it may open).
+struct OpenSubscription {
+    connection: Arc<AtomicUsize>,
+    process: Arc<AtomicUsize>,
+}
+
+impl OpenSubscription {
+    fn new(connection: Arc<AtomicUsize>, process: Arc<AtomicUsize>) -> Self {
+        process.fetch_add(1, Ordering::Relaxed);
+        OpenSubscription { connection, process }
+    }
+}
 
 impl Drop for OpenSubscription {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.connection.fetch_sub(1, Ordering::Relaxed);
+        self.process.fetch_sub(1, Ordering::Relaxed);
     }
 }

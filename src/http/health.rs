@@ -86,7 +86,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let hints = state.live.hint_status();
     levels.hints_queued.set(hints.queued as i64);
     levels.hints_dropped.set(hints.dropped as i64);
-    levels.subscriptions.set(watcher.subscribers as i64);
+    levels.subscriptions.set(state.streaming.operations_open() as i64);
+    levels.subscribed_executions.set(watcher.subscribers as i64);
     levels.streaming_connections.set(state.open_streams() as i64);
     ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.render())
 }

@@ -116,7 +116,10 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         ))
         .layer(axum::middleware::map_response(errors::as_json))
         .layer(
-            TraceLayer::new_for_http().make_span_with(request_span::make).on_response(request_span::finished),
+            TraceLayer::new_for_http()
+                .make_span_with(request_span::make)
+                .on_response(request_span::finished)
+                .on_failure(request_span::failed),
         );
     if !limits.cors_allow_origins.is_empty() {
         let origins = limits

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, Response};
+use tower_http::classify::ServerErrorsFailureClass;
 use tracing::field::Empty;
+
+use crate::telemetry::Occasionally;
 use tracing::Span;
 
 pub fn make(request: &Request<Body>) -> Span {
@@ -23,6 +26,16 @@ pub fn make(request: &Request<Body>) -> Span {
     );
     crate::telemetry::continue_trace(&span, request.headers());
     span
+}
+
+/// A request answered with a server error, in the log at most once a minute with how many were
+/// not written: refused upgrades (503) under a flood would otherwise write a line each. The
+/// span records every one.
+pub fn failed(class: ServerErrorsFailureClass, latency: Duration, _: &Span) {
+    static FAILED: Occasionally = Occasionally::every(Duration::from_secs(60));
+    FAILED.log(|unwritten| {
+        tracing::warn!(%class, ?latency, unwritten, "request failed; `unwritten` more since the last such line");
+    });
 }
 
 pub fn finished(response: &Response<Body>, _: Duration, span: &Span) {
