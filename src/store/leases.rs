@@ -14,6 +14,11 @@ use super::{HistoryStore, StoreError};
 /// Most executions one replica follows at once.
 const MAX_FOLLOWED: i64 = 10_000;
 
+// A replica's heartbeat is the job lease named `replica:<its name>`: a lease whose owner's
+// heartbeat has run out is free at once, whatever its own expiry says, so a replica that died
+// (kill -9, a lost host) hands its work over within a few heartbeats instead of a whole lease.
+// Each query below that takes a lease says so with `NOT EXISTS (… 'replica:' || owner …)`.
+
 impl HistoryStore {
     /// Renews the leases `owner` holds on running executions and takes those whose lease ran
     /// out (or never had one), for `lease`; the ARNs `owner` now holds.
@@ -24,7 +29,9 @@ impl HistoryStore {
              WHERE execution_arn IN ( \
                  SELECT execution_arn FROM execution_snapshots \
                  WHERE status NOT IN ('SUCCESS', 'ERROR') \
-                   AND (poll_owner = $1 OR poll_lease_expires IS NULL OR poll_lease_expires < now()) \
+                   AND (poll_owner = $1 OR poll_lease_expires IS NULL OR poll_lease_expires < now() \
+                        OR NOT EXISTS (SELECT 1 FROM job_leases beat \
+                            WHERE beat.name = 'replica:' || poll_owner AND beat.expires_at > now())) \
                  ORDER BY started_at DESC, execution_arn DESC LIMIT $3 \
                  FOR UPDATE SKIP LOCKED) \
              RETURNING execution_arn",
@@ -54,6 +61,8 @@ impl HistoryStore {
             "INSERT INTO job_leases (name, owner, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3)) \
              ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at \
              WHERE job_leases.owner = EXCLUDED.owner OR job_leases.expires_at < now() \
+                OR NOT EXISTS (SELECT 1 FROM job_leases beat \
+                    WHERE beat.name = 'replica:' || job_leases.owner AND beat.expires_at > now()) \
              RETURNING owner",
         )
         .bind(name)
@@ -62,6 +71,22 @@ impl HistoryStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(held.is_some())
+    }
+
+    /// `owner` is alive for `ttl` more: its heartbeat, and whether another replica's leases on
+    /// running executions are held by one whose heartbeat has run out (to be taken now).
+    pub async fn beat(&self, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.acquire_job(&format!("replica:{owner}"), owner, ttl).await?;
+        let orphaned = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM execution_snapshots \
+                 WHERE status NOT IN ('SUCCESS', 'ERROR') AND poll_owner <> $1 \
+                   AND NOT EXISTS (SELECT 1 FROM job_leases beat \
+                       WHERE beat.name = 'replica:' || poll_owner AND beat.expires_at > now()))",
+        )
+        .bind(owner)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(orphaned)
     }
 
     /// Gives up `owner`'s job leases (at shutdown).

@@ -153,6 +153,16 @@ impl Replica {
     /// Starts `datasync-gateway serve` on `database_url`, signing its DataSync calls with
     /// `access_key` (which is how the simulator tells the replicas apart).
     async fn start(simulator: &Simulator, database_url: &str, access_key: &'static str) -> Replica {
+        Replica::with_lease(simulator, database_url, access_key, "1s").await
+    }
+
+    /// As [`Replica::start`], with `--lease-duration lease`.
+    async fn with_lease(
+        simulator: &Simulator,
+        database_url: &str,
+        access_key: &'static str,
+        lease: &str,
+    ) -> Replica {
         let spool = std::env::temp_dir().join(format!("gateway-replica-{}-{access_key}", std::process::id()));
         let args = [
             "--discovery",
@@ -162,7 +172,7 @@ impl Replica {
             "--poll-interval",
             "100ms",
             "--lease-duration",
-            "1s",
+            lease,
             "--datasync-calls-per-second",
             "10000",
             "--spool-dir",
@@ -277,6 +287,39 @@ async fn two_replicas_poll_each_execution_once_and_the_survivor_of_a_kill_finish
     for arn in held_by_holder {
         assert!(simulator.described_by(arn, other.access_key) > 1, "{arn} was taken over");
     }
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn after_a_kill_9_the_survivor_takes_over_by_heartbeat_not_after_the_whole_lease() {
+    let simulator = simulator(Duration::from_millis(250)).await;
+    let database_url = test_database().await;
+    // Leases of 30 s (the default): taking over only when they run out left subscribers
+    // without news for 36-40 s.
+    let a = Replica::with_lease(&simulator, &database_url, "AKIDHEARTA", "30s").await;
+    let b = Replica::with_lease(&simulator, &database_url, "AKIDHEARTB", "30s").await;
+    let names = HashMap::from([(a.name().await, "a"), (b.name().await, "b")]);
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    let arn = seeded::TRANSFERRING.to_owned();
+    let held = owners(&pool, std::slice::from_ref(&arn)).await;
+    let (mut holder, survivor) = if names[&held[&arn]] == "a" { (a, b) } else { (b, a) };
+    let mut subscriber = connect(survivor.gateway.address, TRANSPORT_WS).await;
+    subscriber.subscribe("1", FOLLOW, json!({ "arn": arn })).await;
+    for _ in 0..2 {
+        assert!(matches!(subscriber.event_within(WAIT).await, Event::Next(..)), "pushes through NOTIFY");
+    }
+
+    holder.gateway.kill();
+    let killed = tokio::time::Instant::now();
+    // Drain what was already on its way, then wait for the survivor's own polls.
+    while tokio::time::timeout(Duration::from_millis(300), subscriber.event()).await.is_ok() {}
+    // Generous against the 6 s three heartbeats take, and below the 20 s at least that the lease
+    // alone would take (renewed every 10 s, it runs out 20-30 s after the kill).
+    let next = tokio::time::timeout(Duration::from_secs(15), subscriber.event()).await;
+    assert!(matches!(next, Ok(Event::Next(..))), "no push within 15 s of the kill: {next:?}");
+    let gap = killed.elapsed();
+    eprintln!("pushes resumed {gap:?} after kill -9 of the lease holder");
+    assert!(simulator.described_by(&arn, survivor.access_key) > 0, "the survivor polls it now");
     pool.close().await;
 }
 
