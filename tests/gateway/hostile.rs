@@ -263,14 +263,13 @@ async fn a_connection_is_closed_after_its_request_allowance() {
     assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
 }
 
-#[tokio::test]
-async fn a_lone_client_is_served_while_another_client_s_crowd_waits() {
-    let mut config = test_config();
-    config.datasync.max_concurrency = 2;
-    let gateway = TestGateway::start_with(config).await;
-    gateway.inject(json!({ "latencyMs": 100 })).await;
-
-    // 60 cold ARNs from 127.0.0.1: 30 rounds of 2 calls at 100 ms each.
+/// 60 cold ARNs asked for at once from 127.0.0.1, then, once `started` DataSync calls were made,
+/// one cold read from 127.0.0.2 (loopback has all of 127/8): the calls made by the time the
+/// bystander was answered, and the crowd's request, still running or done.
+async fn crowd_then_bystander(
+    gateway: &TestGateway,
+    started: u64,
+) -> (u64, tokio::task::JoinHandle<reqwest::Response>) {
     let crowd_query = alias_amplification(1, 60);
     let crowd = {
         let url = gateway.url("/graphql");
@@ -278,10 +277,9 @@ async fn a_lone_client_is_served_while_another_client_s_crowd_waits() {
             reqwest::Client::new().post(url).json(&json!({ "query": crowd_query })).send().await.unwrap()
         })
     };
-    while gateway.describe_calls() < 2 {
+    while gateway.describe_calls() < started {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // One cold read from another address (loopback has all of 127/8).
     let bystander = reqwest::Client::builder().local_address(IpAddr::from([127, 0, 0, 2])).build().unwrap();
     let response: Value = bystander
         .post(gateway.url("/graphql"))
@@ -293,7 +291,18 @@ async fn a_lone_client_is_served_while_another_client_s_crowd_waits() {
         .await
         .unwrap();
     assert_eq!(response["data"]["taskExecution"]["status"], "ERROR", "{response}");
-    let calls_by_then = gateway.describe_calls();
+    (gateway.describe_calls(), crowd)
+}
+
+#[tokio::test]
+async fn a_lone_client_is_served_while_another_client_s_crowd_waits() {
+    let mut config = test_config();
+    config.datasync.max_concurrency = 2;
+    let gateway = TestGateway::start_with(config).await;
+    gateway.inject(json!({ "latencyMs": 100 })).await;
+
+    // 30 rounds of 2 calls at 100 ms each for the crowd.
+    let (calls_by_then, crowd) = crowd_then_bystander(&gateway, 2).await;
     assert!(calls_by_then <= 8, "the bystander waited for the crowd: {calls_by_then} calls were made first");
     assert!(!crowd.is_finished(), "the crowd is still being served");
     let crowd: Value = crowd.await.unwrap().json().await.unwrap();
@@ -308,30 +317,9 @@ async fn a_lone_client_is_served_in_turn_while_another_floods_the_region_s_call_
     config.datasync.calls_per_second = 5.0;
     let gateway = TestGateway::start_with(config).await;
 
-    // 60 cold ARNs from 127.0.0.1: past the burst, 35 of them wait for the budget.
-    let crowd_query = alias_amplification(1, 60);
-    let crowd = {
-        let url = gateway.url("/graphql");
-        tokio::spawn(async move {
-            reqwest::Client::new().post(url).json(&json!({ "query": crowd_query })).send().await.unwrap()
-        })
-    };
-    while gateway.describe_calls() < 25 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let bystander = reqwest::Client::builder().local_address(IpAddr::from([127, 0, 0, 2])).build().unwrap();
-    let response: Value = bystander
-        .post(gateway.url("/graphql"))
-        .json(&json!({ "query": format!("{{ taskExecution(arn: \"{}\") {{ status }} }}", seeded::FAILED) }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(response["data"]["taskExecution"]["status"], "ERROR", "{response}");
-    // In turn: the bystander's call came within a couple of refills, not after the 35 queued.
-    let calls_by_then = gateway.describe_calls();
+    // Past the burst, 35 of the crowd's calls wait for the budget; in turn, the bystander's
+    // call comes within a couple of refills, not after them.
+    let (calls_by_then, crowd) = crowd_then_bystander(&gateway, 25).await;
     assert!(
         calls_by_then <= 25 + 3,
         "the bystander waited for the crowd: {calls_by_then} calls were made first"

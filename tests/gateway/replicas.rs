@@ -24,9 +24,9 @@ async fn simulator(tick: Duration) -> Simulator {
     Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig::with_tick(tick)).await.unwrap()
 }
 
-#[tokio::test]
-async fn an_execution_nobody_asked_about_is_indexed_followed_recorded_and_announced() {
-    let simulator = simulator(Duration::from_millis(200)).await;
+/// A gateway in front of `simulator` on a database of its own, syncing every second and
+/// polling every 100 ms; its address and database.
+async fn syncing_gateway(simulator: &Simulator) -> (std::net::SocketAddr, String) {
     let mut config = history_config().await;
     config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
     config.history.discovery = true;
@@ -34,6 +34,13 @@ async fn an_execution_nobody_asked_about_is_indexed_followed_recorded_and_announ
     config.live.poll_interval = Duration::from_millis(100);
     let database_url = config.history.database_url.clone().unwrap();
     let (address, _) = spawn_gateway(config).await;
+    (address, database_url)
+}
+
+#[tokio::test]
+async fn an_execution_nobody_asked_about_is_indexed_followed_recorded_and_announced() {
+    let simulator = simulator(Duration::from_millis(200)).await;
+    let (address, database_url) = syncing_gateway(&simulator).await;
 
     let mut feed = connect(address, TRANSPORT_WS).await;
     feed.subscribe("feed", EVENTS, json!({ "filter": { "taskArns": [seeded::QUICK_TASK] } })).await;
@@ -75,13 +82,7 @@ async fn an_execution_nobody_asked_about_is_indexed_followed_recorded_and_announ
 async fn a_client_told_finished_reads_finished_from_the_index_at_once() {
     const RUNS: usize = 200;
     let simulator = simulator(Duration::from_millis(100)).await;
-    let mut config = history_config().await;
-    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
-    config.history.discovery = true;
-    config.history.discovery_interval = Duration::from_secs(1);
-    config.live.poll_interval = Duration::from_millis(100);
-    let database_url = config.history.database_url.clone().unwrap();
-    let (address, _) = spawn_gateway(config).await;
+    let (address, database_url) = syncing_gateway(&simulator).await;
     let url = format!("http://{address}/graphql");
 
     // Writes to the index are held back 400 ms at a time, with short gaps (well within the
