@@ -371,6 +371,11 @@ pub struct LimitsConfig {
     #[arg(long, env = "CONNECTION_IDLE_TIMEOUT", default_value = "60s", value_parser = non_zero_duration)]
     pub connection_idle_timeout: Duration,
 
+    /// A connection whose client takes none of what is being written to it for this long (an
+    /// event stream or a large answer nobody reads) is closed.
+    #[arg(long, env = "WRITE_TIMEOUT", default_value = "30s", value_parser = non_zero_duration)]
+    pub write_timeout: Duration,
+
     /// Requests served on one kept-alive connection before it is closed.
     #[arg(long, env = "MAX_REQUESTS_PER_CONNECTION", default_value_t = 10_000)]
     pub max_requests_per_connection: u64,

@@ -25,6 +25,9 @@ struct ActivityState {
     start: Instant,
     last_ms: AtomicU64,
     handling: AtomicUsize,
+    /// Since when (ms after `start`, plus one; 0: not) a write has been waiting for the client
+    /// to take bytes.
+    write_blocked_ms: AtomicU64,
 }
 
 /// Marks a request as being handled while it lives.
@@ -36,12 +39,50 @@ impl Activity {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
             handling: AtomicUsize::new(0),
+            write_blocked_ms: AtomicU64::new(0),
         }))
     }
 
+    fn now_ms(&self) -> u64 {
+        self.0.start.elapsed().as_millis() as u64
+    }
+
+    /// Notes how a write went: blocked (from the first time on), or some bytes taken.
+    fn wrote<T>(&self, result: &Poll<io::Result<T>>, took_bytes: bool) {
+        match result {
+            Poll::Pending => {
+                let _ = self.0.write_blocked_ms.compare_exchange(
+                    0,
+                    self.now_ms() + 1,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+            }
+            Poll::Ready(_) => {
+                self.0.write_blocked_ms.store(0, Ordering::Relaxed);
+                if took_bytes {
+                    self.touch();
+                }
+            }
+        }
+    }
+
+    /// Resolves once a write has waited `timeout` without the client taking a byte: it stopped
+    /// reading (a request being handled, such as an event stream, does not hold this off).
+    pub async fn write_stalled_for(&self, timeout: Duration) {
+        loop {
+            let since = self.0.write_blocked_ms.load(Ordering::Relaxed);
+            let waited = if since == 0 { 0 } else { self.now_ms().saturating_sub(since - 1) };
+            let waited = Duration::from_millis(waited);
+            if since != 0 && waited >= timeout {
+                return;
+            }
+            tokio::time::sleep(if since == 0 { timeout } else { timeout - waited }).await;
+        }
+    }
+
     fn touch(&self) {
-        let elapsed = self.0.start.elapsed().as_millis() as u64;
-        self.0.last_ms.store(elapsed, Ordering::Relaxed);
+        self.0.last_ms.store(self.now_ms(), Ordering::Relaxed);
     }
 
     pub fn handling(&self) -> Handling {
@@ -124,9 +165,7 @@ impl AsyncWrite for ConnectionIo {
             return Poll::Ready(Ok(consumed));
         }
         let result = Pin::new(&mut this.stream).poll_write(cx, buf);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.touch();
-        }
+        this.activity.wrote(&result, matches!(result, Poll::Ready(Ok(n)) if n > 0));
         result
     }
 
@@ -144,9 +183,7 @@ impl AsyncWrite for ConnectionIo {
         }
         let this = self.get_mut();
         let result = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.touch();
-        }
+        this.activity.wrote(&result, matches!(result, Poll::Ready(Ok(n)) if n > 0));
         result
     }
 

@@ -30,12 +30,17 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// How long a shutdown waits for open connections to finish their requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The kernel's send buffer per connection (Linux doubles it for its own bookkeeping). Enough
+/// for a fast client at LAN round trips; small enough that a client that reads nothing makes
+/// a write wait within minutes, which `--write-timeout` then ends.
+const SEND_BUFFER_BYTES: usize = 128 * 1024;
 
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
+    pub write_timeout: Duration,
     pub max_requests_per_connection: u64,
 }
 
@@ -45,6 +50,7 @@ impl ConnectionLimits {
             max_connections: config.max_connections,
             header_read_timeout: config.header_read_timeout,
             idle_timeout: config.connection_idle_timeout,
+            write_timeout: config.write_timeout,
             max_requests_per_connection: config.max_requests_per_connection,
         }
     }
@@ -89,6 +95,9 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        // A bounded kernel buffer: Linux grows it to 4 MiB otherwise, which a client that stopped
+        // reading an event stream would fill for an hour before a write ever waited.
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES);
         let io = ConnectionIo::new(stream);
         let activity = io.activity();
         let service =
@@ -104,7 +113,8 @@ pub async fn serve(
             };
             tokio::pin!(stopping, connection);
             let idle = activity.idle_for(limits.idle_timeout);
-            tokio::pin!(idle);
+            let stalled = activity.write_stalled_for(limits.write_timeout);
+            tokio::pin!(idle, stalled);
             let mut draining = false;
             loop {
                 tokio::select! {
@@ -116,6 +126,10 @@ pub async fn serve(
                     }
                     () = &mut idle => {
                         tracing::debug!(%peer, "closing an idle connection");
+                        break;
+                    }
+                    () = &mut stalled => {
+                        tracing::debug!(%peer, "closing a connection whose client takes nothing of what is written");
                         break;
                     }
                     // Answer what is in flight, then close.

@@ -312,3 +312,46 @@ async fn a_flood_of_bad_keys_costs_almost_no_lookups_and_a_valid_caller_is_serve
     }
     assert_eq!(key_lookups(&gateway).await - before, 0.0, "the key's record was remembered");
 }
+
+#[tokio::test]
+async fn an_event_stream_nobody_reads_is_closed_at_the_write_timeout() {
+    let mut config = test_config();
+    config.limits.write_timeout = Duration::from_millis(500);
+    config.live.poll_interval = Duration::from_millis(20);
+    let gateway = TestGateway::start_with(config).await;
+    let open = || async {
+        let ready: Value = reqwest::get(gateway.url("/readyz")).await.unwrap().json().await.unwrap();
+        ready["live"]["streamingConnections"].as_u64().unwrap()
+    };
+    // A client with a small receive window that asks for a stream of large results, and
+    // reads none of them.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut tcp = socket.connect(gateway.address).await.unwrap();
+    // 28 aliases: within the default limit of 30.
+    let fields: String = (0..14).map(|n| format!(" b{n}: bytesWritten f{n}: filesTransferred")).collect();
+    let query = format!(
+        "subscription {{ taskExecutionUpdated(arn: \"{}\") {{ status{fields} }} }}",
+        datasync_gateway::simulator::fleet::seeded::TRANSFERRING
+    );
+    let body = json!({ "query": query }).to_string();
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        gateway.address,
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while open().await != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "the stream never opened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Its results fill the client's window and the gateway's send buffer; then a write waits,
+    // and at the write timeout the connection is closed and its place given back.
+    while open().await != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the unread stream kept its place");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(tcp);
+}
