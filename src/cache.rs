@@ -137,6 +137,12 @@ impl<V: Send + Sync + 'static> AnswerCache<V> {
         self.entries.entry_count()
     }
 
+    /// What the entries weigh, in bytes, against `--cache-max-bytes`.
+    pub async fn weighed_bytes(&self) -> u64 {
+        self.entries.run_pending_tasks().await;
+        self.entries.weighted_size()
+    }
+
     /// The cached answer for `key`, or the one `fetch` produces. Concurrent misses for one key
     /// share a single `fetch`: a crowd asking for a cold key costs DataSync one call. An error
     /// from `fetch` is returned to every waiter and not cached.

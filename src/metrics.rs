@@ -95,6 +95,7 @@ struct Inner {
 #[derive(Default)]
 pub struct Levels {
     cache_entries: Family<NameLabels, Gauge>,
+    cache_weighed_bytes: Family<NameLabels, Gauge>,
     pub writer_backlog: Gauge,
     pub writer_written: Gauge,
     pub writer_dropped: Gauge,
@@ -154,6 +155,11 @@ impl Default for Metrics {
             cache_evictions.clone(),
         );
         registry.register("cache_entries", "Entries in each cache", levels.cache_entries.clone());
+        registry.register(
+            "cache_weighed_bytes",
+            "What each cache bounded in bytes weighs, against its limit",
+            levels.cache_weighed_bytes.clone(),
+        );
         registry.register(
             "datasync_calls",
             "DataSync calls, by operation, region and outcome",
@@ -333,6 +339,10 @@ impl Metrics {
 
     pub fn set_cache_entries(&self, cache: &'static str, entries: u64) {
         self.inner.levels.cache_entries.get_or_create(&NameLabels { name: cache }).set(entries as i64);
+    }
+
+    pub fn set_cache_weighed_bytes(&self, cache: &'static str, bytes: u64) {
+        self.inner.levels.cache_weighed_bytes.get_or_create(&NameLabels { name: cache }).set(bytes as i64);
     }
 
     pub fn set_sync(&self, region: &str, last_run: f64, failed: bool) {

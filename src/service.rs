@@ -147,9 +147,9 @@ impl ExecutionService {
         ExecutionService { cache, last_known, stale_if_error, datasync, history, metrics }
     }
 
-    /// Entries in the execution cache, for `/metrics`.
-    pub async fn cache_entries(&self) -> u64 {
-        self.cache.entries().await
+    /// Entries in the execution cache, and what they weigh in bytes, for `/metrics`.
+    pub async fn cache_entries(&self) -> (u64, u64) {
+        (self.cache.entries().await, self.cache.weighed_bytes().await)
     }
 
     pub fn history(&self) -> Option<&History> {

@@ -27,7 +27,7 @@
 //! only); a field that did would have to report itself to the hint as read elsewhere.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use axum::http::HeaderValue;
 use bytes::Bytes;
@@ -73,7 +73,11 @@ pub struct StoredResponse {
     pub answer: Answer,
     /// Kept as sent, for the operation metrics of each replay.
     pub operation_name: Option<Box<str>>,
-    reads: Vec<Arc<TaskExecution>>,
+    /// Weak: a stored answer must not keep alive what the execution cache let go (100,000
+    /// answers held 100,000 descriptions past the execution cache's own bound). A weak
+    /// reference keeps only the allocation, so its address cannot be reused by another
+    /// description while the answer is stored.
+    reads: Vec<Weak<TaskExecution>>,
     /// Until then, with the generation unchanged, none of `reads` can have expired.
     valid_until: DateTime<Utc>,
     /// A cache generation at which all of `reads` were known to be current.
@@ -95,8 +99,7 @@ impl ResponseCache {
             moka::sync::Cache::builder()
                 .max_capacity(capacity_bytes)
                 .weigher(|key: &Arc<ResponseKey>, stored: &Arc<StoredResponse>| {
-                    let weight = key.request.len() + stored.answer.body.len() + stored.reads.len() * 64 + 256;
-                    u32::try_from(weight).unwrap_or(u32::MAX)
+                    u32::try_from(weight(key, stored)).unwrap_or(u32::MAX)
                 })
                 .build_with_hasher(foldhash::fast::RandomState::default())
         });
@@ -105,6 +108,13 @@ impl ResponseCache {
 
     pub fn enabled(&self) -> bool {
         self.entries.is_some()
+    }
+
+    /// Stored answers, and what they weigh in bytes against `--response-cache-bytes`.
+    pub fn size(&self) -> (u64, u64) {
+        let Some(entries) = &self.entries else { return (0, 0) };
+        entries.run_pending_tasks();
+        (entries.entry_count(), entries.weighted_size())
     }
 
     /// The generation to pass to [`ResponseCache::offer`], taken before the query runs.
@@ -120,8 +130,12 @@ impl ResponseCache {
         if stored.generation.load(Ordering::Acquire) == generation && Utc::now() < stored.valid_until {
             return Some(stored);
         }
-        for execution in &stored.reads {
-            if !self.executions.is_cached(execution).await {
+        for read in &stored.reads {
+            let current = match read.upgrade() {
+                Some(execution) => self.executions.is_cached(&execution).await,
+                None => false,
+            };
+            if !current {
                 entries.invalidate(key);
                 return None;
             }
@@ -143,12 +157,29 @@ impl ResponseCache {
         let stored = StoredResponse {
             answer,
             operation_name,
-            reads,
+            reads: reads.iter().map(Arc::downgrade).collect(),
             valid_until,
             generation: AtomicU64::new(generation),
         };
+        // The request's bytes may be a slice of the connection's whole read buffer: kept as they
+        // are, a 100-byte key held kilobytes. Copied once, here, rather than on every lookup.
+        let key = ResponseKey { request: Bytes::copy_from_slice(&key.request), ..key };
         entries.insert(Arc::new(key), Arc::new(stored));
     }
+}
+
+/// What one stored answer occupies, in bytes: its key and body, the allocation each read keeps
+/// (a description's, once the execution cache has dropped it), and the entry itself (the
+/// cache's node, both `Arc`s, the stored struct, the operation name), measured with
+/// `cargo bench --bench response_memory` against RSS (BENCHMARKS.md).
+fn weight(key: &ResponseKey, stored: &StoredResponse) -> usize {
+    const ENTRY_BYTES: usize = 768;
+    let read_bytes = std::mem::size_of::<TaskExecution>() + 2 * std::mem::size_of::<usize>();
+    key.request.len()
+        + stored.answer.body.len()
+        + stored.operation_name.as_ref().map_or(0, |name| name.len())
+        + stored.reads.len() * read_bytes
+        + ENTRY_BYTES
 }
 
 /// What a client receives of a response (beside its status), and what is stored of it.

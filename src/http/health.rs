@@ -59,7 +59,12 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 /// Prometheus metrics (OpenMetrics text): what was counted, and the levels read now.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let metrics = &state.metrics;
-    metrics.set_cache_entries("executions", state.executions.cache_entries().await);
+    let (entries, bytes) = state.executions.cache_entries().await;
+    metrics.set_cache_entries("executions", entries);
+    metrics.set_cache_weighed_bytes("executions", bytes);
+    let (entries, bytes) = state.responses.size();
+    metrics.set_cache_entries("responses", entries);
+    metrics.set_cache_weighed_bytes("responses", bytes);
     for (cache, entries) in state.tasks.cache_entries().await {
         metrics.set_cache_entries(cache, entries);
     }
