@@ -85,6 +85,11 @@ impl Gate {
         })
     }
 
+    /// Persisted documents kept, and what they weigh in bytes.
+    pub fn persisted_size(&self) -> (u64, u64) {
+        self.persisted.size()
+    }
+
     /// What every transport does to a response after executing `request`: field errors
     /// completed by the spec, and a complexity refusal explained (value, limit, what to change).
     pub fn mend(&self, response: &mut Response, request: &RequestText) {

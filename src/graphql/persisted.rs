@@ -13,8 +13,11 @@ use sha2::{Digest, Sha256};
 use super::coded_error;
 use crate::error::request_codes::{GRAPHQL_VALIDATION_FAILED, PERSISTED_QUERY_NOT_FOUND};
 
-/// Queries kept, least recently used dropped first.
-const CAPACITY: u64 = 1_000;
+/// Bytes of queries kept, least recently used dropped first: a count alone let 1,000 documents
+/// of up to `--max-body-bytes` each take 64 MiB that nothing counted.
+const CAPACITY_BYTES: u64 = 8 * 1024 * 1024;
+/// What one entry weighs beside its hash and text (the cache's node, the `Arc`).
+const ENTRY_BYTES: usize = 256;
 
 #[derive(Clone)]
 pub struct PersistedQueries {
@@ -30,11 +33,23 @@ struct PersistedQuery {
 
 impl Default for PersistedQueries {
     fn default() -> Self {
-        PersistedQueries { queries: moka::sync::Cache::new(CAPACITY) }
+        let queries = moka::sync::Cache::builder()
+            .max_capacity(CAPACITY_BYTES)
+            .weigher(|hash: &String, query: &Arc<str>| {
+                u32::try_from(hash.len() + query.len() + ENTRY_BYTES).unwrap_or(u32::MAX)
+            })
+            .build();
+        PersistedQueries { queries }
     }
 }
 
 impl PersistedQueries {
+    /// Documents kept, and what they weigh in bytes, for `/metrics`.
+    pub fn size(&self) -> (u64, u64) {
+        self.queries.run_pending_tasks();
+        (self.queries.entry_count(), self.queries.weighted_size())
+    }
+
     /// Fills in the query a hash stands for, or stores the query sent with its hash. Requests
     /// without the `persistedQuery` extension pass unchanged.
     pub fn resolve(&self, request: &mut Request) -> Result<(), ServerError> {

@@ -65,6 +65,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let (entries, bytes) = state.responses.size();
     metrics.set_cache_entries("responses", entries);
     metrics.set_cache_weighed_bytes("responses", bytes);
+    let (entries, bytes) = state.gate.persisted_size();
+    metrics.set_cache_entries("documents", entries);
+    metrics.set_cache_weighed_bytes("documents", bytes);
     for (cache, entries) in state.tasks.cache_entries().await {
         metrics.set_cache_entries(cache, entries);
     }
