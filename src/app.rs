@@ -137,6 +137,7 @@ impl Application {
             streaming_slots: http::StreamSlots::new(
                 config.live.max_streaming_connections,
                 config.live.max_streams_per_address,
+                config.live.max_streams_per_caller,
             ),
             metrics: metrics.clone(),
             responses: ResponseCache::new(config.cache.response_cache_bytes, service.clone()),

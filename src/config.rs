@@ -119,6 +119,11 @@ pub struct LiveConfig {
     #[arg(long, env = "MAX_STREAMS_PER_ADDRESS", default_value_t = 128)]
     pub max_streams_per_address: usize,
 
+    /// WebSockets and event streams open at once for one authenticated caller (an API key, a
+    /// JWT subject), from any address (beyond: HTTP 429, or 4429 after `connection_init`).
+    #[arg(long, env = "MAX_STREAMS_PER_CALLER", default_value_t = 512)]
+    pub max_streams_per_caller: usize,
+
     /// How long a new WebSocket may take to send `connection_init` (with or without
     /// authentication); then it is closed with 4408.
     #[arg(long, env = "CONNECTION_INIT_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
@@ -139,6 +144,7 @@ impl std::fmt::Debug for LiveConfig {
             .field("max_subscriptions_per_connection", &self.max_subscriptions_per_connection)
             .field("max_streaming_connections", &self.max_streaming_connections)
             .field("max_streams_per_address", &self.max_streams_per_address)
+            .field("max_streams_per_caller", &self.max_streams_per_caller)
             .field("connection_init_timeout", &self.connection_init_timeout)
             .field("keepalive_interval", &self.keepalive_interval)
             .finish()

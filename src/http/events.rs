@@ -8,13 +8,14 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use axum::http::header::ACCEPT;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use futures::StreamExt;
 
 use super::AppState;
 use crate::auth::Identity;
+use crate::error::request_codes::CONNECTION_LIMIT;
 use async_graphql::Executor;
 
 /// Whether the client asked for an event stream.
@@ -32,10 +33,13 @@ pub fn stream(
     identity: Identity,
     request: async_graphql::Request,
 ) -> axum::response::Response {
-    let slot = match state.streaming_slots.take(peer.ip(), true) {
+    let mut slot = match state.streaming_slots.take(peer.ip(), true) {
         Ok(slot) => slot,
         Err(refusal) => return *refusal,
     };
+    if let Err(refusal) = slot.introduced(&identity) {
+        return super::errors::error_response(StatusCode::TOO_MANY_REQUESTS, &refusal, CONNECTION_LIMIT);
+    }
     let executor = state.streaming_executor(peer, "sse").counted_by_transport();
     executor.identify(identity);
     let results = executor.execute_stream(request, None);

@@ -1,7 +1,7 @@
 //! Places for long-lived connections (WebSockets, event streams): so many in the process, so
-//! many per client address, and a smaller pool for sockets that have not introduced themselves
-//! yet (no `connection_init`), so that one address, or a crowd of silent sockets, cannot take the
-//! places other clients need.
+//! many per client address and per authenticated caller, and a smaller pool for sockets that
+//! have not introduced themselves yet (no `connection_init`), so that one address, one key, or a
+//! crowd of silent sockets cannot take the places other clients need.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::errors::error_response;
+use crate::auth::Identity;
 use crate::error::request_codes::CONNECTION_LIMIT;
 
 #[derive(Clone)]
@@ -19,8 +20,16 @@ pub struct StreamSlots {
     max_total: usize,
     /// Sockets that have not sent `connection_init` yet: an eighth of the places.
     introducing: Arc<Semaphore>,
-    per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    open: Arc<Mutex<Open>>,
     max_per_address: usize,
+    max_per_caller: usize,
+}
+
+/// Places held, by client address and by authenticated caller.
+#[derive(Default)]
+struct Open {
+    per_address: HashMap<IpAddr, usize>,
+    per_caller: HashMap<String, usize>,
 }
 
 /// One place, given back when dropped.
@@ -28,43 +37,71 @@ pub struct StreamSlot {
     _total: OwnedSemaphorePermit,
     introducing: Option<OwnedSemaphorePermit>,
     address: IpAddr,
-    per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    caller: Option<String>,
+    open: Arc<Mutex<Open>>,
+    max_per_caller: usize,
 }
 
 impl StreamSlot {
-    /// The client introduced itself: its place no longer counts among those waiting to.
-    pub fn introduced(&mut self) {
+    /// The client introduced itself as `identity`: its place no longer counts among those
+    /// waiting to, and counts for the caller it is, when authenticated (anonymous callers are
+    /// told apart by address only). `Err` with the refusal when that caller has its share.
+    pub fn introduced(&mut self, identity: &Identity) -> Result<(), String> {
         self.introducing = None;
+        if *identity == Identity::anonymous() || self.caller.is_some() {
+            return Ok(());
+        }
+        let mut open = lock(&self.open);
+        let held = open.per_caller.entry(identity.subject.clone()).or_default();
+        if *held >= self.max_per_caller {
+            return Err(format!(
+                "{} has {} WebSockets and event streams open already (--max-streams-per-caller); close one first",
+                identity.subject, self.max_per_caller
+            ));
+        }
+        *held += 1;
+        self.caller = Some(identity.subject.clone());
+        Ok(())
     }
 }
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        let mut per_address = lock(&self.per_address);
-        if let Some(open) = per_address.get_mut(&self.address) {
-            *open -= 1;
-            if *open == 0 {
-                per_address.remove(&self.address);
-            }
+        let mut open = lock(&self.open);
+        release(&mut open.per_address, &self.address);
+        if let Some(caller) = &self.caller {
+            release(&mut open.per_caller, caller);
+        }
+    }
+}
+
+/// One place of `key`'s given back; the entry forgotten at none.
+fn release<K: std::hash::Hash + Eq>(held: &mut HashMap<K, usize>, key: &K) {
+    if let Some(count) = held.get_mut(key) {
+        *count -= 1;
+        if *count == 0 {
+            held.remove(key);
         }
     }
 }
 
 impl StreamSlots {
-    pub fn new(max_total: usize, max_per_address: usize) -> Self {
+    pub fn new(max_total: usize, max_per_address: usize, max_per_caller: usize) -> Self {
         StreamSlots {
             total: Arc::new(Semaphore::new(max_total)),
             max_total,
             introducing: Arc::new(Semaphore::new((max_total / 8).max(1))),
-            per_address: Arc::default(),
+            open: Arc::default(),
             max_per_address,
+            max_per_caller,
         }
     }
 
     /// A place for a connection from `address`; `introduced`: its caller is known already (an
-    /// event stream, or a WebSocket whose upgrade carried credentials is still counted as
-    /// introducing until its `connection_init`). Or the refusal to answer: 503 when the process
-    /// or the introducing pool is full, 429 when the address has its share.
+    /// event stream; a WebSocket, even one whose upgrade carried credentials, is introducing
+    /// until its `connection_init`), then told with [`StreamSlot::introduced`]. Or the refusal
+    /// to answer: 503 when the process or the introducing pool is full, 429 when the address
+    /// has its share.
     pub fn take(
         &self,
         address: IpAddr,
@@ -97,9 +134,9 @@ impl StreamSlots {
                 ),
             )
         })?;
-        let mut per_address = lock(&self.per_address);
-        let open = per_address.entry(address).or_default();
-        if *open >= self.max_per_address {
+        let mut open = lock(&self.open);
+        let held = open.per_address.entry(address).or_default();
+        if *held >= self.max_per_address {
             return Err(refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
@@ -109,9 +146,16 @@ impl StreamSlots {
                 ),
             ));
         }
-        *open += 1;
-        drop(per_address);
-        Ok(StreamSlot { _total: total, introducing, address, per_address: self.per_address.clone() })
+        *held += 1;
+        drop(open);
+        Ok(StreamSlot {
+            _total: total,
+            introducing,
+            address,
+            caller: None,
+            open: self.open.clone(),
+            max_per_caller: self.max_per_caller,
+        })
     }
 
     /// WebSockets and event streams open now.
@@ -130,18 +174,35 @@ mod tests {
 
     #[test]
     fn an_address_gets_its_share_and_silent_sockets_a_pool_of_their_own() {
-        let slots = StreamSlots::new(16, 3);
+        let slots = StreamSlots::new(16, 3, 100);
         let (one, two): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
         let held: Vec<StreamSlot> = (0..3).map(|_| slots.take(one, true).ok().unwrap()).collect();
         assert_eq!(slots.take(one, true).err().unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
         // Two places wait for an introduction (16 / 8): a third silent socket is refused.
         let mut waiting = vec![slots.take(two, false).ok().unwrap(), slots.take(two, false).ok().unwrap()];
         assert_eq!(slots.take(two, false).err().unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
-        waiting[0].introduced();
+        waiting[0].introduced(&Identity::anonymous()).unwrap();
         let third = slots.take(two, false).ok().unwrap();
         assert_eq!(slots.open(), 6);
         drop((held, waiting, third));
         assert_eq!(slots.open(), 0);
         assert!(slots.take(one, true).is_ok(), "places come back");
+    }
+
+    #[test]
+    fn an_authenticated_caller_gets_its_share_from_any_address() {
+        let slots = StreamSlots::new(64, 10, 2);
+        let key = Identity { subject: "key:0123456789ab".into(), role: crate::auth::Role::Reader };
+        let mut held = Vec::new();
+        for last in 1..=2 {
+            let mut slot = slots.take(IpAddr::from([192, 0, 2, last]), true).ok().unwrap();
+            slot.introduced(&key).unwrap();
+            held.push(slot);
+        }
+        let mut third = slots.take(IpAddr::from([192, 0, 2, 3]), true).ok().unwrap();
+        assert!(third.introduced(&key).unwrap_err().contains("--max-streams-per-caller"));
+        drop(held);
+        let mut again = slots.take(IpAddr::from([192, 0, 2, 4]), true).ok().unwrap();
+        assert!(again.introduced(&key).is_ok(), "places come back");
     }
 }

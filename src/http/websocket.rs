@@ -45,7 +45,8 @@ const CLOSE_INIT_TIMEOUT: u16 = 4408;
 const CLOSE_UNRESPONSIVE: u16 = 4408;
 /// An operation id already in use.
 const CLOSE_DUPLICATE_ID: u16 = 4409;
-/// A second `connection_init`, or too many failed authentications from the address.
+/// A second `connection_init`, too many failed authentications from the address, or a caller
+/// over its share of sockets.
 const CLOSE_TOO_MANY: u16 = 4429;
 
 pub async fn upgrade(
@@ -67,18 +68,19 @@ pub async fn upgrade(
     let executor = state.streaming_executor(peer, "websocket");
     // Credentials on the upgrade request (service clients), else in `connection_init`
     // (browsers cannot set headers on a WebSocket); with authentication off, anonymous now.
-    let pending_auth = if super::auth::credential(&headers).is_some() || !state.auth.is_required() {
+    let (identity, pending_auth) = if super::auth::credential(&headers).is_some() || !state.auth.is_required()
+    {
         match super::auth::identify(&state, &headers, peer.ip()).await {
-            Ok(identity) => executor.identify(identity),
+            Ok(identity) => (Some(identity), None),
             Err(refusal) => return *refusal,
         }
-        None
     } else {
-        Some(state.auth.clone())
+        (None, Some(state.auth.clone()))
     };
     let connection = Connection {
         executor,
         protocol,
+        identity,
         pending_auth,
         peer: peer.ip(),
         keepalive: state.live_config.keepalive_interval,
@@ -95,23 +97,33 @@ pub async fn upgrade(
 
 /// Serves one socket; `pending_auth`: the connection must authenticate in `connection_init`.
 async fn serve(socket: WebSocket, connection: Connection, mut slot: StreamSlot) {
-    let Connection { executor, protocol, pending_auth, peer, keepalive, init_timeout, mut shutdown } =
-        connection;
+    let Connection {
+        executor,
+        protocol,
+        identity,
+        pending_auth,
+        peer,
+        keepalive,
+        init_timeout,
+        mut shutdown,
+    } = connection;
     let (mut sink, mut stream) = socket.split();
     let close = |code: u16, reason: &str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
-    let init = match introduction(&mut stream, init_timeout, pending_auth.as_ref(), peer).await {
-        Ok((init, identity)) => {
-            if let Some(identity) = identity {
-                executor.identify(identity);
-            }
-            init
-        }
+    let introduced = introduction(&mut stream, init_timeout, pending_auth.as_ref(), peer).await.and_then(
+        |(init, from_init)| {
+            let identity = from_init.or(identity).unwrap_or_else(Identity::anonymous);
+            slot.introduced(&identity).map_err(|refusal| Closing::new(CLOSE_TOO_MANY, refusal))?;
+            executor.identify(identity);
+            Ok(init)
+        },
+    );
+    let init = match introduced {
+        Ok(init) => init,
         Err(Closing(code, reason)) => {
             let _ = sink.send(close(code, &reason)).await;
             return;
         }
     };
-    slot.introduced();
     // async-graphql runs the protocol on what this loop hands it, once checked. The socket is
     // read only while the protocol has room for another message: a client that sends faster
     // than its operations start waits in its own TCP window.
@@ -193,6 +205,8 @@ async fn serve(socket: WebSocket, connection: Connection, mut slot: StreamSlot) 
 struct Connection {
     executor: StreamingExecutor,
     protocol: WebSocketProtocols,
+    /// Who the upgrade's credentials (or, authentication off, nobody in particular) say it is.
+    identity: Option<Identity>,
     pending_auth: Option<Authenticator>,
     peer: IpAddr,
     keepalive: Duration,

@@ -355,3 +355,21 @@ async fn an_event_stream_nobody_reads_is_closed_at_the_write_timeout() {
     }
     drop(tcp);
 }
+
+#[tokio::test]
+async fn one_authenticated_caller_gets_its_share_of_sockets() {
+    let (mut config, key) = crate::common::config_with_a_reader_key("per-caller");
+    config.live.max_streams_per_caller = 2;
+    let gateway = TestGateway::start_with(config).await;
+    let credentials = format!("Authorization: Bearer {key}\r\n");
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut socket = RawSocket::open(gateway.address, &credentials).await.unwrap();
+        socket.introduce().await;
+        held.push(socket);
+    }
+    let mut third = RawSocket::open(gateway.address, &credentials).await.unwrap();
+    third.text(r#"{"type":"connection_init"}"#).await;
+    assert_eq!(third.close_code().await, Some(4429), "over the caller's share");
+    drop(held);
+}
