@@ -25,7 +25,8 @@ async fn main() -> anyhow::Result<()> {
     let seconds: u64 = env_or("FAIR_SECONDS", 20);
     let per_second: u64 = env_or("FAIR_FLOOD_PER_SECOND", 95);
     let simulator =
-        Simulator::start("127.0.0.1:0".parse()?, SimulatorConfig::with_tick(Duration::from_millis(100))).await?;
+        Simulator::start("127.0.0.1:0".parse()?, SimulatorConfig::with_tick(Duration::from_millis(100)))
+            .await?;
     let endpoint = simulator.endpoint_url();
     let args = ["--datasync-endpoint", &endpoint, "--regions", "us-east-1,eu-west-1", "--fake-credentials"];
     let gateway = GatewayProcess::start(&args).await?;
@@ -38,7 +39,8 @@ async fn main() -> anyhow::Result<()> {
             let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / per_second as f64));
             for n in 0..seconds * per_second {
                 ticks.tick().await;
-                let arn = format!("{}/execution/exec-{:017x}", seeded::QUICK_TASK, 0xd000_0000_0000_0000_u64 + n);
+                let arn =
+                    format!("{}/execution/exec-{:017x}", seeded::QUICK_TASK, 0xd000_0000_0000_0000_u64 + n);
                 let body = json!({ "query": format!("{{ taskExecution(arn: \"{arn}\") {{ status }} }}") });
                 let request = client.post(&url).json(&body).send();
                 tokio::spawn(request);
