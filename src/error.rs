@@ -122,6 +122,9 @@ pub mod request_codes {
     pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
     /// The connection has `--max-subscriptions-per-connection` operations open already.
     pub const SUBSCRIPTION_LIMIT: &str = "SUBSCRIPTION_LIMIT";
+    /// An event subscription's subscriber fell so far behind that events were skipped: it ends
+    /// with this error instead of going on with a gap.
+    pub const SUBSCRIPTION_LAGGED: &str = "SUBSCRIPTION_LAGGED";
     /// The process serves `--max-streaming-connections` WebSockets and event streams already (HTTP 503).
     pub const CONNECTION_LIMIT: &str = "CONNECTION_LIMIT";
     /// No credentials, or ones the gateway does not accept (HTTP 401; a WebSocket closes with

@@ -16,6 +16,8 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::broadcast;
 
+use crate::error::request_codes::SUBSCRIPTION_LAGGED;
+
 /// Results of a state queued for a subscriber that is slow to take them; one that falls further
 /// behind skips to the oldest still queued, which is as good as the one it missed.
 const STATE_BACKLOG: usize = 64;
@@ -131,17 +133,30 @@ fn results(
     first: Option<Arc<Response>>,
     receiver: broadcast::Receiver<Arc<Response>>,
 ) -> BoxStream<'static, Response> {
-    let replayed = futures::stream::iter(first);
-    let live = futures::stream::unfold((shared, receiver), |(shared, mut receiver)| async move {
+    let replayed = futures::stream::iter(first).map(|response| owned(&response));
+    let live = futures::stream::unfold(Some((shared, receiver)), |state| async move {
+        let (shared, mut receiver) = state?;
         loop {
             match receiver.recv().await {
-                Ok(response) => return Some((response, (shared, receiver))),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Ok(response) => return Some((owned(&response), Some((shared, receiver)))),
+                // A state: the oldest result still queued is as good as the ones skipped.
+                Err(broadcast::error::RecvError::Lagged(_)) if shared.replay_latest => continue,
+                // Events: skipped ones are lost, so the subscriber is told, and the stream ends.
+                Err(broadcast::error::RecvError::Lagged(missed)) => return Some((lagged(missed), None)),
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
     });
-    replayed.chain(live).map(|response| owned(&response)).boxed()
+    replayed.chain(live).boxed()
+}
+
+/// The last result of an event feed whose subscriber fell behind and missed `missed` events.
+fn lagged(missed: u64) -> Response {
+    let message = format!(
+        "this subscriber fell behind and missed {missed} events; subscribe again, and read \
+         executions(filter: {{ updatedAfter: … }}) for what changed meanwhile"
+    );
+    Response::from_errors(vec![super::coded_error(&message, SUBSCRIPTION_LAGGED)])
 }
 
 /// A copy of a shared result for one subscriber (async-graphql's `Response` is not `Clone`).
@@ -217,5 +232,34 @@ mod tests {
         assert!(feed.send(9).is_ok() || feed.is_closed());
         tokio::task::yield_now().await;
         assert!(feed.is_closed(), "the last subscriber gone, the execution stops");
+    }
+
+    #[tokio::test]
+    async fn an_event_subscriber_that_falls_too_far_behind_is_told_and_its_stream_ends() {
+        let fanout = Fanout::default();
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let key = FanoutKey::new("subscription { e }", None, &Variables::default());
+        let (feed, start_events) = start(&started);
+        let mut slow = fanout.subscribe(key, false, start_events);
+        feed.send(0).unwrap();
+        assert_eq!(next(&mut slow).await, Some(0.into()));
+        // More than the backlog arrives while the subscriber takes nothing.
+        for n in 1..=(EVENT_BACKLOG as i32 + 10) {
+            feed.send(n).unwrap();
+        }
+        // The shared execution's task forwards them all before the subscriber looks again.
+        for _ in 0..1_000 {
+            tokio::task::yield_now().await;
+        }
+        drop(feed);
+        let mut last = None;
+        while let Some(response) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), slow.next()).await.unwrap()
+        {
+            last = Some(response);
+        }
+        let last = last.expect("results, then the end");
+        let code = last.errors.first().and_then(|error| error.extensions.as_ref()?.get("code").cloned());
+        assert_eq!(code, Some(async_graphql::Value::from(SUBSCRIPTION_LAGGED)), "{last:?}");
     }
 }
