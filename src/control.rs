@@ -19,6 +19,7 @@ use crate::datasync::client::StartOverrides;
 use crate::datasync::{DataSyncClient, ExecutionArn};
 use crate::error::GatewayError;
 use crate::live::Live;
+use crate::model::TaskExecutionStatus;
 use crate::service::{ExecutionService, Fetched};
 use crate::store::{within, HistoryStore};
 
@@ -156,14 +157,25 @@ impl ControlService {
             let parsed = ExecutionArn::parse(arn)
                 .map_err(|invalid| GatewayError::BadUserInput(invalid.to_string()))?;
             self.executions.check_region(&parsed)?;
-            self.datasync.cancel_task_execution(&parsed, caller).await.map_err(|error| match error {
+            match self.datasync.cancel_task_execution(&parsed, caller).await {
+                Ok(()) => self.follow(arn, caller).await,
                 // DataSync's InvalidRequestException: finished already, or unknown.
-                GatewayError::NotFound(_) => GatewayError::BadUserInput(format!(
+                Err(GatewayError::NotFound(_)) => Err(GatewayError::BadUserInput(format!(
                     "DataSync would not cancel {arn}: it has finished, or does not exist"
-                )),
-                other => other,
-            })?;
-            self.follow(arn, caller).await
+                ))),
+                // The answer was lost: what DataSync says of the execution now tells whether
+                // the cancel took (CANCELLING, or finished since).
+                Err(GatewayError::UpstreamOutcomeUnknown(message)) => {
+                    let now = self.follow(arn, caller).await?;
+                    let status = now.execution.status.get();
+                    if status == TaskExecutionStatus::Cancelling || status.is_terminal() {
+                        Ok(now)
+                    } else {
+                        Err(GatewayError::UpstreamOutcomeUnknown(message))
+                    }
+                }
+                Err(other) => Err(other),
+            }
         }
         .await;
         let outcome = if result.is_ok() { "ok" } else { "error" };

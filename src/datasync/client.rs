@@ -179,28 +179,10 @@ impl DataSyncClient {
                 call = if include { call.includes(rule) } else { call.excludes(rule) };
             }
         }
-        // StartTaskExecution is not idempotent: the SDK retries a timeout, a dropped connection
-        // or a 5xx, each of which may follow a start that happened, so it retries nothing here.
-        // Throttling is retried below: DataSync refused that call before doing anything.
-        let no_retries = aws_sdk_datasync::config::Builder::default().retry_config(RetryConfig::disabled());
-        let mut backoff = self.inner.initial_backoff;
-        let mut attempt = 1;
-        let output = loop {
-            let send = call.clone().customize().config_override(no_retries.clone()).send();
-            let sent = self
-                .on_turn(caller, region, "StartTaskExecution", async {
-                    send.await.map_err(|error| change_error(task_arn, "start an execution of", error))
-                })
-                .await;
-            match sent {
-                Err(GatewayError::UpstreamThrottled) if attempt < self.inner.max_attempts => {
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    attempt += 1;
-                }
-                sent => break sent?,
-            }
-        };
+        let send = |no_retries| call.clone().customize().config_override(no_retries).send();
+        let output = self
+            .change(caller, region, "StartTaskExecution", task_arn, "start an execution of", send)
+            .await?;
         output.task_execution_arn().map(str::to_owned).ok_or_else(|| {
             GatewayError::UpstreamOutcomeUnknown(format!(
                 "DataSync started an execution of {task_arn} but did not say which"
@@ -215,11 +197,50 @@ impl DataSyncClient {
         caller: &Caller,
     ) -> Result<(), GatewayError> {
         let client = self.client_for(arn.region())?;
-        let call = client.cancel_task_execution().task_execution_arn(arn.as_str()).send();
-        self.on_turn(caller, arn.region(), "CancelTaskExecution", async {
-            call.await.map(|_| ()).map_err(|error| upstream_error(arn.as_str(), error))
-        })
-        .await
+        let call = client.cancel_task_execution().task_execution_arn(arn.as_str());
+        let send = |no_retries| call.clone().customize().config_override(no_retries).send();
+        self.change(caller, arn.region(), "CancelTaskExecution", arn.as_str(), "cancel", send)
+            .await
+            .map(|_| ())
+    }
+
+    /// A call that changes something, made without the SDK's retries: one that timed out or lost
+    /// its answer may have taken effect (a start done twice; a cancel retried is refused as if
+    /// the execution had finished). Throttling is retried here, with backoff: DataSync refused
+    /// that call before doing anything. A lost answer is [`GatewayError::UpstreamOutcomeUnknown`].
+    /// `send` makes the call with the configuration override it is given.
+    async fn change<T, E, F, Fut>(
+        &self,
+        caller: &Caller,
+        region: &str,
+        operation: &'static str,
+        arn: &str,
+        doing: &str,
+        send: F,
+    ) -> Result<T, GatewayError>
+    where
+        F: Fn(aws_sdk_datasync::config::Builder) -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, aws_smithy_runtime_api::http::Response>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let no_retries = aws_sdk_datasync::config::Builder::default().retry_config(RetryConfig::disabled());
+        let (mut backoff, mut attempt) = (self.inner.initial_backoff, 1);
+        loop {
+            let sent = send(no_retries.clone());
+            let sent = self
+                .on_turn(caller, region, operation, async {
+                    sent.await.map_err(|error| change_error(arn, doing, error))
+                })
+                .await;
+            match sent {
+                Err(GatewayError::UpstreamThrottled) if attempt < self.inner.max_attempts => {
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                sent => return sent,
+            }
+        }
     }
 
     /// One `DescribeTask` call, in the task's region (already checked to be served).

@@ -153,3 +153,18 @@ async fn a_start_whose_answer_is_lost_is_found_again_or_said_to_be_unknown_and_n
         .count();
     assert_eq!(started_here, 2, "exactly one execution per request that reached DataSync");
 }
+
+#[tokio::test]
+async fn a_cancel_whose_answer_is_lost_is_sent_once_and_answered_from_what_datasync_says_now() {
+    let gateway = TestGateway::start().await;
+    gateway
+        .inject(json!({ "failure": "drop_answer", "count": 1, "operations": ["CancelTaskExecution"] }))
+        .await;
+    let cancelled = gateway.query(CANCEL, json!({ "arn": seeded::QUEUED })).await;
+    assert_eq!(cancelled["data"]["cancelTaskExecution"]["status"], "CANCELLING", "{cancelled}");
+    assert_eq!(
+        gateway.simulator.calls("CancelTaskExecution"),
+        1,
+        "not resent: a second cancel would be refused as if the execution had finished"
+    );
+}
