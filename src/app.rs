@@ -310,11 +310,31 @@ async fn prune_periodically(store: HistoryStore, retention: Duration, interval: 
     let mut ticks = tokio::time::interval(interval);
     loop {
         ticks.tick().await;
-        let cutoff =
-            chrono::Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        // The same cutoff as `prune`'s: one that reaches before the earliest representable time
+        // deletes nothing (`chrono`'s subtraction panicked there, ending this task).
+        let Some(cutoff) = retention_cutoff(retention) else {
+            tracing::warn!(
+                ?retention,
+                "--history-retention reaches before the earliest time; nothing is pruned"
+            );
+            return;
+        };
         match store.prune(cutoff).await {
             Ok(deleted) => tracing::info!(deleted, %cutoff, "history retention applied"),
             Err(error) => tracing::warn!(%error, "history retention failed; will retry"),
         }
+    }
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use super::retention_cutoff;
+    use std::time::Duration;
+
+    #[test]
+    fn a_retention_past_the_earliest_time_has_no_cutoff_rather_than_a_panic() {
+        let year = Duration::from_secs(31_557_600);
+        assert!(retention_cutoff(year * 400).is_some());
+        assert_eq!(retention_cutoff(year * 400_000), None, "--history-retention 400000y");
     }
 }
