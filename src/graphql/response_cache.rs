@@ -154,6 +154,9 @@ impl ResponseCache {
             .map(|execution| self.executions.cached_at_least_until(execution))
             .min()
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        // Copied to its length: the buffer it was written into grew by doubling, and the room
+        // left over would be kept (and not weighed) for as long as the answer is stored.
+        let answer = Answer { body: Bytes::copy_from_slice(&answer.body), ..answer };
         let stored = StoredResponse {
             answer,
             operation_name,

@@ -359,9 +359,6 @@ fn encode(response: &BatchResponse, headers: &HeaderMap, limit: usize) -> Encode
             too_large: true,
         };
     }
-    // The body may be kept (the response cache), and it is weighed by its length: no room
-    // left over from growing the buffer.
-    body.bytes.shrink_to_fit();
     let graphql_response_json = accepts_graphql_response_json(headers);
     // Under graphql-response+json a request that did not run at all (no `data`) is a 400.
     let status = match response {
