@@ -78,17 +78,17 @@ impl RequestText {
         } else {
             request.query.clone()
         };
-        RequestText {
-            query,
-            operation_name: request.operation_name.clone(),
-            variables: request.variables.clone(),
-        }
+        Self::with_query(query, request)
     }
 
     /// Copies what is needed, for a request that is executed as a stream of responses.
     pub fn copied_from(request: &Request) -> Self {
+        Self::with_query(request.query.clone(), request)
+    }
+
+    fn with_query(query: String, request: &Request) -> Self {
         RequestText {
-            query: request.query.clone(),
+            query,
             operation_name: request.operation_name.clone(),
             variables: request.variables.clone(),
         }
