@@ -36,13 +36,19 @@ struct Shared {
 struct State {
     tokens: f64,
     refilled: Instant,
-    /// Each waiting caller's calls, oldest first, and whether they are background work.
-    waiting: HashMap<CallerKey, VecDeque<oneshot::Sender<()>>>,
-    background: HashMap<CallerKey, bool>,
+    /// Each waiting caller's calls.
+    waiting: HashMap<CallerKey, Waiting>,
     /// Callers with a call waiting, in the order they are served next.
     turns: VecDeque<CallerKey>,
     /// Whether a task is handing out the budget to waiting callers.
     dispatching: bool,
+}
+
+/// One caller's calls waiting for the budget, oldest first.
+#[derive(Default)]
+struct Waiting {
+    background: bool,
+    calls: VecDeque<oneshot::Sender<()>>,
 }
 
 impl CallBudget {
@@ -53,7 +59,6 @@ impl CallBudget {
             tokens: burst,
             refilled: Instant::now(),
             waiting: HashMap::new(),
-            background: HashMap::new(),
             turns: VecDeque::new(),
             dispatching: false,
         };
@@ -72,12 +77,12 @@ impl CallBudget {
             }
             let (sender, turn) = oneshot::channel();
             let state = &mut *state;
-            let queue = state.waiting.entry(caller.clone()).or_default();
-            if queue.is_empty() {
+            let waiting = state.waiting.entry(caller.clone()).or_default();
+            if waiting.calls.is_empty() {
                 state.turns.push_back(caller.clone());
             }
-            queue.push_back(sender);
-            state.background.insert(caller.clone(), background);
+            waiting.calls.push_back(sender);
+            waiting.background = background;
             if !state.dispatching {
                 state.dispatching = true;
                 tokio::spawn(dispatch(self.shared.clone()));
@@ -117,25 +122,23 @@ impl Shared {
         let mut earliest: Option<Duration> = None;
         for _ in 0..state.turns.len() {
             let Some(caller) = state.turns.pop_front() else { break };
-            let background = state.background.get(&caller).copied().unwrap_or(false);
-            let needed = 1.0 + self.reserve(background);
+            let Some(waiting) = state.waiting.get_mut(&caller) else { continue };
+            let needed = 1.0 + self.reserve(waiting.background);
             if state.tokens < needed {
                 let wait = Duration::from_secs_f64((needed - state.tokens) / self.rate);
                 earliest = Some(earliest.map_or(wait, |earliest| earliest.min(wait)));
                 state.turns.push_back(caller);
                 continue;
             }
-            let queue = state.waiting.get_mut(&caller).expect("a caller in turn has a queue");
             // A waiter that gave up (its request timed out) costs nothing.
-            while let Some(sender) = queue.pop_front() {
+            while let Some(sender) = waiting.calls.pop_front() {
                 if sender.send(()).is_ok() {
                     state.tokens -= 1.0;
                     break;
                 }
             }
-            if queue.is_empty() {
+            if waiting.calls.is_empty() {
                 state.waiting.remove(&caller);
-                state.background.remove(&caller);
             } else {
                 state.turns.push_back(caller);
             }
