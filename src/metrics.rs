@@ -341,7 +341,9 @@ impl Metrics {
         self.inner.levels.cache_entries.get_or_create(&NameLabels { name: cache }).set(entries as i64);
     }
 
-    pub fn set_cache_weighed_bytes(&self, cache: &'static str, bytes: u64) {
+    /// A cache bounded in bytes: its entries, and what they weigh.
+    pub fn set_weighed_cache(&self, cache: &'static str, (entries, bytes): (u64, u64)) {
+        self.set_cache_entries(cache, entries);
         self.inner.levels.cache_weighed_bytes.get_or_create(&NameLabels { name: cache }).set(bytes as i64);
     }
 

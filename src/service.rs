@@ -148,7 +148,7 @@ impl ExecutionService {
     }
 
     /// Entries in the execution cache, and what they weigh in bytes, for `/metrics`.
-    pub async fn cache_entries(&self) -> (u64, u64) {
+    pub async fn cache_size(&self) -> (u64, u64) {
         (self.cache.entries().await, self.cache.weighed_bytes().await)
     }
 

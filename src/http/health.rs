@@ -59,15 +59,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 /// Prometheus metrics (OpenMetrics text): what was counted, and the levels read now.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let metrics = &state.metrics;
-    let (entries, bytes) = state.executions.cache_entries().await;
-    metrics.set_cache_entries("executions", entries);
-    metrics.set_cache_weighed_bytes("executions", bytes);
-    let (entries, bytes) = state.responses.size();
-    metrics.set_cache_entries("responses", entries);
-    metrics.set_cache_weighed_bytes("responses", bytes);
-    let (entries, bytes) = state.gate.persisted_size();
-    metrics.set_cache_entries("documents", entries);
-    metrics.set_cache_weighed_bytes("documents", bytes);
+    metrics.set_weighed_cache("executions", state.executions.cache_size().await);
+    metrics.set_weighed_cache("responses", state.responses.size());
+    metrics.set_weighed_cache("documents", state.gate.persisted_size());
     for (cache, entries) in state.tasks.cache_entries().await {
         metrics.set_cache_entries(cache, entries);
     }
