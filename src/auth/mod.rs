@@ -143,11 +143,9 @@ impl Authenticator {
         // A JWT is checked each time (a signature, no I/O once its keys are known), so that its
         // expiry is never outlived by a remembered answer; API keys cost a lookup, remembered.
         let jwt = inner.jwt.as_ref().filter(|_| jwt::JwtVerifier::looks_like_jwt(credential));
-        let digest: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
-        if jwt.is_none() {
-            if let Some(known) = inner.recent.get(&digest) {
-                return known.map_err(Refusal::from);
-            }
+        let digest: Option<[u8; 32]> = jwt.is_none().then(|| Sha256::digest(credential.as_bytes()).into());
+        if let Some(known) = digest.and_then(|digest| inner.recent.get(&digest)) {
+            return known.map_err(Refusal::from);
         }
         if let Some(seconds) = inner.failures.refused_for(peer) {
             return Err(Refusal::TooManyFailures(seconds));
@@ -156,7 +154,7 @@ impl Authenticator {
             Some(jwt) => (jwt.verify(credential).await, false),
             None => inner.check(credential).await,
         };
-        if cacheable {
+        if let Some(digest) = digest.filter(|_| cacheable) {
             inner.recent.insert(digest, answer.clone());
         }
         // A refusal for the credential itself counts; "cannot be checked right now" does not.
