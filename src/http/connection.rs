@@ -47,8 +47,8 @@ impl Activity {
         self.0.start.elapsed().as_millis() as u64
     }
 
-    /// Notes how a write went: blocked (from the first time on), or some bytes taken.
-    fn wrote<T>(&self, result: &Poll<io::Result<T>>, took_bytes: bool) {
+    /// Notes how a write went: blocked (from the first time on), or done (bytes taken).
+    fn wrote(&self, result: &Poll<io::Result<usize>>) {
         match result {
             Poll::Pending => {
                 let _ = self.0.write_blocked_ms.compare_exchange(
@@ -58,9 +58,9 @@ impl Activity {
                     Ordering::Relaxed,
                 );
             }
-            Poll::Ready(_) => {
+            Poll::Ready(done) => {
                 self.0.write_blocked_ms.store(0, Ordering::Relaxed);
-                if took_bytes {
+                if matches!(done, Ok(n) if *n > 0) {
                     self.touch();
                 }
             }
@@ -77,7 +77,9 @@ impl Activity {
             if since != 0 && waited >= timeout {
                 return;
             }
-            tokio::time::sleep(if since == 0 { timeout } else { timeout - waited }).await;
+            // Not blocked: look again a quarter of the timeout later (as `idle_for` does), so
+            // a block that begins meanwhile is caught within 1.25 timeouts, not two.
+            tokio::time::sleep(if since == 0 { timeout / 4 } else { timeout - waited }).await;
         }
     }
 
@@ -165,7 +167,7 @@ impl AsyncWrite for ConnectionIo {
             return Poll::Ready(Ok(consumed));
         }
         let result = Pin::new(&mut this.stream).poll_write(cx, buf);
-        this.activity.wrote(&result, matches!(result, Poll::Ready(Ok(n)) if n > 0));
+        this.activity.wrote(&result);
         result
     }
 
@@ -183,7 +185,7 @@ impl AsyncWrite for ConnectionIo {
         }
         let this = self.get_mut();
         let result = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
-        this.activity.wrote(&result, matches!(result, Poll::Ready(Ok(n)) if n > 0));
+        this.activity.wrote(&result);
         result
     }
 
