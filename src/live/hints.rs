@@ -7,7 +7,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use futures::StreamExt;
 use tokio::sync::Notify;
@@ -72,7 +72,8 @@ impl Hints {
 
 /// Polls hinted executions as they come, a few at a time, and hands what it read to
 /// [`Live::observed`] as the watcher does.
-pub(super) async fn run(live: Live, hints: Arc<Hints>) {
+pub(super) async fn run(live: Live) {
+    let hints = &live.shared.hints;
     let caller = Caller::internal("hints");
     loop {
         let batch = hints.take(HINT_CONCURRENCY * 4);

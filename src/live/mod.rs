@@ -93,7 +93,7 @@ impl Live {
         };
         let mut tasks = vec![
             tokio::spawn(watcher::run(live.clone())).abort_handle(),
-            tokio::spawn(hints::run(live.clone(), live.shared.hints.clone())).abort_handle(),
+            tokio::spawn(hints::run(live.clone())).abort_handle(),
         ];
         if live.shared.store.is_some() {
             tasks.push(tokio::spawn(listen::run(live.clone())).abort_handle());

@@ -5,9 +5,9 @@
 //! renewed every third of a lease, so one replica polls each); without one, or while it cannot
 //! be reached, the executions this replica's own subscribers follow (leases it held stay in
 //! memory, and nobody else can take them from a database that is down). Executions hinted at
-//! (EventBridge) are polled at once by a task of their own (`hints`), whoever holds them. Polls go through the call budget as
-//! background work; one that fails (throttling, DataSync down) is retried with backoff and the
-//! lease kept.
+//! (EventBridge) are polled at once by a task of their own (`hints`), whoever holds them. Polls
+//! go through the call budget as background work; one that fails (throttling, DataSync down) is
+//! retried with backoff and the lease kept.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
