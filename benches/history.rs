@@ -14,7 +14,8 @@ use std::time::Instant;
 
 use datasync_gateway::app::Application;
 use datasync_gateway::config::Config;
-use datasync_gateway::datasync::{DataSyncClient, ExecutionArn};
+use datasync_gateway::datasync::DataSyncClient;
+use datasync_gateway::model::ExecutionArn;
 use datasync_gateway::simulator::fleet::seeded;
 use serde_json::{json, Value};
 
@@ -309,12 +310,14 @@ const PAGE: &str = "query($filter: ExecutionFilter, $first: Int, $after: String)
 /// the load varies per row.
 async fn template(app: &Application, config: &Config) -> anyhow::Result<Value> {
     let simulator = app.simulator().expect("simulator mode");
+    let regions = vec![ExecutionArn::parse(seeded::SUCCEEDED_BASIC)?.region().parse()?];
     let client =
-        DataSyncClient::new(&config.datasync, Some(simulator.endpoint_url()), Default::default()).await;
+        DataSyncClient::new(&config.datasync, Some(simulator.endpoint_url()), &regions, Default::default())
+            .await;
     let execution = client
         .describe_task_execution(
             &ExecutionArn::parse(seeded::SUCCEEDED_BASIC)?,
-            &datasync_gateway::caller::Caller::internal("bench"),
+            &datasync_gateway::request::Caller::internal("bench"),
         )
         .await?;
     Ok(serde_json::to_value(execution)?)

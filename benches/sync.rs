@@ -40,7 +40,8 @@ async fn main() -> anyhow::Result<()> {
     config.listen = "127.0.0.1:0".parse()?;
     config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
     config.datasync.fake_credentials = true;
-    config.datasync.regions = datasync_gateway::simulator::fleet::REGIONS.map(str::to_owned).to_vec();
+    config.datasync.regions =
+        datasync_gateway::simulator::fleet::REGIONS.map(|region| region.parse().expect("a region")).to_vec();
     // The budget is not what is measured here.
     config.datasync.calls_per_second = 100_000.0;
     config.history.database_url = Some(format!("{server}/bench_sync"));

@@ -11,20 +11,25 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::cache::TaskCaches;
-use crate::config::{Config, HistoryConfig};
+use crate::config::{Config, DataSyncConfig, HistoryConfig};
 use crate::datasync::DataSyncClient;
-use crate::discovery::Discovery;
+use crate::discovery::{Discovery, SyncParts};
 use crate::graphql::response_cache::ResponseCache;
 use crate::graphql::{build_schema, Gate, Streaming};
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppState, SharedState};
-use crate::live::{Live, LiveSettings};
+use crate::live::{Live, LiveSettings, LiveStore};
 use crate::metrics::Metrics;
-use crate::service::{ExecutionService, History};
+use crate::model::Region;
+use crate::service::control::ControlService;
+use crate::service::executions::ExecutionService;
+use crate::service::index::IndexService;
+use crate::service::tasks::TaskService;
 use crate::simulator::{fleet, Simulator, SimulatorConfig};
-use crate::store::writer::SnapshotWriter;
-use crate::store::{spool, HistoryStore};
-use crate::tasks::TaskService;
+use crate::store::index::spool;
+use crate::store::index::writer::IndexWriter;
+use crate::store::index::IndexStore;
+use crate::store::Database;
 
 /// Connections the admin address (probes) serves at once.
 const ADMIN_MAX_CONNECTIONS: usize = 64;
@@ -35,7 +40,7 @@ pub struct Application {
     admin: Option<(TcpListener, Router)>,
     connection_limits: ConnectionLimits,
     simulator: Option<Simulator>,
-    history: Option<History>,
+    index: Option<IndexService>,
     spool_dir: PathBuf,
     flush_timeout: Duration,
     live: Live,
@@ -66,29 +71,44 @@ impl Application {
         };
         let metrics = Metrics::default();
         let simulator_url = simulator.as_ref().map(Simulator::endpoint_url);
-        let datasync = DataSyncClient::new(&config.datasync, simulator_url, metrics.clone()).await;
-        let history = open_history(&config.history).await?;
-        let service =
-            ExecutionService::new(&config.cache, datasync.clone(), history.clone(), metrics.clone());
+        let regions = served_regions(&config.datasync);
+        let datasync = DataSyncClient::new(&config.datasync, simulator_url, &regions, metrics.clone()).await;
+        let mut background = Background::default();
+        let database = open_database(&config.history).await?;
+        let index = match &database {
+            Some(database) => Some(open_index(database, &config.history, &mut background).await),
+            None => None,
+        };
+        let service = ExecutionService::new(&config.cache, datasync.clone(), index.clone(), metrics.clone());
 
         let tasks = TaskService::new(TaskCaches::new(&config.cache, &metrics), datasync.clone());
-        let mut background = Background::default();
+        let timeouts = config.history.timeouts;
+        let live_store = match (&database, &index) {
+            (Some(database), Some(index)) => Some(LiveStore {
+                index: index.clone(),
+                coordination: database.coordination(),
+                limit: timeouts.coordination,
+            }),
+            _ => None,
+        };
         let (live, live_tasks) = Live::start(
             service.clone(),
-            history.as_ref().map(|history| history.store.clone()),
+            live_store,
             LiveSettings { poll_interval: config.live.poll_interval, lease: config.live.lease_duration },
         );
         background.0.extend(live_tasks);
-        let discovery = match (&history, config.history.discovery) {
-            (Some(history), true) => {
-                let (discovery, task) = Discovery::start(
-                    service.clone(),
-                    tasks.clone(),
-                    datasync.clone(),
-                    history.store.clone(),
-                    live.clone(),
-                    config.history.discovery_interval,
-                );
+        let discovery = match (&database, config.history.discovery) {
+            (Some(database), true) => {
+                let parts = SyncParts {
+                    executions: service.clone(),
+                    tasks: tasks.clone(),
+                    datasync: datasync.clone(),
+                    index: database.index(),
+                    coordination: database.coordination(),
+                    live: live.clone(),
+                    limit: timeouts.write,
+                };
+                let (discovery, task) = Discovery::start(parts, config.history.discovery_interval);
                 background.0.push(task);
                 Some(discovery)
             }
@@ -98,16 +118,15 @@ impl Application {
             }
             (_, false) => None,
         };
-        let auth =
-            crate::auth::from_config(&config, history.as_ref().map(|history| &history.store), &metrics)?;
-        let rate_limits = crate::rate_limit::RateLimits::new(config.limits.rate_limit);
+        let auth = crate::auth::from_config(&config, database.as_ref().map(Database::keys), &metrics)?;
+        let rate_limits = crate::request::rate_limit::RateLimits::new(config.limits.rate_limit);
         background.0.extend(rate_limits.start_forgetting());
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let control = crate::control::ControlService::new(
+        let control = ControlService::new(
             datasync.clone(),
             service.clone(),
             live.clone(),
-            history.as_ref().map(|history| history.store.clone()),
+            database.as_ref().map(|database| (database.control(), timeouts.control)),
         );
         let schema = build_schema(service.clone(), tasks.clone(), live.clone(), control, &config.limits);
         let gate = Gate::new(&config.limits);
@@ -125,7 +144,8 @@ impl Application {
             schema,
             gate,
             limits: config.limits.clone(),
-            history: history.clone(),
+            database: database.clone(),
+            index: index.clone(),
             ready_without_database: config.history.ready_without_database,
             discovery,
             graphiql_page: http::graphiql_page(simulator.as_ref().map(|_| fleet::EXAMPLE_QUERY)).into(),
@@ -157,7 +177,7 @@ impl Application {
             admin,
             connection_limits: ConnectionLimits::new(&config.limits),
             simulator,
-            history,
+            index,
             spool_dir: config.history.spool_dir.clone(),
             flush_timeout: config.history.history_flush_timeout,
             live,
@@ -193,7 +213,7 @@ impl Application {
             admin,
             connection_limits,
             simulator,
-            history,
+            index,
             spool_dir,
             flush_timeout,
             live,
@@ -222,16 +242,18 @@ impl Application {
         if let Some(admin) = admin {
             let _ = admin.await;
         }
-        drop(background);
         live.release().await;
-        if let Some(history) = history {
-            spool_unwritten(&history.writer, flush_timeout, &spool_dir).await;
+        if let Some(index) = index {
+            spool_unwritten(index.writer(), flush_timeout, &spool_dir).await;
         }
+        // After the writer's backlog: the writer is one of them.
+        drop(background);
         drop(simulator);
     }
 }
 
-/// The gateway's own tasks (watcher, listener, discovery sync): they end with the application,
+/// The gateway's own tasks (watcher, listener, discovery sync, index writer, retention): they
+/// end with the application,
 /// also when its future is dropped rather than run to the end, so that no replica's work goes
 /// on after it is gone (holding leases nobody renews for it).
 #[derive(Default)]
@@ -248,7 +270,7 @@ async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// Gives the writer `timeout` to empty its backlog, then writes what is left to the spool.
-async fn spool_unwritten(writer: &SnapshotWriter, timeout: Duration, spool_dir: &std::path::Path) {
+async fn spool_unwritten(writer: &IndexWriter, timeout: Duration, spool_dir: &std::path::Path) {
     if writer.flush(timeout).await == 0 {
         return;
     }
@@ -268,36 +290,69 @@ async fn spool_unwritten(writer: &SnapshotWriter, timeout: Duration, spool_dir: 
     }
 }
 
-/// The store (migrated) and its writer and retention task, when a database is configured.
-async fn open_history(config: &HistoryConfig) -> anyhow::Result<Option<History>> {
+/// The regions served: as configured, else the simulator's, else the SDK's default region.
+fn served_regions(config: &DataSyncConfig) -> Vec<Region> {
+    if !config.regions.is_empty() {
+        return config.regions.clone();
+    }
+    let names: Vec<String> = if config.simulator {
+        fleet::REGIONS.map(str::to_owned).to_vec()
+    } else {
+        vec![crate::config::default_region()]
+    };
+    names
+        .iter()
+        .filter_map(|name| {
+            Region::parse(name)
+                .inspect_err(|error| tracing::error!(%error, "AWS_REGION is not a region; not served"))
+                .ok()
+        })
+        .collect()
+}
+
+/// The database (migrated), when one is configured.
+async fn open_database(config: &HistoryConfig) -> anyhow::Result<Option<Database>> {
     let Some(url) = &config.database_url else {
         tracing::warn!("no DATABASE_URL: serving live queries only; history and statistics are unavailable");
         return Ok(None);
     };
-    let store = open_store(url, config.database_max_connections).await?;
-    match spool::replay(&config.spool_dir, &store).await {
+    Ok(Some(open_store(url, config.database_max_connections).await?))
+}
+
+/// The index with its writer (what the spool kept written first) and retention task, whose
+/// tasks end with the application.
+async fn open_index(
+    database: &Database,
+    config: &HistoryConfig,
+    background: &mut Background,
+) -> IndexService {
+    let store = database.index();
+    let timeouts = config.timeouts;
+    match spool::replay(&config.spool_dir, &store, timeouts.write).await {
         Ok(replayed) if replayed.files > 0 => tracing::info!(
             files = replayed.files,
             snapshots = replayed.snapshots,
-            "spooled snapshots written to the history store"
+            "spooled descriptions written to the index"
         ),
         Ok(_) => {}
         Err(error) => tracing::error!(dir = %config.spool_dir.display(), %error, "could not read the spool"),
     }
-    let writer = SnapshotWriter::start(store.clone(), config.history_backlog_capacity);
+    let (writer, task) = IndexWriter::start(store.clone(), config.history_backlog_capacity, timeouts.write);
+    background.0.push(task);
     if let Some(retention) = config.history_retention {
-        tokio::spawn(prune_periodically(store.clone(), retention, config.history_prune_interval));
+        let task = tokio::spawn(prune_periodically(store.clone(), retention, config.history_prune_interval));
+        background.0.push(task.abort_handle());
     }
-    tracing::info!("history store ready");
-    Ok(Some(History::new(store, writer)))
+    tracing::info!("index ready");
+    IndexService::new(store, writer, timeouts)
 }
 
 /// Connects and applies migrations. The URL may hold a password: errors do not repeat it.
-pub async fn open_store(url: &str, max_connections: u32) -> anyhow::Result<HistoryStore> {
-    let store = HistoryStore::connect_lazy(url, max_connections)
+pub async fn open_store(url: &str, max_connections: u32) -> anyhow::Result<Database> {
+    let database = Database::connect_lazy(url, max_connections)
         .map_err(|_| anyhow::anyhow!("DATABASE_URL is not a valid PostgreSQL URL"))?;
-    store.migrate().await.context("could not connect to the history database and apply migrations")?;
-    Ok(store)
+    database.migrate().await.context("could not connect to the history database and apply migrations")?;
+    Ok(database)
 }
 
 /// The start time before which executions are deleted; `None` when `retention` reaches past
@@ -306,7 +361,7 @@ pub fn retention_cutoff(retention: Duration) -> Option<chrono::DateTime<chrono::
     chrono::Utc::now().checked_sub_signed(chrono::Duration::from_std(retention).ok()?)
 }
 
-async fn prune_periodically(store: HistoryStore, retention: Duration, interval: Duration) {
+async fn prune_periodically(store: IndexStore, retention: Duration, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     loop {
         ticks.tick().await;

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::model::Region;
+
 /// Everything `serve` needs.
 #[derive(Args, Clone, Debug)]
 pub struct Config {
@@ -179,7 +181,7 @@ pub struct DataSyncConfig {
     /// AWS regions served (comma-separated): ARNs of other regions are refused without an AWS
     /// call. Default: AWS_REGION (else us-east-1); with --simulator, the simulator's regions.
     #[arg(long, env = "DATASYNC_REGIONS", value_delimiter = ',', value_parser = region)]
-    pub regions: Vec<String>,
+    pub regions: Vec<Region>,
 
     /// Sign requests with placeholder credentials instead of the AWS credential chain
     /// (for moto or the simulator; implied by --simulator).
@@ -308,6 +310,42 @@ pub struct HistoryConfig {
     /// How often the discovery sync lists each region.
     #[arg(long, env = "DISCOVERY_INTERVAL", default_value = "30s", value_parser = non_zero_duration)]
     pub discovery_interval: Duration,
+
+    /// Client-side time limits on database calls (not flags: tests shorten them).
+    #[arg(skip)]
+    pub timeouts: StoreTimeouts,
+}
+
+/// How long each kind of database call may take before its caller gives up on it. A database
+/// that stops answering on an open connection (a failover, a silent network) would otherwise
+/// hold the caller until TCP gives up.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreTimeouts {
+    /// A settled execution read on a client's read path, before DataSync is asked instead.
+    pub read: Duration,
+    /// How long that path skips the database after such a read failed.
+    pub read_pause: Duration,
+    /// Index pages, counts and statistics, before the client is told HISTORY_UNAVAILABLE.
+    pub query: Duration,
+    /// One batch of the index writer, one step of the discovery sync, a spool replay.
+    pub write: Duration,
+    /// Lease, heartbeat and NOTIFY calls of the watcher and the listener.
+    pub coordination: Duration,
+    /// Idempotency keys and the audit log of starts and cancels.
+    pub control: Duration,
+}
+
+impl Default for StoreTimeouts {
+    fn default() -> Self {
+        StoreTimeouts {
+            read: Duration::from_secs(1),
+            read_pause: Duration::from_secs(5),
+            query: Duration::from_secs(20),
+            write: Duration::from_secs(30),
+            coordination: Duration::from_secs(10),
+            control: Duration::from_secs(5),
+        }
+    }
 }
 
 /// Limits that keep one client from taking the gateway down.
@@ -404,29 +442,13 @@ impl std::fmt::Debug for HistoryConfig {
             .field("ready_without_database", &self.ready_without_database)
             .field("discovery", &self.discovery)
             .field("discovery_interval", &self.discovery_interval)
+            .field("timeouts", &self.timeouts)
             .finish()
     }
 }
 
-fn region(value: &str) -> Result<String, String> {
-    if crate::datasync::arn::is_region(value) {
-        Ok(value.to_owned())
-    } else {
-        Err("a region looks like us-east-1".into())
-    }
-}
-
-impl DataSyncConfig {
-    /// The regions to serve: as configured, else the simulator's, else the SDK's default region.
-    pub fn served_regions(&self) -> Vec<String> {
-        if !self.regions.is_empty() {
-            return self.regions.clone();
-        }
-        if self.simulator {
-            return crate::simulator::fleet::REGIONS.map(str::to_owned).to_vec();
-        }
-        vec![default_region()]
-    }
+fn region(value: &str) -> Result<Region, String> {
+    Region::parse(value).map_err(|_| "a region looks like us-east-1".into())
 }
 
 /// AWS_REGION, AWS_DEFAULT_REGION, else us-east-1.

@@ -20,18 +20,19 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
-use crate::caller::Caller;
 use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
 use crate::live::Live;
-use crate::model::TaskExecution;
-use crate::service::{Consistency, ExecutionService};
-use crate::store::{within, HistoryStore};
-use crate::tasks::TaskService;
+use crate::model::{ExecutionArn, TaskExecution};
+use crate::request::Caller;
+use crate::service::executions::{Consistency, ExecutionService};
+use crate::service::tasks::TaskService;
+use crate::store::coordination::Coordination;
+use crate::store::index::IndexStore;
+use crate::store::within;
 
 /// Descriptions in flight at once per region during a run.
 const DESCRIBE_CONCURRENCY: usize = 4;
-const STORE_LIMIT: Duration = Duration::from_secs(30);
 
 /// The last run of one region, for `/readyz`.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -61,16 +62,9 @@ pub struct Discovery {
 
 impl Discovery {
     /// Starts syncing every served region now and then every `interval`; the sync's task.
-    pub fn start(
-        executions: ExecutionService,
-        tasks: TaskService,
-        datasync: DataSyncClient,
-        store: HistoryStore,
-        live: Live,
-        interval: Duration,
-    ) -> (Self, tokio::task::AbortHandle) {
+    pub fn start(sync: SyncParts, interval: Duration) -> (Self, tokio::task::AbortHandle) {
         let discovery = Discovery { status: Arc::default(), standby: Arc::default() };
-        let sync = Sync { executions, tasks, datasync, store, live, caller: Caller::internal("discovery") };
+        let sync = Sync { parts: sync, caller: Caller::internal("discovery") };
         let (status, standby) = (discovery.status.clone(), discovery.standby.clone());
         // Held across runs with room for one to be late; a dead holder's is taken within three intervals.
         let lease = interval * 3;
@@ -79,7 +73,10 @@ impl Discovery {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                let held = within(STORE_LIMIT, sync.store.acquire_job(JOB, sync.live.replica(), lease)).await;
+                let parts = &sync.parts;
+                let held =
+                    within(parts.limit, parts.coordination.acquire_job(JOB, parts.live.replica(), lease))
+                        .await;
                 standby.store(!matches!(held, Ok(true)), std::sync::atomic::Ordering::Relaxed);
                 match held {
                     Ok(true) => {}
@@ -89,7 +86,7 @@ impl Discovery {
                         continue;
                     }
                 }
-                for region in sync.datasync.regions().into_iter().map(str::to_owned).collect::<Vec<_>>() {
+                for region in parts.datasync.regions().into_iter().map(str::to_owned).collect::<Vec<_>>() {
                     let report = sync.region(&region).await;
                     let mut status = status.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                     let runs = status.get(&region).map_or(0, |previous| previous.runs) + 1;
@@ -110,12 +107,22 @@ impl Discovery {
     }
 }
 
+/// What the sync reads and writes through.
+pub struct SyncParts {
+    pub executions: ExecutionService,
+    pub tasks: TaskService,
+    pub datasync: DataSyncClient,
+    /// Which executions the index holds, and what DataSync still lists.
+    pub index: IndexStore,
+    pub coordination: Coordination,
+    /// Where described executions go (the index's one writer) and who hears of them.
+    pub live: Live,
+    /// Each database call's time limit.
+    pub limit: Duration,
+}
+
 struct Sync {
-    executions: ExecutionService,
-    tasks: TaskService,
-    datasync: DataSyncClient,
-    store: HistoryStore,
-    live: Live,
+    parts: SyncParts,
     caller: Caller,
 }
 
@@ -133,19 +140,20 @@ impl Sync {
     }
 
     async fn run(&self, region: &str, report: &mut RegionSync) -> Result<(), GatewayError> {
-        let tasks = self.datasync.list_tasks(region, &self.caller).await?;
+        let parts = &self.parts;
+        let tasks = parts.datasync.list_tasks(region, &self.caller).await?;
         report.tasks = tasks.len();
-        self.tasks.listed(region, tasks).await;
+        parts.tasks.listed(region, tasks).await;
 
         let listed_at = Utc::now();
-        let listed = self.datasync.list_executions(region, None, &self.caller).await?;
+        let listed = parts.datasync.list_executions(region, None, &self.caller).await?;
         report.listed = listed.len();
-        let arns: Vec<String> = listed.iter().map(|(arn, _)| arn.clone()).collect();
-        let known = within(STORE_LIMIT, self.store.index_states(&arns)).await.map_err(unavailable)?;
+        let arns: Vec<ExecutionArn> = listed.iter().map(|(arn, _)| arn.clone()).collect();
+        let known = within(parts.limit, parts.index.index_states(&arns)).await.map_err(unavailable)?;
         // What to describe: executions new to the index, and finished ones whose task report
         // was still pending. Running ones are the watcher's (one replica polls each, under its
         // lease); describing them here too would poll them twice.
-        let stale: Vec<String> = listed
+        let stale: Vec<ExecutionArn> = listed
             .iter()
             .filter(|(arn, _)| match known.get(arn) {
                 None => true,
@@ -157,7 +165,7 @@ impl Sync {
         // Owned futures: a stream of futures borrowing `self` is not `Send` enough for a task.
         let results: Vec<Result<Arc<TaskExecution>, GatewayError>> = futures::stream::iter(stale)
             .map(|arn| {
-                let (executions, caller) = (self.executions.clone(), self.caller.clone());
+                let (executions, caller) = (parts.executions.clone(), self.caller.clone());
                 async move { Ok(executions.get(&arn, Consistency::Cached, &caller).await?.execution) }
             })
             .buffer_unordered(DESCRIBE_CONCURRENCY)
@@ -174,8 +182,8 @@ impl Sync {
             }
         }
         report.described = described.len();
-        self.live.observed(&described).await.map_err(unavailable)?;
-        within(STORE_LIMIT, self.store.mark_listed(region, &arns, listed_at)).await.map_err(unavailable)?;
+        parts.live.observed(&described).await.map_err(unavailable)?;
+        within(parts.limit, parts.index.mark_listed(region, &arns, listed_at)).await.map_err(unavailable)?;
         Ok(())
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use datasync_gateway::app::{open_store, retention_cutoff, Application};
 use datasync_gateway::auth::keys::KeyStore;
-use datasync_gateway::auth::Role;
 use datasync_gateway::config::Config;
+use datasync_gateway::request::Role;
 use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 use datasync_gateway::telemetry::{LogFormat, Telemetry};
 
@@ -153,7 +153,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Keys { action, database_url, api_keys_file } => {
             let keys = match (api_keys_file, database_url) {
                 (Some(path), _) => KeyStore::File(path),
-                (None, Some(url)) => KeyStore::Database(open_store(&url, 1).await?),
+                (None, Some(url)) => KeyStore::Database(open_store(&url, 1).await?.keys()),
                 (None, None) => anyhow::bail!("say where keys are kept: --database-url or --api-keys-file"),
             };
             match action {
@@ -180,7 +180,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let store = open_store(&database_url, 1).await?;
             let cutoff = retention_cutoff(history_retention)
                 .ok_or_else(|| anyhow::anyhow!("--history-retention reaches before year 1"))?;
-            let deleted = store.prune(cutoff).await?;
+            let deleted = store.index().prune(cutoff).await?;
             println!("deleted {deleted} executions that started before {cutoff}");
         }
     }

@@ -15,7 +15,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use failures::FailedAuthentications;
@@ -23,46 +22,8 @@ use keys::{KeyRecord, KeyStore, VERIFIED_FOR};
 
 use crate::config::{AuthMode, Config};
 use crate::metrics::Metrics;
-use crate::store::HistoryStore;
-
-/// What a caller may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Reader,
-    Operator,
-}
-
-impl Role {
-    pub fn parse(value: &str) -> Option<Role> {
-        match value {
-            "reader" => Some(Role::Reader),
-            "operator" => Some(Role::Operator),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Reader => "reader",
-            Role::Operator => "operator",
-        }
-    }
-}
-
-/// An authenticated caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Identity {
-    /// Stable and safe to log: `key:<id>`, `jwt:<issuer>/<subject>`, or `anonymous`.
-    pub subject: String,
-    pub role: Role,
-}
-
-impl Identity {
-    pub fn anonymous() -> Self {
-        Identity { subject: "anonymous".into(), role: Role::Operator }
-    }
-}
+use crate::request::{Identity, Role};
+use crate::store::keys::KeyTable;
 
 /// Why a caller was not let in; the message is safe to show (it never echoes the credential).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -169,12 +130,12 @@ impl Authenticator {
 /// hosts refuses to start without a way to check credentials, unless `--auth=none` says so.
 pub fn from_config(
     config: &Config,
-    store: Option<&HistoryStore>,
+    table: Option<KeyTable>,
     metrics: &Metrics,
 ) -> anyhow::Result<Authenticator> {
-    let keys = match (&config.auth.api_keys_file, store) {
+    let keys = match (&config.auth.api_keys_file, table) {
         (Some(path), _) => Some(KeyStore::File(path.clone())),
-        (None, Some(store)) => Some(KeyStore::Database(store.clone())),
+        (None, Some(table)) => Some(KeyStore::Database(table)),
         (None, None) => None,
     };
     let jwt = config.auth.jwt.jwt_jwks_url.as_deref().map(|url| jwt::JwtVerifier::new(&config.auth.jwt, url));

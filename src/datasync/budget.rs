@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::fair::CallerKey;
+use crate::request::CallerKey;
 
 /// The burst, in seconds of the rate.
 const BURST_SECONDS: f64 = 5.0;

@@ -10,15 +10,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::arn::ExecutionArn;
 use super::budget::CallBudget;
 use super::fair::FairSemaphore;
 use super::mapping;
-use crate::caller::Caller;
 use crate::config::{default_region, DataSyncConfig};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
-use crate::model::{Location, Task, TaskExecution, TaskSummary};
+use crate::model::{ExecutionArn, Location, Task, TaskArn, TaskExecution, TaskSummary};
+use crate::request::Caller;
 use crate::telemetry::Occasionally;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -80,9 +79,14 @@ struct Inner {
 }
 
 impl DataSyncClient {
-    /// Clients for the regions `config` serves. `endpoint_url` overrides the configured
-    /// endpoint (the in-process simulator uses it).
-    pub async fn new(config: &DataSyncConfig, endpoint_url: Option<String>, metrics: Metrics) -> Self {
+    /// Clients for `regions`. `endpoint_url` overrides the configured endpoint (the in-process
+    /// simulator uses it).
+    pub async fn new(
+        config: &DataSyncConfig,
+        endpoint_url: Option<String>,
+        regions: &[crate::model::Region],
+        metrics: Metrics,
+    ) -> Self {
         // Every call names its region, so the default only matters to credential providers;
         // setting it skips the instance-metadata lookup, which stalls off EC2.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -111,15 +115,14 @@ impl DataSyncClient {
         }
         let sdk_config = loader.load().await;
         let config_calls_per_second = config.calls_per_second;
-        let by_region = config
-            .served_regions()
+        let by_region = regions
             .iter()
             .map(|region| {
                 let config = aws_sdk_datasync::config::Builder::from(&sdk_config)
-                    .region(Region::new(region.clone()))
+                    .region(Region::new(region.as_str().to_owned()))
                     .build();
                 let budget = CallBudget::new(config_calls_per_second);
-                (region.clone(), (aws_sdk_datasync::Client::from_conf(config), budget))
+                (region.as_str().to_owned(), (aws_sdk_datasync::Client::from_conf(config), budget))
             })
             .collect();
         DataSyncClient {
@@ -144,7 +147,7 @@ impl DataSyncClient {
         let call = client.describe_task_execution().task_execution_arn(arn.as_str()).send();
         let output = self
             .on_turn(caller, arn.region(), "DescribeTaskExecution", async {
-                call.await.map_err(|error| upstream_error(arn.as_str(), error))
+                call.await.map_err(|error| upstream_error(Concerning::Execution(arn), error))
             })
             .await?;
         Ok(mapping::task_execution(arn, &output, Utc::now()))
@@ -153,13 +156,13 @@ impl DataSyncClient {
     /// `StartTaskExecution` in the task's region; the new execution's ARN.
     pub async fn start_task_execution(
         &self,
-        task_arn: &str,
-        region: &str,
+        task_arn: &TaskArn,
         overrides: &StartOverrides,
         caller: &Caller,
-    ) -> Result<String, GatewayError> {
+    ) -> Result<ExecutionArn, GatewayError> {
+        let region = task_arn.region();
         let client = self.client_for(region)?;
-        let mut call = client.start_task_execution().task_arn(task_arn);
+        let mut call = client.start_task_execution().task_arn(task_arn.as_str());
         if overrides.bytes_per_second.is_some() || overrides.verify_mode.is_some() {
             let mut options = aws_sdk_datasync::types::Options::builder();
             if let Some(bytes_per_second) = overrides.bytes_per_second {
@@ -181,9 +184,16 @@ impl DataSyncClient {
         }
         let send = |no_retries| call.clone().customize().config_override(no_retries).send();
         let output = self
-            .change(caller, region, "StartTaskExecution", task_arn, "start an execution of", send)
+            .change(
+                caller,
+                region,
+                "StartTaskExecution",
+                Concerning::Task(task_arn),
+                "start an execution of",
+                send,
+            )
             .await?;
-        output.task_execution_arn().map(str::to_owned).ok_or_else(|| {
+        mapping::identifier("TaskExecutionArn", output.task_execution_arn()).ok_or_else(|| {
             GatewayError::UpstreamOutcomeUnknown(format!(
                 "DataSync started an execution of {task_arn} but did not say which"
             ))
@@ -199,7 +209,7 @@ impl DataSyncClient {
         let client = self.client_for(arn.region())?;
         let call = client.cancel_task_execution().task_execution_arn(arn.as_str());
         let send = |no_retries| call.clone().customize().config_override(no_retries).send();
-        self.change(caller, arn.region(), "CancelTaskExecution", arn.as_str(), "cancel", send)
+        self.change(caller, arn.region(), "CancelTaskExecution", Concerning::Execution(arn), "cancel", send)
             .await
             .map(|_| ())
     }
@@ -214,7 +224,7 @@ impl DataSyncClient {
         caller: &Caller,
         region: &str,
         operation: &'static str,
-        arn: &str,
+        concerning: Concerning<'_>,
         doing: &str,
         send: F,
     ) -> Result<T, GatewayError>
@@ -229,7 +239,7 @@ impl DataSyncClient {
             let sent = send(no_retries.clone());
             let sent = self
                 .on_turn(caller, region, operation, async {
-                    sent.await.map_err(|error| change_error(arn, doing, error))
+                    sent.await.map_err(|error| change_error(concerning, doing, error))
                 })
                 .await;
             match sent {
@@ -243,18 +253,13 @@ impl DataSyncClient {
         }
     }
 
-    /// One `DescribeTask` call, in the task's region (already checked to be served).
-    pub async fn describe_task(
-        &self,
-        arn: &str,
-        region: &str,
-        caller: &Caller,
-    ) -> Result<Task, GatewayError> {
-        let client = self.client_for(region)?;
-        let call = client.describe_task().task_arn(arn).send();
+    /// One `DescribeTask` call, in the task's region.
+    pub async fn describe_task(&self, arn: &TaskArn, caller: &Caller) -> Result<Task, GatewayError> {
+        let client = self.client_for(arn.region())?;
+        let call = client.describe_task().task_arn(arn.as_str()).send();
         let output = self
-            .on_turn(caller, region, "DescribeTask", async {
-                call.await.map_err(|error| upstream_error(arn, error))
+            .on_turn(caller, arn.region(), "DescribeTask", async {
+                call.await.map_err(|error| upstream_error(Concerning::Task(arn), error))
             })
             .await?;
         Ok(mapping::task(arn, &output, Utc::now()))
@@ -287,13 +292,13 @@ impl DataSyncClient {
     pub async fn list_executions(
         &self,
         region: &str,
-        task: Option<&str>,
+        task: Option<&TaskArn>,
         caller: &Caller,
-    ) -> Result<Vec<(String, String)>, GatewayError> {
+    ) -> Result<Vec<(ExecutionArn, String)>, GatewayError> {
         let client = self.client_for(region)?;
         let mut pages = client
             .list_task_executions()
-            .set_task_arn(task.map(str::to_owned))
+            .set_task_arn(task.map(|task| task.as_str().to_owned()))
             .max_results(100)
             .into_paginator()
             .send();
@@ -301,13 +306,14 @@ impl DataSyncClient {
         while let Some(page) = self.page(caller, region, "ListTaskExecutions", &mut pages).await? {
             executions.extend(page.task_executions().iter().filter_map(|entry| {
                 let status = entry.status().map(|status| status.as_str().to_owned()).unwrap_or_default();
-                Some((entry.task_execution_arn()?.to_owned(), status))
+                Some((mapping::identifier("TaskExecutionArn", entry.task_execution_arn())?, status))
             }));
         }
         Ok(executions)
     }
 
-    /// Runs `call` once the region's budget allows it and `caller` gets a slot. For a client,
+    /// Runs `call`, charged to `caller`'s allowance, once the region's budget allows it and
+    /// `caller` gets a slot. For a client,
     /// all of it within the call timeout: time spent waiting counts, so neither a crowd nor the
     /// budget can hold a caller past its deadline. Background work waits for the budget as long
     /// as it takes; only its slot and call are timed.
@@ -318,6 +324,8 @@ impl DataSyncClient {
         operation: &'static str,
         call: impl Future<Output = Result<T, GatewayError>>,
     ) -> Result<T, GatewayError> {
+        // The one place a request's allowance is charged: every call, each page of a listing too.
+        caller.spend_upstream_call()?;
         let (_, budget) = self.inner.by_region.get(region).expect("the region was checked by client_for");
         let metrics = &self.inner.metrics;
         let spend = |background: bool| async move {
@@ -383,7 +391,7 @@ impl DataSyncClient {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         self.on_turn(caller, region, operation, async {
-            pages.next().await.transpose().map_err(|error| upstream_error(region, error))
+            pages.next().await.transpose().map_err(|error| upstream_error(Concerning::Region(region), error))
         })
         .await
     }
@@ -410,7 +418,7 @@ impl DataSyncClient {
 /// of", concerning `arn`): where the call may have reached DataSync and its answer was lost, the
 /// outcome is unknown, not a failure a retry may cure.
 fn change_error<E>(
-    arn: &str,
+    arn: Concerning<'_>,
     doing: &str,
     error: SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> GatewayError
@@ -446,9 +454,48 @@ fn never_sent(failure: &aws_smithy_runtime_api::client::result::DispatchFailure)
     false
 }
 
-/// What the client may be told about a failed call concerning `arn` (an execution ARN, or a
-/// region). Upstream messages go to the log, not to the client: they can name accounts and roles.
-fn upstream_error<E>(arn: &str, error: SdkError<E, aws_smithy_runtime_api::http::Response>) -> GatewayError
+/// What a DataSync call was about: what its errors name.
+#[derive(Clone, Copy)]
+enum Concerning<'a> {
+    Execution(&'a ExecutionArn),
+    Task(&'a TaskArn),
+    /// A listing of the region's tasks, locations or executions.
+    Region(&'a str),
+}
+
+impl std::fmt::Display for Concerning<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Concerning::Execution(arn) => write!(f, "{arn}"),
+            Concerning::Task(arn) => write!(f, "{arn}"),
+            Concerning::Region(region) => write!(f, "region {region}"),
+        }
+    }
+}
+
+impl Concerning<'_> {
+    /// DataSync's InvalidRequestException: for an execution or task, that it has none such (or
+    /// none these credentials see); for a listing, that it refused the request.
+    fn invalid_request(self) -> GatewayError {
+        match self {
+            Concerning::Execution(arn) => {
+                GatewayError::NotFound(format!("DataSync has no task execution {arn}"))
+            }
+            Concerning::Task(arn) => GatewayError::NotFound(format!("DataSync has no task {arn}")),
+            Concerning::Region(region) => {
+                tracing::error!(region, "DataSync refused a listing as invalid");
+                GatewayError::Internal
+            }
+        }
+    }
+}
+
+/// What the client may be told about a failed call. Upstream messages go to the log, not to the
+/// client: they can name accounts and roles.
+fn upstream_error<E>(
+    arn: Concerning<'_>,
+    error: SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> GatewayError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -461,7 +508,7 @@ where
                 // DataSync's answer for an execution it does not have (or that is not visible
                 // to these credentials): the ARN itself was already validated.
                 tracing::debug!(%arn, message = service_error.message(), "DataSync: invalid request");
-                GatewayError::NotFound(format!("DataSync has no task execution {arn}"))
+                arn.invalid_request()
             } else if CREDENTIAL_CODES.contains(&code) {
                 tracing::error!(%arn, code, message = service_error.message(), "DataSync rejected the gateway's credentials");
                 GatewayError::UpstreamUnavailable("DataSync rejected the gateway's credentials")

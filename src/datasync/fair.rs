@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
-/// Who is asking: calls with the same key share a turn.
-pub type CallerKey = Arc<str>;
+use crate::request::CallerKey;
 
 #[derive(Clone)]
 pub struct FairSemaphore {

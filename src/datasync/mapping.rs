@@ -9,7 +9,6 @@ use aws_sdk_datasync::operation::describe_task_execution::DescribeTaskExecutionO
 use aws_sdk_datasync::types as sdk;
 use chrono::{DateTime, Utc};
 
-use super::arn::ExecutionArn;
 use crate::model::*;
 
 /// Builds the domain type. `requested` is the ARN that was asked for: DataSync echoes it, but
@@ -20,7 +19,7 @@ pub fn task_execution(
     fetched_at: DateTime<Utc>,
 ) -> TaskExecution {
     TaskExecution {
-        task_execution_arn: requested.shared(),
+        task_execution_arn: requested.clone(),
         status: output
             .status()
             .map(|status| EnumValue::from_wire(status.as_str()))
@@ -73,14 +72,14 @@ pub fn task_execution(
 }
 
 /// A task as DescribeTask describes it. `requested` is the ARN asked for, as for executions.
-pub fn task(requested: &str, output: &DescribeTaskOutput, fetched_at: DateTime<Utc>) -> Task {
+pub fn task(requested: &TaskArn, output: &DescribeTaskOutput, fetched_at: DateTime<Utc>) -> Task {
     Task {
-        task_arn: requested.to_owned(),
+        task_arn: requested.clone(),
         name: output.name().map(str::to_owned),
         status: wire(output.status()).unwrap_or_else(|| EnumValue::from_wire("")),
         task_mode: wire(output.task_mode()),
-        source_location_arn: output.source_location_arn().map(str::to_owned),
-        destination_location_arn: output.destination_location_arn().map(str::to_owned),
+        source_location_arn: identifier("SourceLocationArn", output.source_location_arn()),
+        destination_location_arn: identifier("DestinationLocationArn", output.destination_location_arn()),
         cloud_watch_log_group_arn: output.cloud_watch_log_group_arn().map(str::to_owned),
         options: output.options().map(options),
         excludes: output.excludes().iter().map(filter_rule).collect(),
@@ -99,14 +98,17 @@ pub fn task(requested: &str, output: &DescribeTaskOutput, fetched_at: DateTime<U
         error_code: output.error_code().map(str::to_owned),
         error_detail: output.error_detail().map(str::to_owned),
         creation_time: output.creation_time().and_then(timestamp),
-        current_task_execution_arn: output.current_task_execution_arn().map(str::to_owned),
+        current_task_execution_arn: identifier(
+            "CurrentTaskExecutionArn",
+            output.current_task_execution_arn(),
+        ),
         fetched_at,
     }
 }
 
 pub fn task_summary(entry: &sdk::TaskListEntry) -> Option<TaskSummary> {
     Some(TaskSummary {
-        task_arn: entry.task_arn()?.to_owned(),
+        task_arn: identifier("TaskArn", entry.task_arn())?,
         name: entry.name().map(str::to_owned),
         status: wire(entry.status()).unwrap_or_else(|| EnumValue::from_wire("")),
     })
@@ -114,9 +116,21 @@ pub fn task_summary(entry: &sdk::TaskListEntry) -> Option<TaskSummary> {
 
 pub fn location(entry: &sdk::LocationListEntry) -> Option<Location> {
     Some(Location {
-        location_arn: entry.location_arn()?.to_owned(),
+        location_arn: identifier("LocationArn", entry.location_arn())?,
         location_uri: entry.location_uri().unwrap_or_default().to_owned(),
     })
+}
+
+/// An identifier DataSync sent, parsed: one that does not match DataSync's own pattern could
+/// not be asked about again, so it is logged and left out rather than passed on as text.
+pub fn identifier<T: std::str::FromStr<Err = InvalidId>>(member: &str, text: Option<&str>) -> Option<T> {
+    match text?.parse() {
+        Ok(id) => Some(id),
+        Err(error) => {
+            tracing::warn!(member, %error, "DataSync sent an identifier that does not parse; left out");
+            None
+        }
+    }
 }
 
 /// Every SDK enum can give back the exact string it was parsed from, known or not.

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use async_graphql::{Response, Value};
 
 use crate::model::TaskExecution;
-use crate::service::{Fetched, ServedFrom};
+use crate::service::executions::{Fetched, ServedFrom};
 
 /// Reuse of a settled execution (finished, report settled).
 const SETTLED_SECONDS: u32 = 300;
@@ -66,10 +66,10 @@ impl CacheHint {
                 "code": "STALE",
                 "message": format!(
                     "{failure}; served the description of {} fetched at {}",
-                    fetched.arn, fetched.execution.fetched_at.to_rfc3339()
+                    fetched.arn(), fetched.execution.fetched_at.to_rfc3339()
                 ),
                 "upstreamCode": failure.code(),
-                "executionArn": fetched.arn.as_str(),
+                "executionArn": fetched.arn().as_str(),
                 "fetchedAt": fetched.execution.fetched_at.to_rfc3339(),
             });
             if let Ok(warning) = Value::from_json(warning) {

@@ -5,9 +5,8 @@ use std::sync::Arc;
 use async_graphql::{ComplexObject, SimpleObject, ID};
 
 use super::task::TaskNode;
-use crate::datasync::ExecutionArn;
-use crate::model::{Progress, TaskExecution};
-use crate::service::{Fetched, ServedFrom};
+use crate::model::{AccountId, Progress, TaskArn, TaskExecution};
+use crate::service::executions::{Fetched, ServedFrom};
 
 /// One execution of a DataSync task, as DataSync described it at `fetchedAt`.
 #[derive(SimpleObject)]
@@ -16,14 +15,12 @@ pub struct TaskExecutionNode {
     #[graphql(flatten)]
     execution: Arc<TaskExecution>,
     #[graphql(skip)]
-    arn: ExecutionArn,
-    #[graphql(skip)]
     served_from: ServedFrom,
 }
 
 impl From<Fetched> for TaskExecutionNode {
-    fn from(Fetched { arn, execution, served_from, .. }: Fetched) -> Self {
-        TaskExecutionNode { execution, arn, served_from }
+    fn from(Fetched { execution, served_from, .. }: Fetched) -> Self {
+        TaskExecutionNode { execution, served_from }
     }
 }
 
@@ -31,7 +28,7 @@ impl From<Fetched> for TaskExecutionNode {
 impl TaskExecutionNode {
     /// The execution ARN: globally unique, so it serves as the object's identity (`Node`).
     pub async fn id(&self) -> ID {
-        ID(self.arn.as_str().to_owned())
+        ID(self.execution.task_execution_arn.to_string())
     }
 
     /// Exactly the status string DataSync sent; differs from `status` only when that is `UNKNOWN`.
@@ -45,29 +42,29 @@ impl TaskExecutionNode {
     }
 
     /// The ARN of the task this is an execution of.
-    async fn task_arn(&self) -> &str {
-        self.arn.task_arn()
+    async fn task_arn(&self) -> TaskArn {
+        self.execution.task_execution_arn.task_arn()
     }
 
     /// The task this is an execution of (its description is fetched, and cached, only when a
     /// field of it beyond `taskArn`, `region` or `id` is selected).
     async fn task(&self) -> TaskNode {
-        TaskNode::from_arn(self.arn.task_arn())
+        TaskNode::from_arn(self.execution.task_execution_arn.task_arn())
     }
 
     /// The `exec-…` part of the ARN.
     async fn execution_id(&self) -> &str {
-        self.arn.execution_id()
+        self.execution.task_execution_arn.execution_id()
     }
 
     /// The AWS region the execution runs in.
     async fn region(&self) -> &str {
-        self.arn.region()
+        self.execution.task_execution_arn.region()
     }
 
     /// The AWS account that owns the task.
-    async fn account_id(&self) -> &str {
-        self.arn.account_id()
+    async fn account_id(&self) -> AccountId {
+        self.execution.task_execution_arn.account_id()
     }
 
     /// SUCCESS or ERROR: the status will not change again.

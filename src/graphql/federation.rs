@@ -9,9 +9,10 @@ use std::collections::HashMap;
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::Request;
 
-use crate::caller::Caller;
 use crate::error::GatewayError;
-use crate::service::{Consistency, ExecutionService, Fetched};
+use crate::model::ExecutionArn;
+use crate::request::Caller;
+use crate::service::executions::{Consistency, ExecutionService, Fetched};
 
 /// The executions one request's `_entities` refers to.
 pub struct ExecutionEntities {
@@ -19,11 +20,11 @@ pub struct ExecutionEntities {
     caller: Caller,
 }
 
-impl Loader<String> for ExecutionEntities {
+impl Loader<ExecutionArn> for ExecutionEntities {
     type Value = Fetched;
     type Error = GatewayError;
 
-    async fn load(&self, arns: &[String]) -> Result<HashMap<String, Fetched>, GatewayError> {
+    async fn load(&self, arns: &[ExecutionArn]) -> Result<HashMap<ExecutionArn, Fetched>, GatewayError> {
         let results = self.service.get_many(arns, Consistency::Cached, &self.caller).await?;
         // A representation that cannot be read is left out: its entity resolves to an error.
         Ok(arns.iter().cloned().zip(results).filter_map(|(arn, result)| Some((arn, result.ok()?))).collect())

@@ -2,10 +2,11 @@
 
 pub mod cache_hint;
 mod completion;
+mod context;
 mod execution;
 mod fanout;
 pub mod federation;
-mod history;
+mod index;
 pub mod limits;
 mod mutation;
 mod node;
@@ -17,7 +18,7 @@ mod subscription;
 mod task;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, OperationType};
-use async_graphql::{Context, Positioned, Request, Response, Schema, ServerError};
+use async_graphql::{Positioned, Request, Response, Schema, ServerError};
 
 use cache_hint::CacheHint;
 
@@ -28,16 +29,15 @@ pub use query::Query;
 pub use streaming::{Streaming, StreamingExecutor};
 pub use subscription::Subscription;
 
-use crate::auth::Role;
-use crate::caller::Caller;
 use crate::config::LimitsConfig;
-use crate::control::ControlService;
 use crate::error::request_codes::{FORBIDDEN, GRAPHQL_VALIDATION_FAILED};
-use crate::history::HistoryService;
 use crate::live::Live;
 use crate::metrics::Metrics;
-use crate::service::ExecutionService;
-use crate::tasks::TaskService;
+use crate::request::Caller;
+use crate::request::Role;
+use crate::service::control::ControlService;
+use crate::service::executions::ExecutionService;
+use crate::service::tasks::TaskService;
 
 pub use mutation::Mutation;
 
@@ -51,8 +51,8 @@ pub fn build_schema(
     limits: &LimitsConfig,
 ) -> GatewaySchema {
     let mut schema = Schema::build(Query, Mutation, Subscription).data(tasks).data(live).data(control);
-    if let Some(history) = service.history() {
-        schema = schema.data(HistoryService::new(history.store.clone()));
+    if let Some(index) = service.index() {
+        schema = schema.data(index.clone());
     }
     // Depth and size are checked by the transport's `Gate` before async-graphql sees the
     // request; complexity (list sizes multiplied) by async-graphql's validation after it.
@@ -192,17 +192,4 @@ fn ensure_code(error: &mut ServerError) {
     if error.extensions.as_ref().and_then(|extensions| extensions.get("code")).is_none() {
         error.extensions.get_or_insert_with(Default::default).set("code", GRAPHQL_VALIDATION_FAILED);
     }
-}
-
-/// The span of a resolver that reads or writes elsewhere (DataSync, PostgreSQL): its part of a
-/// request's trace, named by the field and its path in the response. DEBUG: traces only.
-pub(crate) fn resolver_span(ctx: &Context<'_>) -> tracing::Span {
-    // Field values are evaluated only when the span is enabled: without an exporter, not at all.
-    let field = &ctx.item.node.name.node;
-    tracing::debug_span!(
-        "resolve",
-        otel.name = %format_args!("resolve {field}"),
-        graphql.field.name = %field,
-        graphql.field.path = %ctx.path_node.as_ref().map(ToString::to_string).unwrap_or_default(),
-    )
 }

@@ -1,13 +1,13 @@
 //! The mutation root: control of executions, for callers with the operator role (the gate
-//! refuses a reader's mutation before it runs). Thin over [`crate::control`].
+//! refuses a reader's mutation before it runs). Thin over [`crate::service::control`].
 
-use async_graphql::{Context, ErrorExtensions, InputObject, Object, Result, ID};
+use async_graphql::{Context, InputObject, Object, Result, ID};
 use tracing::Instrument;
 
-use super::query::caller;
-use super::{resolver_span, TaskExecutionNode};
-use crate::control::ControlService;
+use super::context::{caller, execution_arn, resolver_span, Coded};
+use super::TaskExecutionNode;
 use crate::datasync::client::StartOverrides;
+use crate::service::control::ControlService;
 
 pub struct Mutation;
 
@@ -44,17 +44,18 @@ impl Mutation {
             includes: overrides.includes,
             excludes: overrides.excludes,
         };
+        let task_arn = super::context::task_arn(&task_arn).coded()?;
         let control = ctx.data_unchecked::<ControlService>();
         let started = control.start(&task_arn, idempotency_key.as_deref(), overrides, caller(ctx)?);
-        let started = started.instrument(resolver_span(ctx)).await;
-        Ok(started.map_err(|error| error.extend())?.into())
+        Ok(started.instrument(resolver_span(ctx)).await.coded()?.into())
     }
 
     /// Cancels a running execution (CancelTaskExecution) and returns it as DataSync now
     /// describes it (usually CANCELLING, then ERROR with DataSync's cancellation code).
     async fn cancel_task_execution(&self, ctx: &Context<'_>, arn: ID) -> Result<TaskExecutionNode> {
+        let arn = execution_arn(&arn).coded()?;
         let control = ctx.data_unchecked::<ControlService>();
         let cancelled = control.cancel(&arn, caller(ctx)?).instrument(resolver_span(ctx)).await;
-        Ok(cancelled.map_err(|error| error.extend())?.into())
+        Ok(cancelled.coded()?.into())
     }
 }

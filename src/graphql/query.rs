@@ -1,104 +1,76 @@
 //! The query root.
 
-use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
-
 use async_graphql::dataloader::DataLoader;
-
+use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
 use tracing::Instrument;
 
-use super::cache_hint::CacheHint;
+use super::context::{
+    cache_hint, caller, execution_arn, executions, page_complexity, read_execution, resolver_span,
+    sized_complexity, task_arn, tasks, Coded,
+};
 use super::federation::ExecutionEntities;
-use super::history::{
-    self, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder, Scope, StatsDimension,
+use super::index::{
+    self, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder, StatsDimension,
 };
 use super::node::Node;
-use super::resolver_span;
-use super::task::{task_service, TaskConnection, TaskFilter, TaskNode, MAX_TASK_PAGE};
+use super::task::{TaskConnection, TaskFilter, TaskNode};
 use super::TaskExecutionNode;
-use crate::caller::Caller;
 use crate::error::GatewayError;
-use crate::history::{PageArgs, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::service::{Consistency, ExecutionService, MAX_BATCH_ARNS};
+use crate::service::executions::{Consistency, MAX_BATCH_ARNS};
+use crate::service::index::PageArgs;
+use crate::service::tasks::MAX_TASK_PAGE;
 
 pub struct Query;
 
 /// A task or an execution, by the shape of its ARN.
 async fn read_node(ctx: &Context<'_>, id: &str) -> Result<Node> {
     if id.contains("/execution/") {
-        return read_one(ctx, id, Consistency::Cached).await.map(Node::TaskExecution);
+        let arn = execution_arn(id).coded()?;
+        return read_execution(ctx, &arn, Consistency::Cached).await.map(Node::TaskExecution);
     }
     read_task(ctx, id).await.map(Node::Task)
 }
 
 /// One task, described (through the task cache).
 async fn read_task(ctx: &Context<'_>, arn: &str) -> Result<TaskNode> {
-    let service = task_service(ctx);
-    let task = service
-        .get(arn, caller(ctx)?)
-        .instrument(resolver_span(ctx))
-        .await
-        .map_err(|error| error.extend())?;
+    let arn = task_arn(arn).coded()?;
+    let task = tasks(ctx).get(&arn, caller(ctx)?).instrument(resolver_span(ctx)).await.coded()?;
     Ok(TaskNode::described_already(task))
 }
 
-pub(super) async fn read_one(
-    ctx: &Context<'_>,
-    arn: &str,
-    consistency: Consistency,
-) -> Result<TaskExecutionNode> {
-    let service = ctx.data_unchecked::<ExecutionService>();
-    let fetched = service.get(arn, consistency, caller(ctx)?).instrument(resolver_span(ctx)).await;
-    let fetched = fetched.map_err(|error| error.extend())?;
-    cache_hint(ctx).served(&fetched);
-    Ok(fetched.into())
+/// One execution by the ARN as sent.
+async fn read_one(ctx: &Context<'_>, arn: &str, consistency: Consistency) -> Result<TaskExecutionNode> {
+    read_execution(ctx, &execution_arn(arn).coded()?, consistency).await
 }
 
+/// Many executions by the ARNs as sent, each item with its own result: one that does not
+/// parse fails alone, the rest are read together.
 async fn read_many(
     ctx: &Context<'_>,
     arns: Vec<ID>,
     consistency: Consistency,
 ) -> Result<Vec<Option<Result<TaskExecutionNode>>>> {
-    let service = ctx.data_unchecked::<ExecutionService>();
-    let arns: Vec<String> = arns.into_iter().map(|arn| arn.0).collect();
-    let results = service.get_many(&arns, consistency, caller(ctx)?).instrument(resolver_span(ctx)).await;
-    let results = results.map_err(|error| error.extend())?;
+    if arns.len() > MAX_BATCH_ARNS {
+        let message = format!("at most {MAX_BATCH_ARNS} ARNs per query; got {}", arns.len());
+        return Err(GatewayError::BadUserInput(message).extend());
+    }
+    let parsed: Vec<Result<_, GatewayError>> = arns.iter().map(|arn| execution_arn(arn)).collect();
+    let valid: Vec<_> = parsed.iter().filter_map(|arn| arn.as_ref().ok().cloned()).collect();
+    let read = executions(ctx).get_many(&valid, consistency, caller(ctx)?);
+    let mut results = read.instrument(resolver_span(ctx)).await.coded()?.into_iter();
     let hint = cache_hint(ctx);
-    Ok(results
+    Ok(parsed
         .into_iter()
-        .map(|result| {
+        .map(|arn| {
+            let result = arn.and_then(|_| results.next().expect("one result per valid ARN"));
             result.as_ref().map(|fetched| hint.served(fetched)).ok();
-            Some(result.map(TaskExecutionNode::from).map_err(|error| error.extend()))
+            Some(result.map(TaskExecutionNode::from).coded())
         })
         .collect())
 }
 
-/// The request's cache hint; one that the transport did not provide is simply not read.
-pub(super) fn cache_hint(ctx: &Context<'_>) -> CacheHint {
-    ctx.data_opt::<CacheHint>().cloned().unwrap_or_default()
-}
-
 /// How many groups a statistics query counts as, for complexity.
 const STATS_COMPLEXITY_GROUPS: usize = 100;
-
-/// A history or index page's complexity: its selection's, times the page size asked for.
-pub(super) fn page_complexity(size: Option<i32>, child_complexity: usize) -> usize {
-    sized_complexity(size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, child_complexity)
-}
-
-/// A list's complexity: its selection's, times the size asked for (`default` when none, at
-/// most `max`).
-fn sized_complexity(size: Option<i32>, default: usize, max: usize, child_complexity: usize) -> usize {
-    let size = size.map_or(default, |size| usize::try_from(size).unwrap_or(0).min(max));
-    size.saturating_mul(child_complexity).saturating_add(1)
-}
-
-/// Who sent the request: every transport puts a [`Caller`] in the request's data.
-pub(super) fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Caller> {
-    ctx.data_opt::<Caller>().ok_or_else(|| {
-        tracing::error!("a GraphQL request arrived without its caller");
-        GatewayError::Internal.extend()
-    })
-}
 
 // Arguments with defaults are nullable so that a query declaring e.g. `$consistency: Consistency`
 // and not sending it gets the default: async-graphql passes such an unset variable as null.
@@ -112,7 +84,8 @@ impl Query {
         let Some(loader) = ctx.data_opt::<DataLoader<ExecutionEntities>>() else {
             return read_one(ctx, &id, Consistency::Cached).await;
         };
-        match loader.load_one(id.0.clone()).await {
+        let Ok(arn) = execution_arn(&id) else { return read_one(ctx, &id, Consistency::Cached).await };
+        match loader.load_one(arn).await {
             Ok(Some(fetched)) => {
                 cache_hint(ctx).served(&fetched);
                 Ok(fetched.into())
@@ -211,7 +184,7 @@ impl Query {
         before: Option<String>,
     ) -> Result<HistoryConnection> {
         let args = PageArgs { first, after, last, before };
-        history::execution_page(ctx, filter, order_by.unwrap_or_default(), args, Scope::Finished).await
+        index::history(ctx, filter, order_by.unwrap_or_default(), args).await
     }
 
     /// Every execution the gateway's index holds, running and finished, across tasks and
@@ -231,7 +204,7 @@ impl Query {
         before: Option<String>,
     ) -> Result<HistoryConnection> {
         let args = PageArgs { first, after, last, before };
-        history::execution_page(ctx, filter, order_by.unwrap_or_default(), args, Scope::All).await
+        index::executions(ctx, filter, order_by.unwrap_or_default(), args).await
     }
 
     /// Counts, sums and duration percentiles of recorded executions, per group of `groupBy`
@@ -247,6 +220,6 @@ impl Query {
         #[graphql(default_with = "Some(Vec::new())")] group_by: Option<Vec<StatsDimension>>,
         #[graphql(default_with = "Some(false)")] exact: Option<bool>,
     ) -> Result<Vec<ExecutionStatsGroup>> {
-        history::execution_stats(ctx, filter, group_by.unwrap_or_default(), exact.unwrap_or_default()).await
+        index::execution_stats(ctx, filter, group_by.unwrap_or_default(), exact.unwrap_or_default()).await
     }
 }

@@ -35,7 +35,7 @@ use chrono::{DateTime, Utc};
 
 use super::cache_hint::{CacheHint, ReplayableReads};
 use crate::model::TaskExecution;
-use crate::service::ExecutionService;
+use crate::service::executions::ExecutionService;
 
 /// Requests larger than this are not stored (each key is kept whole, beside its response).
 const MAX_KEY_BYTES: usize = 16 * 1024;

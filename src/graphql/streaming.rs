@@ -16,11 +16,11 @@ use super::cache_hint::CacheHint;
 use super::fanout::{Fanout, FanoutKey};
 use super::subscription::replays_latest;
 use super::{authorize, coded_error, finish_response, operation_label, Gate, GatewaySchema, RequestText};
-use crate::auth::Identity;
-use crate::caller::Caller;
 use crate::error::request_codes::{SUBSCRIPTION_LIMIT, UNAUTHENTICATED};
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimits;
+use crate::request::rate_limit::RateLimits;
+use crate::request::Caller;
+use crate::request::Identity;
 
 /// What every long-lived connection shares.
 #[derive(Clone)]

@@ -4,17 +4,17 @@
 use std::sync::Arc;
 
 use async_graphql::parser::types::{OperationType, Selection};
-use async_graphql::{Context, ErrorExtensions, Request, Result, SimpleObject, Subscription, ID};
+use async_graphql::{Context, Request, Result, SimpleObject, Subscription, ID};
 use futures::{Stream, StreamExt};
 
-use super::history::ExecutionFilter;
-use super::query::caller;
+use super::context::{caller, execution_arn, Coded};
+use super::index::ExecutionFilter;
 use super::TaskExecutionNode;
-use crate::datasync::ExecutionArn;
 use crate::live::hub::{ExecutionEvent, ExecutionEventKind};
 use crate::live::Live;
 use crate::model::{EnumValue, TaskExecution, TaskExecutionStatus};
-use crate::service::{Fetched, ServedFrom};
+use crate::service::executions::{Fetched, ServedFrom};
+use crate::service::index::FilterArgs;
 
 pub struct Subscription;
 
@@ -39,9 +39,9 @@ impl Subscription {
         ctx: &Context<'_>,
         arn: ID,
     ) -> Result<impl Stream<Item = TaskExecutionNode>> {
-        let live = ctx.data_unchecked::<Live>();
-        let changes = live.follow(&arn, caller(ctx)?).await.map_err(|error| error.extend())?;
-        Ok(changes.filter_map(|(execution, served_from)| std::future::ready(node(execution, served_from))))
+        let arn = execution_arn(&arn).coded()?;
+        let changes = ctx.data_unchecked::<Live>().follow(&arn, caller(ctx)?).await.coded()?;
+        Ok(changes.map(|(execution, served_from)| node(execution, served_from)))
     }
 
     /// An event whenever an execution matching `filter` starts, changes status or finishes, on
@@ -51,27 +51,18 @@ impl Subscription {
         ctx: &Context<'_>,
         filter: Option<ExecutionFilter>,
     ) -> Result<impl Stream<Item = ExecutionEventNode>> {
-        let filter = filter.unwrap_or_default().validate().map_err(|error| error.extend())?;
+        let filter = FilterArgs::try_from(filter).and_then(FilterArgs::validate).coded()?;
         let events = ctx.data_unchecked::<Live>().events(filter);
-        Ok(events.filter_map(|ExecutionEvent { kind, previous_status, execution }| {
-            std::future::ready(node(execution, ServedFrom::Live).map(|execution| ExecutionEventNode {
-                kind,
-                previous_status,
-                execution,
-            }))
+        Ok(events.map(|ExecutionEvent { kind, previous_status, execution }| ExecutionEventNode {
+            kind,
+            previous_status,
+            execution: node(execution, ServedFrom::Live),
         }))
     }
 }
 
-fn node(execution: Arc<TaskExecution>, served_from: ServedFrom) -> Option<TaskExecutionNode> {
-    match ExecutionArn::parse(&execution.task_execution_arn) {
-        Ok(arn) => Some(Fetched::new(arn, execution, served_from).into()),
-        // Cannot happen for what DataSync described (the mapping validated the ARN).
-        Err(error) => {
-            tracing::error!(%error, "an execution ARN does not parse; change not pushed");
-            None
-        }
-    }
+fn node(execution: Arc<TaskExecution>, served_from: ServedFrom) -> TaskExecutionNode {
+    Fetched::new(execution, served_from).into()
 }
 
 /// Root fields whose results are states (a subscriber joining a shared execution gets the latest

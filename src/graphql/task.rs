@@ -6,41 +6,37 @@
 use std::sync::Arc;
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::{Context, ErrorExtensions, InputObject, Object, Result, ID};
-use base64::Engine;
+use async_graphql::{Context, InputObject, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
-use super::history::{
-    execution_page, execution_stats, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder,
-    Scope, StatsDimension,
+use super::context::{caller, page_complexity, read_execution, resolver_span, tasks as task_service, Coded};
+use super::index::{
+    self, execution_stats, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder,
+    StatsDimension,
 };
-use super::query::{cache_hint, caller, page_complexity, read_one};
-use super::{resolver_span, TaskExecutionNode};
-use crate::error::GatewayError;
-use crate::history::PageArgs;
+use super::TaskExecutionNode;
 use crate::model::{
-    EnumValue, FilterRule, Location, ManifestConfig, Task, TaskExecutionOptions, TaskMode, TaskReportConfig,
-    TaskSchedule, TaskScheduleDetails, TaskStatus, TaskSummary,
+    AccountId, EnumValue, ExecutionArn, FilterRule, Location, LocationArn, ManifestConfig, Task, TaskArn,
+    TaskExecutionOptions, TaskMode, TaskReportConfig, TaskSchedule, TaskScheduleDetails, TaskStatus,
+    TaskSummary,
 };
-use crate::service::Consistency;
-use crate::tasks::TaskService;
-
-/// Most tasks on one page of `tasks`.
-pub const MAX_TASK_PAGE: usize = 100;
+use crate::service::executions::Consistency;
+use crate::service::index::PageArgs;
+use crate::service::tasks::TaskListing;
 
 /// One DataSync task: what it copies from where to where, and how.
 pub struct TaskNode {
-    arn: String,
+    arn: TaskArn,
     /// The ListTasks entry, when the node came from a list (or a cached one was found).
     summary: OnceCell<Option<TaskSummary>>,
     described: OnceCell<Arc<Task>>,
 }
 
 impl TaskNode {
-    pub fn from_arn(arn: impl Into<String>) -> Self {
-        TaskNode { arn: arn.into(), summary: OnceCell::new(), described: OnceCell::new() }
+    pub fn from_arn(arn: TaskArn) -> Self {
+        TaskNode { arn, summary: OnceCell::new(), described: OnceCell::new() }
     }
 
     fn from_summary(summary: TaskSummary) -> Self {
@@ -71,16 +67,11 @@ impl TaskNode {
         self.described
             .get_or_try_init(|| {
                 Box::pin(async {
-                    let service = task_service(ctx);
-                    let task = service.get(&self.arn, caller(ctx)?).instrument(resolver_span(ctx)).await;
-                    task.map_err(|error| error.extend())
+                    let task = task_service(ctx).get(&self.arn, caller(ctx)?).instrument(resolver_span(ctx));
+                    task.await.coded()
                 })
             })
             .await
-    }
-
-    fn arn_part(&self, index: usize) -> &str {
-        self.arn.split(':').nth(index).unwrap_or_default()
     }
 }
 
@@ -88,22 +79,22 @@ impl TaskNode {
 impl TaskNode {
     /// The task ARN: globally unique, so it serves as the object's identity (`Node`).
     pub async fn id(&self) -> ID {
-        ID(self.arn.clone())
+        ID(self.arn.to_string())
     }
 
     /// The task's ARN.
-    async fn task_arn(&self) -> &str {
+    async fn task_arn(&self) -> &TaskArn {
         &self.arn
     }
 
     /// The AWS region the task is in.
     async fn region(&self) -> &str {
-        self.arn_part(3)
+        self.arn.region()
     }
 
     /// The AWS account that owns the task.
-    async fn account_id(&self) -> &str {
-        self.arn_part(4)
+    async fn account_id(&self) -> AccountId {
+        self.arn.account_id()
     }
 
     /// The task's name, if it was given one.
@@ -133,12 +124,12 @@ impl TaskNode {
     }
 
     /// Where data is read from.
-    async fn source_location_arn(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+    async fn source_location_arn(&self, ctx: &Context<'_>) -> Result<Option<LocationArn>> {
         Ok(self.described(ctx).await?.source_location_arn.clone())
     }
 
     /// Where data is written to.
-    async fn destination_location_arn(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+    async fn destination_location_arn(&self, ctx: &Context<'_>) -> Result<Option<LocationArn>> {
         Ok(self.described(ctx).await?.destination_location_arn.clone())
     }
 
@@ -210,14 +201,14 @@ impl TaskNode {
     }
 
     /// The ARN of the execution running now, if any.
-    async fn current_task_execution_arn(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+    async fn current_task_execution_arn(&self, ctx: &Context<'_>) -> Result<Option<ExecutionArn>> {
         Ok(self.described(ctx).await?.current_task_execution_arn.clone())
     }
 
     /// The execution running now, if any, read as `taskExecution` reads it.
     async fn current_execution(&self, ctx: &Context<'_>) -> Result<Option<TaskExecutionNode>> {
         match self.described(ctx).await?.current_task_execution_arn.clone() {
-            Some(arn) => Box::pin(read_one(ctx, &arn, Consistency::Cached)).await.map(Some),
+            Some(arn) => Box::pin(read_execution(ctx, &arn, Consistency::Cached)).await.map(Some),
             None => Ok(None),
         }
     }
@@ -237,15 +228,14 @@ impl TaskNode {
     ) -> Result<HistoryConnection> {
         let filter = Some(filter.unwrap_or_default().for_task(&self.arn));
         let args = PageArgs { first, after, last, before };
-        Box::pin(execution_page(ctx, filter, order_by.unwrap_or_default(), args, Scope::All)).await
+        Box::pin(index::executions(ctx, filter, order_by.unwrap_or_default(), args)).await
     }
 
     /// The task's most recently started execution in the index.
     async fn latest_execution(&self, ctx: &Context<'_>) -> Result<Option<TaskExecutionNode>> {
         let filter = Some(ExecutionFilter::default().for_task(&self.arn));
         let args = PageArgs { first: Some(1), ..PageArgs::default() };
-        let page =
-            Box::pin(execution_page(ctx, filter, HistoryOrder::StartedAtDesc, args, Scope::All)).await?;
+        let page = Box::pin(index::executions(ctx, filter, HistoryOrder::StartedAtDesc, args)).await?;
         Ok(page.edges.into_iter().next().map(|edge| edge.node))
     }
 
@@ -267,18 +257,10 @@ impl TaskNode {
     }
 }
 
-/// The task service, for a read: every read of tasks and locations comes through here, so that
-/// the request's cache hint knows of it (the response cache does not replay such answers).
-pub(super) fn task_service<'a>(ctx: &Context<'a>) -> &'a TaskService {
-    cache_hint(ctx).served_other();
-    ctx.data_unchecked::<TaskService>()
-}
-
-async fn location(ctx: &Context<'_>, arn: Option<String>) -> Result<Option<Location>> {
+async fn location(ctx: &Context<'_>, arn: Option<LocationArn>) -> Result<Option<Location>> {
     let Some(arn) = arn else { return Ok(None) };
-    let service = task_service(ctx);
-    let location = Box::pin(service.location(&arn, caller(ctx)?)).instrument(resolver_span(ctx)).await;
-    location.map_err(|error| error.extend())
+    let location = Box::pin(task_service(ctx).location(&arn, caller(ctx)?)).instrument(resolver_span(ctx));
+    location.await.coded()
 }
 
 /// Which tasks `tasks` lists; conditions combine with AND.
@@ -301,61 +283,16 @@ pub async fn tasks(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<TaskConnection> {
-    let bad = |message: String| GatewayError::BadUserInput(message).extend();
-    let service = task_service(ctx);
-    let first = match first.map(usize::try_from) {
-        None => MAX_TASK_PAGE,
-        Some(Ok(first @ 1..=MAX_TASK_PAGE)) => first,
-        Some(_) => return Err(bad(format!("`first` must be between 1 and {MAX_TASK_PAGE}"))),
+    let listing = TaskListing {
+        regions: filter.regions,
+        statuses: filter.statuses,
+        name_contains: filter.name_contains,
     };
-    let after = after
-        .map(|cursor| {
-            decode_cursor(&cursor).ok_or_else(|| bad("`after` is not a cursor from `tasks`".into()))
-        })
-        .transpose()?;
-    let regions: Vec<String> = match filter.regions {
-        Some(regions) => regions,
-        None => service.regions().into_iter().map(str::to_owned).collect(),
-    };
-    let name = filter.name_contains.map(|name| name.to_lowercase());
-    let mut matching = Vec::new();
-    for region in &regions {
-        let listed = service.list(region, caller(ctx)?).instrument(resolver_span(ctx)).await;
-        let listed = listed.map_err(|error| error.extend())?;
-        matching.extend(
-            listed
-                .iter()
-                .filter(|task| {
-                    filter.statuses.as_ref().is_none_or(|statuses| statuses.contains(&task.status.get()))
-                        && name.as_ref().is_none_or(|name| {
-                            task.name
-                                .as_ref()
-                                .is_some_and(|task_name| task_name.to_lowercase().contains(name))
-                        })
-                        && after.as_ref().is_none_or(|after| task.task_arn.as_str() > after.as_str())
-                })
-                .cloned(),
-        );
-    }
-    matching.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
-    let has_next_page = matching.len() > first;
-    matching.truncate(first);
-    let mut connection = TaskConnection::new(after.is_some(), has_next_page);
-    connection.edges.extend(
-        matching
-            .into_iter()
-            .map(|task| Edge::new(encode_cursor(&task.task_arn), TaskNode::from_summary(task))),
-    );
+    let page = task_service(ctx).page(listing, first, after.as_deref(), caller(ctx)?);
+    let page = page.instrument(resolver_span(ctx)).await.coded()?;
+    let mut connection = TaskConnection::new(page.has_previous_page, page.has_next_page);
+    connection
+        .edges
+        .extend(page.tasks.into_iter().map(|(cursor, task)| Edge::new(cursor, TaskNode::from_summary(task))));
     Ok(connection)
-}
-
-fn encode_cursor(arn: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(arn)
-}
-
-fn decode_cursor(cursor: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    let arn = String::from_utf8(bytes).ok()?;
-    crate::datasync::arn::validate_task_arn(&arn).ok()?;
-    Some(arn)
 }

@@ -9,8 +9,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::errors::error_response;
 use super::AppState;
-use crate::auth::{Identity, Refusal};
+use crate::auth::Refusal;
 use crate::error::request_codes::{RATE_LIMITED, UNAUTHENTICATED};
+use crate::request::Identity;
 
 const API_KEY: &str = "x-api-key";
 

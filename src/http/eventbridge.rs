@@ -17,8 +17,8 @@ use subtle::ConstantTimeEq;
 
 use super::errors::error_response;
 use super::AppState;
-use crate::datasync::ExecutionArn;
 use crate::error::request_codes::{BAD_REQUEST, UNAUTHENTICATED};
+use crate::model::ExecutionArn;
 
 pub const SECRET_HEADER: &str = "x-eventbridge-secret";
 const SOURCE: &str = "aws.datasync";

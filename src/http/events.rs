@@ -14,8 +14,8 @@ use axum::response::IntoResponse;
 use futures::StreamExt;
 
 use super::AppState;
-use crate::auth::Identity;
 use crate::error::request_codes::CONNECTION_LIMIT;
+use crate::request::Identity;
 use async_graphql::Executor;
 
 /// Whether the client asked for an event stream.

@@ -23,13 +23,13 @@ use super::errors::{error_response, too_many_requests};
 use super::events;
 use super::wire::{is_request_error, WireBatch};
 use super::AppState;
-use crate::auth::Identity;
-use crate::caller::Caller;
 use crate::error::request_codes::{BAD_REQUEST, RESPONSE_TOO_LARGE};
 use crate::graphql::cache_hint::CacheHint;
 use crate::graphql::federation::with_entity_loader;
 use crate::graphql::response_cache::{Answer, ResponseKey, StoredResponse};
 use crate::graphql::{authorize, chosen_operation, finish_response, operation_label, RequestText};
+use crate::request::Caller;
+use crate::request::Identity;
 
 /// The GraphQL-over-HTTP media type; a client that accepts it gets 4xx statuses for requests
 /// that could not run at all.

@@ -21,16 +21,16 @@ pub async fn healthz() -> &'static str {
 
 /// Ready to take traffic, and the state of the history store.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let (history, database_down) = match &state.history {
-        None => (json!({ "configured": false }), false),
-        Some(history) => {
+    let (history, database_down) = match (&state.database, &state.index) {
+        (Some(database), Some(index)) => {
             let reachable =
-                tokio::time::timeout(Duration::from_secs(1), history.store.ping()).await.unwrap_or(false);
+                tokio::time::timeout(Duration::from_secs(1), database.ping()).await.unwrap_or(false);
             (
-                json!({ "configured": true, "reachable": reachable, "writer": history.writer.status() }),
+                json!({ "configured": true, "reachable": reachable, "writer": index.writer().status() }),
                 !reachable,
             )
         }
+        _ => (json!({ "configured": false }), false),
     };
     let discovery = match &state.discovery {
         None => json!({ "enabled": false }),
@@ -66,8 +66,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         metrics.set_cache_entries(cache, entries);
     }
     let levels = metrics.levels();
-    if let Some(history) = &state.history {
-        let writer = history.writer.status();
+    if let Some(index) = &state.index {
+        let writer = index.writer().status();
         levels.writer_backlog.set(writer.backlog as i64);
         levels.writer_written.set(writer.written as i64);
         levels.writer_dropped.set(writer.dropped as i64);

@@ -30,7 +30,6 @@ use crate::config::{LimitsConfig, LiveConfig};
 use crate::graphql::{GatewaySchema, Streaming, StreamingExecutor};
 use crate::live::Live;
 use crate::metrics::Metrics;
-use crate::service::History;
 
 /// What the handlers share: one allocation, so that handing it to a request (axum clones the
 /// state for each) is a reference count, not a copy of every cache handle in it.
@@ -55,7 +54,8 @@ pub struct SharedState {
     pub schema: GatewaySchema,
     pub gate: crate::graphql::Gate,
     pub limits: LimitsConfig,
-    pub history: Option<History>,
+    pub database: Option<crate::store::Database>,
+    pub index: Option<crate::service::index::IndexService>,
     /// Whether `/readyz` stays 200 while the configured database cannot be reached.
     pub ready_without_database: bool,
     pub discovery: Option<crate::discovery::Discovery>,
@@ -63,7 +63,7 @@ pub struct SharedState {
     pub graphiql_page: Arc<str>,
     pub live: Live,
     pub live_config: LiveConfig,
-    pub rate_limits: crate::rate_limit::RateLimits,
+    pub rate_limits: crate::request::rate_limit::RateLimits,
     pub auth: crate::auth::Authenticator,
     /// What WebSockets and event streams run operations with.
     pub streaming: Streaming,
@@ -71,8 +71,8 @@ pub struct SharedState {
     pub streaming_slots: StreamSlots,
     pub metrics: Metrics,
     /// For the levels `/metrics` reports.
-    pub executions: crate::service::ExecutionService,
-    pub tasks: crate::tasks::TaskService,
+    pub executions: crate::service::executions::ExecutionService,
+    pub tasks: crate::service::tasks::TaskService,
     /// Responses replayed to repeated queries.
     pub responses: crate::graphql::response_cache::ResponseCache,
     /// Turns true when the gateway begins shutting down (long-lived connections close).
@@ -90,8 +90,8 @@ impl SharedState {
     }
 
     /// A fresh caller (and DataSync call budget) for one request of `identity`'s.
-    fn caller(&self, identity: &crate::auth::Identity, peer: SocketAddr) -> crate::caller::Caller {
-        crate::caller::Caller::identified(identity, peer.ip(), self.limits.max_upstream_calls)
+    fn caller(&self, identity: &crate::request::Identity, peer: SocketAddr) -> crate::request::Caller {
+        crate::request::Caller::identified(identity, peer.ip(), self.limits.max_upstream_calls)
     }
 }
 

@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::errors::error_response;
-use crate::auth::Identity;
 use crate::error::request_codes::CONNECTION_LIMIT;
+use crate::request::Identity;
 
 #[derive(Clone)]
 pub struct StreamSlots {
@@ -192,7 +192,7 @@ mod tests {
     #[test]
     fn an_authenticated_caller_gets_its_share_from_any_address() {
         let slots = StreamSlots::new(64, 10, 2);
-        let key = Identity { subject: "key:0123456789ab".into(), role: crate::auth::Role::Reader };
+        let key = Identity { subject: "key:0123456789ab".into(), role: crate::request::Role::Reader };
         let mut held = Vec::new();
         for last in 1..=2 {
             let mut slot = slots.take(IpAddr::from([192, 0, 2, last]), true).ok().unwrap();

@@ -29,9 +29,10 @@ use tokio::time::Instant;
 use super::errors::error_response;
 use super::stream_slots::StreamSlot;
 use super::AppState;
-use crate::auth::{Authenticator, Identity, Refusal};
+use crate::auth::{Authenticator, Refusal};
 use crate::error::request_codes::BAD_REQUEST;
 use crate::graphql::StreamingExecutor;
+use crate::request::Identity;
 
 const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
 // graphql-transport-ws's close codes (used for the legacy protocol too).

@@ -13,8 +13,8 @@ use futures::StreamExt;
 use tokio::sync::Notify;
 
 use super::Live;
-use crate::caller::Caller;
-use crate::datasync::ExecutionArn;
+use crate::model::ExecutionArn;
+use crate::request::Caller;
 
 /// Hints waiting at most; beyond, new ones are dropped.
 pub const MAX_QUEUED_HINTS: usize = 1_000;

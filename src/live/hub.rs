@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::model::{EnumValue, TaskExecution, TaskExecutionStatus};
+use crate::model::{EnumValue, ExecutionArn, TaskExecution, TaskExecutionStatus};
 
 /// Changes queued per execution for a subscriber that is slow to take them; one that falls
 /// further behind skips to the latest description.
@@ -41,15 +41,15 @@ pub struct ExecutionEvent {
 pub struct Hub {
     state: Mutex<State>,
     feed: broadcast::Sender<ExecutionEvent>,
-    finished: moka::sync::Cache<String, ()>,
+    finished: moka::sync::Cache<ExecutionArn, ()>,
 }
 
 #[derive(Default)]
 struct State {
     /// Running executions, as last described.
-    latest: HashMap<String, Arc<TaskExecution>>,
+    latest: HashMap<ExecutionArn, Arc<TaskExecution>>,
     /// Executions with subscribers on this replica.
-    channels: HashMap<String, broadcast::Sender<Arc<TaskExecution>>>,
+    channels: HashMap<ExecutionArn, broadcast::Sender<Arc<TaskExecution>>>,
 }
 
 impl Default for Hub {
@@ -68,7 +68,7 @@ impl Default for Hub {
 impl Hub {
     /// Takes a description in; whether it was news (and so was pushed).
     pub fn publish(&self, execution: Arc<TaskExecution>) -> bool {
-        let arn = &*execution.task_execution_arn;
+        let arn = &execution.task_execution_arn;
         if self.finished.contains_key(arn) {
             return false;
         }
@@ -81,9 +81,9 @@ impl Hub {
         }
         if execution.is_terminal() {
             state.latest.remove(arn);
-            self.finished.insert(arn.to_owned(), ());
+            self.finished.insert(arn.clone(), ());
         } else {
-            state.latest.insert(arn.to_owned(), execution.clone());
+            state.latest.insert(arn.clone(), execution.clone());
         }
         if let Some(channel) = state.channels.get(arn) {
             let _ = channel.send(execution.clone());
@@ -104,14 +104,14 @@ impl Hub {
     }
 
     /// The changes of `arn` from now on, until the returned subscription is dropped.
-    pub fn subscribe(self: &Arc<Self>, arn: &str) -> Subscription {
+    pub fn subscribe(self: &Arc<Self>, arn: &ExecutionArn) -> Subscription {
         let receiver = self
             .state()
             .channels
-            .entry(arn.to_owned())
+            .entry(arn.clone())
             .or_insert_with(|| broadcast::channel(PER_EXECUTION_BACKLOG).0)
             .subscribe();
-        Subscription { hub: self.clone(), arn: arn.to_owned(), receiver: Some(receiver) }
+        Subscription { hub: self.clone(), arn: arn.clone(), receiver: Some(receiver) }
     }
 
     /// The fleet feed from now on.
@@ -124,26 +124,26 @@ impl Hub {
     }
 
     /// Executions that have subscribers on this replica.
-    pub fn watched(&self) -> Vec<String> {
+    pub fn watched(&self) -> Vec<ExecutionArn> {
         self.state().channels.keys().cloned().collect()
     }
 
-    pub fn is_watched(&self, arn: &str) -> bool {
+    pub fn is_watched(&self, arn: &ExecutionArn) -> bool {
         self.state().channels.contains_key(arn)
     }
 
     /// Whether `arn` is known to be running (so news of it, its finish above all, is wanted).
-    pub fn is_running(&self, arn: &str) -> bool {
+    pub fn is_running(&self, arn: &ExecutionArn) -> bool {
         self.state().latest.contains_key(arn)
     }
 
     /// Whether `arn` finished (lately: finished executions are remembered for a while).
-    pub fn is_finished(&self, arn: &str) -> bool {
+    pub fn is_finished(&self, arn: &ExecutionArn) -> bool {
         self.finished.contains_key(arn)
     }
 
     /// Whether `arn` is known, in `status` (a DataSync status string) or finished.
-    pub fn knows(&self, arn: &str, status: &str) -> bool {
+    pub fn knows(&self, arn: &ExecutionArn, status: &str) -> bool {
         self.is_finished(arn)
             || self.state().latest.get(arn).is_some_and(|latest| latest.status.raw() == status)
     }
@@ -168,7 +168,7 @@ fn same_state(a: &TaskExecution, b: &TaskExecution) -> bool {
 /// One subscriber's channel; the last one to go removes it.
 pub struct Subscription {
     hub: Arc<Hub>,
-    arn: String,
+    arn: ExecutionArn,
     receiver: Option<broadcast::Receiver<Arc<TaskExecution>>>,
 }
 

@@ -6,15 +6,15 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::{Live, STORE_LIMIT};
-use crate::store::within;
+use super::Live;
+use crate::model::ExecutionArn;
 
 const RETRY: Duration = Duration::from_secs(1);
 
 pub(super) async fn run(live: Live) {
     let Some(store) = live.shared.store.clone() else { return };
     let mut listener = loop {
-        match store.listener().await {
+        match store.coordination.listener().await {
             Ok(listener) => break listener,
             Err(error) => {
                 tracing::debug!(%error, "cannot listen for other replicas' changes yet; retrying");
@@ -42,13 +42,19 @@ pub(super) async fn run(live: Live) {
         // What arrived together is read back together.
         let mut arns = HashSet::new();
         for notification in std::iter::once(first).chain(std::iter::from_fn(|| listener.next_buffered())) {
-            if let Some((origin, arn)) = notification.payload().split_once(' ') {
-                let hub = &live.shared.hub;
-                // What this replica shows, or holds as running (so that it learns the finish).
-                let wanted = hub.is_watched(arn) || hub.is_running(arn) || hub.has_feed_subscribers();
-                if origin != live.replica() && wanted {
-                    arns.insert(arn.to_owned());
+            let Some((origin, arn)) = notification.payload().split_once(' ') else { continue };
+            let arn = match ExecutionArn::parse(arn) {
+                Ok(arn) => arn,
+                Err(error) => {
+                    tracing::error!(payload = notification.payload(), %error, "a change notification names no execution; ignored");
+                    continue;
                 }
+            };
+            let hub = &live.shared.hub;
+            // What this replica shows, or holds as running (so that it learns the finish).
+            let wanted = hub.is_watched(&arn) || hub.is_running(&arn) || hub.has_feed_subscribers();
+            if origin != live.replica() && wanted {
+                arns.insert(arn);
             }
         }
         if !arns.is_empty() {
@@ -61,7 +67,7 @@ pub(super) async fn run(live: Live) {
 async fn resync(live: &Live) {
     let Some(store) = &live.shared.store else { return };
     read_back(live, &live.shared.hub.watched()).await;
-    match within(STORE_LIMIT, store.running()).await {
+    match store.index.running().await {
         Ok(running) => {
             for execution in running {
                 live.shared.hub.publish(execution.into());
@@ -71,9 +77,9 @@ async fn resync(live: &Live) {
     }
 }
 
-async fn read_back(live: &Live, arns: &[String]) {
+async fn read_back(live: &Live, arns: &[ExecutionArn]) {
     let Some(store) = &live.shared.store else { return };
-    match within(STORE_LIMIT, store.get_many(arns)).await {
+    match store.index.descriptions(arns).await {
         Ok(executions) => {
             for execution in executions {
                 live.shared.hub.publish(execution.into());

@@ -22,19 +22,28 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use tokio::sync::Notify;
 
-use crate::caller::Caller;
-use crate::datasync::ExecutionArn;
 use crate::error::GatewayError;
-use crate::model::TaskExecution;
-use crate::service::{Consistency, ExecutionService, ServedFrom};
-use crate::store::filter::SnapshotFilter;
-use crate::store::{within, HistoryStore, StoreError};
+use crate::model::{ExecutionArn, TaskExecution};
+use crate::request::Caller;
+use crate::service::executions::{Consistency, ExecutionService, ServedFrom};
+use crate::service::index::IndexService;
+use crate::store::coordination::Coordination;
+use crate::store::index::filter::SnapshotFilter;
+use crate::store::{within, StoreError};
 pub use hints::HintStatus;
 use hints::Hints;
 use hub::{ExecutionEvent, Hub};
 pub use watcher::WatcherStatus;
 
-const STORE_LIMIT: Duration = Duration::from_secs(10);
+/// The database, for a replica that has one: the index it writes through and reads back
+/// from, and the leases and notifications it shares with the other replicas.
+#[derive(Clone)]
+pub struct LiveStore {
+    pub index: IndexService,
+    pub coordination: Coordination,
+    /// Each lease, heartbeat and notification call's time limit.
+    pub limit: Duration,
+}
 
 /// How live following is set up.
 #[derive(Clone, Copy, Debug)]
@@ -53,7 +62,7 @@ pub struct Live {
 struct Shared {
     hub: Arc<Hub>,
     executions: ExecutionService,
-    store: Option<HistoryStore>,
+    store: Option<LiveStore>,
     /// This process, as the owner of leases and the origin of notifications.
     replica: String,
     settings: LiveSettings,
@@ -72,7 +81,7 @@ impl Live {
     /// handles of those tasks.
     pub fn start(
         executions: ExecutionService,
-        store: Option<HistoryStore>,
+        store: Option<LiveStore>,
         settings: LiveSettings,
     ) -> (Self, Vec<tokio::task::AbortHandle>) {
         let replica = replica_id();
@@ -115,14 +124,12 @@ impl Live {
     /// failing) come before the first description.
     pub async fn follow(
         &self,
-        arn: &str,
+        arn: &ExecutionArn,
         caller: &Caller,
     ) -> Result<impl Stream<Item = (Arc<TaskExecution>, ServedFrom)>, GatewayError> {
         // Subscribed before the first read, so that no change between the two is missed.
-        let arn =
-            ExecutionArn::parse(arn).map_err(|invalid| GatewayError::BadUserInput(invalid.to_string()))?;
-        let changes = self.shared.hub.subscribe(arn.as_str());
-        let fetched = self.shared.executions.get(arn.as_str(), Consistency::Cached, caller).await?;
+        let changes = self.shared.hub.subscribe(arn);
+        let fetched = self.shared.executions.get(arn, Consistency::Cached, caller).await?;
         let (first, served_from) = (fetched.execution, fetched.served_from);
         if !first.is_terminal() {
             // Into the index, so that a replica takes its lease; and the watcher told to look.
@@ -169,7 +176,7 @@ impl Live {
     /// counted). Whether a poll was queued.
     pub fn hint(&self, arn: &ExecutionArn, status: Option<&str>) -> Result<bool, GatewayError> {
         self.shared.executions.check_region(arn)?;
-        if status.is_some_and(|status| self.shared.hub.knows(arn.as_str(), status)) {
+        if status.is_some_and(|status| self.shared.hub.knows(arn, status)) {
             return Ok(false);
         }
         Ok(self.shared.hints.push(arn.clone()))
@@ -180,24 +187,20 @@ impl Live {
         self.shared.hints.status()
     }
 
-    /// New descriptions: written to the index, then pushed to this replica's subscribers and,
-    /// those that are news, announced to the other replicas. Written first, so that a client
-    /// told an execution FINISHED and reading the index at once reads it finished. With the
-    /// database down they are pushed all the same (from memory), and the error returned.
+    /// New descriptions: written to the index (through its one writer), then pushed to this
+    /// replica's subscribers and, those that are news, announced to the other replicas. Written
+    /// first, so that a client told an execution FINISHED and reading the index at once reads
+    /// it finished. With the database down they are pushed all the same (from memory, and kept
+    /// in the writer's backlog), and the error returned.
     pub async fn observed(&self, executions: &[Arc<TaskExecution>]) -> Result<(), StoreError> {
-        let written: Result<(), StoreError> = async {
-            if let Some(store) = &self.shared.store {
-                for batch in executions.chunks(500) {
-                    within(STORE_LIMIT, store.upsert(batch)).await?;
-                }
-            }
-            Ok(())
-        }
-        .await;
-        let news: Vec<String> = executions
+        let written = match &self.shared.store {
+            Some(store) if !executions.is_empty() => store.index.write(executions).await,
+            _ => Ok(()),
+        };
+        let news: Vec<ExecutionArn> = executions
             .iter()
             .filter(|execution| self.shared.hub.publish((*execution).clone()))
-            .map(|execution| execution.task_execution_arn.to_string())
+            .map(|execution| execution.task_execution_arn.clone())
             .collect();
         written?;
         let Some(store) = &self.shared.store else { return Ok(()) };
@@ -209,7 +212,7 @@ impl Live {
             self.shared.claim_now.store(true, Ordering::Relaxed);
             self.shared.poke.notify_one();
         }
-        within(STORE_LIMIT, store.notify_changed(&self.shared.replica, &news)).await
+        within(store.limit, store.coordination.notify_changed(&self.shared.replica, &news)).await
     }
 
     /// Stops the watcher and gives up this replica's leases, so that another takes its
@@ -219,9 +222,14 @@ impl Live {
         self.shared.poke.notify_one();
         if let Some(store) = &self.shared.store {
             let replica = &self.shared.replica;
-            let released =
-                async { Ok((store.release_executions(replica).await?, store.release_jobs(replica).await?)) };
-            match within(STORE_LIMIT, released).await {
+            let coordination = &store.coordination;
+            let released = async {
+                Ok((
+                    coordination.release_executions(replica).await?,
+                    coordination.release_jobs(replica).await?,
+                ))
+            };
+            match within(store.limit, released).await {
                 Ok((executions, ())) => tracing::info!(executions, "leases released"),
                 Err(error) => {
                     tracing::warn!(%error, "could not release this replica's leases; they run out instead")

@@ -18,10 +18,9 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tokio::time::Instant;
 
-use super::{Live, LiveSettings, STORE_LIMIT};
-use crate::caller::Caller;
-use crate::datasync::ExecutionArn;
-use crate::model::{TaskExecution, TaskExecutionStatus};
+use super::{Live, LiveSettings};
+use crate::model::{ExecutionArn, TaskExecution, TaskExecutionStatus};
+use crate::request::Caller;
 use crate::store::within;
 
 /// Polls in flight at once.
@@ -88,10 +87,10 @@ pub(super) async fn run(live: Live) {
     let caller = Caller::internal("watcher");
     let renew_every = (settings.lease / 3).max(Duration::from_millis(10));
     let beat_every = renew_every.min(HEARTBEAT);
-    let mut leased: HashSet<String> = HashSet::new();
+    let mut leased: HashSet<ExecutionArn> = HashSet::new();
     let mut leases_ok = shared.store.is_none().then_some(true);
     let (mut next_claim, mut next_beat) = (Instant::now(), Instant::now());
-    let mut due: HashMap<String, Due> = HashMap::new();
+    let mut due: HashMap<ExecutionArn, Due> = HashMap::new();
     loop {
         let wake_at =
             due.values().map(|due| due.at).min().unwrap_or(next_claim).min(next_claim).min(next_beat);
@@ -108,7 +107,7 @@ pub(super) async fn run(live: Live) {
         let mut orphaned = false;
         if let Some(store) = shared.store.as_ref().filter(|_| now >= next_beat) {
             next_beat = now + beat_every;
-            match within(STORE_LIMIT, store.beat(&shared.replica, beat_every * 3)).await {
+            match within(store.limit, store.coordination.beat(&shared.replica, beat_every * 3)).await {
                 Ok(found) => orphaned = found,
                 Err(error) => tracing::debug!(%error, "heartbeat not written"),
             }
@@ -118,7 +117,9 @@ pub(super) async fn run(live: Live) {
             next_claim = now + renew_every;
         }
         if let Some(store) = shared.store.as_ref().filter(|_| claim) {
-            match within(STORE_LIMIT, store.claim_executions(&shared.replica, settings.lease)).await {
+            match within(store.limit, store.coordination.claim_executions(&shared.replica, settings.lease))
+                .await
+            {
                 Ok(held) => {
                     leased = held.into_iter().collect();
                     leases_ok = Some(true);
@@ -141,20 +142,15 @@ pub(super) async fn run(live: Live) {
         for arn in &following {
             due.entry(arn.clone()).or_insert(Due { at: now, failures: 0, slotted: false });
         }
-        let to_poll: Vec<String> =
+        let to_poll: Vec<ExecutionArn> =
             due.iter().filter(|(_, due)| due.at <= now).map(|(arn, _)| arn.clone()).collect();
 
-        let polled: Vec<(String, Result<Arc<TaskExecution>, crate::error::GatewayError>)> =
+        let polled: Vec<(ExecutionArn, Result<Arc<TaskExecution>, crate::error::GatewayError>)> =
             futures::stream::iter(to_poll)
                 .map(|arn| {
                     let (executions, caller) = (shared.executions.clone(), caller.clone());
                     async move {
-                        let result = match ExecutionArn::parse(&arn) {
-                            Ok(parsed) => executions.refresh(&parsed, &caller).await,
-                            Err(invalid) => {
-                                Err(crate::error::GatewayError::BadUserInput(invalid.to_string()))
-                            }
-                        };
+                        let result = executions.refresh(&arn, &caller).await;
                         (arn, result)
                     }
                 })
@@ -212,7 +208,7 @@ pub(super) async fn run(live: Live) {
 /// 109 ms); spreading every poll apart wakes each socket once per change, and async-graphql's
 /// WebSocket polls all of a socket's subscriptions at each wake-up (p99 8 ms at four times the
 /// CPU). Ten slots: p99 24 ms at 1.4 times the CPU of one burst.
-fn stagger(arn: &str, interval: Duration) -> Duration {
+fn stagger(arn: &ExecutionArn, interval: Duration) -> Duration {
     use std::hash::{Hash, Hasher};
     const SLOTS: u64 = 10;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();

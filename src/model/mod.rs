@@ -6,17 +6,17 @@
 //! here and are exposed by `crate::graphql::execution`.
 
 mod enums;
+mod ids;
 mod progress;
 mod scalars;
 mod task;
-
-use std::sync::Arc;
 
 use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use enums::*;
+pub use ids::{AccountId, ExecutionArn, InvalidId, LocationArn, Region, TaskArn};
 pub use progress::Progress;
 pub use scalars::Long;
 pub use task::*;
@@ -27,8 +27,8 @@ pub use task::*;
 #[graphql(name = "DescribeTaskExecutionFields")]
 pub struct TaskExecution {
     /// The execution's ARN; it contains the ARN of the task it belongs to.
-    // Shared with the cache's key (`ExecutionArn::shared`) rather than a copy of its own.
-    pub task_execution_arn: Arc<str>,
+    // Its text is shared with the cache's key (`ExecutionArn::shared`) rather than a copy.
+    pub task_execution_arn: ExecutionArn,
     /// The execution's status. `UNKNOWN` when DataSync sent a value this gateway does not know;
     /// `statusRaw` has the string.
     pub status: EnumValue<TaskExecutionStatus>,

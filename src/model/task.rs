@@ -10,7 +10,7 @@ use super::*;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Task {
     /// The task's ARN.
-    pub task_arn: String,
+    pub task_arn: TaskArn,
     /// The task's name, if it was given one.
     pub name: Option<String>,
     /// AVAILABLE, RUNNING, …; `UNKNOWN` for a value this gateway does not know (`statusRaw` has it).
@@ -18,9 +18,9 @@ pub struct Task {
     /// Basic or Enhanced mode.
     pub task_mode: Option<EnumValue<TaskMode>>,
     /// Where data is read from.
-    pub source_location_arn: Option<String>,
+    pub source_location_arn: Option<LocationArn>,
     /// Where data is written to.
-    pub destination_location_arn: Option<String>,
+    pub destination_location_arn: Option<LocationArn>,
     /// The CloudWatch log group executions log to.
     pub cloud_watch_log_group_arn: Option<String>,
     /// The task's default options; an execution may override them.
@@ -44,7 +44,7 @@ pub struct Task {
     /// When the task was created.
     pub creation_time: Option<DateTime<Utc>>,
     /// The ARN of the execution running now, if any.
-    pub current_task_execution_arn: Option<String>,
+    pub current_task_execution_arn: Option<ExecutionArn>,
     /// When the gateway received this description from DataSync.
     pub fetched_at: DateTime<Utc>,
 }
@@ -72,7 +72,7 @@ pub struct TaskScheduleDetails {
 /// One entry of ListTasks: enough to list and filter tasks without describing each.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskSummary {
-    pub task_arn: String,
+    pub task_arn: TaskArn,
     pub name: Option<String>,
     pub status: EnumValue<TaskStatus>,
 }
@@ -81,7 +81,7 @@ pub struct TaskSummary {
 #[derive(Clone, Debug, PartialEq, SimpleObject)]
 pub struct Location {
     /// The location's ARN.
-    pub location_arn: String,
+    pub location_arn: LocationArn,
     /// Where it points, e.g. `s3://bucket/prefix/`, `nfs://host/path/`, `smb://host/share/`.
     pub location_uri: String,
 }

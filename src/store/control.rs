@@ -1,25 +1,33 @@
-//! The control tables: idempotent starts and the audit log (see [`crate::control`]).
+//! The control tables: idempotent starts and the audit log (see [`crate::service::control`]).
 
 use sqlx::Row;
 
-use super::{HistoryStore, StoreError};
+use sqlx::PgPool;
 
-impl HistoryStore {
+use super::{identifier, StoreError};
+use crate::model::{ExecutionArn, TaskArn};
+
+#[derive(Clone)]
+pub struct ControlStore {
+    pub(super) pool: PgPool,
+}
+
+impl ControlStore {
     /// Takes `key` for a start of `task_arn`, or returns what an earlier request with it
     /// recorded: its task and the execution it started (none while still in flight).
     pub async fn claim_start(
         &self,
         key: &str,
         caller: &str,
-        task_arn: &str,
-    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        task_arn: &TaskArn,
+    ) -> Result<Option<(TaskArn, Option<ExecutionArn>)>, StoreError> {
         let inserted = sqlx::query(
             "INSERT INTO control_starts (idempotency_key, caller, task_arn) VALUES ($1, $2, $3) \
              ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key",
         )
         .bind(key)
         .bind(caller)
-        .bind(task_arn)
+        .bind(task_arn.as_str())
         .fetch_optional(&self.pool)
         .await?;
         if inserted.is_some() {
@@ -30,16 +38,25 @@ impl HistoryStore {
                 .bind(key)
                 .fetch_one(&self.pool)
                 .await?;
-        Ok(Some((row.get("task_arn"), row.get("execution_arn"))))
+        let execution_arn: Option<&str> = row.get("execution_arn");
+        Ok(Some((identifier(row.get("task_arn"))?, execution_arn.map(identifier).transpose()?)))
     }
 
     /// The execution the start under `key` produced, or (it failed) the key freed.
-    pub async fn settle_start(&self, key: &str, execution_arn: Option<&str>) -> Result<(), StoreError> {
+    pub async fn settle_start(
+        &self,
+        key: &str,
+        execution_arn: Option<&ExecutionArn>,
+    ) -> Result<(), StoreError> {
         let statement = match execution_arn {
             Some(_) => "UPDATE control_starts SET execution_arn = $2 WHERE idempotency_key = $1",
             None => "DELETE FROM control_starts WHERE idempotency_key = $1 AND $2::text IS NULL",
         };
-        sqlx::query(statement).bind(key).bind(execution_arn).execute(&self.pool).await?;
+        sqlx::query(statement)
+            .bind(key)
+            .bind(execution_arn.map(ExecutionArn::as_str))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -1,35 +1,26 @@
-//! The history store: finished executions as snapshots in PostgreSQL (sqlx), for reads that must
-//! not cost an AWS call, history pages and statistics.
+//! PostgreSQL: one pool, and a room per kind of data, each owning its tables' SQL.
 //!
-//! Each submodule owns its SQL: `snapshots` (this file) writes and reads single rows, [`history`]
-//! pages, [`stats`] aggregates (reading [`duration_histogram`]s), [`writer`] queues writes off the request path.
+//! - [`index`]: the index of executions (rows, documents, pages, statistics, rollups), its one
+//!   writer and the spool that keeps unwritten rows across a restart.
+//! - [`coordination`]: what replicas share: poll and job leases, heartbeats, `NOTIFY`.
+//! - [`control`]: idempotent starts and the audit log.
+//! - [`keys`]: API keys.
+//!
+//! May import: `model`, `request` (roles), `error`. A failure is a [`StoreError`], whose text
+//! is for the log only; it becomes a [`GatewayError`] in one place (`From`).
 
-pub mod changes;
-mod control;
-pub mod cursor;
-pub mod duration_histogram;
-pub mod filter;
-pub mod history;
-pub mod leases;
-pub mod spool;
-pub mod stats;
-pub mod writer;
+pub mod control;
+pub mod coordination;
+pub mod index;
+pub mod keys;
 
-use std::sync::Arc;
+use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use std::str::FromStr;
-
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use sqlx::PgPool;
 
-use crate::datasync::ExecutionArn;
-use crate::model::TaskExecution;
-
-/// The shape of `snapshot`: bump it when the domain type changes incompatibly, and teach
-/// [`HistoryStore::get`] to read the old one.
-pub const SNAPSHOT_VERSION: i32 = 1;
+use crate::error::GatewayError;
 
 /// A store failure. Its text is for the log only: it can carry SQL and connection details.
 #[derive(Debug, thiserror::Error)]
@@ -38,10 +29,24 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("stored snapshot of {arn} is unreadable: {source}")]
+    #[error("stored row of {arn} is unreadable: {source}")]
     Snapshot { arn: String, source: sqlx::Error },
     #[error("no answer from the database within {0:?}")]
     Timeout(Duration),
+    #[error(transparent)]
+    Write(#[from] index::writer::WriteError),
+}
+
+/// What a client is told when the database fails it: never the SQL or the connection.
+impl From<StoreError> for GatewayError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            // The database answered; one stored row does not fit this build's domain type.
+            StoreError::Snapshot { .. } => GatewayError::Internal,
+            StoreError::Timeout(_) => GatewayError::HistoryUnavailable("the database did not answer in time"),
+            _ => GatewayError::HistoryUnavailable("the database could not be queried"),
+        }
+    }
 }
 
 /// Runs a store call with a client-side time limit: a database that stops answering on an open
@@ -53,22 +58,32 @@ pub async fn within<T>(
     tokio::time::timeout(limit, call).await.unwrap_or(Err(StoreError::Timeout(limit)))
 }
 
+/// An identifier column, parsed: one that does not is an error naming the row (the gateway
+/// writes only parsed identifiers, so such a row was written by hand or by another program).
+fn identifier<T: FromStr<Err = crate::model::InvalidId>>(text: &str) -> Result<T, StoreError> {
+    text.parse().map_err(|invalid: crate::model::InvalidId| StoreError::Snapshot {
+        arn: text.to_owned(),
+        source: sqlx::Error::Decode(invalid.into()),
+    })
+}
+
+/// The connection pool, from which each room's store is taken.
 #[derive(Clone)]
-pub struct HistoryStore {
+pub struct Database {
     pool: PgPool,
 }
 
-impl HistoryStore {
+impl Database {
     /// Connects (lazily: the gateway starts even when the database is down) with short timeouts,
-    /// so that a database outage fails history calls quickly instead of holding requests.
-    /// Statements also get a server-side `statement_timeout` of 30 s.
+    /// so that a database outage fails calls quickly instead of holding requests. Statements
+    /// also get a server-side `statement_timeout` of 30 s.
     pub fn connect_lazy(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.options([("statement_timeout", "30s")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(2))
             .connect_lazy_with(options);
-        Ok(HistoryStore { pool })
+        Ok(Database { pool })
     }
 
     /// Applies the migrations in `migrations/` that have not been applied yet.
@@ -85,190 +100,23 @@ impl HistoryStore {
         Ok(())
     }
 
-    /// For modules outside `store` that own a table of their own (`auth::keys`).
-    pub(crate) fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    /// The stored snapshot of one execution, if any.
-    pub async fn get(&self, arn: &ExecutionArn) -> Result<Option<TaskExecution>, StoreError> {
-        let row = sqlx::query("SELECT snapshot FROM execution_snapshot_documents WHERE execution_arn = $1")
-            .bind(arn.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| decode(arn.as_str(), &row)).transpose()
+    pub fn index(&self) -> index::IndexStore {
+        index::IndexStore { pool: self.pool.clone() }
     }
 
-    /// Inserts snapshots, or updates one when DataSync's answer moved on: a running execution's
-    /// counters or status, or a task report that was pending and is now written. Idempotent for
-    /// finished executions: writing the same snapshot twice changes nothing.
-    /// One statement, so columns and document never disagree. The batch must not repeat an ARN.
-    pub async fn upsert(&self, batch: &[Arc<TaskExecution>]) -> Result<(), StoreError> {
-        // The column values and, in the same order, the documents, each serialised once.
-        let mut rows: Vec<(ExecutionArn, &TaskExecution)> = Vec::with_capacity(batch.len());
-        let mut documents: Vec<serde_json::Value> = Vec::with_capacity(batch.len());
-        // In ARN order, so that two upserts that share rows (the watcher's, the snapshot
-        // writer's, the sync's) lock them in the same order and cannot deadlock; in any other
-        // order they can, the likely cause of a discovery sync failing now and then in tests
-        // with "the index could not be read or written".
-        let mut ordered: Vec<&Arc<TaskExecution>> = batch.iter().collect();
-        ordered.sort_unstable_by(|a, b| a.task_execution_arn.cmp(&b.task_execution_arn));
-        for execution in ordered {
-            // Cannot fail for what the mapping builds (the ARN was validated, the type
-            // serialises); logged rather than failing the whole batch should that change.
-            let arn = match ExecutionArn::parse(&execution.task_execution_arn) {
-                Ok(arn) => arn,
-                Err(error) => {
-                    tracing::error!(%error, "snapshot not recorded");
-                    continue;
-                }
-            };
-            match serde_json::to_value(execution.as_ref()) {
-                Ok(json) => documents.push(json),
-                Err(error) => {
-                    tracing::error!(%arn, %error, "snapshot not recorded");
-                    continue;
-                }
-            }
-            rows.push((arn, execution.as_ref()));
-        }
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let arns: Vec<String> = rows.iter().map(|(arn, _)| arn.as_str().to_owned()).collect();
-        let mut insert = QueryBuilder::<Postgres>::new(
-            "WITH changed AS (INSERT INTO execution_snapshots (execution_arn, task_arn, region, account_id, \
-             status, task_mode, start_time, started_at, first_seen_terminal, updated_at, total_duration_ms, \
-             prepare_duration_ms, transfer_duration_ms, verify_duration_ms, bytes_transferred, bytes_written, \
-             bytes_compressed, files_transferred, files_verified, files_deleted, files_skipped, error_code, \
-             report_status) ",
-        );
-        insert.push_values(rows, |mut row, (arn, e)| {
-            let result = e.result.clone().unwrap_or_default();
-            row.push_bind(arn.as_str().to_owned())
-                .push_bind(arn.task_arn().to_owned())
-                .push_bind(arn.region().to_owned())
-                .push_bind(arn.account_id().to_owned())
-                .push_bind(e.status.raw().to_owned())
-                .push_bind(e.task_mode.as_ref().map(|mode| mode.raw().to_owned()))
-                .push_bind(e.start_time)
-                .push_bind(e.start_time.unwrap_or(e.fetched_at))
-                .push_bind(e.is_terminal().then_some(e.fetched_at))
-                .push_bind(e.fetched_at)
-                .push_bind(result.total_duration.map(|d| d.0))
-                .push_bind(result.prepare_duration.map(|d| d.0))
-                .push_bind(result.transfer_duration.map(|d| d.0))
-                .push_bind(result.verify_duration.map(|d| d.0))
-                .push_bind(e.bytes_transferred.0)
-                .push_bind(e.bytes_written.0)
-                .push_bind(e.bytes_compressed.0)
-                .push_bind(e.files_transferred.0)
-                .push_bind(e.files_verified.0)
-                .push_bind(e.files_deleted.0)
-                .push_bind(e.files_skipped.0)
-                .push_bind(result.error_code)
-                .push_bind(
-                    e.report_result.as_ref().and_then(|r| r.status.as_ref()).map(|s| s.raw().to_owned()),
-                );
-        });
-        insert.push(
-            " ON CONFLICT (execution_arn) DO UPDATE SET status = EXCLUDED.status, \
-             updated_at = EXCLUDED.updated_at, task_mode = EXCLUDED.task_mode, \
-             start_time = COALESCE(EXCLUDED.start_time, execution_snapshots.start_time), \
-             started_at = CASE WHEN EXCLUDED.start_time IS NULL THEN execution_snapshots.started_at \
-                          ELSE EXCLUDED.started_at END, \
-             first_seen_terminal = COALESCE(execution_snapshots.first_seen_terminal, EXCLUDED.first_seen_terminal), total_duration_ms = EXCLUDED.total_duration_ms, \
-             prepare_duration_ms = EXCLUDED.prepare_duration_ms, transfer_duration_ms = EXCLUDED.transfer_duration_ms, \
-             verify_duration_ms = EXCLUDED.verify_duration_ms, bytes_transferred = EXCLUDED.bytes_transferred, \
-             bytes_written = EXCLUDED.bytes_written, bytes_compressed = EXCLUDED.bytes_compressed, \
-             files_transferred = EXCLUDED.files_transferred, files_verified = EXCLUDED.files_verified, \
-             files_deleted = EXCLUDED.files_deleted, files_skipped = EXCLUDED.files_skipped, \
-             error_code = EXCLUDED.error_code, report_status = EXCLUDED.report_status \
-             WHERE (execution_snapshots.status, execution_snapshots.report_status) \
-             IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.report_status) \
-             OR execution_snapshots.status NOT IN ('SUCCESS', 'ERROR') \
-             RETURNING execution_arn) \
-             INSERT INTO execution_snapshot_documents (execution_arn, snapshot_version, snapshot) \
-             SELECT document.execution_arn, ",
-        );
-        insert
-            .push_bind(SNAPSHOT_VERSION)
-            .push(", document.snapshot FROM unnest(")
-            .push_bind(arns)
-            .push("::text[], ")
-            .push_bind(documents)
-            .push(
-                "::jsonb[]) AS document (execution_arn, snapshot) \
-                 JOIN changed ON changed.execution_arn = document.execution_arn \
-                 ON CONFLICT (execution_arn) DO UPDATE SET snapshot_version = EXCLUDED.snapshot_version, \
-                 snapshot = EXCLUDED.snapshot",
-            );
-        insert.build().execute(&self.pool).await?;
-        Ok(())
+    pub fn coordination(&self) -> coordination::Coordination {
+        coordination::Coordination { pool: self.pool.clone() }
     }
 
-    /// The status and report status the index holds for each of `arns` that it has.
-    pub async fn index_states(
-        &self,
-        arns: &[String],
-    ) -> Result<std::collections::HashMap<String, (String, Option<String>)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT execution_arn, status, report_status FROM execution_snapshots WHERE execution_arn = ANY($1)",
-        )
-        .bind(arns)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| (row.get("execution_arn"), (row.get("status"), row.get("report_status"))))
-            .collect())
+    pub fn control(&self) -> control::ControlStore {
+        control::ControlStore { pool: self.pool.clone() }
     }
 
-    /// Records that a sync of `region` at `at` saw DataSync list exactly `arns`: those are
-    /// listed, and the region's rows a sync listed before but not this one no longer are.
-    pub async fn mark_listed(
-        &self,
-        region: &str,
-        arns: &[String],
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE execution_snapshots SET last_listed_at = $2, listed = true WHERE execution_arn = ANY($1)",
-        )
-        .bind(arns)
-        .bind(at)
-        .execute(&mut *transaction)
-        .await?;
-        sqlx::query(
-            "UPDATE execution_snapshots SET listed = false \
-             WHERE region = $1 AND listed AND last_listed_at <> $2",
-        )
-        .bind(region)
-        .bind(at)
-        .execute(&mut *transaction)
-        .await?;
-        transaction.commit().await?;
-        Ok(())
+    pub fn keys(&self) -> keys::KeyTable {
+        keys::KeyTable { pool: self.pool.clone() }
     }
-
-    /// Deletes executions that started before `cutoff`; how many.
-    pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        let deleted = sqlx::query("DELETE FROM execution_snapshots WHERE started_at < $1")
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await?;
-        Ok(deleted.rows_affected())
-    }
-}
-
-/// The `snapshot` column of `row`, decoded straight from JSONB into the domain type.
-fn decode(arn: &str, row: &sqlx::postgres::PgRow) -> Result<TaskExecution, StoreError> {
-    row.try_get::<sqlx::types::Json<TaskExecution>, _>("snapshot")
-        .map(|json| json.0)
-        .map_err(|source| StoreError::Snapshot { arn: arn.to_owned(), source })
 }

@@ -27,7 +27,8 @@ pub fn test_config() -> Config {
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.datasync.simulator = false;
-    config.datasync.regions = datasync_gateway::simulator::fleet::REGIONS.map(str::to_owned).to_vec();
+    config.datasync.regions =
+        datasync_gateway::simulator::fleet::REGIONS.map(|region| region.parse().expect("a region")).to_vec();
     config.history.database_url = None;
     // Tests that want the discovery sync turn it on; the others count DataSync calls exactly.
     config.history.discovery = false;

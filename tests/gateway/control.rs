@@ -88,7 +88,7 @@ async fn start_and_cancel_through_moto_without_a_database() {
     let task_arn = task_arn.as_str();
     let mut config = test_config();
     config.datasync.datasync_endpoint = Some(crate::moto::moto_endpoint());
-    config.datasync.regions = vec!["us-east-1".into()];
+    config.datasync.regions = vec!["us-east-1".parse().unwrap()];
     let (address, _) = spawn_gateway(config).await;
     let url = format!("http://{address}/graphql");
     let variables = json!({ "task": task_arn, "key": "moto-start-1" });

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use datasync_gateway::model::TaskExecution;
-use datasync_gateway::store::writer::SnapshotWriter;
-use datasync_gateway::store::HistoryStore;
+use datasync_gateway::store::index::writer::IndexWriter;
+use datasync_gateway::store::Database;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -77,7 +77,7 @@ fn dataset(count: usize, first_id: usize) -> Vec<Row> {
 }
 
 async fn record(database_url: &str, rows: &[Row]) {
-    let store = HistoryStore::connect_lazy(database_url, 2).unwrap();
+    let store = Database::connect_lazy(database_url, 2).unwrap().index();
     let batch: Vec<Arc<TaskExecution>> = rows.iter().map(|row| Arc::new(row.execution())).collect();
     store.upsert(&batch).await.unwrap();
 }
@@ -339,7 +339,7 @@ async fn a_later_report_result_updates_the_row_and_a_repeat_changes_nothing() {
         execution["reportResult"] = json!({ "status": status });
         Arc::new(serde_json::from_value::<TaskExecution>(execution).unwrap())
     };
-    let store = HistoryStore::connect_lazy(&database_url, 1).unwrap();
+    let store = Database::connect_lazy(&database_url, 1).unwrap().index();
     let read = || async {
         let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
         let row: (Option<String>, Value, DateTime<Utc>) = sqlx::query_as(
@@ -370,7 +370,7 @@ async fn retention_deletes_executions_that_started_before_the_cutoff() {
     let rows = dataset(100, 0);
     let (gateway, database_url) = gateway_with(&rows).await;
     let cutoff = Utc.with_ymd_and_hms(2026, 11, 2, 12, 0, 0).unwrap();
-    let store = HistoryStore::connect_lazy(&database_url, 1).unwrap();
+    let store = Database::connect_lazy(&database_url, 1).unwrap().index();
 
     let deleted = store.prune(cutoff).await.unwrap();
 
@@ -391,7 +391,7 @@ async fn a_snapshot_postgres_refuses_is_dropped_without_blocking_the_rest() {
     let config = history_config().await;
     let database_url = config.history.database_url.clone().unwrap();
     let store = datasync_gateway::app::open_store(&database_url, 2).await.unwrap();
-    let writer = SnapshotWriter::start(store, 100);
+    let (writer, _task) = IndexWriter::start(store.index(), 100, std::time::Duration::from_secs(30));
     let rows = dataset(3, 40);
     let mut refused = rows[0].execution();
     // PostgreSQL's jsonb cannot hold a NUL character.
@@ -525,7 +525,7 @@ async fn statistics_from_rollups_match_every_execution_through_repeats_rewrites_
     // The same executions written again, some with a report result arriving later (a rewrite
     // of a finished row), one running execution, then the same one finished.
     record(&database_url, &rows[..50]).await;
-    let store = HistoryStore::connect_lazy(&database_url, 1).unwrap();
+    let store = Database::connect_lazy(&database_url, 1).unwrap().index();
     let reported: Vec<Arc<TaskExecution>> = rows[50..80]
         .iter()
         .map(|row| {

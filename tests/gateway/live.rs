@@ -505,9 +505,15 @@ async fn a_flood_of_hints_is_bounded_and_does_not_hold_back_the_regular_polls() 
         assert_eq!(posted.status(), 202);
     }
     let hints = readyz(address).await["hints"].clone();
-    // The queue holds 1,000; a few dozen were taken to be polled meanwhile (20 calls a second).
-    assert!(hints["queued"].as_u64() <= Some(1_000), "the queue is bounded: {hints}");
-    assert!(hints["dropped"].as_u64() >= Some(100), "past the bound, hints are dropped and counted: {hints}");
+    // The queue holds 1,000. How many were taken to be polled meanwhile (in batches, at 20
+    // calls a second) depends on how fast this machine posts: what is certain is the bound, and
+    // that what went past it was counted.
+    let (queued, dropped) = (hints["queued"].as_u64().unwrap(), hints["dropped"].as_u64().unwrap());
+    assert!(queued <= 1_000, "the queue is bounded: {hints}");
+    assert!(
+        dropped > 0 && queued + dropped <= 1_200,
+        "past the bound, hints are dropped and counted: {hints}"
+    );
 
     // While the hints wait, the followed execution's changes keep coming, every poll.
     for _ in 0..5 {

@@ -2,7 +2,7 @@
 //!
 //! The identity is the key under which DataSync calls take turns (see
 //! [`crate::datasync::fair`]) and rate limits are counted: the authenticated subject
-//! (`key:<id>`, …), or the client's IP address for anonymous callers. The budget
+//! (`key:<id>`, …), or the client's IP address for anonymous callers. The allowance
 //! is shared by every operation and field of one HTTP request, so aliases and batches cannot
 //! multiply what one request costs AWS.
 
@@ -10,21 +10,25 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::auth::{Identity, Role};
-use crate::datasync::fair::CallerKey;
 use crate::error::GatewayError;
+use crate::request::{Identity, Role};
+
+/// Who is asking, as a key: calls with the same key share a turn, and a rate limit.
+pub type CallerKey = Arc<str>;
 
 #[derive(Clone, Debug)]
 pub struct Caller {
     key: CallerKey,
     role: Role,
-    budget: Arc<CallBudget>,
+    allowance: Arc<CallAllowance>,
     /// The gateway's own background work, which yields to clients under the call budget.
     background: bool,
 }
 
+/// How many DataSync calls one request may still cause (`--max-upstream-calls`), charged by
+/// the DataSync client for every call it makes on the request's behalf.
 #[derive(Debug)]
-struct CallBudget {
+struct CallAllowance {
     limit: usize,
     spent: AtomicUsize,
 }
@@ -47,8 +51,8 @@ impl Caller {
     }
 
     fn with_key(key: String, role: Role, limit: usize, background: bool) -> Self {
-        let budget = Arc::new(CallBudget { limit, spent: AtomicUsize::new(0) });
-        Caller { key: key.into(), role, budget, background }
+        let allowance = Arc::new(CallAllowance { limit, spent: AtomicUsize::new(0) });
+        Caller { key: key.into(), role, allowance, background }
     }
 
     pub fn role(&self) -> Role {
@@ -63,13 +67,13 @@ impl Caller {
         &self.key
     }
 
-    /// Takes one DataSync call from the request's budget.
+    /// Takes one DataSync call from the request's allowance.
     pub fn spend_upstream_call(&self) -> Result<(), GatewayError> {
-        let budget = &self.budget;
-        let spent = budget.spent.fetch_add(1, Ordering::Relaxed);
-        if spent >= budget.limit {
-            budget.spent.fetch_sub(1, Ordering::Relaxed);
-            return Err(GatewayError::UpstreamCallLimit(budget.limit));
+        let allowance = &self.allowance;
+        let spent = allowance.spent.fetch_add(1, Ordering::Relaxed);
+        if spent >= allowance.limit {
+            allowance.spent.fetch_sub(1, Ordering::Relaxed);
+            return Err(GatewayError::UpstreamCallLimit(allowance.limit));
         }
         Ok(())
     }

@@ -1,25 +1,24 @@
 //! The execution service: what the GraphQL resolvers call. It owns the read path (cache, then
-//! the history store for finished executions, then DataSync), recording what finishes, and the
+//! the index for settled executions, then DataSync), recording what finishes, and the
 //! rules for batches.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use futures::future::join_all;
 
 use crate::cache::{Cached, ExecutionCache};
-use crate::caller::Caller;
 use crate::config::CacheConfig;
-use crate::datasync::{DataSyncClient, ExecutionArn};
+use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
-use crate::model::TaskExecution;
-use crate::store::writer::SnapshotWriter;
-use crate::store::{within, HistoryStore, StoreError};
+use crate::model::{ExecutionArn, TaskExecution};
+use crate::request::Caller;
+use crate::service::index::IndexService;
 
 /// Most ARNs one `taskExecutions` query may ask for.
 pub const MAX_BATCH_ARNS: usize = 100;
@@ -57,7 +56,6 @@ pub enum ServedFrom {
 /// One execution, and where it came from.
 #[derive(Clone, Debug)]
 pub struct Fetched {
-    pub arn: ExecutionArn,
     pub execution: Arc<TaskExecution>,
     pub served_from: ServedFrom,
     /// For a stale answer: the DataSync failure it stands in for.
@@ -65,51 +63,12 @@ pub struct Fetched {
 }
 
 impl Fetched {
-    pub fn new(arn: ExecutionArn, execution: Arc<TaskExecution>, served_from: ServedFrom) -> Self {
-        Fetched { arn, execution, served_from, stale_because: None }
-    }
-}
-
-/// How long reads skip the store after it failed, so that while the database is down live
-/// queries go straight to DataSync instead of each waiting for a connection first.
-const STORE_READ_PAUSE: Duration = Duration::from_secs(5);
-/// Longest a read waits for the store before asking DataSync instead.
-const STORE_READ_LIMIT: Duration = Duration::from_secs(1);
-
-/// The history store and the writer that fills it.
-#[derive(Clone)]
-pub struct History {
-    pub store: HistoryStore,
-    pub writer: SnapshotWriter,
-    /// Until when reads skip the store.
-    paused_until: Arc<Mutex<Option<Instant>>>,
-}
-
-impl History {
-    pub fn new(store: HistoryStore, writer: SnapshotWriter) -> Self {
-        History { store, writer, paused_until: Arc::default() }
+    pub fn new(execution: Arc<TaskExecution>, served_from: ServedFrom) -> Self {
+        Fetched { execution, served_from, stale_because: None }
     }
 
-    /// The settled snapshot of `arn`, if the store has one and can be asked.
-    async fn settled(&self, arn: &ExecutionArn) -> Option<TaskExecution> {
-        let paused = |until: &Option<Instant>| until.is_some_and(|until| Instant::now() < until);
-        if paused(&self.paused_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner())) {
-            return None;
-        }
-        match within(STORE_READ_LIMIT, self.store.get(arn)).await {
-            Ok(found) => found.filter(TaskExecution::is_settled),
-            // One unreadable document is not an outage: DataSync has the answer.
-            Err(error @ StoreError::Snapshot { .. }) => {
-                tracing::error!(%arn, %error, "stored snapshot unreadable; reading from DataSync");
-                None
-            }
-            Err(error) => {
-                tracing::warn!(%arn, %error, "history store unavailable; reading from DataSync for a while");
-                *self.paused_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                    Some(Instant::now() + STORE_READ_PAUSE);
-                None
-            }
-        }
+    pub fn arn(&self) -> &ExecutionArn {
+        &self.execution.task_execution_arn
     }
 }
 
@@ -124,7 +83,7 @@ pub struct ExecutionService {
     last_known: moka::sync::Cache<Arc<str>, Arc<TaskExecution>>,
     stale_if_error: Duration,
     datasync: DataSyncClient,
-    history: Option<History>,
+    index: Option<IndexService>,
     metrics: Metrics,
 }
 
@@ -132,7 +91,7 @@ impl ExecutionService {
     pub fn new(
         config: &CacheConfig,
         datasync: DataSyncClient,
-        history: Option<History>,
+        index: Option<IndexService>,
         metrics: Metrics,
     ) -> Self {
         let stale_if_error = config.stale_if_error;
@@ -144,7 +103,7 @@ impl ExecutionService {
             .time_to_live(stale_if_error.max(Duration::from_millis(1)))
             .build();
         let cache = ExecutionCache::for_executions(config, &metrics);
-        ExecutionService { cache, last_known, stale_if_error, datasync, history, metrics }
+        ExecutionService { cache, last_known, stale_if_error, datasync, index, metrics }
     }
 
     /// Entries in the execution cache, and what they weigh in bytes, for `/metrics`.
@@ -152,27 +111,35 @@ impl ExecutionService {
         (self.cache.entries().await, self.cache.weighed_bytes().await)
     }
 
-    pub fn history(&self) -> Option<&History> {
-        self.history.as_ref()
+    /// The index the service reads settled executions from and records finished ones to.
+    pub fn index(&self) -> Option<&IndexService> {
+        self.index.as_ref()
     }
 
     /// One execution by ARN; a DataSync call it needs is `caller`'s.
     pub async fn get(
         &self,
-        arn: &str,
+        arn: &ExecutionArn,
         consistency: Consistency,
         caller: &Caller,
     ) -> Result<Fetched, GatewayError> {
-        let arn =
-            ExecutionArn::parse(arn).map_err(|invalid| GatewayError::BadUserInput(invalid.to_string()))?;
-        self.check_region(&arn)?;
-        self.get_parsed(arn, consistency, caller).await
+        self.check_region(arn)?;
+        let fetched = self.get_or_stale(arn.clone(), consistency, caller).await;
+        if let Ok(fetched) = &fetched {
+            let result = match fetched.served_from {
+                ServedFrom::Cache => "hit",
+                ServedFrom::Stale => "stale",
+                _ => "miss",
+            };
+            self.metrics.cache_lookup("executions", result);
+        }
+        fetched
     }
 
     /// Whether the execution cache still holds `execution` (this very description) under its
     /// ARN: a refresh, a poll or a STRONG read replaces it.
     pub async fn is_cached(&self, execution: &Arc<TaskExecution>) -> bool {
-        let current = self.cache.peek(&execution.task_execution_arn).await;
+        let current = self.cache.peek(execution.task_execution_arn.as_str()).await;
         matches!(current, Some(Cached::Found(current)) if Arc::ptr_eq(&current, execution))
     }
 
@@ -197,7 +164,7 @@ impl ExecutionService {
     /// is looked up once; DataSync calls run concurrently, bounded by the client.
     pub async fn get_many(
         &self,
-        arns: &[String],
+        arns: &[ExecutionArn],
         consistency: Consistency,
         caller: &Caller,
     ) -> Result<Vec<Result<Fetched, GatewayError>>, GatewayError> {
@@ -207,36 +174,18 @@ impl ExecutionService {
                 arns.len()
             )));
         }
-        let mut distinct: Vec<&str> = arns.iter().map(String::as_str).collect();
+        let mut distinct: Vec<&ExecutionArn> = arns.iter().collect();
         distinct.sort_unstable();
         distinct.dedup();
         let results = join_all(distinct.iter().map(|arn| self.get(arn, consistency, caller))).await;
-        let by_arn: HashMap<&str, Result<Fetched, GatewayError>> =
+        let by_arn: HashMap<&ExecutionArn, Result<Fetched, GatewayError>> =
             distinct.into_iter().zip(results).collect();
-        Ok(arns.iter().map(|arn| by_arn[arn.as_str()].clone()).collect())
+        Ok(arns.iter().map(|arn| by_arn[arn].clone()).collect())
     }
 
     /// The answer, or when DataSync fails a client's read, the last description younger than
     /// `--stale-if-error`, marked as such (never for the gateway's own background work, which
     /// must not take an old description for news).
-    async fn get_parsed(
-        &self,
-        arn: ExecutionArn,
-        consistency: Consistency,
-        caller: &Caller,
-    ) -> Result<Fetched, GatewayError> {
-        let fetched = self.get_or_stale(arn, consistency, caller).await;
-        if let Ok(fetched) = &fetched {
-            let result = match fetched.served_from {
-                ServedFrom::Cache => "hit",
-                ServedFrom::Stale => "stale",
-                _ => "miss",
-            };
-            self.metrics.cache_lookup("executions", result);
-        }
-        fetched
-    }
-
     async fn get_or_stale(
         &self,
         arn: ExecutionArn,
@@ -248,12 +197,9 @@ impl ExecutionService {
                 if !caller.is_background() =>
             {
                 match self.last_description(&arn).await {
-                    Some(execution) => Ok(Fetched {
-                        arn,
-                        execution,
-                        served_from: ServedFrom::Stale,
-                        stale_because: Some(error),
-                    }),
+                    Some(execution) => {
+                        Ok(Fetched { execution, served_from: ServedFrom::Stale, stale_because: Some(error) })
+                    }
                     None => Err(error),
                 }
             }
@@ -304,7 +250,7 @@ impl ExecutionService {
             (true, true) => ServedFrom::History,
             (true, false) => ServedFrom::Upstream,
         };
-        Ok(Fetched::new(arn, cached.into_result()?, served_from))
+        Ok(Fetched::new(cached.into_result()?, served_from))
     }
 
     /// The store's snapshot if the execution is settled there, else a DataSync call; as a
@@ -314,8 +260,8 @@ impl ExecutionService {
         arn: &ExecutionArn,
         caller: &Caller,
     ) -> Result<(Cached<TaskExecution>, ServedFrom), GatewayError> {
-        if let Some(history) = &self.history {
-            if let Some(execution) = history.settled(arn).await {
+        if let Some(index) = &self.index {
+            if let Some(execution) = index.settled(arn).await {
                 return Ok((Cached::Found(Arc::new(execution)), ServedFrom::History));
             }
         }
@@ -346,13 +292,12 @@ impl ExecutionService {
         arn: &ExecutionArn,
         caller: &Caller,
     ) -> Result<Arc<TaskExecution>, GatewayError> {
-        caller.spend_upstream_call()?;
         let execution = Arc::new(self.datasync.describe_task_execution(arn, caller).await?);
         if self.cache.ttl(&execution) < self.stale_if_error {
             self.last_known.insert(arn.shared(), execution.clone());
         }
-        if let (Some(history), true) = (&self.history, execution.is_terminal()) {
-            history.writer.record(execution.clone());
+        if let (Some(index), true) = (&self.index, execution.is_terminal()) {
+            index.writer().record(execution.clone());
         }
         Ok(execution)
     }

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{within, HistoryStore};
+use super::IndexStore;
 use crate::model::TaskExecution;
+use crate::store::within;
 
 const EXTENSION: &str = "jsonl";
-const REPLAY_LIMIT: Duration = Duration::from_secs(30);
 
 /// Writes `snapshots` to a new file in `dir` (created if needed); its path.
 pub fn write(dir: &Path, snapshots: &[Arc<TaskExecution>]) -> std::io::Result<PathBuf> {
@@ -44,10 +44,10 @@ pub struct Replayed {
     pub snapshots: usize,
 }
 
-/// Writes every spooled file in `dir` to the store and deletes it once written. A file that
+/// Writes every spooled file in `dir` to the store (each batch within `limit`) and deletes it once written. A file that
 /// cannot be read is renamed `*.unreadable` and logged, not deleted; one the store refuses now
 /// is kept for the next start.
-pub async fn replay(dir: &Path, store: &HistoryStore) -> std::io::Result<Replayed> {
+pub async fn replay(dir: &Path, store: &IndexStore, limit: Duration) -> std::io::Result<Replayed> {
     let mut replayed = Replayed::default();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -69,7 +69,7 @@ pub async fn replay(dir: &Path, store: &HistoryStore) -> std::io::Result<Replaye
             }
         };
         for batch in snapshots.chunks(500) {
-            if let Err(error) = within(REPLAY_LIMIT, store.upsert(batch)).await {
+            if let Err(error) = within(limit, store.upsert(batch)).await {
                 tracing::error!(path = %path.display(), %error, "could not write spooled snapshots; kept for the next start");
                 return Ok(replayed);
             }

@@ -6,8 +6,9 @@ use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::cursor::Position;
 use super::filter::SnapshotFilter;
-use super::{decode, HistoryStore, StoreError};
+use super::{decode, IndexStore};
 use crate::model::TaskExecution;
+use crate::store::StoreError;
 
 /// The order of a history query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -35,7 +36,7 @@ pub struct Page {
     pub has_more: bool,
 }
 
-impl HistoryStore {
+impl IndexStore {
     /// Up to `limit` rows after (forward) or before (backward) `boundary`, in `order`.
     pub async fn page(
         &self,

@@ -3,8 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 
-use crate::datasync::ExecutionArn;
-use crate::model::TaskExecution;
+use crate::model::{AccountId, Region, TaskArn, TaskExecution};
 
 /// DataSync's terminal statuses, as an SQL list (the partial index on running rows repeats it).
 const FINISHED: &str = "('SUCCESS', 'ERROR')";
@@ -13,11 +12,11 @@ const FINISHED: &str = "('SUCCESS', 'ERROR')";
 /// as parameters, never spliced into SQL.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct SnapshotFilter {
-    pub task_arns: Vec<String>,
+    pub task_arns: Vec<TaskArn>,
     /// DataSync's status strings.
     pub statuses: Vec<String>,
-    pub region: Option<String>,
-    pub account_id: Option<String>,
+    pub region: Option<Region>,
+    pub account_id: Option<AccountId>,
     pub task_mode: Option<String>,
     /// Inclusive.
     pub started_after: Option<DateTime<Utc>>,
@@ -57,14 +56,14 @@ impl SnapshotFilter {
         push_any_of(sql, "task_arn", &self.task_arns);
         push_any_of(sql, "status", &self.statuses);
         let equal = [
-            ("region", &self.region),
-            ("account_id", &self.account_id),
-            ("task_mode", &self.task_mode),
-            ("error_code", &self.error_code),
+            ("region", self.region.as_ref().map(Region::as_str)),
+            ("account_id", self.account_id.as_ref().map(AccountId::as_str)),
+            ("task_mode", self.task_mode.as_deref()),
+            ("error_code", self.error_code.as_deref()),
         ];
         for (column, value) in equal {
             if let Some(value) = value {
-                sql.push(format_args!(" AND {column} = ")).push_bind(value.clone());
+                sql.push(format_args!(" AND {column} = ")).push_bind(value.to_owned());
             }
         }
     }
@@ -93,17 +92,17 @@ impl SnapshotFilter {
     /// Whether `execution` is one the `WHERE` clause would select, as its index row would hold
     /// it: the same conditions, for events that are matched in memory instead of in SQL.
     pub fn matches(&self, execution: &TaskExecution) -> bool {
-        let Ok(arn) = ExecutionArn::parse(&execution.task_execution_arn) else { return false };
+        let arn = &execution.task_execution_arn;
         let equal = |wanted: &Option<String>, value: Option<&str>| {
             wanted.as_deref().is_none_or(|wanted| Some(wanted) == value)
         };
         let started_at = execution.start_time.unwrap_or(execution.fetched_at);
         let error_code = execution.result.as_ref().and_then(|result| result.error_code.as_deref());
-        (self.task_arns.is_empty() || self.task_arns.iter().any(|task| task == arn.task_arn()))
+        (self.task_arns.is_empty() || self.task_arns.iter().any(|task| arn.belongs_to(task)))
             && (self.statuses.is_empty()
                 || self.statuses.iter().any(|status| status == execution.status.raw()))
-            && equal(&self.region, Some(arn.region()))
-            && equal(&self.account_id, Some(arn.account_id()))
+            && self.region.as_ref().is_none_or(|region| region.as_str() == arn.region())
+            && self.account_id.is_none_or(|account| account == arn.account_id())
             && equal(&self.task_mode, execution.task_mode.as_ref().map(|mode| mode.raw()))
             && equal(&self.error_code, error_code)
             && self.started_after.is_none_or(|after| started_at >= after)
@@ -115,14 +114,15 @@ impl SnapshotFilter {
 
 /// `column = ANY(values)`, or `column = value` for one: PostgreSQL plans a one-element ANY
 /// poorly (measured: 59 ms instead of 1.6 ms for one task's failures in a week, 1M rows).
-fn push_any_of(sql: &mut QueryBuilder<'_, Postgres>, column: &str, values: &[String]) {
+fn push_any_of<T: AsRef<str>>(sql: &mut QueryBuilder<'_, Postgres>, column: &str, values: &[T]) {
     match values {
         [] => {}
         [value] => {
-            sql.push(format_args!(" AND {column} = ")).push_bind(value.clone());
+            sql.push(format_args!(" AND {column} = ")).push_bind(value.as_ref().to_owned());
         }
         _ => {
-            sql.push(format_args!(" AND {column} = ANY(")).push_bind(values.to_vec()).push(")");
+            let values: Vec<String> = values.iter().map(|value| value.as_ref().to_owned()).collect();
+            sql.push(format_args!(" AND {column} = ANY(")).push_bind(values).push(")");
         }
     }
 }

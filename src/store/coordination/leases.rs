@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use super::{HistoryStore, StoreError};
+use super::Coordination;
+use crate::model::ExecutionArn;
+use crate::store::StoreError;
 
 /// Most executions one replica follows at once.
 const MAX_FOLLOWED: i64 = 10_000;
@@ -19,10 +21,15 @@ const MAX_FOLLOWED: i64 = 10_000;
 // (kill -9, a lost host) hands its work over within a few heartbeats instead of a whole lease.
 // Each query below that takes a lease says so with `NOT EXISTS (… 'replica:' || owner …)`.
 
-impl HistoryStore {
+impl Coordination {
     /// Renews the leases `owner` holds on running executions and takes those whose lease ran
-    /// out (or never had one), for `lease`; the ARNs `owner` now holds.
-    pub async fn claim_executions(&self, owner: &str, lease: Duration) -> Result<Vec<String>, StoreError> {
+    /// out (or never had one), for `lease`; the ARNs `owner` now holds. A row whose ARN does not
+    /// parse (written by hand: the gateway writes only parsed ones) is logged and not polled.
+    pub async fn claim_executions(
+        &self,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Vec<ExecutionArn>, StoreError> {
         let rows = sqlx::query(
             "UPDATE execution_snapshots SET poll_owner = $1, \
                  poll_lease_expires = now() + make_interval(secs => $2) \
@@ -41,7 +48,15 @@ impl HistoryStore {
         .bind(MAX_FOLLOWED)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|row| row.get("execution_arn")).collect())
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let text: &str = row.get("execution_arn");
+                ExecutionArn::parse(text)
+                    .inspect_err(|error| tracing::error!(row = text, %error, "an indexed ARN does not parse; not polled"))
+                    .ok()
+            })
+            .collect())
     }
 
     /// Gives up `owner`'s leases (at shutdown), so another replica takes them at once.

@@ -11,9 +11,9 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::caller::Caller;
-use crate::datasync::fair::CallerKey;
+use super::CallerKey;
 use crate::error::GatewayError;
+use crate::request::Caller;
 
 /// How often limiters of callers that went quiet are forgotten.
 const FORGET_EVERY: Duration = Duration::from_secs(60);

@@ -13,17 +13,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::caller::Caller;
-use crate::datasync::arn::validate_task_arn;
 use crate::datasync::client::StartOverrides;
-use crate::datasync::{DataSyncClient, ExecutionArn};
+use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
 use crate::live::Live;
-use crate::model::TaskExecutionStatus;
-use crate::service::{ExecutionService, Fetched};
-use crate::store::{within, HistoryStore};
+use crate::model::{ExecutionArn, TaskArn, TaskExecutionStatus};
+use crate::request::Caller;
+use crate::service::executions::{Consistency, ExecutionService, Fetched};
+use crate::store::control::ControlStore;
+use crate::store::within;
 
-const STORE_LIMIT: Duration = Duration::from_secs(5);
 const VERIFY_MODES: [&str; 3] = ["POINT_IN_TIME_CONSISTENT", "ONLY_FILES_TRANSFERRED", "NONE"];
 
 #[derive(Clone)]
@@ -31,9 +30,10 @@ pub struct ControlService {
     datasync: DataSyncClient,
     executions: ExecutionService,
     live: Live,
-    store: Option<HistoryStore>,
+    /// With a database: the idempotency keys and the audit log, and each call's time limit.
+    store: Option<(ControlStore, Duration)>,
     /// Idempotency without a database: key → (task, execution once started).
-    started: moka::sync::Cache<String, Arc<(String, Option<String>)>>,
+    started: moka::sync::Cache<String, Arc<(TaskArn, Option<ExecutionArn>)>>,
 }
 
 impl ControlService {
@@ -41,7 +41,7 @@ impl ControlService {
         datasync: DataSyncClient,
         executions: ExecutionService,
         live: Live,
-        store: Option<HistoryStore>,
+        store: Option<(ControlStore, Duration)>,
     ) -> Self {
         let started = moka::sync::Cache::builder()
             .max_capacity(100_000)
@@ -54,7 +54,7 @@ impl ControlService {
     /// `idempotency_key` started).
     pub async fn start(
         &self,
-        task_arn: &str,
+        task_arn: &TaskArn,
         idempotency_key: Option<&str>,
         overrides: StartOverrides,
         caller: &Caller,
@@ -62,24 +62,23 @@ impl ControlService {
         let arguments = json!({ "idempotencyKey": idempotency_key, "overrides": overrides });
         let result = self.start_once(task_arn, idempotency_key, &overrides, caller).await;
         let (outcome, target) = match &result {
-            Ok((fetched, true)) => ("replayed", fetched.arn.as_str().to_owned()),
-            Ok((fetched, false)) => ("ok", fetched.arn.as_str().to_owned()),
-            Err(_) => ("error", task_arn.to_owned()),
+            Ok((fetched, true)) => ("replayed", fetched.arn().as_str()),
+            Ok((fetched, false)) => ("ok", fetched.arn().as_str()),
+            Err(_) => ("error", task_arn.as_str()),
         };
-        self.audit(caller, "startTaskExecution", &target, arguments, outcome, result.as_ref().err()).await;
+        self.audit(caller, "startTaskExecution", target, arguments, outcome, result.as_ref().err()).await;
         result.map(|(fetched, _)| fetched)
     }
 
     /// The execution, and whether it was an earlier request's (a replay).
     async fn start_once(
         &self,
-        task_arn: &str,
+        task_arn: &TaskArn,
         idempotency_key: Option<&str>,
         overrides: &StartOverrides,
         caller: &Caller,
     ) -> Result<(Fetched, bool), GatewayError> {
         let bad = |message: String| GatewayError::BadUserInput(message);
-        let region = validate_task_arn(task_arn).map_err(|invalid| bad(invalid.to_string()))?.to_owned();
         if let Some(mode) = &overrides.verify_mode {
             if !VERIFY_MODES.contains(&mode.as_str()) {
                 return Err(bad(format!("overrides.verifyMode must be one of {}", VERIFY_MODES.join(", "))));
@@ -102,9 +101,9 @@ impl ControlService {
             }
         }
         let sent_at = Utc::now();
-        let started = match self.datasync.start_task_execution(task_arn, &region, overrides, caller).await {
+        let started = match self.datasync.start_task_execution(task_arn, overrides, caller).await {
             Err(GatewayError::UpstreamOutcomeUnknown(message)) => {
-                let found = self.reconcile(task_arn, &region, sent_at, caller).await;
+                let found = self.reconcile(task_arn, sent_at, caller).await;
                 found.ok_or(GatewayError::UpstreamOutcomeUnknown(message))
             }
             started => started,
@@ -125,26 +124,24 @@ impl ControlService {
     /// unreachable): the outcome stays unknown.
     async fn reconcile(
         &self,
-        task_arn: &str,
-        region: &str,
+        task_arn: &TaskArn,
         sent_at: DateTime<Utc>,
         caller: &Caller,
-    ) -> Option<String> {
+    ) -> Option<ExecutionArn> {
         let since = sent_at - chrono::Duration::seconds(2);
-        let listed = self.datasync.list_executions(region, Some(task_arn), caller).await.ok()?;
+        let listed = self.datasync.list_executions(task_arn.region(), Some(task_arn), caller).await.ok()?;
         let mut found = Vec::new();
         for (arn, status) in listed {
             if !matches!(status.as_str(), "QUEUED" | "LAUNCHING" | "PREPARING") {
                 continue;
             }
-            let parsed = ExecutionArn::parse(&arn).ok()?;
-            let execution = self.datasync.describe_task_execution(&parsed, caller).await.ok()?;
+            let execution = self.datasync.describe_task_execution(&arn, caller).await.ok()?;
             if execution.start_time.is_some_and(|started| started >= since) {
                 found.push(arn);
             }
         }
         tracing::info!(
-            task = task_arn,
+            task = %task_arn,
             candidates = found.len(),
             "reconciling a start whose answer was lost"
         );
@@ -152,12 +149,10 @@ impl ControlService {
     }
 
     /// Cancels a running execution.
-    pub async fn cancel(&self, arn: &str, caller: &Caller) -> Result<Fetched, GatewayError> {
+    pub async fn cancel(&self, arn: &ExecutionArn, caller: &Caller) -> Result<Fetched, GatewayError> {
         let result = async {
-            let parsed = ExecutionArn::parse(arn)
-                .map_err(|invalid| GatewayError::BadUserInput(invalid.to_string()))?;
-            self.executions.check_region(&parsed)?;
-            match self.datasync.cancel_task_execution(&parsed, caller).await {
+            self.executions.check_region(arn)?;
+            match self.datasync.cancel_task_execution(arn, caller).await {
                 Ok(()) => self.follow(arn, caller).await,
                 // DataSync's InvalidRequestException: finished already, or unknown.
                 Err(GatewayError::NotFound(_)) => Err(GatewayError::BadUserInput(format!(
@@ -179,14 +174,15 @@ impl ControlService {
         }
         .await;
         let outcome = if result.is_ok() { "ok" } else { "error" };
-        self.audit(caller, "cancelTaskExecution", arn, json!({}), outcome, result.as_ref().err()).await;
+        self.audit(caller, "cancelTaskExecution", arn.as_str(), json!({}), outcome, result.as_ref().err())
+            .await;
         result
     }
 
     /// Reads the execution from DataSync now (the cache gets the new state), and hands it to
     /// the index and the watcher.
-    async fn follow(&self, arn: &str, caller: &Caller) -> Result<Fetched, GatewayError> {
-        let fetched = self.executions.get(arn, crate::service::Consistency::Strong, caller).await?;
+    async fn follow(&self, arn: &ExecutionArn, caller: &Caller) -> Result<Fetched, GatewayError> {
+        let fetched = self.executions.get(arn, Consistency::Strong, caller).await?;
         if let Err(error) = self.live.observed(std::slice::from_ref(&fetched.execution)).await {
             tracing::warn!(%arn, %error, "could not index a controlled execution; this replica's watcher still sees it");
         }
@@ -197,24 +193,25 @@ impl ControlService {
     async fn claim(
         &self,
         key: &str,
-        task_arn: &str,
+        task_arn: &TaskArn,
         caller: &Caller,
-    ) -> Result<Option<String>, GatewayError> {
+    ) -> Result<Option<ExecutionArn>, GatewayError> {
         let existing = match &self.store {
-            Some(store) => within(STORE_LIMIT, store.claim_start(key, caller.key(), task_arn))
-                .await
-                .map_err(|_| GatewayError::HistoryUnavailable("idempotency keys cannot be checked"))?,
+            Some((store, limit)) => {
+                within(*limit, store.claim_start(key, caller.key(), task_arn)).await.map_err(|error| {
+                    tracing::warn!(%error, "idempotency keys cannot be checked");
+                    GatewayError::HistoryUnavailable("idempotency keys cannot be checked")
+                })?
+            }
             None => {
-                let entry = self
-                    .started
-                    .entry(key.to_owned())
-                    .or_insert_with(|| Arc::new((task_arn.to_owned(), None)));
+                let entry =
+                    self.started.entry(key.to_owned()).or_insert_with(|| Arc::new((task_arn.clone(), None)));
                 (!entry.is_fresh()).then(|| entry.into_value().as_ref().clone())
             }
         };
         match existing {
             None => Ok(None),
-            Some((task, _)) if task != task_arn => Err(GatewayError::BadUserInput(
+            Some((task, _)) if &task != task_arn => Err(GatewayError::BadUserInput(
                 "this idempotencyKey was used to start another task; use a new key".into(),
             )),
             Some((_, Some(arn))) => Ok(Some(arn)),
@@ -226,19 +223,18 @@ impl ControlService {
     }
 
     /// Records what the start under `key` produced; a failed start frees the key for a retry.
-    async fn settle(&self, key: &str, started: Option<&String>) {
+    async fn settle(&self, key: &str, started: Option<&ExecutionArn>) {
         match &self.store {
-            Some(store) => {
-                if let Err(error) =
-                    within(STORE_LIMIT, store.settle_start(key, started.map(String::as_str))).await
-                {
+            Some((store, limit)) => {
+                if let Err(error) = within(*limit, store.settle_start(key, started)).await {
                     tracing::error!(%error, "could not record an idempotent start");
                 }
             }
             None => match started {
                 Some(arn) => {
-                    let task = self.started.get(key).map(|entry| entry.0.clone()).unwrap_or_default();
-                    self.started.insert(key.to_owned(), Arc::new((task, Some(arn.clone()))));
+                    if let Some(entry) = self.started.get(key) {
+                        self.started.insert(key.to_owned(), Arc::new((entry.0.clone(), Some(arn.clone()))));
+                    }
                 }
                 None => self.started.invalidate(key),
             },
@@ -256,10 +252,9 @@ impl ControlService {
     ) {
         let code = error.map(GatewayError::code);
         tracing::info!(target: "audit", caller = %caller.key(), action, target, outcome, error = code, "mutation");
-        if let Some(store) = &self.store {
+        if let Some((store, limit)) = &self.store {
             let written =
-                within(STORE_LIMIT, store.audit(caller.key(), action, target, &arguments, outcome, code))
-                    .await;
+                within(*limit, store.audit(caller.key(), action, target, &arguments, outcome, code)).await;
             if let Err(error) = written {
                 tracing::error!(%error, action, target, "could not write the audit row (the log line above stands)");
             }

@@ -10,7 +10,8 @@ use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::duration_histogram::DurationHistogram;
 use super::filter::SnapshotFilter;
-use super::{HistoryStore, StoreError};
+use super::IndexStore;
+use crate::store::StoreError;
 
 /// What statistics can be grouped by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,7 +113,7 @@ pub struct StatsRow {
     pub p95_duration_ms: Option<f64>,
 }
 
-impl HistoryStore {
+impl IndexStore {
     /// Figures per group of `dimensions` (one overall group when empty), ordered by key, at most
     /// `max_groups` of them.
     pub async fn stats(

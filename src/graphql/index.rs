@@ -1,19 +1,19 @@
-//! History and statistics: the filter input, the Relay connection, the stats groups.
+//! The index's GraphQL face: the filter input, the Relay connection of executions (all, or
+//! history: the finished ones), the statistics groups. Thin over [`IndexService`].
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, Result, SimpleObject, ID};
-use chrono::{DateTime, Datelike, Utc};
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
-use super::query::cache_hint;
-use super::{resolver_span, TaskExecutionNode};
-use crate::datasync::arn::{is_region, validate_task_arn};
+use super::context::{cache_hint, index, resolver_span, Coded};
+use super::TaskExecutionNode;
 use crate::error::GatewayError;
-use crate::history::{HistoryService, PageArgs};
-use crate::model::{DataSyncEnum, EnumValue, Long, TaskExecutionStatus, TaskMode};
-use crate::store::filter::SnapshotFilter;
-use crate::store::history::Order;
-use crate::store::stats::{Dimension, Percentiles, StatsRow};
+use crate::model::{DataSyncEnum, EnumValue, Long, TaskArn, TaskExecutionStatus, TaskMode};
+use crate::service::index::{FilterArgs, IndexPage, IndexService, PageArgs};
+use crate::store::index::filter::SnapshotFilter;
+use crate::store::index::pages::Order;
+use crate::store::index::stats::{Dimension, Percentiles, StatsRow};
 
 /// Which recorded executions to include; conditions combine with AND.
 #[derive(InputObject, Default)]
@@ -42,74 +42,42 @@ pub struct ExecutionFilter {
 
 impl ExecutionFilter {
     /// This filter, narrowed to one task's executions.
-    pub fn for_task(self, task_arn: &str) -> Self {
-        ExecutionFilter { task_arns: Some(vec![ID(task_arn.to_owned())]), ..self }
+    pub fn for_task(self, task_arn: &TaskArn) -> Self {
+        ExecutionFilter { task_arns: Some(vec![ID(task_arn.to_string())]), ..self }
     }
+}
 
-    pub(super) fn validate(self) -> Result<SnapshotFilter, GatewayError> {
-        let bad = |message: String| GatewayError::BadUserInput(message);
-        let task_arns: Vec<String> =
-            self.task_arns.unwrap_or_default().into_iter().map(|arn| arn.0).collect();
-        if task_arns.len() > 100 {
-            return Err(bad(format!("filter.taskArns takes at most 100 ARNs; got {}", task_arns.len())));
-        }
-        for arn in &task_arns {
-            validate_task_arn(arn).map_err(|invalid| bad(format!("filter.taskArns: {invalid}")))?;
-        }
-        let statuses = self
+/// As the index service takes it: enums as DataSync's strings (`UNKNOWN` is no status to
+/// filter by), the rest as sent, for the service to check.
+impl TryFrom<Option<ExecutionFilter>> for FilterArgs {
+    type Error = GatewayError;
+
+    fn try_from(filter: Option<ExecutionFilter>) -> Result<Self, GatewayError> {
+        let filter = filter.unwrap_or_default();
+        let bad = |message: &str| GatewayError::BadUserInput(message.into());
+        let statuses = filter
             .statuses
             .unwrap_or_default()
             .into_iter()
             .map(|status| status.wire().map(str::to_owned))
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| bad("filter.statuses: UNKNOWN is not a status to filter by".into()))?;
-        let task_mode = self
+            .ok_or_else(|| bad("filter.statuses: UNKNOWN is not a status to filter by"))?;
+        let task_mode = filter
             .task_mode
-            .map(|mode| {
-                mode.wire().ok_or_else(|| bad("filter.taskMode: UNKNOWN is not a mode to filter by".into()))
-            })
+            .map(|mode| mode.wire().ok_or_else(|| bad("filter.taskMode: UNKNOWN is not a mode to filter by")))
             .transpose()?
             .map(str::to_owned);
-        if self.region.as_deref().is_some_and(|region| !is_region(region)) {
-            return Err(bad("filter.region must look like `us-east-1`".into()));
-        }
-        if let Some(account) = &self.account_id {
-            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad("filter.accountId must be 12 digits".into()));
-            }
-        }
-        if self
-            .error_code
-            .as_ref()
-            .is_some_and(|code| code.is_empty() || code.len() > 256 || code.contains('\0'))
-        {
-            return Err(bad("filter.errorCode must be 1 to 256 characters, without NUL".into()));
-        }
-        for (name, time) in [
-            ("startedAfter", self.started_after),
-            ("startedBefore", self.started_before),
-            ("updatedAfter", self.updated_after),
-        ] {
-            if time.is_some_and(|time| !(1..=9999).contains(&time.year())) {
-                return Err(bad(format!("filter.{name} must be between the years 1 and 9999")));
-            }
-        }
-        if let (Some(after), Some(before)) = (self.started_after, self.started_before) {
-            if after >= before {
-                return Err(bad("filter.startedAfter must be earlier than filter.startedBefore".into()));
-            }
-        }
-        Ok(SnapshotFilter {
-            task_arns,
+        Ok(FilterArgs {
+            task_arns: filter.task_arns.unwrap_or_default().into_iter().map(|arn| arn.0).collect(),
             statuses,
-            region: self.region,
-            account_id: self.account_id,
+            region: filter.region,
+            account_id: filter.account_id,
             task_mode,
-            started_after: self.started_after,
-            started_before: self.started_before,
-            error_code: self.error_code,
-            running: self.running,
-            updated_after: self.updated_after,
+            started_after: filter.started_after,
+            started_before: filter.started_before,
+            error_code: filter.error_code,
+            running: filter.running,
+            updated_after: filter.updated_after,
         })
     }
 }
@@ -206,7 +174,7 @@ impl From<StatsRow> for ExecutionStatsGroup {
 
 /// Figures about a whole history query, computed only when asked for.
 pub struct HistoryTotals {
-    history: HistoryService,
+    index: IndexService,
     filter: SnapshotFilter,
 }
 
@@ -214,63 +182,50 @@ pub struct HistoryTotals {
 impl HistoryTotals {
     /// How many recorded executions match the filter (one extra query; ask only when needed).
     async fn total_count(&self, ctx: &Context<'_>) -> Result<Long> {
-        let count = self.history.count(&self.filter).instrument(resolver_span(ctx)).await;
-        Ok(count.map_err(|error| error.extend())?.into())
+        let count = self.index.count(&self.filter).instrument(resolver_span(ctx)).await;
+        Ok(count.coded()?.into())
     }
 }
 
 pub type HistoryConnection = Connection<String, TaskExecutionNode, HistoryTotals, EmptyFields>;
 
-/// The filter restricted to `scope`; asking a finished-only field for running executions is a
-/// mistake worth saying.
-fn scoped(
-    filter: Result<SnapshotFilter, GatewayError>,
-    scope: Scope,
-) -> Result<SnapshotFilter, GatewayError> {
-    let mut filter = filter?;
-    if scope == Scope::Finished {
-        if filter.running == Some(true) {
-            return Err(GatewayError::BadUserInput(
-                "history and statistics cover finished executions; use `executions` for running ones".into(),
-            ));
+impl From<HistoryOrder> for Order {
+    fn from(order: HistoryOrder) -> Self {
+        match order {
+            HistoryOrder::StartedAtDesc => Order::NewestFirst,
+            HistoryOrder::StartedAtAsc => Order::OldestFirst,
         }
-        filter.running = Some(false);
     }
-    Ok(filter)
 }
 
-fn history_service<'a>(ctx: &Context<'a>) -> Result<&'a HistoryService> {
-    ctx.data_opt::<HistoryService>().ok_or_else(|| GatewayError::HistoryNotConfigured.extend())
-}
-
-/// Which executions a page covers.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// Every execution the index holds, running and finished (`executions`).
-    All,
-    /// Finished ones only (`executionHistory`, statistics).
-    Finished,
-}
-
-/// A page of the index, as a Relay connection.
-pub async fn execution_page(
+/// Every execution the index holds, running and finished, as a Relay connection.
+pub async fn executions(
     ctx: &Context<'_>,
     filter: Option<ExecutionFilter>,
     order_by: HistoryOrder,
     args: PageArgs,
-    scope: Scope,
 ) -> Result<HistoryConnection> {
-    let history = history_service(ctx)?;
-    let filter = scoped(filter.unwrap_or_default().validate(), scope).map_err(|error| error.extend())?;
-    let order = match order_by {
-        HistoryOrder::StartedAtDesc => Order::NewestFirst,
-        HistoryOrder::StartedAtAsc => Order::OldestFirst,
-    };
-    let page = history.page(&filter, order, args).instrument(resolver_span(ctx)).await;
-    let page = page.map_err(|error| error.extend())?;
+    let service = index(ctx)?;
+    let page = service.executions(filter.try_into().coded()?, order_by.into(), args);
+    connection(ctx, service, page.instrument(resolver_span(ctx)).await.coded()?)
+}
+
+/// Finished executions, as a Relay connection.
+pub async fn history(
+    ctx: &Context<'_>,
+    filter: Option<ExecutionFilter>,
+    order_by: HistoryOrder,
+    args: PageArgs,
+) -> Result<HistoryConnection> {
+    let service = index(ctx)?;
+    let page = service.history(filter.try_into().coded()?, order_by.into(), args);
+    connection(ctx, service, page.instrument(resolver_span(ctx)).await.coded()?)
+}
+
+fn connection(ctx: &Context<'_>, service: &IndexService, page: IndexPage) -> Result<HistoryConnection> {
     let hint = cache_hint(ctx);
     hint.served_history();
-    let totals = HistoryTotals { history: history.clone(), filter };
+    let totals = HistoryTotals { index: service.clone(), filter: page.filter };
     let mut connection =
         Connection::with_additional_fields(page.has_previous_page, page.has_next_page, totals);
     connection.edges.extend(page.rows.into_iter().map(|(cursor, fetched)| {
@@ -286,9 +241,7 @@ pub async fn execution_stats(
     group_by: Vec<StatsDimension>,
     exact: bool,
 ) -> Result<Vec<ExecutionStatsGroup>> {
-    let history = history_service(ctx)?;
-    let filter =
-        scoped(filter.unwrap_or_default().validate(), Scope::Finished).map_err(|error| error.extend())?;
+    let service = index(ctx)?;
     let dimensions: Vec<Dimension> = group_by
         .into_iter()
         .map(|dimension| match dimension {
@@ -308,8 +261,8 @@ pub async fn execution_stats(
     } else {
         Percentiles::NotWanted
     };
-    let rows = history.stats(&filter, &dimensions, percentiles).instrument(resolver_span(ctx)).await;
-    let rows = rows.map_err(|error| error.extend())?;
+    let rows = service.stats(filter.try_into().coded()?, &dimensions, percentiles);
+    let rows = rows.instrument(resolver_span(ctx)).await.coded()?;
     cache_hint(ctx).served_history();
     Ok(rows.into_iter().map(ExecutionStatsGroup::from).collect())
 }

@@ -1,0 +1,172 @@
+//! The task service: tasks and locations, read live from DataSync through caches.
+//!
+//! DataSync allows on the order of a hundred tasks per region and account, so the lists of
+//! tasks and locations are small: each region's list is fetched whole (ListTasks,
+//! ListLocations), cached, and filtered and paged in memory. A task's full description
+//! (DescribeTask) is cached per ARN; concurrent misses for one ARN share one call, so a page of
+//! 50 executions of 3 tasks costs at most 3 DescribeTask calls, whatever asks.
+
+use std::sync::Arc;
+
+use base64::Engine;
+
+use crate::cache::{Cached, TaskCaches};
+use crate::datasync::DataSyncClient;
+use crate::error::GatewayError;
+use crate::model::{Location, LocationArn, Task, TaskArn, TaskStatus, TaskSummary};
+use crate::request::Caller;
+
+/// Most tasks on one page of a listing.
+pub const MAX_TASK_PAGE: usize = 100;
+
+/// Which tasks a listing includes; conditions combine with AND.
+#[derive(Clone, Debug, Default)]
+pub struct TaskListing {
+    /// Tasks in any of these regions (default: every region served).
+    pub regions: Option<Vec<String>>,
+    /// Tasks with any of these statuses.
+    pub statuses: Option<Vec<TaskStatus>>,
+    /// Tasks whose name contains this text (case-insensitive).
+    pub name_contains: Option<String>,
+}
+
+/// One page of a listing, ordered by ARN.
+pub struct TaskPage {
+    /// Each task with its cursor.
+    pub tasks: Vec<(String, TaskSummary)>,
+    pub has_previous_page: bool,
+    pub has_next_page: bool,
+}
+
+#[derive(Clone)]
+pub struct TaskService {
+    caches: TaskCaches,
+    datasync: DataSyncClient,
+}
+
+impl TaskService {
+    pub fn new(caches: TaskCaches, datasync: DataSyncClient) -> Self {
+        TaskService { caches, datasync }
+    }
+
+    /// Entries in each of its caches, for `/metrics`.
+    pub async fn cache_entries(&self) -> [(&'static str, u64); 3] {
+        let caches = &self.caches;
+        [
+            ("tasks", caches.tasks.entries().await),
+            ("task_lists", caches.task_lists.entries().await),
+            ("locations", caches.locations.entries().await),
+        ]
+    }
+
+    pub fn regions(&self) -> Vec<&str> {
+        self.datasync.regions()
+    }
+
+    /// One task by ARN (BAD_USER_INPUT for a region not served, NOT_FOUND).
+    pub async fn get(&self, arn: &TaskArn, caller: &Caller) -> Result<Arc<Task>, GatewayError> {
+        self.datasync.client_for(arn.region())?;
+        let fetch = async {
+            match self.datasync.describe_task(arn, caller).await {
+                Ok(task) => Ok(Cached::Found(Arc::new(task))),
+                Err(GatewayError::NotFound(message)) => Ok(Cached::NotFound(message.into())),
+                Err(error) => Err(error),
+            }
+        };
+        self.caches.tasks.get_or_fetch(arn.as_str(), fetch).await?.value.into_result()
+    }
+
+    /// Every task DataSync lists in `region`.
+    pub async fn list(&self, region: &str, caller: &Caller) -> Result<Arc<Vec<TaskSummary>>, GatewayError> {
+        self.datasync.client_for(region)?;
+        let fetch = async { Ok(Cached::Found(Arc::new(self.datasync.list_tasks(region, caller).await?))) };
+        self.caches.task_lists.get_or_fetch(region, fetch).await?.value.into_result()
+    }
+
+    /// The task's entry in its region's cached task list, if that list is cached (the discovery
+    /// sync keeps it so): a name and status at no AWS cost.
+    pub async fn cached_summary(&self, arn: &TaskArn) -> Option<TaskSummary> {
+        let Cached::Found(tasks) = self.caches.task_lists.peek(arn.region()).await? else { return None };
+        tasks.iter().find(|task| &task.task_arn == arn).cloned()
+    }
+
+    /// Replaces a region's cached task list with one just listed (by the discovery sync).
+    pub async fn listed(&self, region: &str, tasks: Vec<TaskSummary>) {
+        self.caches.task_lists.put(region, Cached::Found(Arc::new(tasks))).await;
+    }
+
+    /// The location with this ARN, from its region's list; `None` when DataSync lists none such.
+    pub async fn location(
+        &self,
+        arn: &LocationArn,
+        caller: &Caller,
+    ) -> Result<Option<Location>, GatewayError> {
+        let region = arn.region();
+        if self.datasync.client_for(region).is_err() {
+            return Ok(None);
+        }
+        let fetch =
+            async { Ok(Cached::Found(Arc::new(self.datasync.list_locations(region, caller).await?))) };
+        let locations = self.caches.locations.get_or_fetch(region, fetch).await?.value.into_result()?;
+        Ok(locations.iter().find(|location| &location.location_arn == arn).cloned())
+    }
+
+    /// The matching tasks, ordered by ARN, `first` (default and at most [`MAX_TASK_PAGE`]) after
+    /// the cursor `after`. Each region's list is read whole (cached), then filtered here.
+    pub async fn page(
+        &self,
+        listing: TaskListing,
+        first: Option<i32>,
+        after: Option<&str>,
+        caller: &Caller,
+    ) -> Result<TaskPage, GatewayError> {
+        let bad = |message: String| GatewayError::BadUserInput(message);
+        let first = match first.map(usize::try_from) {
+            None => MAX_TASK_PAGE,
+            Some(Ok(first @ 1..=MAX_TASK_PAGE)) => first,
+            Some(_) => return Err(bad(format!("`first` must be between 1 and {MAX_TASK_PAGE}"))),
+        };
+        let after = after
+            .map(|cursor| {
+                decode_cursor(cursor).ok_or_else(|| bad("`after` is not a cursor from `tasks`".into()))
+            })
+            .transpose()?;
+        let regions: Vec<String> = match listing.regions {
+            Some(regions) => regions,
+            None => self.regions().into_iter().map(str::to_owned).collect(),
+        };
+        let name = listing.name_contains.map(|name| name.to_lowercase());
+        let mut matching = Vec::new();
+        for region in &regions {
+            let listed = self.list(region, caller).await?;
+            matching.extend(
+                listed
+                    .iter()
+                    .filter(|task| {
+                        listing.statuses.as_ref().is_none_or(|statuses| statuses.contains(&task.status.get()))
+                            && name.as_ref().is_none_or(|name| {
+                                task.name
+                                    .as_ref()
+                                    .is_some_and(|task_name| task_name.to_lowercase().contains(name))
+                            })
+                            && after.as_ref().is_none_or(|after| &task.task_arn > after)
+                    })
+                    .cloned(),
+            );
+        }
+        matching.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
+        let has_next_page = matching.len() > first;
+        matching.truncate(first);
+        let tasks = matching.into_iter().map(|task| (encode_cursor(&task.task_arn), task)).collect();
+        Ok(TaskPage { tasks, has_previous_page: after.is_some(), has_next_page })
+    }
+}
+
+fn encode_cursor(arn: &TaskArn) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(arn.as_str())
+}
+
+fn decode_cursor(cursor: &str) -> Option<TaskArn> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    TaskArn::parse(std::str::from_utf8(&bytes).ok()?).ok()
+}

@@ -1,0 +1,239 @@
+//! The index of executions: one row per execution in `execution_snapshots` (the columns
+//! pages, filters and statistics read) and its description as DataSync gave it in
+//! `execution_snapshot_documents` (JSONB). History is the index's finished part.
+//!
+//! Each file owns its SQL: this one writes and reads single rows, [`pages`] pages,
+//! [`stats`] aggregates (reading [`duration_histogram`]s), [`filter`] the `WHERE` clause every
+//! read shares; [`writer`] is the one path rows are written by, and [`spool`] keeps what it
+//! could not write across a restart.
+
+pub mod cursor;
+pub mod duration_histogram;
+pub mod filter;
+pub mod pages;
+pub mod spool;
+pub mod stats;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+
+use super::{identifier, StoreError};
+use crate::model::{ExecutionArn, TaskExecution};
+
+/// The shape of `snapshot`: bump it when the domain type changes incompatibly, and teach
+/// [`IndexStore::get`] to read the old one.
+pub const SNAPSHOT_VERSION: i32 = 1;
+
+/// Most running executions read back at once.
+const MAX_RUNNING: i64 = 10_000;
+
+#[derive(Clone)]
+pub struct IndexStore {
+    pub(super) pool: PgPool,
+}
+
+impl IndexStore {
+    /// The stored snapshot of one execution, if any.
+    pub async fn get(&self, arn: &ExecutionArn) -> Result<Option<TaskExecution>, StoreError> {
+        let row = sqlx::query("SELECT snapshot FROM execution_snapshot_documents WHERE execution_arn = $1")
+            .bind(arn.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| decode(arn.as_str(), &row)).transpose()
+    }
+
+    /// Inserts rows, or updates one when DataSync's answer moved on: a running execution's
+    /// counters or status, or a task report that was pending and is now written. Idempotent for
+    /// finished executions: writing the same description twice changes nothing. One
+    /// statement, so columns and document never disagree. Of an ARN repeated in the batch, one
+    /// is written. Only the [`writer`] calls it.
+    pub async fn upsert(&self, batch: &[Arc<TaskExecution>]) -> Result<(), StoreError> {
+        // In ARN order, so that two upserts that share rows (the watcher's, the writer's, the
+        // sync's) lock them in the same order and cannot deadlock; in any other order they can,
+        // the likely cause of a discovery sync failing now and then in tests with "the index
+        // could not be read or written".
+        let mut rows: Vec<&TaskExecution> = batch.iter().map(Arc::as_ref).collect();
+        rows.sort_unstable_by(|a, b| a.task_execution_arn.cmp(&b.task_execution_arn));
+        rows.dedup_by(|a, b| a.task_execution_arn == b.task_execution_arn);
+        // The documents, in the same order, each serialised once.
+        let mut documents: Vec<serde_json::Value> = Vec::with_capacity(rows.len());
+        for execution in &rows {
+            // The domain type always serialises; should that change, the batch fails whole
+            // rather than recording rows without their documents.
+            let document = serde_json::to_value(execution)
+                .map_err(|error| StoreError::Database(sqlx::Error::Encode(error.into())))?;
+            documents.push(document);
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let arns: Vec<&str> = rows.iter().map(|execution| execution.task_execution_arn.as_str()).collect();
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "WITH changed AS (INSERT INTO execution_snapshots (execution_arn, task_arn, region, account_id, \
+             status, task_mode, start_time, started_at, first_seen_terminal, updated_at, total_duration_ms, \
+             prepare_duration_ms, transfer_duration_ms, verify_duration_ms, bytes_transferred, bytes_written, \
+             bytes_compressed, files_transferred, files_verified, files_deleted, files_skipped, error_code, \
+             report_status) ",
+        );
+        insert.push_values(&rows, |mut row, e| {
+            let arn = &e.task_execution_arn;
+            let result = e.result.clone().unwrap_or_default();
+            row.push_bind(arn.as_str().to_owned())
+                .push_bind(arn.task_arn().as_str().to_owned())
+                .push_bind(arn.region().to_owned())
+                .push_bind(arn.account_id().as_str().to_owned())
+                .push_bind(e.status.raw().to_owned())
+                .push_bind(e.task_mode.as_ref().map(|mode| mode.raw().to_owned()))
+                .push_bind(e.start_time)
+                .push_bind(e.start_time.unwrap_or(e.fetched_at))
+                .push_bind(e.is_terminal().then_some(e.fetched_at))
+                .push_bind(e.fetched_at)
+                .push_bind(result.total_duration.map(|d| d.0))
+                .push_bind(result.prepare_duration.map(|d| d.0))
+                .push_bind(result.transfer_duration.map(|d| d.0))
+                .push_bind(result.verify_duration.map(|d| d.0))
+                .push_bind(e.bytes_transferred.0)
+                .push_bind(e.bytes_written.0)
+                .push_bind(e.bytes_compressed.0)
+                .push_bind(e.files_transferred.0)
+                .push_bind(e.files_verified.0)
+                .push_bind(e.files_deleted.0)
+                .push_bind(e.files_skipped.0)
+                .push_bind(result.error_code)
+                .push_bind(
+                    e.report_result.as_ref().and_then(|r| r.status.as_ref()).map(|s| s.raw().to_owned()),
+                );
+        });
+        insert.push(
+            " ON CONFLICT (execution_arn) DO UPDATE SET status = EXCLUDED.status, \
+             updated_at = EXCLUDED.updated_at, task_mode = EXCLUDED.task_mode, \
+             start_time = COALESCE(EXCLUDED.start_time, execution_snapshots.start_time), \
+             started_at = CASE WHEN EXCLUDED.start_time IS NULL THEN execution_snapshots.started_at \
+                          ELSE EXCLUDED.started_at END, \
+             first_seen_terminal = COALESCE(execution_snapshots.first_seen_terminal, EXCLUDED.first_seen_terminal), total_duration_ms = EXCLUDED.total_duration_ms, \
+             prepare_duration_ms = EXCLUDED.prepare_duration_ms, transfer_duration_ms = EXCLUDED.transfer_duration_ms, \
+             verify_duration_ms = EXCLUDED.verify_duration_ms, bytes_transferred = EXCLUDED.bytes_transferred, \
+             bytes_written = EXCLUDED.bytes_written, bytes_compressed = EXCLUDED.bytes_compressed, \
+             files_transferred = EXCLUDED.files_transferred, files_verified = EXCLUDED.files_verified, \
+             files_deleted = EXCLUDED.files_deleted, files_skipped = EXCLUDED.files_skipped, \
+             error_code = EXCLUDED.error_code, report_status = EXCLUDED.report_status \
+             WHERE (execution_snapshots.status, execution_snapshots.report_status) \
+             IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.report_status) \
+             OR execution_snapshots.status NOT IN ('SUCCESS', 'ERROR') \
+             RETURNING execution_arn) \
+             INSERT INTO execution_snapshot_documents (execution_arn, snapshot_version, snapshot) \
+             SELECT document.execution_arn, ",
+        );
+        insert
+            .push_bind(SNAPSHOT_VERSION)
+            .push(", document.snapshot FROM unnest(")
+            .push_bind(arns)
+            .push("::text[], ")
+            .push_bind(documents)
+            .push(
+                "::jsonb[]) AS document (execution_arn, snapshot) \
+                 JOIN changed ON changed.execution_arn = document.execution_arn \
+                 ON CONFLICT (execution_arn) DO UPDATE SET snapshot_version = EXCLUDED.snapshot_version, \
+                 snapshot = EXCLUDED.snapshot",
+            );
+        insert.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The status and report status the index holds for each of `arns` that it has.
+    pub async fn index_states(
+        &self,
+        arns: &[ExecutionArn],
+    ) -> Result<HashMap<ExecutionArn, (String, Option<String>)>, StoreError> {
+        let arns: Vec<&str> = arns.iter().map(ExecutionArn::as_str).collect();
+        let rows = sqlx::query(
+            "SELECT execution_arn, status, report_status FROM execution_snapshots WHERE execution_arn = ANY($1)",
+        )
+        .bind(arns)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let arn = identifier(row.get("execution_arn"))?;
+                Ok((arn, (row.get("status"), row.get("report_status"))))
+            })
+            .collect()
+    }
+
+    /// Records that a sync of `region` at `at` saw DataSync list exactly `arns`: those are
+    /// listed, and the region's rows a sync listed before but not this one no longer are.
+    pub async fn mark_listed(
+        &self,
+        region: &str,
+        arns: &[ExecutionArn],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let arns: Vec<&str> = arns.iter().map(ExecutionArn::as_str).collect();
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE execution_snapshots SET last_listed_at = $2, listed = true WHERE execution_arn = ANY($1)",
+        )
+        .bind(arns)
+        .bind(at)
+        .execute(&mut *transaction)
+        .await?;
+        sqlx::query(
+            "UPDATE execution_snapshots SET listed = false \
+             WHERE region = $1 AND listed AND last_listed_at <> $2",
+        )
+        .bind(region)
+        .bind(at)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// The stored descriptions of those of `arns` the index has.
+    pub async fn get_many(&self, arns: &[ExecutionArn]) -> Result<Vec<TaskExecution>, StoreError> {
+        let arns: Vec<&str> = arns.iter().map(ExecutionArn::as_str).collect();
+        let rows = sqlx::query(
+            "SELECT execution_arn, snapshot FROM execution_snapshot_documents WHERE execution_arn = ANY($1)",
+        )
+        .bind(arns)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| decode(row.get("execution_arn"), row)).collect()
+    }
+
+    /// The stored descriptions of the executions the index holds as running.
+    pub async fn running(&self) -> Result<Vec<TaskExecution>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.execution_arn, d.snapshot FROM execution_snapshots s \
+             JOIN execution_snapshot_documents d USING (execution_arn) \
+             WHERE s.status NOT IN ('SUCCESS', 'ERROR') \
+             ORDER BY s.started_at DESC, s.execution_arn DESC LIMIT $1",
+        )
+        .bind(MAX_RUNNING)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| decode(row.get("execution_arn"), row)).collect()
+    }
+
+    /// Deletes executions that started before `cutoff`; how many.
+    pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM execution_snapshots WHERE started_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+}
+
+/// The `snapshot` column of `row`, decoded straight from JSONB into the domain type. A
+/// document that does not decode (its ARN included) is an error naming the row, logged by
+/// whoever surfaces it, never a row silently left out.
+fn decode(arn: &str, row: &sqlx::postgres::PgRow) -> Result<TaskExecution, StoreError> {
+    row.try_get::<sqlx::types::Json<TaskExecution>, _>("snapshot")
+        .map(|json| json.0)
+        .map_err(|source| StoreError::Snapshot { arn: arn.to_owned(), source })
+}
