@@ -190,5 +190,5 @@ impl Sync {
 
 fn unavailable(error: crate::store::StoreError) -> GatewayError {
     tracing::warn!(%error, "discovery: the index could not be read or written");
-    GatewayError::HistoryUnavailable("the index could not be read or written")
+    error.into()
 }

@@ -41,18 +41,20 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
-    /// The closed set of codes clients may rely on.
-    pub fn code(&self) -> &'static str {
+    /// Its code, from the closed set clients may rely on.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            GatewayError::BadUserInput(_) => "BAD_USER_INPUT",
-            GatewayError::NotFound(_) => "NOT_FOUND",
-            GatewayError::UpstreamThrottled => "UPSTREAM_THROTTLED",
-            GatewayError::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
-            GatewayError::UpstreamOutcomeUnknown(_) => "UPSTREAM_OUTCOME_UNKNOWN",
-            GatewayError::UpstreamCallLimit(_) => request_codes::UPSTREAM_CALL_LIMIT,
-            GatewayError::RateLimited(_) => request_codes::RATE_LIMITED,
-            GatewayError::HistoryUnavailable(_) | GatewayError::HistoryNotConfigured => "HISTORY_UNAVAILABLE",
-            GatewayError::Internal => "INTERNAL",
+            GatewayError::BadUserInput(_) => ErrorCode::BadUserInput,
+            GatewayError::NotFound(_) => ErrorCode::NotFound,
+            GatewayError::UpstreamThrottled => ErrorCode::UpstreamThrottled,
+            GatewayError::UpstreamUnavailable(_) => ErrorCode::UpstreamUnavailable,
+            GatewayError::UpstreamOutcomeUnknown(_) => ErrorCode::UpstreamOutcomeUnknown,
+            GatewayError::UpstreamCallLimit(_) => ErrorCode::UpstreamCallLimit,
+            GatewayError::RateLimited(_) => ErrorCode::RateLimited,
+            GatewayError::HistoryUnavailable(_) | GatewayError::HistoryNotConfigured => {
+                ErrorCode::HistoryUnavailable
+            }
+            GatewayError::Internal => ErrorCode::Internal,
         }
     }
 }
@@ -95,7 +97,7 @@ impl ErrorExtensions for GatewayError {
     fn extend(&self) -> async_graphql::Error {
         let (code, retry_after) = (self.code(), self.retry_after());
         async_graphql::Error::new(self.to_string()).extend_with(|_, extensions| {
-            extensions.set("code", code);
+            extensions.set("code", code.as_str());
             if let Some(seconds) = retry_after {
                 extensions.set("retryable", true);
                 extensions.set("retryAfter", seconds);
@@ -104,35 +106,112 @@ impl ErrorExtensions for GatewayError {
     }
 }
 
-/// Codes for errors raised by async-graphql itself, before any resolver ran.
-pub mod request_codes {
+/// The closed set of `extensions.code`s clients may rely on: those of [`GatewayError`], of
+/// the gate's refusals (async-graphql's validation, limits, persisted queries), and of the HTTP
+/// layer's error bodies. `docs/errors.md` lists them in this order (a test checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// An argument is wrong; nothing was sent to AWS.
+    BadUserInput,
+    /// DataSync has no such execution or task.
+    NotFound,
+    /// DataSync kept throttling after the retries.
+    UpstreamThrottled,
+    /// DataSync timed out, failed, could not be reached, or rejected the gateway's credentials.
+    UpstreamUnavailable,
+    /// A change reached DataSync and its answer was lost.
+    UpstreamOutcomeUnknown,
+    /// The database is not configured, down or too slow.
+    HistoryUnavailable,
+    /// A fault of the gateway's own.
+    Internal,
     /// The document or its variables do not parse or validate (syntax, unknown field, wrong or
     /// missing variable, depth or complexity limit).
-    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-    /// The request ran past the gateway's request time limit (HTTP 504).
-    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
-    /// The HTTP request is not a GraphQL request (malformed JSON, too large, wrong content type).
-    pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    GraphqlValidationFailed,
     /// The request would cause more DataSync calls than one request may (counted up front from
     /// its ARN arguments, and while it runs).
-    pub const UPSTREAM_CALL_LIMIT: &str = "UPSTREAM_CALL_LIMIT";
-    /// An automatic persisted query's hash the gateway does not know: send it with its query.
-    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+    UpstreamCallLimit,
     /// The answer would be larger than `--max-response-bytes`.
-    pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
+    ResponseTooLarge,
+    /// An automatic persisted query's hash the gateway does not know: send it with its query.
+    PersistedQueryNotFound,
+    /// The HTTP request is not a GraphQL request (malformed JSON, too large, wrong content type).
+    BadRequest,
+    /// The request ran past the gateway's request time limit (HTTP 504).
+    RequestTimeout,
     /// The connection has `--max-subscriptions-per-connection` operations open already.
-    pub const SUBSCRIPTION_LIMIT: &str = "SUBSCRIPTION_LIMIT";
+    SubscriptionLimit,
     /// An event subscription's subscriber fell so far behind that events were skipped: it ends
     /// with this error instead of going on with a gap.
-    pub const SUBSCRIPTION_LAGGED: &str = "SUBSCRIPTION_LAGGED";
-    /// The process serves `--max-streaming-connections` WebSockets and event streams already (HTTP 503).
-    pub const CONNECTION_LIMIT: &str = "CONNECTION_LIMIT";
+    SubscriptionLagged,
+    /// The process serves `--max-streaming-connections` WebSockets and event streams already.
+    ConnectionLimit,
     /// No credentials, or ones the gateway does not accept (HTTP 401; a WebSocket closes with
     /// 4401), or an EventBridge delivery without the right shared secret.
-    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    Unauthenticated,
     /// The caller's role does not allow the operation (a reader sending a mutation).
-    pub const FORBIDDEN: &str = "FORBIDDEN";
-    /// Over `--rate-limit`, or too many failed authentications from one address (HTTP 429 with
-    /// `Retry-After`).
-    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    Forbidden,
+    /// Over `--rate-limit`, or too many failed authentications from one address.
+    RateLimited,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 19] = [
+        ErrorCode::BadUserInput,
+        ErrorCode::NotFound,
+        ErrorCode::UpstreamThrottled,
+        ErrorCode::UpstreamUnavailable,
+        ErrorCode::UpstreamOutcomeUnknown,
+        ErrorCode::HistoryUnavailable,
+        ErrorCode::Internal,
+        ErrorCode::GraphqlValidationFailed,
+        ErrorCode::UpstreamCallLimit,
+        ErrorCode::ResponseTooLarge,
+        ErrorCode::PersistedQueryNotFound,
+        ErrorCode::BadRequest,
+        ErrorCode::RequestTimeout,
+        ErrorCode::SubscriptionLimit,
+        ErrorCode::SubscriptionLagged,
+        ErrorCode::ConnectionLimit,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::RateLimited,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadUserInput => "BAD_USER_INPUT",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::UpstreamThrottled => "UPSTREAM_THROTTLED",
+            ErrorCode::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
+            ErrorCode::UpstreamOutcomeUnknown => "UPSTREAM_OUTCOME_UNKNOWN",
+            ErrorCode::HistoryUnavailable => "HISTORY_UNAVAILABLE",
+            ErrorCode::Internal => "INTERNAL",
+            ErrorCode::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            ErrorCode::UpstreamCallLimit => "UPSTREAM_CALL_LIMIT",
+            ErrorCode::ResponseTooLarge => "RESPONSE_TOO_LARGE",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
+            ErrorCode::SubscriptionLimit => "SUBSCRIPTION_LIMIT",
+            ErrorCode::SubscriptionLagged => "SUBSCRIPTION_LAGGED",
+            ErrorCode::ConnectionLimit => "CONNECTION_LIMIT",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+        }
+    }
+
+    /// A request-level GraphQL error with this code, without a position.
+    pub fn error(self, message: &str) -> async_graphql::ServerError {
+        let mut error = async_graphql::ServerError::new(message, None);
+        error.extensions.get_or_insert_with(Default::default).set("code", self.as_str());
+        error
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

@@ -68,7 +68,7 @@ impl CacheHint {
                     "{failure}; served the description of {} fetched at {}",
                     fetched.arn(), fetched.execution.fetched_at.to_rfc3339()
                 ),
-                "upstreamCode": failure.code(),
+                "upstreamCode": failure.code().as_str(),
                 "executionArn": fetched.arn().as_str(),
                 "fetchedAt": fetched.execution.fetched_at.to_rfc3339(),
             });

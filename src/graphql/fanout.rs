@@ -16,7 +16,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::broadcast;
 
-use crate::error::request_codes::SUBSCRIPTION_LAGGED;
+use crate::error::ErrorCode;
 
 /// Results of a state queued for a subscriber that is slow to take them; one that falls further
 /// behind skips to the oldest still queued, which is as good as the one it missed.
@@ -156,7 +156,7 @@ fn lagged(missed: u64) -> Response {
         "this subscriber fell behind and missed {missed} events; subscribe again, and read \
          executions(filter: {{ updatedAfter: … }}) for what changed meanwhile"
     );
-    Response::from_errors(vec![super::coded_error(&message, SUBSCRIPTION_LAGGED)])
+    Response::from_errors(vec![ErrorCode::SubscriptionLagged.error(&message)])
 }
 
 /// A copy of a shared result for one subscriber (async-graphql's `Response` is not `Clone`).
@@ -260,6 +260,10 @@ mod tests {
         }
         let last = last.expect("results, then the end");
         let code = last.errors.first().and_then(|error| error.extensions.as_ref()?.get("code").cloned());
-        assert_eq!(code, Some(async_graphql::Value::from(SUBSCRIPTION_LAGGED)), "{last:?}");
+        assert_eq!(
+            code,
+            Some(async_graphql::Value::from(ErrorCode::SubscriptionLagged.as_str())),
+            "{last:?}"
+        );
     }
 }

@@ -18,9 +18,9 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Name, Request, Response, Schema, ServerError, ValidationResult, Value, Variables};
 
-use super::{coded_error, GatewaySchema, Mutation, Query, RequestText, Subscription};
+use super::{GatewaySchema, Mutation, Query, RequestText, Subscription};
 use crate::config::LimitsConfig;
-use crate::error::request_codes::{GRAPHQL_VALIDATION_FAILED, UPSTREAM_CALL_LIMIT};
+use crate::error::ErrorCode;
 
 /// Introspection fields that return lists: each one nested in another multiplies the answer by
 /// the schema's size.
@@ -122,7 +122,7 @@ impl QueryLimits {
                  several requests",
                 self.max_upstream_calls
             );
-            return Err(coded_error(&message, UPSTREAM_CALL_LIMIT));
+            return Err(ErrorCode::UpstreamCallLimit.error(&message));
         }
         Ok(())
     }
@@ -198,7 +198,7 @@ impl Extension for ReportComplexity {
 }
 
 fn refused(message: String) -> ServerError {
-    coded_error(&message, GRAPHQL_VALIDATION_FAILED)
+    ErrorCode::GraphqlValidationFailed.error(&message)
 }
 
 /// A selection set's size with its fragments expanded; depths relative to where it stands.

@@ -30,7 +30,7 @@ pub use streaming::{Streaming, StreamingExecutor};
 pub use subscription::Subscription;
 
 use crate::config::LimitsConfig;
-use crate::error::request_codes::{FORBIDDEN, GRAPHQL_VALIDATION_FAILED};
+use crate::error::ErrorCode;
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::request::Caller;
@@ -169,16 +169,9 @@ pub fn authorize(request: &mut Request, caller: &Caller) -> Result<(), ServerErr
     if mutation && caller.role() < Role::Operator {
         let message =
             format!("mutations need the operator role; this caller is a {}", caller.role().as_str());
-        return Err(coded_error(&message, FORBIDDEN));
+        return Err(ErrorCode::Forbidden.error(&message));
     }
     Ok(())
-}
-
-/// An error refusing a request, with its `extensions.code`.
-pub(crate) fn coded_error(message: &str, code: &str) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    error.extensions.get_or_insert_with(Default::default).set("code", code);
-    error
 }
 
 /// Gives a code to every error without one: resolver errors carry theirs already; the rest come
@@ -188,8 +181,64 @@ fn tag_errors(response: &mut Response) {
     response.errors.iter_mut().for_each(ensure_code);
 }
 
+/// async-graphql's own messages for an argument or variable that is missing or does not fit
+/// its type, found only when the field runs (`InputValueError`, a variable not sent): the
+/// request's fault, as a validation failure is, though it carries the field's path.
+const INPUT_VALUE_ERRORS: [&str; 4] =
+    ["Failed to parse \"", "Expected input type \"", "Invalid value for argument \"", "Variable "];
+
 fn ensure_code(error: &mut ServerError) {
-    if error.extensions.as_ref().and_then(|extensions| extensions.get("code")).is_none() {
-        error.extensions.get_or_insert_with(Default::default).set("code", GRAPHQL_VALIDATION_FAILED);
+    if error.extensions.as_ref().and_then(|extensions| extensions.get("code")).is_some() {
+        return;
+    }
+    let input_value = INPUT_VALUE_ERRORS.iter().any(|prefix| error.message.starts_with(prefix));
+    let code = if error.path.is_empty() || input_value {
+        ErrorCode::GraphqlValidationFailed
+    } else {
+        // A resolver failed without saying how: a fault of the gateway's own, never the client's.
+        tracing::error!(path = ?error.path, message = %error.message, "a resolver error without a code");
+        error.message = "internal error".into();
+        ErrorCode::Internal
+    };
+    error.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::{PathSegment, ServerError};
+
+    use super::ensure_code;
+
+    fn code_of(mut error: ServerError) -> (String, String) {
+        ensure_code(&mut error);
+        let code = error.extensions.as_ref().and_then(|extensions| extensions.get("code")).cloned();
+        (code.map(|code| code.to_string()).unwrap_or_default(), error.message)
+    }
+
+    #[test]
+    fn an_error_without_a_code_is_internal_when_a_field_raised_it_and_a_validation_failure_otherwise() {
+        let mut from_a_field = ServerError::new("connection reset by peer at 10.0.0.7", None);
+        from_a_field.path = vec![PathSegment::Field("taskExecution".into())];
+        assert_eq!(
+            code_of(from_a_field),
+            ("\"INTERNAL\"".into(), "internal error".into()),
+            "no detail leaks"
+        );
+
+        let mut bad_argument = ServerError::new(r#"Failed to parse "Long": expected a whole number"#, None);
+        bad_argument.path = vec![PathSegment::Field("executions".into())];
+        assert_eq!(code_of(bad_argument).0, "\"GRAPHQL_VALIDATION_FAILED\"");
+
+        let mut missing_variable = ServerError::new("Variable arn is not defined.", None);
+        missing_variable.path = vec![PathSegment::Field("taskExecution".into())];
+        assert_eq!(code_of(missing_variable).0, "\"GRAPHQL_VALIDATION_FAILED\"");
+
+        let unknown_field = ServerError::new(r#"Unknown field "nope" on type "Query"."#, None);
+        assert_eq!(code_of(unknown_field).0, "\"GRAPHQL_VALIDATION_FAILED\"");
+
+        let mut coded = ServerError::new("DataSync has no task execution", None);
+        coded.extensions.get_or_insert_with(Default::default).set("code", "NOT_FOUND");
+        coded.path = vec![PathSegment::Field("taskExecution".into())];
+        assert_eq!(code_of(coded).0, "\"NOT_FOUND\"", "a code given is kept");
     }
 }

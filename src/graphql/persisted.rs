@@ -10,8 +10,7 @@ use std::sync::Arc;
 use async_graphql::{Request, ServerError};
 use sha2::{Digest, Sha256};
 
-use super::coded_error;
-use crate::error::request_codes::{GRAPHQL_VALIDATION_FAILED, PERSISTED_QUERY_NOT_FOUND};
+use crate::error::ErrorCode;
 
 /// Bytes of queries kept, least recently used dropped first: a count alone let 1,000 documents
 /// of up to `--max-body-bytes` each take 64 MiB that nothing counted.
@@ -57,29 +56,26 @@ impl PersistedQueries {
         let persisted: PersistedQuery =
             extension.into_json().ok().and_then(|json| serde_json::from_value(json).ok()).ok_or_else(
                 || {
-                    coded_error(
-                        "extensions.persistedQuery must be {version, sha256Hash}",
-                        GRAPHQL_VALIDATION_FAILED,
-                    )
+                    ErrorCode::GraphqlValidationFailed
+                        .error("extensions.persistedQuery must be {version, sha256Hash}")
                 },
             )?;
         if persisted.version != 1 {
-            return Err(coded_error(
-                "only version 1 of persisted queries is supported",
-                GRAPHQL_VALIDATION_FAILED,
-            ));
+            return Err(
+                ErrorCode::GraphqlValidationFailed.error("only version 1 of persisted queries is supported")
+            );
         }
         if request.query.is_empty() {
             let query = self
                 .queries
                 .get(&persisted.sha256_hash)
-                .ok_or_else(|| coded_error("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND))?;
+                .ok_or_else(|| ErrorCode::PersistedQueryNotFound.error("PersistedQueryNotFound"))?;
             request.query = query.to_string();
             return Ok(());
         }
         let hash = format!("{:x}", Sha256::digest(request.query.as_bytes()));
         if hash != persisted.sha256_hash {
-            return Err(coded_error("provided sha does not match query", GRAPHQL_VALIDATION_FAILED));
+            return Err(ErrorCode::GraphqlValidationFailed.error("provided sha does not match query"));
         }
         self.queries.insert(hash, request.query.as_str().into());
         Ok(())

@@ -15,8 +15,8 @@ use futures::StreamExt;
 use super::cache_hint::CacheHint;
 use super::fanout::{Fanout, FanoutKey};
 use super::subscription::replays_latest;
-use super::{authorize, coded_error, finish_response, operation_label, Gate, GatewaySchema, RequestText};
-use crate::error::request_codes::{SUBSCRIPTION_LIMIT, UNAUTHENTICATED};
+use super::{authorize, finish_response, operation_label, Gate, GatewaySchema, RequestText};
+use crate::error::ErrorCode;
 use crate::metrics::Metrics;
 use crate::request::rate_limit::RateLimits;
 use crate::request::Caller;
@@ -80,7 +80,7 @@ impl StreamingExecutor {
     /// warnings go into the responses.
     fn admit(&self, mut request: Request) -> Result<(Request, CacheHint), ServerError> {
         let Some(identity) = self.identity.get() else {
-            return Err(coded_error("authenticate in connection_init first", UNAUTHENTICATED));
+            return Err(ErrorCode::Unauthenticated.error("authenticate in connection_init first"));
         };
         let caller = Caller::identified(identity, self.peer, self.shared.max_upstream_calls);
         if self.count_operations {
@@ -128,7 +128,7 @@ impl Executor for StreamingExecutor {
                  complete one or open another connection",
                 self.shared.max_subscriptions
             );
-            return self.refused(coded_error(&message, SUBSCRIPTION_LIMIT));
+            return self.refused(ErrorCode::SubscriptionLimit.error(&message));
         }
         let (name, kind) = operation_label(&mut request);
         let shared = replays_latest(&mut request).map(|replay| {

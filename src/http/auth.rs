@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use super::errors::error_response;
 use super::AppState;
 use crate::auth::Refusal;
-use crate::error::request_codes::{RATE_LIMITED, UNAUTHENTICATED};
+use crate::error::ErrorCode;
 use crate::request::Identity;
 
 const API_KEY: &str = "x-api-key";
@@ -32,7 +32,8 @@ pub async fn identify(
 pub fn refused(refusal: &Refusal) -> axum::response::Response {
     match refusal {
         Refusal::Unauthenticated(refusal) => {
-            let mut response = error_response(StatusCode::UNAUTHORIZED, &refusal.0, UNAUTHENTICATED);
+            let mut response =
+                error_response(StatusCode::UNAUTHORIZED, &refusal.0, ErrorCode::Unauthenticated);
             response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             response
         }
@@ -40,7 +41,8 @@ pub fn refused(refusal: &Refusal) -> axum::response::Response {
             let message = format!(
                 "too many failed authentications from this address; nothing is checked for {seconds} s"
             );
-            let mut response = error_response(StatusCode::TOO_MANY_REQUESTS, &message, RATE_LIMITED);
+            let mut response =
+                error_response(StatusCode::TOO_MANY_REQUESTS, &message, ErrorCode::RateLimited);
             response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(*seconds));
             response
         }

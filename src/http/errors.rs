@@ -6,16 +6,16 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 
-use crate::error::request_codes::{BAD_REQUEST, REQUEST_TIMEOUT};
+use crate::error::ErrorCode;
 use crate::error::GatewayError;
 
 /// `{"errors":[{"message":…,"extensions":{"code":…}}]}`
-pub fn error_body(message: &str, code: &str) -> Vec<u8> {
-    let error = crate::graphql::coded_error(message, code);
+pub fn error_body(message: &str, code: ErrorCode) -> Vec<u8> {
+    let error = code.error(message);
     super::wire::to_vec(&Response::from_errors(vec![error]))
 }
 
-pub fn error_response(status: StatusCode, message: &str, code: &str) -> axum::response::Response {
+pub fn error_response(status: StatusCode, message: &str, code: ErrorCode) -> axum::response::Response {
     (status, [(CONTENT_TYPE, "application/json")], error_body(message, code)).into_response()
 }
 
@@ -51,28 +51,30 @@ pub async fn as_json(response: axum::response::Response) -> axum::response::Resp
 }
 
 /// What a status means to a client of this gateway, and its code.
-pub fn describe(status: StatusCode) -> (&'static str, &'static str) {
+pub fn describe(status: StatusCode) -> (&'static str, ErrorCode) {
     match status {
         StatusCode::NOT_FOUND => {
-            ("no such route: GraphQL is served at /graphql, GraphiQL at /graphiql", BAD_REQUEST)
+            ("no such route: GraphQL is served at /graphql, GraphiQL at /graphiql", ErrorCode::BadRequest)
         }
-        StatusCode::METHOD_NOT_ALLOWED => ("method not allowed here (see the Allow header)", BAD_REQUEST),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method not allowed here (see the Allow header)", ErrorCode::BadRequest)
+        }
         StatusCode::PAYLOAD_TOO_LARGE => {
-            ("the request body is larger than this gateway takes (--max-body-bytes)", BAD_REQUEST)
+            ("the request body is larger than this gateway takes (--max-body-bytes)", ErrorCode::BadRequest)
         }
         StatusCode::URI_TOO_LONG => {
-            ("the request URL is too long; send large queries with POST", BAD_REQUEST)
+            ("the request URL is too long; send large queries with POST", ErrorCode::BadRequest)
         }
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
             "the request line and headers are too large (64 KiB at most); send large queries with POST",
-            BAD_REQUEST,
+            ErrorCode::BadRequest,
         ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ("POST bodies must be JSON (content-type: application/json)", BAD_REQUEST)
+            ("POST bodies must be JSON (content-type: application/json)", ErrorCode::BadRequest)
         }
-        StatusCode::GATEWAY_TIMEOUT => ("the request took too long", REQUEST_TIMEOUT),
+        StatusCode::GATEWAY_TIMEOUT => ("the request took too long", ErrorCode::RequestTimeout),
         status if status.is_client_error() => {
-            ("the request is not valid HTTP for this endpoint", BAD_REQUEST)
+            ("the request is not valid HTTP for this endpoint", ErrorCode::BadRequest)
         }
         _ => ("internal error", crate::error::GatewayError::Internal.code()),
     }

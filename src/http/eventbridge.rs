@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 
 use super::errors::error_response;
 use super::AppState;
-use crate::error::request_codes::{BAD_REQUEST, UNAUTHENTICATED};
+use crate::error::ErrorCode;
 use crate::model::ExecutionArn;
 
 pub const SECRET_HEADER: &str = "x-eventbridge-secret";
@@ -49,12 +49,12 @@ pub async fn receive(
 ) -> axum::response::Response {
     let Some(secret) = &state.live_config.eventbridge_secret else {
         let message = "EventBridge intake is off: start the gateway with --eventbridge-secret";
-        return error_response(StatusCode::NOT_FOUND, message, BAD_REQUEST);
+        return error_response(StatusCode::NOT_FOUND, message, ErrorCode::BadRequest);
     };
     let given = headers.get(SECRET_HEADER).map(|value| value.as_bytes()).unwrap_or_default();
     if !same_secret(given, secret.as_bytes()) {
         let message = "missing or wrong X-EventBridge-Secret header";
-        return error_response(StatusCode::UNAUTHORIZED, message, UNAUTHENTICATED);
+        return error_response(StatusCode::UNAUTHORIZED, message, ErrorCode::Unauthenticated);
     }
     let event: Event = match serde_json::from_slice(&body) {
         Ok(event) => event,
@@ -78,7 +78,7 @@ pub async fn receive(
 }
 
 fn refuse(reason: &str) -> axum::response::Response {
-    error_response(StatusCode::BAD_REQUEST, reason, BAD_REQUEST)
+    error_response(StatusCode::BAD_REQUEST, reason, ErrorCode::BadRequest)
 }
 
 /// Compares digests, so that neither the content nor the length of the secret shows in timing.

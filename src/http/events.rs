@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use futures::StreamExt;
 
 use super::AppState;
-use crate::error::request_codes::CONNECTION_LIMIT;
+use crate::error::ErrorCode;
 use crate::request::Identity;
 use async_graphql::Executor;
 
@@ -38,7 +38,11 @@ pub fn stream(
         Err(refusal) => return *refusal,
     };
     if let Err(refusal) = slot.introduced(&identity) {
-        return super::errors::error_response(StatusCode::TOO_MANY_REQUESTS, &refusal, CONNECTION_LIMIT);
+        return super::errors::error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &refusal,
+            ErrorCode::ConnectionLimit,
+        );
     }
     let executor = state.streaming_executor(peer, "sse").counted_by_transport();
     executor.identify(identity);

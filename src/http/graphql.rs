@@ -23,7 +23,7 @@ use super::errors::{error_response, too_many_requests};
 use super::events;
 use super::wire::{is_request_error, WireBatch};
 use super::AppState;
-use crate::error::request_codes::{BAD_REQUEST, RESPONSE_TOO_LARGE};
+use crate::error::ErrorCode;
 use crate::graphql::cache_hint::CacheHint;
 use crate::graphql::federation::with_entity_loader;
 use crate::graphql::response_cache::{Answer, ResponseKey, StoredResponse};
@@ -107,8 +107,11 @@ pub async fn get(
         return finish(&state, BatchResponse::Single(Response::from_errors(vec![refusal])), &headers, None);
     }
     if runs(&mut request, OperationType::Mutation) {
-        let mut response =
-            error_response(StatusCode::METHOD_NOT_ALLOWED, "mutations must be sent with POST", BAD_REQUEST);
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations must be sent with POST",
+            ErrorCode::BadRequest,
+        );
         response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
@@ -177,7 +180,7 @@ async fn run_admitted(state: &AppState, mut request: Request, caller: &Caller, h
     if runs(&mut request, OperationType::Subscription) {
         let message = "subscriptions are served over WebSocket at /graphql/ws, or as server-sent events \
                        from /graphql with `Accept: text/event-stream`";
-        return Response::from_errors(vec![crate::graphql::coded_error(message, BAD_REQUEST)]);
+        return Response::from_errors(vec![ErrorCode::BadRequest.error(message)]);
     }
     let ((name, kind), started) = (operation_label(&mut request), Instant::now());
     super::request_span::record_operation(name.as_deref(), kind);
@@ -259,7 +262,7 @@ struct Encoded {
     retry_after: Option<u64>,
     /// No `extensions` (warnings) in the body.
     without_extensions: bool,
-    /// The body is the RESPONSE_TOO_LARGE error in place of the response.
+    /// The body is the ErrorCode::ResponseTooLarge error in place of the response.
     too_large: bool,
 }
 
@@ -351,7 +354,7 @@ fn encode(response: &BatchResponse, headers: &HeaderMap, limit: usize) -> Encode
             status: StatusCode::OK,
             answer: Answer {
                 content_type: "application/json",
-                body: super::errors::error_body(&message, RESPONSE_TOO_LARGE).into(),
+                body: super::errors::error_body(&message, ErrorCode::ResponseTooLarge).into(),
                 cache_control: NO_STORE,
             },
             retry_after: None,
@@ -437,5 +440,5 @@ async fn admit_caller(
 }
 
 fn bad_request(message: &str) -> axum::response::Response {
-    error_response(StatusCode::BAD_REQUEST, message, BAD_REQUEST)
+    error_response(StatusCode::BAD_REQUEST, message, ErrorCode::BadRequest)
 }

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::errors::error_response;
-use crate::error::request_codes::CONNECTION_LIMIT;
+use crate::error::ErrorCode;
 use crate::request::Identity;
 
 #[derive(Clone)]
@@ -108,7 +108,7 @@ impl StreamSlots {
         introduced: bool,
     ) -> Result<StreamSlot, Box<axum::response::Response>> {
         let refuse = |status: StatusCode, message: String| {
-            Box::new(error_response(status, &message, CONNECTION_LIMIT))
+            Box::new(error_response(status, &message, ErrorCode::ConnectionLimit))
         };
         let introducing = if introduced {
             None

@@ -30,7 +30,7 @@ use super::errors::error_response;
 use super::stream_slots::StreamSlot;
 use super::AppState;
 use crate::auth::{Authenticator, Refusal};
-use crate::error::request_codes::BAD_REQUEST;
+use crate::error::ErrorCode;
 use crate::graphql::StreamingExecutor;
 use crate::request::Identity;
 
@@ -60,7 +60,7 @@ pub async fn upgrade(
     let Some(protocol) = asked.split(',').find_map(|name| WebSocketProtocols::from_str(name.trim()).ok())
     else {
         let message = format!("Sec-WebSocket-Protocol must name one of: {}", PROTOCOLS.join(", "));
-        return error_response(StatusCode::BAD_REQUEST, &message, BAD_REQUEST);
+        return error_response(StatusCode::BAD_REQUEST, &message, ErrorCode::BadRequest);
     };
     let slot = match state.streaming_slots.take(peer.ip(), false) {
         Ok(slot) => slot,

@@ -250,7 +250,7 @@ impl ControlService {
         outcome: &str,
         error: Option<&GatewayError>,
     ) {
-        let code = error.map(GatewayError::code);
+        let code = error.map(|error| error.code().as_str());
         tracing::info!(target: "audit", caller = %caller.key(), action, target, outcome, error = code, "mutation");
         if let Some((store, limit)) = &self.store {
             let written =

@@ -290,3 +290,22 @@ fn the_configuration_reference_lists_exactly_the_flags_of_serve() {
     assert!(flags.len() > 40, "read the flags of serve --help: {flags:?}");
     assert_eq!(documented_flags(), flags, "docs/configuration.md and `serve --help` disagree");
 }
+
+/// The codes `docs/errors.md`'s table lists, in its order.
+fn documented_codes() -> Vec<String> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/errors.md")).unwrap();
+    let table = text.split("## Error codes").nth(1).expect("docs/errors.md has an Error codes section");
+    table
+        .lines()
+        .skip_while(|line| !line.starts_with("| code |"))
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| line.split('`').nth(1).expect("a code in backquotes").to_owned())
+        .collect()
+}
+
+#[test]
+fn the_error_reference_lists_exactly_the_codes_the_gateway_sends() {
+    let sent: Vec<&str> = datasync_gateway::error::ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
+    assert_eq!(documented_codes(), sent, "docs/errors.md's table and ErrorCode::ALL disagree");
+}
