@@ -3,9 +3,8 @@
 //! one costs nothing that a re-read cannot repair (see [`crate::live::listen`]).
 
 use sqlx::postgres::PgListener;
-use sqlx::Row;
 
-use super::{decode, HistoryStore, StoreError};
+use super::{HistoryStore, StoreError, StoredSnapshot};
 use crate::model::TaskExecution;
 
 /// The channel; a payload is `<replica> <execution ARN>`.
@@ -17,12 +16,14 @@ const MAX_RUNNING: i64 = 10_000;
 impl HistoryStore {
     /// Notifies every replica listening that `origin` wrote the rows of `arns`.
     pub async fn notify_changed(&self, origin: &str, arns: &[String]) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, $2 || ' ' || arn) FROM unnest($3::text[]) AS arn")
-            .bind(CHANNEL)
-            .bind(origin)
-            .bind(arns)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query!(
+            "SELECT pg_notify($1, $2 || ' ' || arn) FROM unnest($3::text[]) AS arn",
+            CHANNEL,
+            origin,
+            arns
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -35,26 +36,26 @@ impl HistoryStore {
 
     /// The stored descriptions of those of `arns` the index has.
     pub async fn get_many(&self, arns: &[String]) -> Result<Vec<TaskExecution>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT execution_arn, snapshot FROM execution_snapshot_documents WHERE execution_arn = ANY($1)",
+        let rows = sqlx::query!(
+            r#"SELECT execution_arn, snapshot AS "snapshot: StoredSnapshot" FROM execution_snapshot_documents WHERE execution_arn = ANY($1)"#,
+            arns,
         )
-        .bind(arns)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|row| decode(row.get("execution_arn"), row)).collect()
+        rows.into_iter().map(|row| row.snapshot.decode(&row.execution_arn)).collect()
     }
 
     /// The stored descriptions of the executions the index holds as running.
     pub async fn running(&self) -> Result<Vec<TaskExecution>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.execution_arn, d.snapshot FROM execution_snapshots s \
+        let rows = sqlx::query!(
+            "SELECT d.execution_arn, d.snapshot AS \"snapshot: StoredSnapshot\" FROM execution_snapshots s \
              JOIN execution_snapshot_documents d USING (execution_arn) \
              WHERE s.status NOT IN ('SUCCESS', 'ERROR') \
              ORDER BY s.started_at DESC, s.execution_arn DESC LIMIT $1",
+            MAX_RUNNING,
         )
-        .bind(MAX_RUNNING)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|row| decode(row.get("execution_arn"), row)).collect()
+        rows.into_iter().map(|row| row.snapshot.decode(&row.execution_arn)).collect()
     }
 }

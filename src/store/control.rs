@@ -1,7 +1,5 @@
 //! The control tables: idempotent starts and the audit log (see [`crate::control`]).
 
-use sqlx::Row;
-
 use super::{HistoryStore, StoreError};
 
 impl HistoryStore {
@@ -13,33 +11,49 @@ impl HistoryStore {
         caller: &str,
         task_arn: &str,
     ) -> Result<Option<(String, Option<String>)>, StoreError> {
-        let inserted = sqlx::query(
+        let inserted = sqlx::query_scalar!(
             "INSERT INTO control_starts (idempotency_key, caller, task_arn) VALUES ($1, $2, $3) \
              ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key",
+            key,
+            caller,
+            task_arn,
         )
-        .bind(key)
-        .bind(caller)
-        .bind(task_arn)
         .fetch_optional(&self.pool)
         .await?;
         if inserted.is_some() {
             return Ok(None);
         }
-        let row =
-            sqlx::query("SELECT task_arn, execution_arn FROM control_starts WHERE idempotency_key = $1")
-                .bind(key)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(Some((row.get("task_arn"), row.get("execution_arn"))))
+        let row = sqlx::query!(
+            "SELECT task_arn, execution_arn FROM control_starts WHERE idempotency_key = $1",
+            key
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some((row.task_arn, row.execution_arn)))
     }
 
     /// The execution the start under `key` produced, or (it failed) the key freed.
     pub async fn settle_start(&self, key: &str, execution_arn: Option<&str>) -> Result<(), StoreError> {
-        let statement = match execution_arn {
-            Some(_) => "UPDATE control_starts SET execution_arn = $2 WHERE idempotency_key = $1",
-            None => "DELETE FROM control_starts WHERE idempotency_key = $1 AND $2::text IS NULL",
+        match execution_arn {
+            Some(_) => {
+                sqlx::query!(
+                    "UPDATE control_starts SET execution_arn = $2 WHERE idempotency_key = $1",
+                    key,
+                    execution_arn,
+                )
+                .execute(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query!(
+                    "DELETE FROM control_starts WHERE idempotency_key = $1 AND $2::text IS NULL",
+                    key,
+                    execution_arn,
+                )
+                .execute(&self.pool)
+                .await?
+            }
         };
-        sqlx::query(statement).bind(key).bind(execution_arn).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -52,15 +66,15 @@ impl HistoryStore {
         outcome: &str,
         error_code: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO audit_log (caller, action, target, arguments, outcome, error_code) VALUES ($1, $2, $3, $4, $5, $6)",
+            caller,
+            action,
+            target,
+            arguments,
+            outcome,
+            error_code,
         )
-        .bind(caller)
-        .bind(action)
-        .bind(target)
-        .bind(arguments)
-        .bind(outcome)
-        .bind(error_code)
         .execute(&self.pool)
         .await?;
         Ok(())

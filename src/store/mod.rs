@@ -22,7 +22,9 @@ use chrono::{DateTime, Utc};
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use sqlx::postgres::{PgTypeInfo, PgValueRef};
+use sqlx::types::Json;
+use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::datasync::ExecutionArn;
 use crate::model::TaskExecution;
@@ -77,10 +79,10 @@ impl HistoryStore {
         // migration may rebuild over every recorded execution (the rollups' rebuild over 10M
         // took 32 s). Detached, so the setting never reaches the pool.
         let mut connection = self.pool.acquire().await?.detach();
-        sqlx::query("SET statement_timeout = 0").execute(&mut connection).await?;
+        sqlx::query!("SET statement_timeout = 0").execute(&mut connection).await?;
         // sqlx's `CREATE TABLE IF NOT EXISTS _sqlx_migrations` draws a NOTICE on every start
         // (and so on every CLI command), which sqlx logs.
-        sqlx::query("SET client_min_messages = warning").execute(&mut connection).await?;
+        sqlx::query!("SET client_min_messages = warning").execute(&mut connection).await?;
         sqlx::migrate!("./migrations").run(&mut connection).await?;
         Ok(())
     }
@@ -91,16 +93,19 @@ impl HistoryStore {
     }
 
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        // query_scalar!: the column `?column?` is no Rust name for query!'s record.
+        sqlx::query_scalar!("SELECT 1").fetch_one(&self.pool).await.is_ok()
     }
 
     /// The stored snapshot of one execution, if any.
     pub async fn get(&self, arn: &ExecutionArn) -> Result<Option<TaskExecution>, StoreError> {
-        let row = sqlx::query("SELECT snapshot FROM execution_snapshot_documents WHERE execution_arn = $1")
-            .bind(arn.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| decode(arn.as_str(), &row)).transpose()
+        let snapshot = sqlx::query_scalar!(
+            r#"SELECT snapshot AS "snapshot: StoredSnapshot" FROM execution_snapshot_documents WHERE execution_arn = $1"#,
+            arn.as_str(),
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        snapshot.map(|snapshot| snapshot.decode(arn.as_str())).transpose()
     }
 
     /// Inserts snapshots, or updates one when DataSync's answer moved on: a running execution's
@@ -216,16 +221,13 @@ impl HistoryStore {
         &self,
         arns: &[String],
     ) -> Result<std::collections::HashMap<String, (String, Option<String>)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query!(
             "SELECT execution_arn, status, report_status FROM execution_snapshots WHERE execution_arn = ANY($1)",
+            arns,
         )
-        .bind(arns)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| (row.get("execution_arn"), (row.get("status"), row.get("report_status"))))
-            .collect())
+        Ok(rows.into_iter().map(|row| (row.execution_arn, (row.status, row.report_status))).collect())
     }
 
     /// Records that a sync of `region` at `at` saw DataSync list exactly `arns`: those are
@@ -237,19 +239,19 @@ impl HistoryStore {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut transaction = self.pool.begin().await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE execution_snapshots SET last_listed_at = $2, listed = true WHERE execution_arn = ANY($1)",
+            arns,
+            at,
         )
-        .bind(arns)
-        .bind(at)
         .execute(&mut *transaction)
         .await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE execution_snapshots SET listed = false \
              WHERE region = $1 AND listed AND last_listed_at <> $2",
+            region,
+            at,
         )
-        .bind(region)
-        .bind(at)
         .execute(&mut *transaction)
         .await?;
         transaction.commit().await?;
@@ -258,17 +260,43 @@ impl HistoryStore {
 
     /// Deletes executions that started before `cutoff`; how many.
     pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        let deleted = sqlx::query("DELETE FROM execution_snapshots WHERE started_at < $1")
-            .bind(cutoff)
+        let deleted = sqlx::query!("DELETE FROM execution_snapshots WHERE started_at < $1", cutoff)
             .execute(&self.pool)
             .await?;
         Ok(deleted.rows_affected())
     }
 }
 
-/// The `snapshot` column of `row`, decoded straight from JSONB into the domain type.
-fn decode(arn: &str, row: &sqlx::postgres::PgRow) -> Result<TaskExecution, StoreError> {
-    row.try_get::<sqlx::types::Json<TaskExecution>, _>("snapshot")
-        .map(|json| json.0)
-        .map_err(|source| StoreError::Snapshot { arn: arn.to_owned(), source })
+/// The `snapshot` column (JSONB), decoded straight into the domain type. Decoding it never fails
+/// the row: the outcome is kept, so that an unreadable document becomes
+/// [`StoreError::Snapshot`] naming its execution rather than an anonymous decode error.
+/// Selected as `snapshot AS "snapshot: StoredSnapshot"` by the query macros.
+#[derive(Debug)]
+pub(crate) struct StoredSnapshot(Result<TaskExecution, sqlx::error::BoxDynError>);
+
+impl StoredSnapshot {
+    fn decode(self, arn: &str) -> Result<TaskExecution, StoreError> {
+        self.0.map_err(|source| StoreError::Snapshot {
+            arn: arn.to_owned(),
+            source: sqlx::Error::ColumnDecode { index: format!("{:?}", "snapshot"), source },
+        })
+    }
+}
+
+impl sqlx::Type<Postgres> for StoredSnapshot {
+    fn type_info() -> PgTypeInfo {
+        <Json<TaskExecution> as sqlx::Type<Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <Json<TaskExecution> as sqlx::Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Postgres> for StoredSnapshot {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(StoredSnapshot(
+            <Json<TaskExecution> as sqlx::Decode<'r, Postgres>>::decode(value).map(|json| json.0),
+        ))
+    }
 }
