@@ -1,7 +1,5 @@
 //! The control tables: idempotent starts and the audit log (see [`crate::service::control`]).
 
-use sqlx::Row;
-
 use sqlx::PgPool;
 
 use super::{identifier, StoreError};
@@ -21,25 +19,26 @@ impl ControlStore {
         caller: &str,
         task_arn: &TaskArn,
     ) -> Result<Option<(TaskArn, Option<ExecutionArn>)>, StoreError> {
-        let inserted = sqlx::query(
+        let inserted = sqlx::query_scalar!(
             "INSERT INTO control_starts (idempotency_key, caller, task_arn) VALUES ($1, $2, $3) \
              ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key",
+            key,
+            caller,
+            task_arn.as_str(),
         )
-        .bind(key)
-        .bind(caller)
-        .bind(task_arn.as_str())
         .fetch_optional(&self.pool)
         .await?;
         if inserted.is_some() {
             return Ok(None);
         }
-        let row =
-            sqlx::query("SELECT task_arn, execution_arn FROM control_starts WHERE idempotency_key = $1")
-                .bind(key)
-                .fetch_one(&self.pool)
-                .await?;
-        let execution_arn: Option<&str> = row.get("execution_arn");
-        Ok(Some((identifier(row.get("task_arn"))?, execution_arn.map(identifier).transpose()?)))
+        let row = sqlx::query!(
+            "SELECT task_arn, execution_arn FROM control_starts WHERE idempotency_key = $1",
+            key
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let execution_arn = row.execution_arn.as_deref().map(identifier).transpose()?;
+        Ok(Some((identifier(&row.task_arn)?, execution_arn)))
     }
 
     /// The execution the start under `key` produced, or (it failed) the key freed.
@@ -48,15 +47,22 @@ impl ControlStore {
         key: &str,
         execution_arn: Option<&ExecutionArn>,
     ) -> Result<(), StoreError> {
-        let statement = match execution_arn {
-            Some(_) => "UPDATE control_starts SET execution_arn = $2 WHERE idempotency_key = $1",
-            None => "DELETE FROM control_starts WHERE idempotency_key = $1 AND $2::text IS NULL",
+        match execution_arn {
+            Some(arn) => {
+                sqlx::query!(
+                    "UPDATE control_starts SET execution_arn = $2 WHERE idempotency_key = $1",
+                    key,
+                    arn.as_str(),
+                )
+                .execute(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query!("DELETE FROM control_starts WHERE idempotency_key = $1", key)
+                    .execute(&self.pool)
+                    .await?
+            }
         };
-        sqlx::query(statement)
-            .bind(key)
-            .bind(execution_arn.map(ExecutionArn::as_str))
-            .execute(&self.pool)
-            .await?;
         Ok(())
     }
 
@@ -69,15 +75,15 @@ impl ControlStore {
         outcome: &str,
         error_code: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO audit_log (caller, action, target, arguments, outcome, error_code) VALUES ($1, $2, $3, $4, $5, $6)",
+            caller,
+            action,
+            target,
+            arguments,
+            outcome,
+            error_code,
         )
-        .bind(caller)
-        .bind(action)
-        .bind(target)
-        .bind(arguments)
-        .bind(outcome)
-        .bind(error_code)
         .execute(&self.pool)
         .await?;
         Ok(())

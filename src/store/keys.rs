@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 use super::StoreError;
 use crate::request::Role;
@@ -27,53 +27,70 @@ pub struct KeyTable {
 
 impl KeyTable {
     pub async fn insert_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO api_keys (id, name, role, key_sha256, created_at) VALUES ($1, $2, $3, decode($4, 'hex'), $5)")
-            .bind(&record.id)
-            .bind(&record.name)
-            .bind(record.role.as_str())
-            .bind(&record.key_sha256)
-            .bind(record.created_at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query!(
+            "INSERT INTO api_keys (id, name, role, key_sha256, created_at) VALUES ($1, $2, $3, decode($4, 'hex'), $5)",
+            &record.id,
+            &record.name,
+            record.role.as_str(),
+            &record.key_sha256,
+            record.created_at,
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     pub async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, name, role, encode(key_sha256, 'hex') AS key_sha256, created_at, revoked_at FROM api_keys ORDER BY created_at",
+        // encode() of a NOT NULL column is never NULL; PostgreSQL does not say so about a
+        // function's result, hence the `!`.
+        let rows = sqlx::query_as!(
+            StoredKey,
+            r#"SELECT id, name, role, encode(key_sha256, 'hex') AS "key_sha256!", created_at, revoked_at FROM api_keys ORDER BY created_at"#,
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(record).collect())
+        Ok(rows.into_iter().map(KeyRecord::from).collect())
     }
 
     pub async fn key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, name, role, encode(key_sha256, 'hex') AS key_sha256, created_at, revoked_at FROM api_keys WHERE id = $1",
+        let row = sqlx::query_as!(
+            StoredKey,
+            r#"SELECT id, name, role, encode(key_sha256, 'hex') AS "key_sha256!", created_at, revoked_at FROM api_keys WHERE id = $1"#,
+            id,
         )
-        .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(record))
+        Ok(row.map(KeyRecord::from))
     }
 
     pub async fn revoke_key(&self, id: &str) -> Result<bool, StoreError> {
         let revoked =
-            sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
-                .bind(id)
+            sqlx::query!("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", id)
                 .execute(&self.pool)
                 .await?;
         Ok(revoked.rows_affected() == 1)
     }
 }
 
-fn record(row: &sqlx::postgres::PgRow) -> KeyRecord {
-    KeyRecord {
-        id: row.get("id"),
-        name: row.get("name"),
-        role: Role::parse(row.get::<&str, _>("role")).unwrap_or(Role::Reader),
-        key_sha256: row.get("key_sha256"),
-        created_at: row.get("created_at"),
-        revoked_at: row.get("revoked_at"),
+/// A row of `api_keys` as selected (the hash in hex).
+struct StoredKey {
+    id: String,
+    name: String,
+    role: String,
+    key_sha256: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<StoredKey> for KeyRecord {
+    fn from(row: StoredKey) -> Self {
+        KeyRecord {
+            id: row.id,
+            name: row.name,
+            role: Role::parse(&row.role).unwrap_or(Role::Reader),
+            key_sha256: row.key_sha256,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+        }
     }
 }

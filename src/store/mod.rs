@@ -92,16 +92,17 @@ impl Database {
         // migration may rebuild over every recorded execution (the rollups' rebuild over 10M
         // took 32 s). Detached, so the setting never reaches the pool.
         let mut connection = self.pool.acquire().await?.detach();
-        sqlx::query("SET statement_timeout = 0").execute(&mut connection).await?;
+        sqlx::query!("SET statement_timeout = 0").execute(&mut connection).await?;
         // sqlx's `CREATE TABLE IF NOT EXISTS _sqlx_migrations` draws a NOTICE on every start
         // (and so on every CLI command), which sqlx logs.
-        sqlx::query("SET client_min_messages = warning").execute(&mut connection).await?;
+        sqlx::query!("SET client_min_messages = warning").execute(&mut connection).await?;
         sqlx::migrate!("./migrations").run(&mut connection).await?;
         Ok(())
     }
 
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        // query_scalar!: the column `?column?` is no Rust name for query!'s record.
+        sqlx::query_scalar!("SELECT 1").fetch_one(&self.pool).await.is_ok()
     }
 
     pub fn index(&self) -> index::IndexStore {

@@ -575,3 +575,36 @@ async fn statistics_from_rollups_match_every_execution_through_repeats_rewrites_
     let median = median["data"]["executionStats"][0]["p50DurationMs"].as_f64();
     assert!(median.is_some_and(|median| (0.98..1.0).contains(&median)), "{median:?}");
 }
+
+#[tokio::test]
+async fn an_unreadable_snapshot_is_an_error_naming_its_execution_not_a_panic() {
+    use datasync_gateway::model::ExecutionArn;
+    use datasync_gateway::store::index::filter::SnapshotFilter;
+    use datasync_gateway::store::index::pages::{Direction, Order};
+    use datasync_gateway::store::StoreError;
+
+    let rows = dataset(2, 0);
+    let (_gateway, database_url) = gateway_with(&rows).await;
+    let (broken, readable) = (&rows[0].arn, &rows[1].arn);
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    sqlx::query(
+        "UPDATE execution_snapshot_documents SET snapshot = '\"not an execution\"' WHERE execution_arn = $1",
+    )
+    .bind(broken)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let store = Database::connect_lazy(&database_url, 1).unwrap().index();
+    let names_broken = |result: Result<_, StoreError>| match result {
+        Err(StoreError::Snapshot { arn, .. }) => assert_eq!(&arn, broken),
+        Err(other) => panic!("not a snapshot error: {other}"),
+        Ok(_) => panic!("an unreadable snapshot was read"),
+    };
+
+    names_broken(store.get(&ExecutionArn::parse(broken).unwrap()).await.map(|_| ()));
+    names_broken(store.get_many(&[ExecutionArn::parse(broken).unwrap()]).await.map(|_| ()));
+    let page = store.page(&SnapshotFilter::default(), Order::NewestFirst, Direction::Forward, None, 10).await;
+    names_broken(page.map(|_| ()));
+    let found = store.get(&ExecutionArn::parse(readable).unwrap()).await.unwrap();
+    assert_eq!(found.map(|execution| execution.task_execution_arn.to_string()).as_ref(), Some(readable));
+}

@@ -15,12 +15,14 @@ impl Coordination {
     /// Notifies every replica listening that `origin` wrote the rows of `arns`.
     pub async fn notify_changed(&self, origin: &str, arns: &[ExecutionArn]) -> Result<(), StoreError> {
         let arns: Vec<&str> = arns.iter().map(ExecutionArn::as_str).collect();
-        sqlx::query("SELECT pg_notify($1, $2 || ' ' || arn) FROM unnest($3::text[]) AS arn")
-            .bind(CHANNEL)
-            .bind(origin)
-            .bind(arns)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query!(
+            "SELECT pg_notify($1, $2 || ' ' || arn) FROM unnest($3::text[]) AS arn",
+            CHANNEL,
+            origin,
+            &arns as &[&str]
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
-
 use super::Coordination;
 use crate::model::ExecutionArn;
 use crate::store::StoreError;
@@ -30,7 +28,7 @@ impl Coordination {
         owner: &str,
         lease: Duration,
     ) -> Result<Vec<ExecutionArn>, StoreError> {
-        let rows = sqlx::query(
+        let arns = sqlx::query_scalar!(
             "UPDATE execution_snapshots SET poll_owner = $1, \
                  poll_lease_expires = now() + make_interval(secs => $2) \
              WHERE execution_arn IN ( \
@@ -42,16 +40,15 @@ impl Coordination {
                  ORDER BY started_at DESC, execution_arn DESC LIMIT $3 \
                  FOR UPDATE SKIP LOCKED) \
              RETURNING execution_arn",
+            owner,
+            lease.as_secs_f64(),
+            MAX_FOLLOWED,
         )
-        .bind(owner)
-        .bind(lease.as_secs_f64())
-        .bind(MAX_FOLLOWED)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
+        Ok(arns
             .iter()
-            .filter_map(|row| {
-                let text: &str = row.get("execution_arn");
+            .filter_map(|text| {
                 ExecutionArn::parse(text)
                     .inspect_err(|error| tracing::error!(row = text, %error, "an indexed ARN does not parse; not polled"))
                     .ok()
@@ -61,10 +58,10 @@ impl Coordination {
 
     /// Gives up `owner`'s leases (at shutdown), so another replica takes them at once.
     pub async fn release_executions(&self, owner: &str) -> Result<u64, StoreError> {
-        let released = sqlx::query(
+        let released = sqlx::query!(
             "UPDATE execution_snapshots SET poll_owner = NULL, poll_lease_expires = NULL WHERE poll_owner = $1",
+            owner,
         )
-        .bind(owner)
         .execute(&self.pool)
         .await?;
         Ok(released.rows_affected())
@@ -72,17 +69,17 @@ impl Coordination {
 
     /// Takes or renews the lease on job `name` for `lease`; whether `owner` holds it now.
     pub async fn acquire_job(&self, name: &str, owner: &str, lease: Duration) -> Result<bool, StoreError> {
-        let held = sqlx::query(
+        let held = sqlx::query_scalar!(
             "INSERT INTO job_leases (name, owner, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3)) \
              ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at \
              WHERE job_leases.owner = EXCLUDED.owner OR job_leases.expires_at < now() \
                 OR NOT EXISTS (SELECT 1 FROM job_leases beat \
                     WHERE beat.name = 'replica:' || job_leases.owner AND beat.expires_at > now()) \
              RETURNING owner",
+            name,
+            owner,
+            lease.as_secs_f64(),
         )
-        .bind(name)
-        .bind(owner)
-        .bind(lease.as_secs_f64())
         .fetch_optional(&self.pool)
         .await?;
         Ok(held.is_some())
@@ -92,13 +89,14 @@ impl Coordination {
     /// running executions are held by one whose heartbeat has run out (to be taken now).
     pub async fn beat(&self, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
         self.acquire_job(&format!("replica:{owner}"), owner, ttl).await?;
-        let orphaned = sqlx::query_scalar(
+        // EXISTS is never NULL; PostgreSQL does not say so about an expression, hence the `!`.
+        let orphaned = sqlx::query_scalar!(
             "SELECT EXISTS (SELECT 1 FROM execution_snapshots \
                  WHERE status NOT IN ('SUCCESS', 'ERROR') AND poll_owner <> $1 \
                    AND NOT EXISTS (SELECT 1 FROM job_leases beat \
-                       WHERE beat.name = 'replica:' || poll_owner AND beat.expires_at > now()))",
+                       WHERE beat.name = 'replica:' || poll_owner AND beat.expires_at > now())) AS \"exists!\"",
+            owner,
         )
-        .bind(owner)
         .fetch_one(&self.pool)
         .await?;
         Ok(orphaned)
@@ -106,7 +104,7 @@ impl Coordination {
 
     /// Gives up `owner`'s job leases (at shutdown).
     pub async fn release_jobs(&self, owner: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM job_leases WHERE owner = $1").bind(owner).execute(&self.pool).await?;
+        sqlx::query!("DELETE FROM job_leases WHERE owner = $1", owner).execute(&self.pool).await?;
         Ok(())
     }
 }

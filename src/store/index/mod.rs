@@ -19,7 +19,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use sqlx::postgres::{PgTypeInfo, PgValueRef};
+use sqlx::types::Json;
+use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::{identifier, StoreError};
 use crate::model::{ExecutionArn, TaskExecution};
@@ -39,11 +41,13 @@ pub struct IndexStore {
 impl IndexStore {
     /// The stored snapshot of one execution, if any.
     pub async fn get(&self, arn: &ExecutionArn) -> Result<Option<TaskExecution>, StoreError> {
-        let row = sqlx::query("SELECT snapshot FROM execution_snapshot_documents WHERE execution_arn = $1")
-            .bind(arn.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| decode(arn.as_str(), &row)).transpose()
+        let snapshot = sqlx::query_scalar!(
+            r#"SELECT snapshot AS "snapshot: StoredSnapshot" FROM execution_snapshot_documents WHERE execution_arn = $1"#,
+            arn.as_str(),
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        snapshot.map(|snapshot| snapshot.decode(arn.as_str())).transpose()
     }
 
     /// Inserts rows, or updates one when DataSync's answer moved on: a running execution's
@@ -150,17 +154,14 @@ impl IndexStore {
         arns: &[ExecutionArn],
     ) -> Result<HashMap<ExecutionArn, (String, Option<String>)>, StoreError> {
         let arns: Vec<&str> = arns.iter().map(ExecutionArn::as_str).collect();
-        let rows = sqlx::query(
+        let rows = sqlx::query!(
             "SELECT execution_arn, status, report_status FROM execution_snapshots WHERE execution_arn = ANY($1)",
+            &arns as &[&str],
         )
-        .bind(arns)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|row| {
-                let arn = identifier(row.get("execution_arn"))?;
-                Ok((arn, (row.get("status"), row.get("report_status"))))
-            })
+            .map(|row| Ok((identifier(&row.execution_arn)?, (row.status, row.report_status))))
             .collect()
     }
 
@@ -174,19 +175,19 @@ impl IndexStore {
     ) -> Result<(), StoreError> {
         let arns: Vec<&str> = arns.iter().map(ExecutionArn::as_str).collect();
         let mut transaction = self.pool.begin().await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE execution_snapshots SET last_listed_at = $2, listed = true WHERE execution_arn = ANY($1)",
+            &arns as &[&str],
+            at,
         )
-        .bind(arns)
-        .bind(at)
         .execute(&mut *transaction)
         .await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE execution_snapshots SET listed = false \
              WHERE region = $1 AND listed AND last_listed_at <> $2",
+            region,
+            at,
         )
-        .bind(region)
-        .bind(at)
         .execute(&mut *transaction)
         .await?;
         transaction.commit().await?;
@@ -196,44 +197,69 @@ impl IndexStore {
     /// The stored descriptions of those of `arns` the index has.
     pub async fn get_many(&self, arns: &[ExecutionArn]) -> Result<Vec<TaskExecution>, StoreError> {
         let arns: Vec<&str> = arns.iter().map(ExecutionArn::as_str).collect();
-        let rows = sqlx::query(
-            "SELECT execution_arn, snapshot FROM execution_snapshot_documents WHERE execution_arn = ANY($1)",
+        let rows = sqlx::query!(
+            r#"SELECT execution_arn, snapshot AS "snapshot: StoredSnapshot" FROM execution_snapshot_documents WHERE execution_arn = ANY($1)"#,
+            &arns as &[&str],
         )
-        .bind(arns)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|row| decode(row.get("execution_arn"), row)).collect()
+        rows.into_iter().map(|row| row.snapshot.decode(&row.execution_arn)).collect()
     }
 
     /// The stored descriptions of the executions the index holds as running.
     pub async fn running(&self) -> Result<Vec<TaskExecution>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.execution_arn, d.snapshot FROM execution_snapshots s \
+        let rows = sqlx::query!(
+            "SELECT d.execution_arn, d.snapshot AS \"snapshot: StoredSnapshot\" FROM execution_snapshots s \
              JOIN execution_snapshot_documents d USING (execution_arn) \
              WHERE s.status NOT IN ('SUCCESS', 'ERROR') \
              ORDER BY s.started_at DESC, s.execution_arn DESC LIMIT $1",
+            MAX_RUNNING,
         )
-        .bind(MAX_RUNNING)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|row| decode(row.get("execution_arn"), row)).collect()
+        rows.into_iter().map(|row| row.snapshot.decode(&row.execution_arn)).collect()
     }
 
     /// Deletes executions that started before `cutoff`; how many.
     pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        let deleted = sqlx::query("DELETE FROM execution_snapshots WHERE started_at < $1")
-            .bind(cutoff)
+        let deleted = sqlx::query!("DELETE FROM execution_snapshots WHERE started_at < $1", cutoff)
             .execute(&self.pool)
             .await?;
         Ok(deleted.rows_affected())
     }
 }
 
-/// The `snapshot` column of `row`, decoded straight from JSONB into the domain type. A
-/// document that does not decode (its ARN included) is an error naming the row, logged by
-/// whoever surfaces it, never a row silently left out.
-fn decode(arn: &str, row: &sqlx::postgres::PgRow) -> Result<TaskExecution, StoreError> {
-    row.try_get::<sqlx::types::Json<TaskExecution>, _>("snapshot")
-        .map(|json| json.0)
-        .map_err(|source| StoreError::Snapshot { arn: arn.to_owned(), source })
+/// The `snapshot` column (JSONB), decoded straight into the domain type. Decoding it never fails
+/// the row: the outcome is kept, so that an unreadable document (its ARN included) becomes
+/// [`StoreError::Snapshot`] naming its execution rather than an anonymous decode error, logged
+/// by whoever surfaces it, never a row silently left out. Selected as
+/// `snapshot AS "snapshot: StoredSnapshot"` by the query macros.
+#[derive(Debug)]
+pub(crate) struct StoredSnapshot(Result<TaskExecution, sqlx::error::BoxDynError>);
+
+impl StoredSnapshot {
+    fn decode(self, arn: &str) -> Result<TaskExecution, StoreError> {
+        self.0.map_err(|source| StoreError::Snapshot {
+            arn: arn.to_owned(),
+            source: sqlx::Error::ColumnDecode { index: format!("{:?}", "snapshot"), source },
+        })
+    }
+}
+
+impl sqlx::Type<Postgres> for StoredSnapshot {
+    fn type_info() -> PgTypeInfo {
+        <Json<TaskExecution> as sqlx::Type<Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <Json<TaskExecution> as sqlx::Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Postgres> for StoredSnapshot {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(StoredSnapshot(
+            <Json<TaskExecution> as sqlx::Decode<'r, Postgres>>::decode(value).map(|json| json.0),
+        ))
+    }
 }

@@ -2,11 +2,11 @@
 //! thousand deep costs what the first one does.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{Postgres, QueryBuilder};
 
 use super::cursor::Position;
 use super::filter::SnapshotFilter;
-use super::{decode, IndexStore};
+use super::{IndexStore, StoredSnapshot};
 use crate::model::TaskExecution;
 use crate::store::StoreError;
 
@@ -22,6 +22,14 @@ pub enum Order {
 pub enum Direction {
     Forward,
     Backward,
+}
+
+/// A row as [`IndexStore::page`] selects it.
+#[derive(sqlx::FromRow)]
+struct PageRecord {
+    execution_arn: String,
+    started_at: DateTime<Utc>,
+    snapshot: StoredSnapshot,
 }
 
 pub struct PageRow {
@@ -65,15 +73,13 @@ impl IndexStore {
         sql.push(format_args!(" ORDER BY started_at {sort}, execution_arn {sort} LIMIT "))
             .push_bind(limit as i64 + 1);
 
-        let rows = sql.build().fetch_all(&self.pool).await?;
+        let rows = sql.build_query_as::<PageRecord>().fetch_all(&self.pool).await?;
         let has_more = rows.len() > limit;
         let mut rows = rows
             .into_iter()
             .take(limit)
-            .map(|row| {
-                let execution_arn: String = row.get("execution_arn");
-                let started_at: DateTime<Utc> = row.get("started_at");
-                let execution = decode(&execution_arn, &row)?;
+            .map(|PageRecord { execution_arn, started_at, snapshot }| {
+                let execution = snapshot.decode(&execution_arn)?;
                 Ok(PageRow { position: Position { started_at, execution_arn }, execution })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -87,6 +93,6 @@ impl IndexStore {
     pub async fn count(&self, filter: &SnapshotFilter) -> Result<i64, StoreError> {
         let mut sql = QueryBuilder::<Postgres>::new("SELECT count(*) FROM execution_snapshots");
         filter.push_where(&mut sql);
-        Ok(sql.build().fetch_one(&self.pool).await?.get(0))
+        Ok(sql.build_query_scalar::<i64>().fetch_one(&self.pool).await?)
     }
 }

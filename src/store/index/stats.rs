@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use futures::TryStreamExt;
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{FromRow, Postgres, QueryBuilder};
 
 use super::duration_histogram::DurationHistogram;
 use super::filter::SnapshotFilter;
@@ -147,10 +147,10 @@ impl IndexStore {
         // Groupings the task/day index does not serve sort the matching rows; with the default
         // 4 MB of work_mem a million of them spill to disk.
         let mut transaction = self.pool.begin().await?;
-        sqlx::query("SET LOCAL work_mem = '64MB'").execute(&mut *transaction).await?;
-        let rows = sql.build().fetch_all(&mut *transaction).await?;
+        sqlx::query!("SET LOCAL work_mem = '64MB'").execute(&mut *transaction).await?;
+        let rows = sql.build_query_as::<StatsRecord>().fetch_all(&mut *transaction).await?;
         transaction.commit().await?;
-        Ok(rows.iter().map(stats_row).collect())
+        Ok(rows.into_iter().map(StatsRow::from).collect())
     }
 
     /// Counts and sums from the rollups, percentiles (when wanted) from their histograms, read
@@ -164,15 +164,20 @@ impl IndexStore {
     ) -> Result<Vec<StatsRow>, StoreError> {
         let mut sums = rollup_query(filter, dimensions, max_groups);
         if percentiles == Percentiles::NotWanted {
-            let rows = sums.build().fetch_all(&self.pool).await?;
-            return Ok(rows.iter().map(stats_row).collect());
+            let rows = sums.build_query_as::<StatsRecord>().fetch_all(&self.pool).await?;
+            return Ok(rows.into_iter().map(StatsRow::from).collect());
         }
         let mut transaction = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *transaction)
             .await?;
-        let mut rows: Vec<StatsRow> =
-            sums.build().fetch_all(&mut *transaction).await?.iter().map(stats_row).collect();
+        let mut rows: Vec<StatsRow> = sums
+            .build_query_as::<StatsRecord>()
+            .fetch_all(&mut *transaction)
+            .await?
+            .into_iter()
+            .map(StatsRow::from)
+            .collect();
         // Merged here, not in SQL: PostgreSQL has no cheap sum of histograms, and the rows are
         // few (one per day, task, status, error code and mode) with a few hundred buckets each.
         let mut histograms: HashMap<GroupKey, DurationHistogram> = HashMap::new();
@@ -182,7 +187,9 @@ impl IndexStore {
         sql.push(" AND timed <> 0) histograms");
         let mut stream = sql.build().fetch(&mut *transaction);
         while let Some(row) = stream.try_next().await? {
-            histograms.entry(group_key(&row)).or_default().add(row.get("duration_histogram"));
+            // Read from the row in place (not build_query_as): the histogram is borrowed, not copied.
+            let row = HistogramRecord::from_row(&row)?;
+            histograms.entry(row.key.into()).or_default().add(row.duration_histogram);
         }
         drop(stream);
         transaction.commit().await?;
@@ -221,30 +228,65 @@ fn rollup_query(
 }
 
 /// The key columns [`select_keys`] selected.
-fn group_key(row: &sqlx::postgres::PgRow) -> GroupKey {
-    let day: Option<chrono::NaiveDate> = row.get("day");
-    GroupKey {
-        task_arn: row.get("task_arn"),
-        status: row.get("status"),
-        day: day.map(|day| day.format("%Y-%m-%d").to_string()),
-        region: row.get("region"),
-        error_code: row.get("error_code"),
+#[derive(sqlx::FromRow)]
+struct KeyColumns {
+    task_arn: Option<String>,
+    status: Option<String>,
+    day: Option<chrono::NaiveDate>,
+    region: Option<String>,
+    error_code: Option<String>,
+}
+
+impl From<KeyColumns> for GroupKey {
+    fn from(key: KeyColumns) -> Self {
+        GroupKey {
+            task_arn: key.task_arn,
+            status: key.status,
+            day: key.day.map(|day| day.format("%Y-%m-%d").to_string()),
+            region: key.region,
+            error_code: key.error_code,
+        }
     }
 }
 
-fn stats_row(row: &sqlx::postgres::PgRow) -> StatsRow {
-    let percentiles: Option<Vec<Option<f64>>> = row.get("percentiles");
-    let percentile = |i: usize| percentiles.as_ref().and_then(|p| p.get(i).copied().flatten());
-    StatsRow {
-        key: group_key(row),
-        count: row.get("count"),
-        succeeded: row.get("succeeded"),
-        failed: row.get("failed"),
-        bytes_transferred: row.get("bytes_transferred"),
-        bytes_written: row.get("bytes_written"),
-        files_transferred: row.get("files_transferred"),
-        avg_duration_ms: row.get("avg_duration_ms"),
-        p50_duration_ms: percentile(0),
-        p95_duration_ms: percentile(1),
+/// A row of the figures' queries ([`HistoryStore::stats`], [`rollup_query`]).
+#[derive(sqlx::FromRow)]
+struct StatsRecord {
+    #[sqlx(flatten)]
+    key: KeyColumns,
+    count: i64,
+    succeeded: i64,
+    failed: i64,
+    bytes_transferred: i64,
+    bytes_written: i64,
+    files_transferred: i64,
+    avg_duration_ms: Option<f64>,
+    /// p50 and p95, when computed exactly.
+    percentiles: Option<Vec<Option<f64>>>,
+}
+
+impl From<StatsRecord> for StatsRow {
+    fn from(row: StatsRecord) -> Self {
+        let percentile = |i: usize| row.percentiles.as_ref().and_then(|p| p.get(i).copied().flatten());
+        StatsRow {
+            p50_duration_ms: percentile(0),
+            p95_duration_ms: percentile(1),
+            key: row.key.into(),
+            count: row.count,
+            succeeded: row.succeeded,
+            failed: row.failed,
+            bytes_transferred: row.bytes_transferred,
+            bytes_written: row.bytes_written,
+            files_transferred: row.files_transferred,
+            avg_duration_ms: row.avg_duration_ms,
+        }
     }
+}
+
+/// A row of the rollups' histograms per group.
+#[derive(sqlx::FromRow)]
+struct HistogramRecord<'r> {
+    #[sqlx(flatten)]
+    key: KeyColumns,
+    duration_histogram: &'r [u8],
 }
