@@ -4,6 +4,12 @@
 //! closed-loop load generator, query by query; the table gives each one's throughput and
 //! latency and the gateway's share of the floor.
 //!
+//! Two gateways, each row labelled by what it measures: one as deployed, whose response cache
+//! replays the stored bytes of an identical request ("response cache replay"), and one with
+//! `--response-cache-bytes 0`, where every request is parsed, validated and executed and the
+//! executions come from the execution cache ("execution path, execution cache hit"). Both
+//! answer the same bytes, so one floor serves for both.
+//!
 //! Every limit stays on: the per-caller rate limit is set far above what one load generator
 //! reaches (one caller here), so that its check is paid on every request but never refuses.
 //!
@@ -100,45 +106,63 @@ async fn compare() -> anyhow::Result<()> {
         SimulatorConfig { extra_executions: 200, ..SimulatorConfig::with_tick(Duration::from_millis(100)) };
     let simulator = Simulator::start("127.0.0.1:0".parse()?, config).await?;
     let arns = finished_executions(&simulator, 50).await?;
-    let gateway = GatewayProcess::start(&[
+    let endpoint = simulator.endpoint_url();
+    let args = [
         "--datasync-endpoint",
-        &simulator.endpoint_url(),
+        endpoint.as_str(),
         "--regions",
         "us-east-1,eu-west-1",
         "--fake-credentials",
         "--rate-limit",
         "1000000000",
-    ])
-    .await?;
+    ];
+    let replaying = GatewayProcess::start(&args).await?;
+    let executing = GatewayProcess::start(&[&args[..], &["--response-cache-bytes", "0"]].concat()).await?;
 
+    // The query, and what the gateway without a response cache does for it.
+    let hit = "execution path, execution cache hit";
     let queries = [
-        ("`{ __typename }`", json!({ "query": "{ __typename }" })),
-        ("one cached execution, 8 fields", json!({ "query": ONE, "variables": { "arn": arns[0] } })),
-        ("50 cached executions, 8 fields each", json!({ "query": FIFTY, "variables": { "arns": arns } })),
+        ("`{ __typename }`", "execution path, no execution read", json!({ "query": "{ __typename }" })),
+        ("one execution, 8 fields", hit, json!({ "query": ONE, "variables": { "arn": arns[0] } })),
+        ("50 executions, 8 fields each", hit, json!({ "query": FIFTY, "variables": { "arns": arns } })),
     ];
     println!(
-        "{connections} connections, {warmup:?} warm-up, {window:?} measured per target and round; gateway pid {}\n",
-        gateway.pid
+        "{connections} connections, {warmup:?} warm-up, {window:?} measured per target and round; gateway pids: \
+         response cache on {}, off {}\n",
+        replaying.pid, executing.pid
     );
-    println!("| query | target | requests/s | p50 ms | p99 ms | gateway ÷ floor (throughput, p99) |");
+    println!("| what is measured: query | target | requests/s | p50 ms | p99 ms | gateway ÷ floor (throughput, p99) |");
     println!("| --- | --- | --- | --- | --- | --- |");
-    for (name, body) in queries.into_iter().filter(|(name, _)| name.contains(&only)) {
-        // Twice: the first fills the cache (one DataSync call per execution).
+    for (name, execution_path, body) in queries.into_iter().filter(|(name, _, _)| name.contains(&only)) {
         let client = reqwest::Client::new();
-        for _ in 0..2 {
-            client.post(gateway.url("/graphql")).json(&body).send().await?;
+        let mut answers = Vec::new();
+        for gateway in [&replaying, &executing] {
+            // Twice: the first fills the caches (one DataSync call per execution), the second
+            // is a hit (and, with the response cache on, is stored for replay).
+            for _ in 0..2 {
+                client.post(gateway.url("/graphql")).json(&body).send().await?;
+            }
+            let answer = client.post(gateway.url("/graphql")).json(&body).send().await?.bytes().await?;
+            let parsed: Value = serde_json::from_slice(&answer)?;
+            anyhow::ensure!(parsed["errors"].is_null(), "{name}: {parsed}");
+            answers.push(answer);
         }
-        let answer = client.post(gateway.url("/graphql")).json(&body).send().await?.bytes().await?;
-        let parsed: Value = serde_json::from_slice(&answer)?;
-        anyhow::ensure!(parsed["errors"].is_null(), "{name}: {parsed}");
+        anyhow::ensure!(answers[0] == answers[1], "{name}: the two gateways answer different bytes");
+        let answer = &answers[0];
         let request = post_json("/graphql", &body.to_string());
-        let floor = Floor::start(&answer).await?;
+        let floor = Floor::start(answer).await?;
+        let targets = [
+            ("response cache replay", "gateway", &replaying),
+            (execution_path, "gateway, --response-cache-bytes 0", &executing),
+        ];
         for _ in 0..rounds {
             let at_floor = drive(floor.address, &request, answer.len(), connections, warmup, window).await?;
-            let at_gateway =
-                drive(gateway.address, &request, answer.len(), connections, warmup, window).await?;
-            row(name, "floor (bare axum)", &at_floor, None);
-            row(name, "gateway", &at_gateway, Some(&at_floor));
+            row(&format!("bare HTTP floor: {name}"), "floor (bare axum)", &at_floor, None);
+            for (what, target, gateway) in targets {
+                let at_gateway =
+                    drive(gateway.address, &request, answer.len(), connections, warmup, window).await?;
+                row(&format!("{what}: {name}"), target, &at_gateway, Some(&at_floor));
+            }
         }
     }
     Ok(())

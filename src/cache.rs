@@ -274,3 +274,160 @@ impl<V> Expiry<Arc<str>, Cached<V>> for ExpiryPolicy<V> {
         Some(self.ttl(value))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    fn execution(status: &str, report_status: Option<&str>) -> TaskExecution {
+        serde_json::from_value(serde_json::json!({
+            "taskExecutionArn": "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60001/execution/exec-0a1b2c3d4e5f60101",
+            "status": status, "options": null, "excludes": [], "includes": [], "startTime": null,
+            "estimatedFilesToTransfer": 0, "estimatedBytesToTransfer": 0, "filesTransferred": 0,
+            "bytesWritten": 0, "bytesTransferred": 0, "bytesCompressed": 0, "result": null,
+            "filesDeleted": 0, "filesSkipped": 0, "filesVerified": 0, "estimatedFilesToDelete": 0,
+            "reportResult": report_status.map(|status| serde_json::json!({ "status": status })),
+            "taskMode": null, "filesPrepared": 0, "fetchedAt": "2026-11-01T22:00:00Z",
+        }))
+        .unwrap()
+    }
+
+    /// Short lifetimes for running executions and "not found", an hour for settled ones.
+    fn cache() -> ExecutionCache {
+        let mut config = crate::config::Config::defaults().cache;
+        config.running_ttl = Duration::from_millis(150);
+        config.not_found_ttl = Duration::from_millis(150);
+        config.finished_ttl = Duration::from_secs(3600);
+        ExecutionCache::for_executions(&config, &Metrics::default())
+    }
+
+    /// `get_or_fetch` with a fetch that counts its calls and answers `answer`.
+    async fn lookup(
+        cache: &ExecutionCache,
+        key: &str,
+        calls: &AtomicUsize,
+        answer: Result<Cached<TaskExecution>, GatewayError>,
+    ) -> Result<Lookup<TaskExecution>, GatewayError> {
+        cache
+            .get_or_fetch(key, async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                answer
+            })
+            .await
+    }
+
+    #[test]
+    fn only_a_settled_execution_is_kept_for_the_finished_lifetime() {
+        let cache = cache();
+        let (finished, running) = (Duration::from_secs(3600), Duration::from_millis(150));
+        assert_eq!(cache.ttl(&execution("SUCCESS", None)), finished);
+        assert_eq!(cache.ttl(&execution("ERROR", Some("SUCCESS"))), finished, "report written");
+        assert_eq!(cache.ttl(&execution("SUCCESS", Some("PENDING"))), running, "its report may still change");
+        for status in ["QUEUED", "LAUNCHING", "PREPARING", "TRANSFERRING", "VERIFYING", "CANCELLING"] {
+            assert_eq!(cache.ttl(&execution(status, None)), running, "{status}");
+        }
+        assert_eq!(cache.ttl(&execution("INITIALIZING", None)), running, "a status this build does not know");
+    }
+
+    #[tokio::test]
+    async fn a_running_execution_and_not_found_expire_with_their_lifetime_a_settled_one_stays() {
+        let cache = cache();
+        let calls = AtomicUsize::new(0);
+        let found = |status| Ok(Cached::Found(Arc::new(execution(status, None))));
+        let not_found = || Ok(Cached::NotFound("no such execution".into()));
+
+        for (key, answer) in
+            [("running", found("TRANSFERRING")), ("finished", found("SUCCESS")), ("typo", not_found())]
+        {
+            assert!(lookup(&cache, key, &calls, answer).await.unwrap().fetched, "{key}: a miss fetches");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        for key in ["running", "finished", "typo"] {
+            let hit = lookup(&cache, key, &calls, Err(GatewayError::Internal)).await.unwrap();
+            assert!(!hit.fetched, "{key}: fresh, answered from the cache");
+        }
+        assert!(matches!(
+            lookup(&cache, "typo", &calls, Err(GatewayError::Internal)).await.unwrap().value,
+            Cached::NotFound(message) if &*message == "no such execution"
+        ));
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "hits do not fetch");
+
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let finished = lookup(&cache, "finished", &calls, Err(GatewayError::Internal)).await.unwrap();
+        assert!(!finished.fetched, "a settled execution outlives the running lifetime");
+        for key in ["running", "typo"] {
+            let again = lookup(&cache, key, &calls, found("SUCCESS")).await.unwrap();
+            assert!(again.fetched, "{key}: expired, fetched again");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
+        let replaced = cache.peek("running").await.expect("the new answer is cached");
+        assert!(matches!(replaced, Cached::Found(execution) if execution.status.raw() == "SUCCESS"));
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_fetch_and_one_answer() {
+        let cache = cache();
+        let calls = AtomicUsize::new(0);
+        let fetch = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(Cached::Found(Arc::new(execution("SUCCESS", None))))
+        };
+        let lookups =
+            futures::future::join_all((0..16).map(|_| cache.get_or_fetch("crowded", fetch()))).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one fetch for the crowd");
+        let lookups: Vec<Lookup<TaskExecution>> = lookups.into_iter().map(Result::unwrap).collect();
+        assert_eq!(lookups.iter().filter(|lookup| lookup.fetched).count(), 1, "one caller's own fetch");
+        let Cached::Found(first) = &lookups[0].value else { panic!("found") };
+        for lookup in &lookups {
+            assert!(
+                matches!(&lookup.value, Cached::Found(value) if Arc::ptr_eq(value, first)),
+                "the same answer"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_reaches_every_waiter_and_is_not_cached() {
+        let cache = cache();
+        let calls = AtomicUsize::new(0);
+        let failing = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err::<Cached<TaskExecution>, _>(GatewayError::UpstreamThrottled)
+        };
+        let failures =
+            futures::future::join_all((0..4).map(|_| cache.get_or_fetch("flaky", failing()))).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one fetch");
+        assert!(failures.iter().all(|failure| matches!(failure, Err(GatewayError::UpstreamThrottled))));
+        assert!(cache.peek("flaky").await.is_none(), "nothing cached");
+        let generation = cache.generation();
+        let retried =
+            lookup(&cache, "flaky", &calls, Ok(Cached::Found(Arc::new(execution("SUCCESS", None)))));
+        assert!(retried.await.unwrap().fetched, "the next request asks again");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(cache.generation() > generation, "a new entry moves the generation");
+    }
+
+    #[tokio::test]
+    async fn put_replaces_an_answer_and_moves_the_generation_a_hit_or_a_peek_does_not() {
+        let cache = cache();
+        let calls = AtomicUsize::new(0);
+        assert!(cache.peek("key").await.is_none(), "peek never fetches");
+        lookup(&cache, "key", &calls, Ok(Cached::Found(Arc::new(execution("TRANSFERRING", None)))))
+            .await
+            .unwrap();
+        let generation = cache.generation();
+        lookup(&cache, "key", &calls, Err(GatewayError::Internal)).await.unwrap();
+        cache.peek("key").await.unwrap();
+        assert_eq!(cache.generation(), generation, "reads change nothing");
+        cache.put("key", Cached::Found(Arc::new(execution("SUCCESS", None)))).await;
+        assert!(cache.generation() > generation);
+        let hit = lookup(&cache, "key", &calls, Err(GatewayError::Internal)).await.unwrap();
+        assert!(!hit.fetched);
+        assert!(matches!(hit.value, Cached::Found(execution) if execution.status.raw() == "SUCCESS"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

@@ -261,3 +261,144 @@ impl ControlService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulator::fleet::seeded;
+    use crate::simulator::{Simulator, SimulatorConfig};
+
+    /// A control service without a database, over the SDK to a simulator of its own whose
+    /// executions stay where they start (an hour a tick): new ones are QUEUED or LAUNCHING.
+    async fn control() -> (ControlService, Simulator) {
+        let simulator = Simulator::start(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            SimulatorConfig::with_tick(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+        let mut config = crate::config::Config::defaults();
+        config.datasync.simulator = false;
+        config.datasync.fake_credentials = true;
+        let regions: Vec<crate::model::Region> =
+            crate::simulator::fleet::REGIONS.map(|region| region.parse().unwrap()).to_vec();
+        config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+        config.datasync.initial_backoff = Duration::from_millis(10);
+        let metrics = crate::metrics::Metrics::default();
+        let datasync = DataSyncClient::new(&config.datasync, None, &regions, metrics.clone()).await;
+        let executions = ExecutionService::new(&config.cache, datasync.clone(), None, metrics);
+        let settings = crate::live::LiveSettings {
+            poll_interval: Duration::from_secs(3600),
+            lease: Duration::from_secs(60),
+        };
+        let (live, _tasks) = Live::start(executions.clone(), None, settings);
+        (ControlService::new(datasync, executions, live, None), simulator)
+    }
+
+    fn caller() -> Caller {
+        Caller::internal("control-test")
+    }
+
+    fn task_a() -> TaskArn {
+        TaskArn::parse(seeded::QUICK_TASK).unwrap()
+    }
+
+    fn task_b() -> TaskArn {
+        TaskArn::parse(&seeded::QUICK_TASK.replace("0003", "0001")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_is_taken_by_one_task_and_answers_its_execution_once_settled() {
+        let (control, _simulator) = control().await;
+        let (task, caller) = (&task_a(), caller());
+        assert_eq!(control.claim("k", task, &caller).await, Ok(None), "first use: taken");
+        assert!(
+            matches!(control.claim("k", task, &caller).await, Err(GatewayError::UpstreamOutcomeUnknown(_))),
+            "in flight: neither a second start nor an answer"
+        );
+        assert!(matches!(control.claim("k", &task_b(), &caller).await, Err(GatewayError::BadUserInput(_))));
+
+        let arn = ExecutionArn::parse(&format!("{task}/execution/exec-0f000000000000001")).unwrap();
+        control.settle("k", Some(&arn)).await;
+        assert_eq!(control.claim("k", task, &caller).await, Ok(Some(arn)), "a retry answers the execution");
+        assert!(
+            matches!(control.claim("k", &task_b(), &caller).await, Err(GatewayError::BadUserInput(_))),
+            "still one task's key"
+        );
+
+        assert_eq!(control.claim("failed", task, &caller).await, Ok(None));
+        control.settle("failed", None).await;
+        assert_eq!(control.claim("failed", task, &caller).await, Ok(None), "a failed start frees its key");
+    }
+
+    #[tokio::test]
+    async fn bad_starts_are_refused_before_datasync_is_asked_and_take_no_key() {
+        let (control, simulator) = control().await;
+        let caller = caller();
+        let overrides = |edit: fn(&mut StartOverrides)| {
+            let mut overrides = StartOverrides::default();
+            edit(&mut overrides);
+            overrides
+        };
+        let task = &task_a();
+        let long_key = "k".repeat(129);
+        // (Text that is not a task ARN never gets here: it is refused where it enters.)
+        let refused: [(&TaskArn, Option<&str>, StartOverrides); 7] = [
+            (task, None, overrides(|o| o.verify_mode = Some("SOMETIMES".into()))),
+            (task, None, overrides(|o| o.bytes_per_second = Some(0))),
+            (task, None, overrides(|o| o.bytes_per_second = Some(-2))),
+            (task, None, overrides(|o| o.includes = Some(String::new()))),
+            (task, None, overrides(|o| o.excludes = Some("x".repeat(102_401)))),
+            (task, Some(""), StartOverrides::default()),
+            (task, Some(long_key.as_str()), StartOverrides::default()),
+        ];
+        for (task, key, overrides) in refused {
+            let result = control.start_once(task, key, &overrides, &caller).await;
+            assert!(matches!(result, Err(GatewayError::BadUserInput(_))), "{task} {key:?} {overrides:?}");
+        }
+        let key_of_a_refused_start = Some("refused-then-valid");
+        let bad = overrides(|o| o.verify_mode = Some("SOMETIMES".into()));
+        assert!(control.start_once(task, key_of_a_refused_start, &bad, &caller).await.is_err());
+        assert_eq!(simulator.calls("StartTaskExecution"), 0, "nothing reached DataSync");
+
+        // The limits' other side is accepted, and the key of the refused start is free.
+        let valid = overrides(|o| {
+            o.bytes_per_second = Some(-1);
+            o.verify_mode = Some("NONE".into());
+            o.includes = Some("/photos*".into());
+        });
+        let (started, replayed) =
+            control.start_once(task, key_of_a_refused_start, &valid, &caller).await.unwrap();
+        assert!(!replayed);
+        assert!(started.arn().belongs_to(task), "{}", started.arn());
+        let (again, replayed) =
+            control.start_once(task, key_of_a_refused_start, &valid, &caller).await.unwrap();
+        assert!(replayed, "the same key again is a replay");
+        assert_eq!(again.arn(), started.arn());
+        assert_eq!(simulator.calls("StartTaskExecution"), 1, "started once");
+    }
+
+    #[tokio::test]
+    async fn a_lost_start_is_reconciled_only_to_a_single_execution_started_since_it_was_sent() {
+        let (control, _simulator) = control().await;
+        let (task, caller) = (&task_a(), caller());
+        let sent_at = Utc::now();
+        assert_eq!(control.reconcile(task, sent_at, &caller).await, None, "nothing started since");
+
+        let first = control.datasync.start_task_execution(task, &Default::default(), &caller).await.unwrap();
+        assert_eq!(
+            control.reconcile(task, sent_at, &caller).await,
+            Some(first.clone()),
+            "the one it started"
+        );
+        let later = Utc::now() + chrono::Duration::minutes(10);
+        assert_eq!(control.reconcile(task, later, &caller).await, None, "started before the request");
+
+        control.datasync.start_task_execution(task, &Default::default(), &caller).await.unwrap();
+        assert_eq!(
+            control.reconcile(task, sent_at, &caller).await,
+            None,
+            "two candidates: which one was this request's cannot be told"
+        );
+    }
+}

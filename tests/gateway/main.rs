@@ -12,6 +12,7 @@ mod docs;
 mod errors;
 mod federation;
 mod fields;
+mod filter;
 mod front_door;
 mod history;
 mod history_queries;

@@ -1,6 +1,6 @@
 //! Which snapshots a history page or a statistic covers, as one SQL `WHERE` clause.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use sqlx::{Postgres, QueryBuilder};
 
 use crate::model::{AccountId, Region, TaskArn, TaskExecution};
@@ -96,7 +96,9 @@ impl SnapshotFilter {
         let equal = |wanted: &Option<String>, value: Option<&str>| {
             wanted.as_deref().is_none_or(|wanted| Some(wanted) == value)
         };
-        let started_at = execution.start_time.unwrap_or(execution.fetched_at);
+        // Times as PostgreSQL compares them: the row's and the bound's, each to the microsecond.
+        let started_at = as_stored(execution.start_time.unwrap_or(execution.fetched_at));
+        let updated_at = as_stored(execution.fetched_at);
         let error_code = execution.result.as_ref().and_then(|result| result.error_code.as_deref());
         (self.task_arns.is_empty() || self.task_arns.iter().any(|task| arn.belongs_to(task)))
             && (self.statuses.is_empty()
@@ -105,11 +107,17 @@ impl SnapshotFilter {
             && self.account_id.is_none_or(|account| account == arn.account_id())
             && equal(&self.task_mode, execution.task_mode.as_ref().map(|mode| mode.raw()))
             && equal(&self.error_code, error_code)
-            && self.started_after.is_none_or(|after| started_at >= after)
-            && self.started_before.is_none_or(|before| started_at < before)
+            && self.started_after.is_none_or(|after| started_at >= as_stored(after))
+            && self.started_before.is_none_or(|before| started_at < as_stored(before))
             && self.running.is_none_or(|running| running != execution.is_terminal())
-            && self.updated_after.is_none_or(|after| execution.fetched_at >= after)
+            && self.updated_after.is_none_or(|after| updated_at >= as_stored(after))
     }
+}
+
+/// `time` to the microsecond, as a `timestamptz` column or parameter holds it (sqlx drops the
+/// nanoseconds; for times after 2000, the only ones DataSync has, that is rounding down).
+fn as_stored(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.with_nanosecond(time.nanosecond() / 1_000 * 1_000).unwrap_or(time)
 }
 
 /// `column = ANY(values)`, or `column = value` for one: PostgreSQL plans a one-element ANY
