@@ -2,18 +2,19 @@
 //! history: the finished ones), the statistics groups. Thin over [`IndexService`].
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
 use super::context::{cache_hint, index, resolver_span, Coded};
 use super::TaskExecutionNode;
 use crate::error::GatewayError;
-use crate::model::{DataSyncEnum, EnumValue, Long, TaskArn, TaskExecutionStatus, TaskMode};
+use crate::model::{
+    DataSyncEnum, EnumValue, ExecutionOrder, Long, StatsDimension, TaskArn, TaskExecutionStatus, TaskMode,
+};
 use crate::service::index::{FilterArgs, IndexPage, IndexService, PageArgs};
 use crate::store::index::filter::SnapshotFilter;
-use crate::store::index::pages::Order;
-use crate::store::index::stats::{Dimension, Percentiles, StatsRow};
+use crate::store::index::stats::{Percentiles, StatsRow};
 
 /// Which recorded executions to include; conditions combine with AND.
 #[derive(InputObject, Default)]
@@ -80,31 +81,6 @@ impl TryFrom<Option<ExecutionFilter>> for FilterArgs {
             updated_after: filter.updated_after,
         })
     }
-}
-
-/// The order of history pages.
-#[derive(Enum, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum HistoryOrder {
-    /// Latest start first; ties broken by ARN.
-    #[default]
-    StartedAtDesc,
-    /// Earliest start first; ties broken by ARN.
-    StartedAtAsc,
-}
-
-/// What statistics can be grouped by.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatsDimension {
-    /// The task ARN.
-    Task,
-    /// SUCCESS or ERROR.
-    Status,
-    /// The UTC day the execution started.
-    Day,
-    /// The AWS region.
-    Region,
-    /// DataSync's error code (null for executions without one).
-    ErrorCode,
 }
 
 /// Figures for one group of recorded executions. Key fields not grouped by are null.
@@ -189,24 +165,15 @@ impl HistoryTotals {
 
 pub type HistoryConnection = Connection<String, TaskExecutionNode, HistoryTotals, EmptyFields>;
 
-impl From<HistoryOrder> for Order {
-    fn from(order: HistoryOrder) -> Self {
-        match order {
-            HistoryOrder::StartedAtDesc => Order::NewestFirst,
-            HistoryOrder::StartedAtAsc => Order::OldestFirst,
-        }
-    }
-}
-
 /// Every execution the index holds, running and finished, as a Relay connection.
 pub async fn executions(
     ctx: &Context<'_>,
     filter: Option<ExecutionFilter>,
-    order_by: HistoryOrder,
+    order_by: ExecutionOrder,
     args: PageArgs,
 ) -> Result<HistoryConnection> {
     let service = index(ctx)?;
-    let page = service.executions(filter.try_into().coded()?, order_by.into(), args);
+    let page = service.executions(filter.try_into().coded()?, order_by, args);
     connection(ctx, service, page.instrument(resolver_span(ctx)).await.coded()?)
 }
 
@@ -214,11 +181,11 @@ pub async fn executions(
 pub async fn history(
     ctx: &Context<'_>,
     filter: Option<ExecutionFilter>,
-    order_by: HistoryOrder,
+    order_by: ExecutionOrder,
     args: PageArgs,
 ) -> Result<HistoryConnection> {
     let service = index(ctx)?;
-    let page = service.history(filter.try_into().coded()?, order_by.into(), args);
+    let page = service.history(filter.try_into().coded()?, order_by, args);
     connection(ctx, service, page.instrument(resolver_span(ctx)).await.coded()?)
 }
 
@@ -242,16 +209,6 @@ pub async fn execution_stats(
     exact: bool,
 ) -> Result<Vec<ExecutionStatsGroup>> {
     let service = index(ctx)?;
-    let dimensions: Vec<Dimension> = group_by
-        .into_iter()
-        .map(|dimension| match dimension {
-            StatsDimension::Task => Dimension::Task,
-            StatsDimension::Status => Dimension::Status,
-            StatsDimension::Day => Dimension::Day,
-            StatsDimension::Region => Dimension::Region,
-            StatsDimension::ErrorCode => Dimension::ErrorCode,
-        })
-        .collect();
     // Histograms are read only when a percentile is selected.
     let selected = ctx.look_ahead();
     let percentiles = if exact {
@@ -261,7 +218,7 @@ pub async fn execution_stats(
     } else {
         Percentiles::NotWanted
     };
-    let rows = service.stats(filter.try_into().coded()?, &dimensions, percentiles);
+    let rows = service.stats(filter.try_into().coded()?, &group_by, percentiles);
     let rows = rows.instrument(resolver_span(ctx)).await.coded()?;
     cache_hint(ctx).served_history();
     Ok(rows.into_iter().map(ExecutionStatsGroup::from).collect())

@@ -16,9 +16,9 @@ use std::sync::{Arc, LazyLock};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{Name, Request, Response, Schema, ServerError, ValidationResult, Value, Variables};
+use async_graphql::{Name, Request, Response, ServerError, ValidationResult, Value, Variables};
 
-use super::{GatewaySchema, Mutation, Query, RequestText, Subscription};
+use super::{GatewaySchema, RequestText};
 use crate::config::LimitsConfig;
 use crate::error::ErrorCode;
 
@@ -158,7 +158,7 @@ const ASYNC_GRAPHQL_TOO_COMPLEX: &str = "Query is too complex.";
 /// size lists through `first`), read by validating it on a schema that stops after validation.
 fn complexity_of(request: &RequestText) -> Option<usize> {
     static MEASURING: LazyLock<GatewaySchema> =
-        LazyLock::new(|| Schema::build(Query, Mutation, Subscription).extension(ReportComplexity).finish());
+        LazyLock::new(|| super::schema().extension(ReportComplexity).finish());
     let mut measured = Request::new(request.query.clone()).variables(request.variables.clone());
     if let Some(name) = &request.operation_name {
         measured = measured.operation_name(name.clone());

@@ -18,7 +18,7 @@ mod subscription;
 mod task;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, OperationType};
-use async_graphql::{Positioned, Request, Response, Schema, ServerError};
+use async_graphql::{Positioned, Request, Response, Schema, SchemaBuilder, ServerError};
 
 use cache_hint::CacheHint;
 
@@ -43,6 +43,13 @@ pub use mutation::Mutation;
 
 pub type GatewaySchema = Schema<Query, Mutation, Subscription>;
 
+/// The one schema builder: the schema served, the SDL printed (`schema.graphql`, the federation
+/// subgraph's) and the one complexity is measured with all start here, so they cannot differ in
+/// their types.
+fn schema() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query, Mutation, Subscription)
+}
+
 pub fn build_schema(
     service: ExecutionService,
     tasks: TaskService,
@@ -50,7 +57,7 @@ pub fn build_schema(
     control: ControlService,
     limits: &LimitsConfig,
 ) -> GatewaySchema {
-    let mut schema = Schema::build(Query, Mutation, Subscription).data(tasks).data(live).data(control);
+    let mut schema = schema().data(tasks).data(live).data(control);
     if let Some(index) = service.index() {
         schema = schema.data(index.clone());
     }
@@ -102,14 +109,14 @@ impl Gate {
 pub fn sdl() -> String {
     // With `@specifiedBy`, as introspection reports it: the file and what clients see agree.
     let options = async_graphql::SDLExportOptions::new().include_specified_by();
-    Schema::build(Query, Mutation, Subscription).finish().sdl_with_options(options)
+    schema().finish().sdl_with_options(options)
 }
 
 /// The subgraph SDL a federation gateway composes (what `_service { sdl }` answers), as
 /// committed in `schema.federation.graphql`.
 pub fn federation_sdl() -> String {
     let options = async_graphql::SDLExportOptions::new().federation().compose_directive();
-    Schema::build(Query, Mutation, Subscription).finish().sdl_with_options(options)
+    schema().finish().sdl_with_options(options)
 }
 
 /// The operation a request would run (the one its `operationName` names, else the first) and

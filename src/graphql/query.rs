@@ -9,13 +9,12 @@ use super::context::{
     sized_complexity, task_arn, tasks, Coded,
 };
 use super::federation::ExecutionEntities;
-use super::index::{
-    self, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder, StatsDimension,
-};
+use super::index::{self, ExecutionFilter, ExecutionStatsGroup, HistoryConnection};
 use super::node::Node;
 use super::task::{TaskConnection, TaskFilter, TaskNode};
 use super::TaskExecutionNode;
 use crate::error::GatewayError;
+use crate::model::{ExecutionOrder, StatsDimension};
 use crate::service::executions::{Consistency, MAX_BATCH_ARNS};
 use crate::service::index::PageArgs;
 use crate::service::tasks::MAX_TASK_PAGE;
@@ -177,7 +176,7 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         filter: Option<ExecutionFilter>,
-        #[graphql(default_with = "Some(HistoryOrder::StartedAtDesc)")] order_by: Option<HistoryOrder>,
+        #[graphql(default_with = "Some(ExecutionOrder::StartedAtDesc)")] order_by: Option<ExecutionOrder>,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,
@@ -197,7 +196,7 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         filter: Option<ExecutionFilter>,
-        #[graphql(default_with = "Some(HistoryOrder::StartedAtDesc)")] order_by: Option<HistoryOrder>,
+        #[graphql(default_with = "Some(ExecutionOrder::StartedAtDesc)")] order_by: Option<ExecutionOrder>,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,

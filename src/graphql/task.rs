@@ -12,15 +12,12 @@ use tokio::sync::OnceCell;
 use tracing::Instrument;
 
 use super::context::{caller, page_complexity, read_execution, resolver_span, tasks as task_service, Coded};
-use super::index::{
-    self, execution_stats, ExecutionFilter, ExecutionStatsGroup, HistoryConnection, HistoryOrder,
-    StatsDimension,
-};
+use super::index::{self, execution_stats, ExecutionFilter, ExecutionStatsGroup, HistoryConnection};
 use super::TaskExecutionNode;
 use crate::model::{
-    AccountId, EnumValue, ExecutionArn, FilterRule, Location, LocationArn, ManifestConfig, Task, TaskArn,
-    TaskExecutionOptions, TaskMode, TaskReportConfig, TaskSchedule, TaskScheduleDetails, TaskStatus,
-    TaskSummary,
+    AccountId, EnumValue, ExecutionArn, ExecutionOrder, FilterRule, Location, LocationArn, ManifestConfig,
+    StatsDimension, Task, TaskArn, TaskExecutionOptions, TaskMode, TaskReportConfig, TaskSchedule,
+    TaskScheduleDetails, TaskStatus, TaskSummary,
 };
 use crate::service::executions::Consistency;
 use crate::service::index::PageArgs;
@@ -220,7 +217,7 @@ impl TaskNode {
         &self,
         ctx: &Context<'_>,
         filter: Option<ExecutionFilter>,
-        #[graphql(default_with = "Some(HistoryOrder::StartedAtDesc)")] order_by: Option<HistoryOrder>,
+        #[graphql(default_with = "Some(ExecutionOrder::StartedAtDesc)")] order_by: Option<ExecutionOrder>,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,
@@ -235,7 +232,7 @@ impl TaskNode {
     async fn latest_execution(&self, ctx: &Context<'_>) -> Result<Option<TaskExecutionNode>> {
         let filter = Some(ExecutionFilter::default().for_task(&self.arn));
         let args = PageArgs { first: Some(1), ..PageArgs::default() };
-        let page = Box::pin(index::executions(ctx, filter, HistoryOrder::StartedAtDesc, args)).await?;
+        let page = Box::pin(index::executions(ctx, filter, ExecutionOrder::StartedAtDesc, args)).await?;
         Ok(page.edges.into_iter().next().map(|edge| edge.node))
     }
 

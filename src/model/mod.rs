@@ -7,6 +7,7 @@
 
 mod enums;
 mod ids;
+mod index;
 mod progress;
 mod scalars;
 mod task;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use enums::*;
 pub use ids::{AccountId, ExecutionArn, InvalidId, LocationArn, Region, TaskArn};
+pub use index::{ExecutionOrder, StatsDimension};
 pub use progress::Progress;
 pub use scalars::Long;
 pub use task::*;

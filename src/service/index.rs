@@ -13,12 +13,12 @@ use chrono::{DateTime, Datelike, Utc};
 
 use crate::config::StoreTimeouts;
 use crate::error::GatewayError;
-use crate::model::{AccountId, ExecutionArn, Region, TaskArn, TaskExecution};
+use crate::model::{AccountId, ExecutionArn, ExecutionOrder, Region, StatsDimension, TaskArn, TaskExecution};
 use crate::service::executions::{Fetched, ServedFrom};
 use crate::store::index::cursor;
 use crate::store::index::filter::SnapshotFilter;
-use crate::store::index::pages::{Direction, Order};
-use crate::store::index::stats::{Dimension, Percentiles, StatsRow};
+use crate::store::index::pages::Direction;
+use crate::store::index::stats::{Percentiles, StatsRow};
 use crate::store::index::writer::IndexWriter;
 use crate::store::index::IndexStore;
 use crate::store::{within, StoreError};
@@ -157,7 +157,7 @@ impl IndexService {
     pub async fn executions(
         &self,
         filter: FilterArgs,
-        order: Order,
+        order: ExecutionOrder,
         args: PageArgs,
     ) -> Result<IndexPage, GatewayError> {
         self.page(scoped(filter.validate()?, Scope::All)?, order, args).await
@@ -167,7 +167,7 @@ impl IndexService {
     pub async fn history(
         &self,
         filter: FilterArgs,
-        order: Order,
+        order: ExecutionOrder,
         args: PageArgs,
     ) -> Result<IndexPage, GatewayError> {
         self.page(scoped(filter.validate()?, Scope::Finished)?, order, args).await
@@ -176,7 +176,7 @@ impl IndexService {
     async fn page(
         &self,
         filter: SnapshotFilter,
-        order: Order,
+        order: ExecutionOrder,
         args: PageArgs,
     ) -> Result<IndexPage, GatewayError> {
         let digest = cursor::digest(&(&filter, order));
@@ -228,7 +228,7 @@ impl IndexService {
     pub async fn stats(
         &self,
         filter: FilterArgs,
-        group_by: &[Dimension],
+        group_by: &[StatsDimension],
         percentiles: Percentiles,
     ) -> Result<Vec<StatsRow>, GatewayError> {
         let filter = scoped(filter.validate()?, Scope::Finished)?;

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use datasync_gateway::model::ExecutionOrder;
 use datasync_gateway::model::{AccountId, Region, TaskArn, TaskExecution};
 use datasync_gateway::store::index::filter::SnapshotFilter;
-use datasync_gateway::store::index::pages::{Direction, Order};
+use datasync_gateway::store::index::pages::Direction;
 use datasync_gateway::store::Database;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -180,8 +181,10 @@ fn the_sql_filter_and_the_in_memory_filter_select_the_same_executions() {
                 .unwrap();
             store.upsert(&executions).await.unwrap();
             for filter in &filters {
-                let page =
-                    store.page(filter, Order::NewestFirst, Direction::Forward, None, 1_000).await.unwrap();
+                let page = store
+                    .page(filter, ExecutionOrder::StartedAtDesc, Direction::Forward, None, 1_000)
+                    .await
+                    .unwrap();
                 let in_sql: BTreeSet<String> =
                     page.rows.iter().map(|row| row.position.execution_arn.clone()).collect();
                 let in_memory: BTreeSet<String> = executions

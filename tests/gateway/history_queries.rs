@@ -579,8 +579,9 @@ async fn statistics_from_rollups_match_every_execution_through_repeats_rewrites_
 #[tokio::test]
 async fn an_unreadable_snapshot_is_an_error_naming_its_execution_not_a_panic() {
     use datasync_gateway::model::ExecutionArn;
+    use datasync_gateway::model::ExecutionOrder;
     use datasync_gateway::store::index::filter::SnapshotFilter;
-    use datasync_gateway::store::index::pages::{Direction, Order};
+    use datasync_gateway::store::index::pages::Direction;
     use datasync_gateway::store::StoreError;
 
     let rows = dataset(2, 0);
@@ -603,7 +604,9 @@ async fn an_unreadable_snapshot_is_an_error_naming_its_execution_not_a_panic() {
 
     names_broken(store.get(&ExecutionArn::parse(broken).unwrap()).await.map(|_| ()));
     names_broken(store.get_many(&[ExecutionArn::parse(broken).unwrap()]).await.map(|_| ()));
-    let page = store.page(&SnapshotFilter::default(), Order::NewestFirst, Direction::Forward, None, 10).await;
+    let page = store
+        .page(&SnapshotFilter::default(), ExecutionOrder::StartedAtDesc, Direction::Forward, None, 10)
+        .await;
     names_broken(page.map(|_| ()));
     let found = store.get(&ExecutionArn::parse(readable).unwrap()).await.unwrap();
     assert_eq!(found.map(|execution| execution.task_execution_arn.to_string()).as_ref(), Some(readable));

@@ -7,15 +7,8 @@ use sqlx::{Postgres, QueryBuilder};
 use super::cursor::Position;
 use super::filter::SnapshotFilter;
 use super::{IndexStore, StoredSnapshot};
-use crate::model::TaskExecution;
+use crate::model::{ExecutionOrder, TaskExecution};
 use crate::store::StoreError;
-
-/// The order of a history query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-pub enum Order {
-    NewestFirst,
-    OldestFirst,
-}
 
 /// Which way a page is read from its boundary: Relay's `first`/`after` or `last`/`before`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,13 +42,13 @@ impl IndexStore {
     pub async fn page(
         &self,
         filter: &SnapshotFilter,
-        order: Order,
+        order: ExecutionOrder,
         direction: Direction,
         boundary: Option<&Position>,
         limit: usize,
     ) -> Result<Page, StoreError> {
         // Reading backward is reading the opposite order forward, then reversing the page.
-        let descending = (order == Order::NewestFirst) == (direction == Direction::Forward);
+        let descending = (order == ExecutionOrder::StartedAtDesc) == (direction == Direction::Forward);
         let (comparison, sort) = if descending { ("<", "DESC") } else { (">", "ASC") };
 
         let mut sql = QueryBuilder::<Postgres>::new(

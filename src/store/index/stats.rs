@@ -11,32 +11,26 @@ use sqlx::{FromRow, Postgres, QueryBuilder};
 use super::duration_histogram::DurationHistogram;
 use super::filter::SnapshotFilter;
 use super::IndexStore;
+use crate::model::StatsDimension;
 use crate::store::StoreError;
 
-/// What statistics can be grouped by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dimension {
-    Task,
-    Status,
-    /// The UTC calendar day the execution started.
-    Day,
-    Region,
-    ErrorCode,
-}
+/// Every dimension, in the order of the key columns.
+const DIMENSIONS: [StatsDimension; 5] = [
+    StatsDimension::Task,
+    StatsDimension::Status,
+    StatsDimension::Day,
+    StatsDimension::Region,
+    StatsDimension::ErrorCode,
+];
 
-impl Dimension {
-    const ALL: [Dimension; 5] =
-        [Dimension::Task, Dimension::Status, Dimension::Day, Dimension::Region, Dimension::ErrorCode];
-
-    /// The column (or expression) and the name it is selected as.
-    fn sql(self) -> (&'static str, &'static str) {
-        match self {
-            Dimension::Task => ("task_arn", "task_arn"),
-            Dimension::Status => ("status", "status"),
-            Dimension::Day => ("started_day", "day"),
-            Dimension::Region => ("region", "region"),
-            Dimension::ErrorCode => ("error_code", "error_code"),
-        }
+/// A dimension's column (or expression) and the name it is selected as.
+fn key_column(dimension: StatsDimension) -> (&'static str, &'static str) {
+    match dimension {
+        StatsDimension::Task => ("task_arn", "task_arn"),
+        StatsDimension::Status => ("status", "status"),
+        StatsDimension::Day => ("started_day", "day"),
+        StatsDimension::Region => ("region", "region"),
+        StatsDimension::ErrorCode => ("error_code", "error_code"),
     }
 }
 
@@ -53,17 +47,17 @@ pub enum Percentiles {
 
 /// `SELECT * FROM (SELECT <keys>, ` with every dimension, grouped or NULL. `rollups` reads the
 /// rollups' empty-string error code as none.
-fn select_keys(dimensions: &[Dimension], rollups: bool) -> QueryBuilder<'static, Postgres> {
+fn select_keys(dimensions: &[StatsDimension], rollups: bool) -> QueryBuilder<'static, Postgres> {
     let mut sql = QueryBuilder::<Postgres>::new("SELECT * FROM (SELECT ");
-    for dimension in Dimension::ALL {
-        let (expression, name) = dimension.sql();
+    for dimension in DIMENSIONS {
+        let (expression, name) = key_column(dimension);
         if dimensions.contains(&dimension) {
-            if rollups && dimension == Dimension::ErrorCode {
+            if rollups && dimension == StatsDimension::ErrorCode {
                 sql.push("NULLIF(error_code, '') AS error_code, ");
             } else {
                 sql.push(format_args!("{expression} AS {name}, "));
             }
-        } else if dimension == Dimension::Day {
+        } else if dimension == StatsDimension::Day {
             sql.push("NULL::date AS day, ");
         } else {
             sql.push(format_args!("NULL::text AS {name}, "));
@@ -74,9 +68,12 @@ fn select_keys(dimensions: &[Dimension], rollups: bool) -> QueryBuilder<'static,
 
 /// ` GROUP BY <keys>` (on the source's columns), the fence, the order (by the selected names)
 /// and the limit.
-fn push_grouping(sql: &mut QueryBuilder<'_, Postgres>, dimensions: &[Dimension], max_groups: usize) {
-    let (columns, names): (Vec<&str>, Vec<&str>) =
-        Dimension::ALL.iter().filter(|dimension| dimensions.contains(dimension)).map(|d| d.sql()).unzip();
+fn push_grouping(sql: &mut QueryBuilder<'_, Postgres>, dimensions: &[StatsDimension], max_groups: usize) {
+    let (columns, names): (Vec<&str>, Vec<&str>) = DIMENSIONS
+        .iter()
+        .filter(|dimension| dimensions.contains(dimension))
+        .map(|&dimension| key_column(dimension))
+        .unzip();
     if !columns.is_empty() {
         sql.push(format_args!(" GROUP BY {}", columns.join(", ")));
     }
@@ -119,7 +116,7 @@ impl IndexStore {
     pub async fn stats(
         &self,
         filter: &SnapshotFilter,
-        dimensions: &[Dimension],
+        dimensions: &[StatsDimension],
         max_groups: usize,
         percentiles: Percentiles,
     ) -> Result<Vec<StatsRow>, StoreError> {
@@ -158,7 +155,7 @@ impl IndexStore {
     async fn stats_from_rollups(
         &self,
         filter: &SnapshotFilter,
-        dimensions: &[Dimension],
+        dimensions: &[StatsDimension],
         max_groups: usize,
         percentiles: Percentiles,
     ) -> Result<Vec<StatsRow>, StoreError> {
@@ -205,7 +202,7 @@ impl IndexStore {
 /// Counts and sums from the rollups, for a filter that fits their grain.
 fn rollup_query(
     filter: &SnapshotFilter,
-    dimensions: &[Dimension],
+    dimensions: &[StatsDimension],
     max_groups: usize,
 ) -> QueryBuilder<'static, Postgres> {
     let mut sql = select_keys(dimensions, true);
