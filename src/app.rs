@@ -13,17 +13,17 @@ use tokio::net::TcpListener;
 use crate::cache::TaskCaches;
 use crate::config::{Config, DataSyncConfig, HistoryConfig};
 use crate::datasync::DataSyncClient;
-use crate::discovery::{Discovery, SyncParts};
 use crate::graphql::response_cache::ResponseCache;
 use crate::graphql::{build_schema, Gate, Streaming};
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppState, SharedState};
-use crate::live::{Live, LiveSettings, LiveStore};
 use crate::metrics::Metrics;
 use crate::model::Region;
 use crate::service::control::ControlService;
+use crate::service::discovery::{Discovery, SyncParts};
 use crate::service::executions::ExecutionService;
 use crate::service::index::IndexService;
+use crate::service::live::{Live, LiveSettings, LiveStore};
 use crate::service::tasks::TaskService;
 use crate::simulator::{fleet, Simulator, SimulatorConfig};
 use crate::store::index::spool;
@@ -144,7 +144,6 @@ impl Application {
             schema,
             gate,
             limits: config.limits.clone(),
-            database: database.clone(),
             index: index.clone(),
             ready_without_database: config.history.ready_without_database,
             discovery,

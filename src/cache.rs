@@ -1,5 +1,6 @@
 //! The caches in front of DataSync: moka, with an expiry per entry that depends on what the
-//! entry says, and concurrent misses for one key sharing one fetch.
+//! entry says, and concurrent misses for one key sharing one fetch. May import: `model`,
+//! `config`, `error`, `metrics`.
 //!
 //! A finished execution will not change, so it is kept for long; a running one for seconds;
 //! "not found" briefly, so a client retrying a typo does not cost a DataSync call each time.

@@ -1,21 +1,24 @@
 //! datasync-gateway: one typed GraphQL endpoint over AWS DataSync task executions.
 //!
 //! Read in this order: [`app`] wires everything; `http` is the server and its routes;
-//! [`graphql`] is the schema and the gate every request passes; [`service`] (executions),
-//! [`tasks`] and [`history`] are the read paths the resolvers call, on behalf of a [`caller`];
-//! [`cache`] and [`datasync`] are what they read through, [`store`] the PostgreSQL index the
-//! [`discovery`] sync keeps current; [`model`] holds the domain types they all share.
+//! [`graphql`] is the schema and the gate every request passes; [`service`] holds what the
+//! resolvers and the background work call (executions, the index, tasks, control, live
+//! following, the discovery sync), on behalf of a [`request::Caller`]; [`cache`], [`store`] and
+//! [`datasync`] are what the services read and write through; [`model`] holds the domain types
+//! and identifiers they all share.
+//!
+//! Imports run one way, from the top of that list down (`tests/gateway/architecture.rs` checks
+//! each room's list): http → graphql → service → {cache, store, datasync} → model, with
+//! `request`, `config` and `error` beside the model for every layer to use.
 
 pub mod app;
 pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod datasync;
-pub mod discovery;
 pub mod error;
 pub mod graphql;
 mod http;
-pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod request;

@@ -6,6 +6,9 @@
 //!   cannot set headers on one.
 //! - With authentication off (`--auth=none`, or the zero-config loopback default), every
 //!   caller is an anonymous operator, as before identities existed.
+//!
+//! Produces a [`crate::request::Identity`]. May import: `request`, `store` (the keys table),
+//! `model`, `config`, `error`, `metrics`.
 
 mod failures;
 pub mod jwt;

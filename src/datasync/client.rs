@@ -16,7 +16,7 @@ use super::mapping;
 use crate::config::{default_region, DataSyncConfig};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
-use crate::model::{ExecutionArn, Location, Task, TaskArn, TaskExecution, TaskSummary};
+use crate::model::{ExecutionArn, Location, StartOverrides, Task, TaskArn, TaskExecution, TaskSummary};
 use crate::request::Caller;
 use crate::telemetry::Occasionally;
 use aws_config::retry::RetryConfig;
@@ -46,19 +46,6 @@ const CREDENTIAL_CODES: [&str; 6] = [
     "InvalidClientTokenId",
     "MissingAuthenticationTokenException",
 ];
-
-/// What a start may change for one execution (`StartTaskExecution`'s overrides).
-#[derive(Clone, Debug, Default, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StartOverrides {
-    pub bytes_per_second: Option<i64>,
-    /// `POINT_IN_TIME_CONSISTENT`, `ONLY_FILES_TRANSFERRED` or `NONE`.
-    pub verify_mode: Option<String>,
-    /// A DataSync filter pattern (`/photos*|/docs`) of what to transfer.
-    pub includes: Option<String>,
-    /// A DataSync filter pattern of what not to transfer.
-    pub excludes: Option<String>,
-}
 
 #[derive(Clone)]
 pub struct DataSyncClient {

@@ -25,7 +25,7 @@ const STATE_BACKLOG: usize = 64;
 /// skipped event is lost. One watcher cycle announces every finish it saw at once, and a burst
 /// of 100 finishes overran 64 before the subscriber's connection task had run (measured by
 /// `replicas::a_client_told_finished_reads_finished_from_the_index_at_once`).
-const EVENT_BACKLOG: usize = crate::live::hub::FEED_BACKLOG;
+const EVENT_BACKLOG: usize = crate::service::live::hub::FEED_BACKLOG;
 
 /// What makes two subscriptions the same operation.
 #[derive(Clone, PartialEq, Eq, Hash)]

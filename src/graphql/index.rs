@@ -12,9 +12,9 @@ use crate::error::GatewayError;
 use crate::model::{
     DataSyncEnum, EnumValue, ExecutionOrder, Long, StatsDimension, TaskArn, TaskExecutionStatus, TaskMode,
 };
-use crate::service::index::{FilterArgs, IndexPage, IndexService, PageArgs};
-use crate::store::index::filter::SnapshotFilter;
-use crate::store::index::stats::{Percentiles, StatsRow};
+use crate::service::index::{
+    FilterArgs, IndexPage, IndexService, PageArgs, Percentiles, SnapshotFilter, StatsRow,
+};
 
 /// Which recorded executions to include; conditions combine with AND.
 #[derive(InputObject, Default)]

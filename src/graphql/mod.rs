@@ -1,4 +1,9 @@
-//! The GraphQL schema: roots and object types, thin over [`crate::service`].
+//! The GraphQL schema: roots and object types, thin over [`crate::service`], and the gate every
+//! transport passes a request through (persisted queries, limits, field-error completion).
+//! Resolvers take what they need of a request from `context`; none imports another.
+//!
+//! May import: `service`, `request`, `model`, `config`, `error`, `metrics`. Never `store` or
+//! `datasync`: those are the services' to use.
 
 pub mod cache_hint;
 mod completion;
@@ -31,12 +36,12 @@ pub use subscription::Subscription;
 
 use crate::config::LimitsConfig;
 use crate::error::ErrorCode;
-use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::request::Caller;
 use crate::request::Role;
 use crate::service::control::ControlService;
 use crate::service::executions::ExecutionService;
+use crate::service::live::Live;
 use crate::service::tasks::TaskService;
 
 pub use mutation::Mutation;

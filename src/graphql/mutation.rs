@@ -6,7 +6,7 @@ use tracing::Instrument;
 
 use super::context::{caller, execution_arn, resolver_span, Coded};
 use super::TaskExecutionNode;
-use crate::datasync::client::StartOverrides;
+use crate::model::StartOverrides;
 use crate::service::control::ControlService;
 
 pub struct Mutation;

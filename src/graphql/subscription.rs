@@ -1,5 +1,5 @@
 //! The subscription root: an execution followed until it finishes, and the fleet's events.
-//! Thin over [`crate::live`]; the transports are `/graphql/ws` and server-sent events.
+//! Thin over [`crate::service::live`]; the transports are `/graphql/ws` and server-sent events.
 
 use std::sync::Arc;
 
@@ -10,11 +10,11 @@ use futures::{Stream, StreamExt};
 use super::context::{caller, execution_arn, Coded};
 use super::index::ExecutionFilter;
 use super::TaskExecutionNode;
-use crate::live::hub::{ExecutionEvent, ExecutionEventKind};
-use crate::live::Live;
 use crate::model::{EnumValue, TaskExecution, TaskExecutionStatus};
 use crate::service::executions::{Fetched, ServedFrom};
 use crate::service::index::FilterArgs;
+use crate::service::live::hub::{ExecutionEvent, ExecutionEventKind};
+use crate::service::live::Live;
 
 pub struct Subscription;
 

@@ -1,5 +1,9 @@
 //! The HTTP surface: routes, the middleware every request passes through, and the server that
-//! accepts connections.
+//! accepts connections. GraphQL over HTTP, WebSocket and SSE, EventBridge intake, probes and
+//! metrics.
+//!
+//! May import: `graphql`, `service`, `auth`, `request`, `model`, `config`, `error`, `metrics`,
+//! `telemetry`.
 
 mod auth;
 mod connection;
@@ -28,8 +32,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{LimitsConfig, LiveConfig};
 use crate::graphql::{GatewaySchema, Streaming, StreamingExecutor};
-use crate::live::Live;
 use crate::metrics::Metrics;
+use crate::service::live::Live;
 
 /// What the handlers share: one allocation, so that handing it to a request (axum clones the
 /// state for each) is a reference count, not a copy of every cache handle in it.
@@ -54,11 +58,10 @@ pub struct SharedState {
     pub schema: GatewaySchema,
     pub gate: crate::graphql::Gate,
     pub limits: LimitsConfig,
-    pub database: Option<crate::store::Database>,
     pub index: Option<crate::service::index::IndexService>,
     /// Whether `/readyz` stays 200 while the configured database cannot be reached.
     pub ready_without_database: bool,
-    pub discovery: Option<crate::discovery::Discovery>,
+    pub discovery: Option<crate::service::discovery::Discovery>,
     /// The GraphiQL page, rendered once at start-up.
     pub graphiql_page: Arc<str>,
     pub live: Live,

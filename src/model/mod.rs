@@ -1,9 +1,13 @@
-//! The domain type: one DataSync task execution as DataSync described it at one moment.
+//! The domain types every room shares: one DataSync task execution as DataSync described it at
+//! one moment, tasks and locations, the identifiers of all of them ([`ExecutionArn`] and the rest,
+//! parsed once where text enters), and what a read of the index asks for.
 //!
-//! It is built from the SDK's output in exactly one place (`crate::datasync::mapping`), held by
-//! the cache, serialised by the store, and exposed by GraphQL. The GraphQL derives live here so
-//! that the field list is written once; the derived fields (progress, ARN parts, ...) are methods
-//! here and are exposed by `crate::graphql::execution`.
+//! An execution is built from the SDK's output in exactly one place (`crate::datasync::mapping`),
+//! held by the cache, serialised by the store, and exposed by GraphQL. The GraphQL derives live
+//! here so that the field list is written once; the derived fields (progress, ARN parts, ...) are
+//! methods here and are exposed by `crate::graphql::execution`.
+//!
+//! Imports nothing of the crate: every other room stands on it.
 
 mod enums;
 mod ids;

@@ -85,3 +85,16 @@ pub struct Location {
     /// Where it points, e.g. `s3://bucket/prefix/`, `nfs://host/path/`, `smb://host/share/`.
     pub location_uri: String,
 }
+
+/// What a start may change for one execution (`StartTaskExecution`'s overrides).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartOverrides {
+    pub bytes_per_second: Option<i64>,
+    /// `POINT_IN_TIME_CONSISTENT`, `ONLY_FILES_TRANSFERRED` or `NONE`.
+    pub verify_mode: Option<String>,
+    /// A DataSync filter pattern (`/photos*|/docs`) of what to transfer.
+    pub includes: Option<String>,
+    /// A DataSync filter pattern of what not to transfer.
+    pub excludes: Option<String>,
+}

@@ -13,13 +13,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::datasync::client::StartOverrides;
 use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
-use crate::live::Live;
+use crate::model::StartOverrides;
 use crate::model::{ExecutionArn, TaskArn, TaskExecutionStatus};
 use crate::request::Caller;
 use crate::service::executions::{Consistency, ExecutionService, Fetched};
+use crate::service::live::Live;
 use crate::store::control::ControlStore;
 use crate::store::within;
 
@@ -287,7 +287,7 @@ mod tests {
         let metrics = crate::metrics::Metrics::default();
         let datasync = DataSyncClient::new(&config.datasync, None, &regions, metrics.clone()).await;
         let executions = ExecutionService::new(&config.cache, datasync.clone(), None, metrics);
-        let settings = crate::live::LiveSettings {
+        let settings = crate::service::live::LiveSettings {
             poll_interval: Duration::from_secs(3600),
             lease: Duration::from_secs(60),
         };

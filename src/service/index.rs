@@ -16,9 +16,12 @@ use crate::error::GatewayError;
 use crate::model::{AccountId, ExecutionArn, ExecutionOrder, Region, StatsDimension, TaskArn, TaskExecution};
 use crate::service::executions::{Fetched, ServedFrom};
 use crate::store::index::cursor;
-use crate::store::index::filter::SnapshotFilter;
 use crate::store::index::pages::Direction;
-use crate::store::index::stats::{Percentiles, StatsRow};
+
+// What pages and statistics are read with and give, as the store defines them: part of this
+// service's API, so that its callers need not reach into the store.
+pub use crate::store::index::filter::SnapshotFilter;
+pub use crate::store::index::stats::{Percentiles, StatsRow};
 use crate::store::index::writer::IndexWriter;
 use crate::store::index::IndexStore;
 use crate::store::{within, StoreError};
@@ -146,6 +149,11 @@ pub struct IndexService {
 impl IndexService {
     pub fn new(store: IndexStore, writer: IndexWriter, timeouts: StoreTimeouts) -> Self {
         IndexService { store, writer, timeouts, paused_until: Arc::default() }
+    }
+
+    /// Whether the database answers (within the read limit), for readiness.
+    pub async fn reachable(&self) -> bool {
+        within(self.timeouts.read, async { Ok(self.store.ping().await) }).await.unwrap_or(false)
     }
 
     /// The one writer of execution rows.

@@ -11,6 +11,8 @@
 //! `request`, `model`, `config`, `error`, `metrics`. Never `graphql` or `http`.
 
 pub mod control;
+pub mod discovery;
 pub mod executions;
 pub mod index;
+pub mod live;
 pub mod tasks;

@@ -100,11 +100,6 @@ impl Database {
         Ok(())
     }
 
-    pub async fn ping(&self) -> bool {
-        // query_scalar!: the column `?column?` is no Rust name for query!'s record.
-        sqlx::query_scalar!("SELECT 1").fetch_one(&self.pool).await.is_ok()
-    }
-
     pub fn index(&self) -> index::IndexStore {
         index::IndexStore { pool: self.pool.clone() }
     }

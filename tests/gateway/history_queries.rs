@@ -611,3 +611,29 @@ async fn an_unreadable_snapshot_is_an_error_naming_its_execution_not_a_panic() {
     let found = store.get(&ExecutionArn::parse(readable).unwrap()).await.unwrap();
     assert_eq!(found.map(|execution| execution.task_execution_arn.to_string()).as_ref(), Some(readable));
 }
+
+/// A retention reaching before the earliest representable time: the gateway serves with it
+/// (deleting nothing), and `prune` says what is wrong instead of panicking.
+#[tokio::test]
+async fn a_retention_past_the_earliest_time_is_answered_not_a_panic() {
+    let mut config = history_config().await;
+    let database_url = config.history.database_url.clone().unwrap();
+    config.history.history_retention = Some(std::time::Duration::from_secs(31_557_600) * 400_000);
+    config.history.history_prune_interval = std::time::Duration::from_secs(1);
+    let gateway = TestGateway::start_with(config).await;
+    let rows = dataset(1, 0);
+    let store = Database::connect_lazy(&database_url, 1).unwrap().index();
+    store.upsert(&[Arc::new(rows[0].execution())]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await; // past the retention task's second tick
+    let page = gateway.query("{ executions { edges { node { taskExecutionArn } } } }", json!({})).await;
+    assert_eq!(page["data"]["executions"]["edges"].as_array().map(Vec::len), Some(1), "{page}");
+
+    let pruned = tokio::process::Command::new(env!("CARGO_BIN_EXE_datasync-gateway"))
+        .args(["prune", "--database-url", &database_url, "--history-retention", "400000y"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&pruned.stderr);
+    assert_eq!(pruned.status.code(), Some(1), "an error exit, not a panic (101): {stderr}");
+    assert!(stderr.contains("--history-retention reaches before year 1"), "{stderr}");
+}

@@ -1,6 +1,6 @@
 //! Telling other replicas that an execution's row changed: `NOTIFY` as a wake-up, after which
 //! a replica re-reads the row. A notification carries only who wrote and which ARN, so a lost
-//! one costs nothing that a re-read cannot repair (see [`crate::live::listen`]).
+//! one costs nothing that a re-read cannot repair (see `service::live::listen`).
 
 use sqlx::postgres::PgListener;
 

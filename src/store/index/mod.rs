@@ -39,6 +39,12 @@ pub struct IndexStore {
 }
 
 impl IndexStore {
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        // query_scalar!: the column `?column?` is no Rust name for query!'s record.
+        sqlx::query_scalar!("SELECT 1").fetch_one(&self.pool).await.is_ok()
+    }
+
     /// The stored snapshot of one execution, if any.
     pub async fn get(&self, arn: &ExecutionArn) -> Result<Option<TaskExecution>, StoreError> {
         let snapshot = sqlx::query_scalar!(

@@ -22,10 +22,10 @@ use futures::StreamExt;
 
 use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
-use crate::live::Live;
 use crate::model::{ExecutionArn, TaskExecution};
 use crate::request::Caller;
 use crate::service::executions::{Consistency, ExecutionService};
+use crate::service::live::Live;
 use crate::service::tasks::TaskService;
 use crate::store::coordination::Coordination;
 use crate::store::index::IndexStore;

@@ -2,13 +2,14 @@
 //! changes pushed to subscribers on every replica.
 //!
 //! - [`hub`]: what this replica knows of running executions, and its subscribers' channels;
-//! - [`watcher`]: polls the running executions this replica holds leases on, and those it is
+//! - `watcher`: polls the running executions this replica holds leases on, and those it is
 //!   told about (EventBridge hints);
-//! - [`listen`]: changes written by other replicas, from PostgreSQL's `NOTIFY`.
+//! - `listen`: changes written by other replicas, from PostgreSQL's `NOTIFY`.
 //!
 //! With a database, each running execution in the index is polled by the one replica holding
 //! its lease, and every description it gets is written to the index and announced; without one
-//! (or while it is down), each replica polls what its own subscribers follow.
+//! (or while it is down), each replica polls what its own subscribers follow. Whatever is
+//! observed is written through the index's one writer ([`Live::observed`]) before it is pushed.
 
 mod hints;
 pub mod hub;
