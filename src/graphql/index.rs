@@ -10,10 +10,11 @@ use super::context::{cache_hint, index, resolver_span, Coded};
 use super::TaskExecutionNode;
 use crate::error::GatewayError;
 use crate::model::{
-    DataSyncEnum, EnumValue, ExecutionOrder, Long, StatsDimension, TaskArn, TaskExecutionStatus, TaskMode,
+    AccountId, DataSyncEnum, EnumValue, ExecutionOrder, Long, Region, StatsDimension, TaskArn,
+    TaskExecutionStatus, TaskMode,
 };
 use crate::service::index::{
-    FilterArgs, IndexPage, IndexService, PageArgs, Percentiles, SnapshotFilter, StatsRow,
+    IndexPage, IndexService, PageArgs, Percentiles, Scope, SnapshotFilter, StatsRow,
 };
 
 /// Which recorded executions to include; conditions combine with AND.
@@ -48,31 +49,51 @@ impl ExecutionFilter {
     }
 }
 
-/// As the index service takes it: enums as DataSync's strings (`UNKNOWN` is no status to
-/// filter by), the rest as sent, for the service to check.
-impl TryFrom<Option<ExecutionFilter>> for FilterArgs {
+/// The filter as the index reads it: identifiers parsed here, where the text enters; enums as
+/// DataSync's strings (`UNKNOWN` is no status to filter by). Its bounds are the service's to check.
+impl TryFrom<Option<ExecutionFilter>> for SnapshotFilter {
     type Error = GatewayError;
 
     fn try_from(filter: Option<ExecutionFilter>) -> Result<Self, GatewayError> {
         let filter = filter.unwrap_or_default();
-        let bad = |message: &str| GatewayError::BadUserInput(message.into());
+        let bad = |message: String| GatewayError::BadUserInput(message);
+        let task_arns = filter
+            .task_arns
+            .unwrap_or_default()
+            .iter()
+            .map(|arn| TaskArn::parse(arn).map_err(|invalid| bad(format!("filter.taskArns: {invalid}"))))
+            .collect::<Result<Vec<_>, _>>()?;
         let statuses = filter
             .statuses
             .unwrap_or_default()
             .into_iter()
             .map(|status| status.wire().map(str::to_owned))
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| bad("filter.statuses: UNKNOWN is not a status to filter by"))?;
+            .ok_or_else(|| bad("filter.statuses: UNKNOWN is not a status to filter by".into()))?;
         let task_mode = filter
             .task_mode
-            .map(|mode| mode.wire().ok_or_else(|| bad("filter.taskMode: UNKNOWN is not a mode to filter by")))
+            .map(|mode| {
+                mode.wire().ok_or_else(|| bad("filter.taskMode: UNKNOWN is not a mode to filter by".into()))
+            })
             .transpose()?
             .map(str::to_owned);
-        Ok(FilterArgs {
-            task_arns: filter.task_arns.unwrap_or_default().into_iter().map(|arn| arn.0).collect(),
+        let region = filter
+            .region
+            .map(|region| {
+                Region::parse(&region).map_err(|_| bad("filter.region must look like `us-east-1`".into()))
+            })
+            .transpose()?;
+        let account_id = filter
+            .account_id
+            .map(|account| {
+                AccountId::parse(&account).map_err(|_| bad("filter.accountId must be 12 digits".into()))
+            })
+            .transpose()?;
+        Ok(SnapshotFilter {
+            task_arns,
             statuses,
-            region: filter.region,
-            account_id: filter.account_id,
+            region,
+            account_id,
             task_mode,
             started_after: filter.started_after,
             started_before: filter.started_before,
@@ -165,27 +186,16 @@ impl HistoryTotals {
 
 pub type HistoryConnection = Connection<String, TaskExecutionNode, HistoryTotals, EmptyFields>;
 
-/// Every execution the index holds, running and finished, as a Relay connection.
-pub async fn executions(
+/// A page of the executions in `scope`, as a Relay connection.
+pub async fn page(
     ctx: &Context<'_>,
     filter: Option<ExecutionFilter>,
+    scope: Scope,
     order_by: ExecutionOrder,
     args: PageArgs,
 ) -> Result<HistoryConnection> {
     let service = index(ctx)?;
-    let page = service.executions(filter.try_into().coded()?, order_by, args);
-    connection(ctx, service, page.instrument(resolver_span(ctx)).await.coded()?)
-}
-
-/// Finished executions, as a Relay connection.
-pub async fn history(
-    ctx: &Context<'_>,
-    filter: Option<ExecutionFilter>,
-    order_by: ExecutionOrder,
-    args: PageArgs,
-) -> Result<HistoryConnection> {
-    let service = index(ctx)?;
-    let page = service.history(filter.try_into().coded()?, order_by, args);
+    let page = service.page(filter.try_into().coded()?, scope, order_by, args);
     connection(ctx, service, page.instrument(resolver_span(ctx)).await.coded()?)
 }
 

@@ -16,7 +16,7 @@ use super::TaskExecutionNode;
 use crate::error::GatewayError;
 use crate::model::{ExecutionOrder, StatsDimension};
 use crate::service::executions::{Consistency, MAX_BATCH_ARNS};
-use crate::service::index::PageArgs;
+use crate::service::index::{PageArgs, Scope};
 use crate::service::tasks::MAX_TASK_PAGE;
 
 pub struct Query;
@@ -183,7 +183,7 @@ impl Query {
         before: Option<String>,
     ) -> Result<HistoryConnection> {
         let args = PageArgs { first, after, last, before };
-        index::history(ctx, filter, order_by.unwrap_or_default(), args).await
+        index::page(ctx, filter, Scope::Finished, order_by.unwrap_or_default(), args).await
     }
 
     /// Every execution the gateway's index holds, running and finished, across tasks and
@@ -203,7 +203,7 @@ impl Query {
         before: Option<String>,
     ) -> Result<HistoryConnection> {
         let args = PageArgs { first, after, last, before };
-        index::executions(ctx, filter, order_by.unwrap_or_default(), args).await
+        index::page(ctx, filter, Scope::All, order_by.unwrap_or_default(), args).await
     }
 
     /// Counts, sums and duration percentiles of recorded executions, per group of `groupBy`

@@ -12,7 +12,7 @@ use super::index::ExecutionFilter;
 use super::TaskExecutionNode;
 use crate::model::{EnumValue, TaskExecution, TaskExecutionStatus};
 use crate::service::executions::{Fetched, ServedFrom};
-use crate::service::index::FilterArgs;
+use crate::service::index::{checked, SnapshotFilter};
 use crate::service::live::hub::{ExecutionEvent, ExecutionEventKind};
 use crate::service::live::Live;
 
@@ -51,7 +51,7 @@ impl Subscription {
         ctx: &Context<'_>,
         filter: Option<ExecutionFilter>,
     ) -> Result<impl Stream<Item = ExecutionEventNode>> {
-        let filter = FilterArgs::try_from(filter).and_then(FilterArgs::validate).coded()?;
+        let filter = SnapshotFilter::try_from(filter).and_then(checked).coded()?;
         let events = ctx.data_unchecked::<Live>().events(filter);
         Ok(events.map(|ExecutionEvent { kind, previous_status, execution }| ExecutionEventNode {
             kind,

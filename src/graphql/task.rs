@@ -20,7 +20,7 @@ use crate::model::{
     TaskScheduleDetails, TaskStatus, TaskSummary,
 };
 use crate::service::executions::Consistency;
-use crate::service::index::PageArgs;
+use crate::service::index::{PageArgs, Scope};
 use crate::service::tasks::TaskListing;
 
 /// One DataSync task: what it copies from where to where, and how.
@@ -225,14 +225,15 @@ impl TaskNode {
     ) -> Result<HistoryConnection> {
         let filter = Some(filter.unwrap_or_default().for_task(&self.arn));
         let args = PageArgs { first, after, last, before };
-        Box::pin(index::executions(ctx, filter, order_by.unwrap_or_default(), args)).await
+        Box::pin(index::page(ctx, filter, Scope::All, order_by.unwrap_or_default(), args)).await
     }
 
     /// The task's most recently started execution in the index.
     async fn latest_execution(&self, ctx: &Context<'_>) -> Result<Option<TaskExecutionNode>> {
         let filter = Some(ExecutionFilter::default().for_task(&self.arn));
         let args = PageArgs { first: Some(1), ..PageArgs::default() };
-        let page = Box::pin(index::executions(ctx, filter, ExecutionOrder::StartedAtDesc, args)).await?;
+        let page =
+            Box::pin(index::page(ctx, filter, Scope::All, ExecutionOrder::StartedAtDesc, args)).await?;
         Ok(page.edges.into_iter().next().map(|edge| edge.node))
     }
 

@@ -9,11 +9,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::Datelike;
 
 use crate::config::StoreTimeouts;
 use crate::error::GatewayError;
-use crate::model::{AccountId, ExecutionArn, ExecutionOrder, Region, StatsDimension, TaskArn, TaskExecution};
+use crate::model::{ExecutionArn, ExecutionOrder, StatsDimension, TaskExecution};
 use crate::service::executions::{Fetched, ServedFrom};
 use crate::store::index::cursor;
 use crate::store::index::pages::Direction;
@@ -44,78 +44,37 @@ pub struct PageArgs {
     pub before: Option<String>,
 }
 
-/// Which executions to include, as a caller sent it; [`FilterArgs::validate`] checks it.
-#[derive(Clone, Debug, Default)]
-pub struct FilterArgs {
-    pub task_arns: Vec<String>,
-    /// DataSync's status strings.
-    pub statuses: Vec<String>,
-    pub region: Option<String>,
-    pub account_id: Option<String>,
-    pub task_mode: Option<String>,
-    pub started_after: Option<DateTime<Utc>>,
-    pub started_before: Option<DateTime<Utc>>,
-    pub error_code: Option<String>,
-    pub running: Option<bool>,
-    pub updated_after: Option<DateTime<Utc>>,
-}
-
-impl FilterArgs {
-    /// The filter, its identifiers parsed and its bounds checked; the message names the field.
-    pub fn validate(self) -> Result<SnapshotFilter, GatewayError> {
-        if self.task_arns.len() > MAX_FILTER_TASKS {
-            return Err(bad(format!(
-                "filter.taskArns takes at most {MAX_FILTER_TASKS} ARNs; got {}",
-                self.task_arns.len()
-            )));
-        }
-        let task_arns = self
-            .task_arns
-            .iter()
-            .map(|arn| TaskArn::parse(arn).map_err(|invalid| bad(format!("filter.taskArns: {invalid}"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        let region = self
-            .region
-            .map(|region| Region::parse(&region).map_err(|_| bad("filter.region must look like `us-east-1`")))
-            .transpose()?;
-        let account_id = self
-            .account_id
-            .map(|account| AccountId::parse(&account).map_err(|_| bad("filter.accountId must be 12 digits")))
-            .transpose()?;
-        if self
-            .error_code
-            .as_ref()
-            .is_some_and(|code| code.is_empty() || code.len() > 256 || code.contains('\0'))
-        {
-            return Err(bad("filter.errorCode must be 1 to 256 characters, without NUL"));
-        }
-        for (name, time) in [
-            ("startedAfter", self.started_after),
-            ("startedBefore", self.started_before),
-            ("updatedAfter", self.updated_after),
-        ] {
-            if time.is_some_and(|time| !(1..=9999).contains(&time.year())) {
-                return Err(bad(format!("filter.{name} must be between the years 1 and 9999")));
-            }
-        }
-        if let (Some(after), Some(before)) = (self.started_after, self.started_before) {
-            if after >= before {
-                return Err(bad("filter.startedAfter must be earlier than filter.startedBefore"));
-            }
-        }
-        Ok(SnapshotFilter {
-            task_arns,
-            statuses: self.statuses,
-            region,
-            account_id,
-            task_mode: self.task_mode,
-            started_after: self.started_after,
-            started_before: self.started_before,
-            error_code: self.error_code,
-            running: self.running,
-            updated_after: self.updated_after,
-        })
+/// `filter` with its bounds checked (its identifiers were parsed where they entered); the
+/// message names the field.
+pub fn checked(filter: SnapshotFilter) -> Result<SnapshotFilter, GatewayError> {
+    if filter.task_arns.len() > MAX_FILTER_TASKS {
+        return Err(bad(format!(
+            "filter.taskArns takes at most {MAX_FILTER_TASKS} ARNs; got {}",
+            filter.task_arns.len()
+        )));
     }
+    if filter
+        .error_code
+        .as_ref()
+        .is_some_and(|code| code.is_empty() || code.len() > 256 || code.contains('\0'))
+    {
+        return Err(bad("filter.errorCode must be 1 to 256 characters, without NUL"));
+    }
+    for (name, time) in [
+        ("startedAfter", filter.started_after),
+        ("startedBefore", filter.started_before),
+        ("updatedAfter", filter.updated_after),
+    ] {
+        if time.is_some_and(|time| !(1..=9999).contains(&time.year())) {
+            return Err(bad(format!("filter.{name} must be between the years 1 and 9999")));
+        }
+    }
+    if let (Some(after), Some(before)) = (filter.started_after, filter.started_before) {
+        if after >= before {
+            return Err(bad("filter.startedAfter must be earlier than filter.startedBefore"));
+        }
+    }
+    Ok(filter)
 }
 
 /// One page of the index.
@@ -129,8 +88,8 @@ pub struct IndexPage {
 }
 
 /// Which executions a read covers.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Scope {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
     /// Every execution the index holds, running and finished (`executions`).
     All,
     /// Finished ones only (`executionHistory`, statistics).
@@ -161,32 +120,15 @@ impl IndexService {
         &self.writer
     }
 
-    /// Every execution the index holds, running and finished, a page at a time.
-    pub async fn executions(
-        &self,
-        filter: FilterArgs,
-        order: ExecutionOrder,
-        args: PageArgs,
-    ) -> Result<IndexPage, GatewayError> {
-        self.page(scoped(filter.validate()?, Scope::All)?, order, args).await
-    }
-
-    /// Finished executions, a page at a time.
-    pub async fn history(
-        &self,
-        filter: FilterArgs,
-        order: ExecutionOrder,
-        args: PageArgs,
-    ) -> Result<IndexPage, GatewayError> {
-        self.page(scoped(filter.validate()?, Scope::Finished)?, order, args).await
-    }
-
-    async fn page(
+    /// A page of the executions in `scope`.
+    pub async fn page(
         &self,
         filter: SnapshotFilter,
+        scope: Scope,
         order: ExecutionOrder,
         args: PageArgs,
     ) -> Result<IndexPage, GatewayError> {
+        let filter = scoped(checked(filter)?, scope)?;
         let digest = cursor::digest(&(&filter, order));
         let (direction, limit, boundary) = match (args.first, args.last) {
             (Some(_), Some(_)) => return Err(bad("give `first` or `last`, not both")),
@@ -235,11 +177,11 @@ impl IndexService {
     /// Statistics of finished executions, per group of `group_by`.
     pub async fn stats(
         &self,
-        filter: FilterArgs,
+        filter: SnapshotFilter,
         group_by: &[StatsDimension],
         percentiles: Percentiles,
     ) -> Result<Vec<StatsRow>, GatewayError> {
-        let filter = scoped(filter.validate()?, Scope::Finished)?;
+        let filter = scoped(checked(filter)?, Scope::Finished)?;
         let read = self.store.stats(&filter, group_by, MAX_STATS_GROUPS + 1, percentiles);
         let rows = within(self.timeouts.query, read).await.map_err(unavailable)?;
         if rows.len() > MAX_STATS_GROUPS {
@@ -318,4 +260,56 @@ fn page_size(name: &str, value: i32) -> Result<usize, GatewayError> {
 fn unavailable(error: StoreError) -> GatewayError {
     tracing::error!(%error, "index query failed");
     GatewayError::from(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn refused(filter: SnapshotFilter) -> String {
+        match checked(filter) {
+            Err(GatewayError::BadUserInput(message)) => message,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn filters_out_of_bounds_are_refused_naming_the_field() {
+        let task = crate::model::TaskArn::parse(
+            "arn:aws:datasync:us-east-1:111222333444:task/task-0208075f79cedf4a2",
+        );
+        let many = SnapshotFilter { task_arns: vec![task.unwrap(); 101], ..Default::default() };
+        assert!(refused(many).contains("filter.taskArns takes at most 100"));
+        let nul = SnapshotFilter { error_code: Some("a\0b".into()), ..Default::default() };
+        assert!(refused(nul).contains("filter.errorCode"));
+        let year_0 = chrono::Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap();
+        assert!(refused(SnapshotFilter { updated_after: Some(year_0), ..Default::default() })
+            .contains("updatedAfter"));
+        let now = chrono::Utc::now();
+        let backwards =
+            SnapshotFilter { started_after: Some(now), started_before: Some(now), ..Default::default() };
+        assert!(refused(backwards).contains("earlier than"));
+        assert!(checked(SnapshotFilter { started_before: Some(now), ..Default::default() }).is_ok());
+    }
+
+    #[test]
+    fn history_is_the_finished_part_of_the_index() {
+        let all = scoped(SnapshotFilter::default(), Scope::All).unwrap();
+        assert_eq!(all.running, None);
+        let finished = scoped(SnapshotFilter::default(), Scope::Finished).unwrap();
+        assert_eq!(finished.running, Some(false));
+        let running = SnapshotFilter { running: Some(true), ..Default::default() };
+        assert!(scoped(running, Scope::Finished).is_err(), "history has no running executions to give");
+    }
+
+    #[test]
+    fn page_sizes_are_bounded() {
+        assert_eq!(page_size("first", 1).unwrap(), 1);
+        assert_eq!(page_size("first", 500).unwrap(), 500);
+        for wrong in [0, -1, 501, i32::MAX] {
+            assert!(page_size("first", wrong).is_err(), "{wrong}");
+        }
+    }
 }

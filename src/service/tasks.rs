@@ -170,3 +170,72 @@ fn decode_cursor(cursor: &str) -> Option<TaskArn> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
     TaskArn::parse(std::str::from_utf8(&bytes).ok()?).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::simulator::{Simulator, SimulatorConfig};
+
+    /// A task service over the SDK to a simulator of its own (four tasks: three in us-east-1,
+    /// one in eu-west-1).
+    async fn service() -> (TaskService, Simulator) {
+        let simulator = Simulator::start(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            SimulatorConfig::with_tick(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+        let mut config = crate::config::Config::defaults();
+        config.datasync.fake_credentials = true;
+        config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+        let regions: Vec<crate::model::Region> =
+            crate::simulator::fleet::REGIONS.map(|region| region.parse().unwrap()).to_vec();
+        let metrics = crate::metrics::Metrics::default();
+        let datasync = DataSyncClient::new(&config.datasync, None, &regions, metrics.clone()).await;
+        (TaskService::new(TaskCaches::new(&config.cache, &metrics), datasync), simulator)
+    }
+
+    fn names(page: &TaskPage) -> Vec<&str> {
+        page.tasks.iter().map(|(_, task)| task.name.as_deref().unwrap_or_default()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_listing_is_filtered_ordered_by_arn_and_paged_by_cursor() {
+        let (service, simulator) = service().await;
+        let caller = Caller::internal("tasks-test");
+
+        let first = service.page(TaskListing::default(), Some(3), None, &caller).await.unwrap();
+        assert_eq!(
+            names(&first),
+            ["archive-s3-to-s3-enhanced", "nightly-nfs-to-s3", "demo-quick-copy"],
+            "eu-west-1 < us-east-1"
+        );
+        assert!(first.has_next_page && !first.has_previous_page);
+        let (cursor, _) = first.tasks.last().unwrap();
+        let rest = service.page(TaskListing::default(), Some(3), Some(cursor), &caller).await.unwrap();
+        assert_eq!(names(&rest), ["weekly-smb-to-fsx"]);
+        assert!(!rest.has_next_page && rest.has_previous_page);
+
+        let named = TaskListing { name_contains: Some("S3".into()), ..Default::default() };
+        let named = service.page(named, None, None, &caller).await.unwrap();
+        assert_eq!(names(&named), ["archive-s3-to-s3-enhanced", "nightly-nfs-to-s3"], "case-insensitive");
+        let ireland = TaskListing { regions: Some(vec!["eu-west-1".into()]), ..Default::default() };
+        assert_eq!(
+            names(&service.page(ireland, None, None, &caller).await.unwrap()),
+            ["archive-s3-to-s3-enhanced"]
+        );
+        assert_eq!(simulator.calls("ListTasks"), 2, "each region's list read once, then from the cache");
+
+        for (first, after) in [(Some(0), None), (Some(101), None), (None, Some("not a cursor"))] {
+            let refused = service.page(TaskListing::default(), first, after, &caller).await;
+            assert!(matches!(refused, Err(GatewayError::BadUserInput(_))), "{first:?} {after:?}");
+        }
+        let elsewhere = TaskListing { regions: Some(vec!["ap-south-1".into()]), ..Default::default() };
+        let refused = service.page(elsewhere, None, None, &caller).await;
+        assert!(
+            matches!(refused, Err(GatewayError::BadUserInput(message)) if message.contains("not served"))
+        );
+    }
+}
