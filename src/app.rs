@@ -204,7 +204,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves, finishes the requests in flight (closing WebSockets and
     /// event streams), hands this replica's leases over, then writes the snapshots still queued
-    /// for the history store, spooling to disk what it cannot write.
+    /// for the index, spooling to disk what it cannot write.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let Application {
             listener,

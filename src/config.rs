@@ -262,7 +262,7 @@ pub struct CacheConfig {
     pub stale_if_error: Duration,
 }
 
-/// The history store. Its `Debug` leaves out the database URL, which may hold a password.
+/// The database: the index of executions (history is its finished part), the sync, retention. Its `Debug` leaves out the database URL, which may hold a password.
 #[derive(Args, Clone)]
 pub struct HistoryConfig {
     /// PostgreSQL for execution history, e.g. postgres://user:password@host/db. Without it the

@@ -17,7 +17,7 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready to take traffic, and the state of the history store.
+/// Ready to take traffic, and the state of the index (its database and writer), the sync and live following.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let (history, database_down) = match &state.index {
         Some(index) => {

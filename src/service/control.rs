@@ -265,27 +265,13 @@ impl ControlService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::testing::simulated_datasync;
     use crate::simulator::fleet::seeded;
-    use crate::simulator::{Simulator, SimulatorConfig};
+    use crate::simulator::Simulator;
 
-    /// A control service without a database, over the SDK to a simulator of its own whose
-    /// executions stay where they start (an hour a tick): new ones are QUEUED or LAUNCHING.
+    /// A control service without a database, over the SDK to a simulator of its own.
     async fn control() -> (ControlService, Simulator) {
-        let simulator = Simulator::start(
-            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            SimulatorConfig::with_tick(Duration::from_secs(3600)),
-        )
-        .await
-        .unwrap();
-        let mut config = crate::config::Config::defaults();
-        config.datasync.simulator = false;
-        config.datasync.fake_credentials = true;
-        let regions: Vec<crate::model::Region> =
-            crate::simulator::fleet::REGIONS.map(|region| region.parse().unwrap()).to_vec();
-        config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
-        config.datasync.initial_backoff = Duration::from_millis(10);
-        let metrics = crate::metrics::Metrics::default();
-        let datasync = DataSyncClient::new(&config.datasync, None, &regions, metrics.clone()).await;
+        let (datasync, config, metrics, simulator) = simulated_datasync().await;
         let executions = ExecutionService::new(&config.cache, datasync.clone(), None, metrics);
         let settings = crate::service::live::LiveSettings {
             poll_interval: Duration::from_secs(3600),

@@ -16,3 +16,37 @@ pub mod executions;
 pub mod index;
 pub mod live;
 pub mod tasks;
+
+/// What the services' unit tests stand on: the real SDK client over HTTP to a simulator of
+/// their own, no database.
+#[cfg(test)]
+mod testing {
+    use std::time::Duration;
+
+    use crate::config::Config;
+    use crate::datasync::DataSyncClient;
+    use crate::metrics::Metrics;
+    use crate::simulator::{fleet, Simulator, SimulatorConfig};
+
+    /// A client for the simulator's regions, with the default configuration and short retry
+    /// backoff. The simulator's executions stay where they start (an hour a tick): new ones are
+    /// QUEUED or LAUNCHING.
+    pub(crate) async fn simulated_datasync() -> (DataSyncClient, Config, Metrics, Simulator) {
+        let simulator = Simulator::start(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            SimulatorConfig::with_tick(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+        let mut config = Config::defaults();
+        config.datasync.simulator = false;
+        config.datasync.fake_credentials = true;
+        config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+        config.datasync.initial_backoff = Duration::from_millis(10);
+        let regions: Vec<crate::model::Region> =
+            fleet::REGIONS.map(|region| region.parse().unwrap()).to_vec();
+        let metrics = Metrics::default();
+        let datasync = DataSyncClient::new(&config.datasync, None, &regions, metrics.clone()).await;
+        (datasync, config, metrics, simulator)
+    }
+}

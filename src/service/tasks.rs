@@ -173,27 +173,14 @@ fn decode_cursor(cursor: &str) -> Option<TaskArn> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::simulator::{Simulator, SimulatorConfig};
+    use crate::service::testing::simulated_datasync;
+    use crate::simulator::Simulator;
 
     /// A task service over the SDK to a simulator of its own (four tasks: three in us-east-1,
     /// one in eu-west-1).
     async fn service() -> (TaskService, Simulator) {
-        let simulator = Simulator::start(
-            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            SimulatorConfig::with_tick(Duration::from_secs(3600)),
-        )
-        .await
-        .unwrap();
-        let mut config = crate::config::Config::defaults();
-        config.datasync.fake_credentials = true;
-        config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
-        let regions: Vec<crate::model::Region> =
-            crate::simulator::fleet::REGIONS.map(|region| region.parse().unwrap()).to_vec();
-        let metrics = crate::metrics::Metrics::default();
-        let datasync = DataSyncClient::new(&config.datasync, None, &regions, metrics.clone()).await;
+        let (datasync, config, metrics, simulator) = simulated_datasync().await;
         (TaskService::new(TaskCaches::new(&config.cache, &metrics), datasync), simulator)
     }
 
