@@ -67,8 +67,37 @@ pub fn task_execution(
                 delete: failed.delete().into(),
             })
             .map(Box::new),
+        launch_time: output.launch_time().and_then(timestamp),
+        end_time: output.end_time().and_then(timestamp),
+        folders: folder_counters(output).map(Box::new),
         fetched_at,
     }
+}
+
+/// The directory counters, when DataSync sent any of them.
+fn folder_counters(output: &DescribeTaskExecutionOutput) -> Option<FolderCounters> {
+    let long = |value: Option<i64>| value.map(Long);
+    let counters = FolderCounters {
+        estimated_folders_to_transfer: long(output.estimated_folders_to_transfer()),
+        estimated_folders_to_delete: long(output.estimated_folders_to_delete()),
+        folders_skipped: long(output.folders_skipped()),
+        folders_prepared: long(output.folders_prepared()),
+        folders_transferred: long(output.folders_transferred()),
+        folders_verified: long(output.folders_verified()),
+        folders_deleted: long(output.folders_deleted()),
+        folders_listed: output.folders_listed().map(|listed| FoldersListed {
+            at_source: listed.at_source().into(),
+            at_destination_for_delete: listed.at_destination_for_delete().into(),
+        }),
+        folders_failed: output.folders_failed().map(|failed| FoldersFailed {
+            list: failed.list().into(),
+            prepare: failed.prepare().into(),
+            transfer: failed.transfer().into(),
+            verify: failed.verify().into(),
+            delete: failed.delete().into(),
+        }),
+    };
+    (counters != FolderCounters::default()).then_some(counters)
 }
 
 /// A task as DescribeTask describes it. `requested` is the ARN asked for, as for executions.
@@ -81,6 +110,8 @@ pub fn task(requested: &TaskArn, output: &DescribeTaskOutput, fetched_at: DateTi
         source_location_arn: identifier("SourceLocationArn", output.source_location_arn()),
         destination_location_arn: identifier("DestinationLocationArn", output.destination_location_arn()),
         cloud_watch_log_group_arn: output.cloud_watch_log_group_arn().map(str::to_owned),
+        source_network_interface_arns: output.source_network_interface_arns().to_vec(),
+        destination_network_interface_arns: output.destination_network_interface_arns().to_vec(),
         options: output.options().map(options),
         excludes: output.excludes().iter().map(filter_rule).collect(),
         includes: output.includes().iter().map(filter_rule).collect(),

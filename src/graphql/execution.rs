@@ -5,7 +5,9 @@ use std::sync::Arc;
 use async_graphql::{ComplexObject, SimpleObject, ID};
 
 use super::task::TaskNode;
-use crate::model::{AccountId, Progress, TaskArn, TaskExecution};
+use crate::model::{
+    AccountId, FolderCounters, FoldersFailed, FoldersListed, Long, Progress, TaskArn, TaskExecution,
+};
 use crate::service::executions::{Fetched, ServedFrom};
 
 /// One execution of a DataSync task, as DataSync described it at `fetchedAt`.
@@ -16,6 +18,12 @@ pub struct TaskExecutionNode {
     execution: Arc<TaskExecution>,
     #[graphql(skip)]
     served_from: ServedFrom,
+}
+
+impl TaskExecutionNode {
+    fn folders(&self) -> Option<&FolderCounters> {
+        self.execution.folders.as_deref()
+    }
 }
 
 impl From<Fetched> for TaskExecutionNode {
@@ -65,6 +73,52 @@ impl TaskExecutionNode {
     /// The AWS account that owns the task.
     async fn account_id(&self) -> AccountId {
         self.execution.task_execution_arn.account_id()
+    }
+
+    /// Directories DataSync expects to transfer (Enhanced mode, which counts directories apart
+    /// from files; null where DataSync does not send it, as in Basic mode).
+    async fn estimated_folders_to_transfer(&self) -> Option<Long> {
+        self.folders()?.estimated_folders_to_transfer
+    }
+
+    /// Directories DataSync expects to delete at the destination (Enhanced mode).
+    async fn estimated_folders_to_delete(&self) -> Option<Long> {
+        self.folders()?.estimated_folders_to_delete
+    }
+
+    /// Directories skipped (Enhanced mode).
+    async fn folders_skipped(&self) -> Option<Long> {
+        self.folders()?.folders_skipped
+    }
+
+    /// Directories DataSync will attempt to transfer after comparing the locations (Enhanced mode).
+    async fn folders_prepared(&self) -> Option<Long> {
+        self.folders()?.folders_prepared
+    }
+
+    /// Directories transferred so far (Enhanced mode).
+    async fn folders_transferred(&self) -> Option<Long> {
+        self.folders()?.folders_transferred
+    }
+
+    /// Directories verified (Enhanced mode).
+    async fn folders_verified(&self) -> Option<Long> {
+        self.folders()?.folders_verified
+    }
+
+    /// Directories deleted at the destination (Enhanced mode).
+    async fn folders_deleted(&self) -> Option<Long> {
+        self.folders()?.folders_deleted
+    }
+
+    /// Directories found at the locations (Enhanced mode).
+    async fn folders_listed(&self) -> Option<&FoldersListed> {
+        self.folders()?.folders_listed.as_ref()
+    }
+
+    /// Directories that failed in each phase (Enhanced mode).
+    async fn folders_failed(&self) -> Option<&FoldersFailed> {
+        self.folders()?.folders_failed.as_ref()
     }
 
     /// SUCCESS or ERROR: the status will not change again.

@@ -147,6 +147,16 @@ impl TaskNode {
         Ok(self.described(ctx).await?.cloud_watch_log_group_arn.clone())
     }
 
+    /// The ARNs of the network interfaces DataSync created for traffic at the source location.
+    async fn source_network_interface_arns(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        Ok(self.described(ctx).await?.source_network_interface_arns.clone())
+    }
+
+    /// The ARNs of the network interfaces DataSync created for traffic at the destination.
+    async fn destination_network_interface_arns(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        Ok(self.described(ctx).await?.destination_network_interface_arns.clone())
+    }
+
     /// The task's default options; an execution may override them.
     async fn options(&self, ctx: &Context<'_>) -> Result<Option<TaskExecutionOptions>> {
         Ok(self.described(ctx).await?.options.clone())

@@ -84,6 +84,18 @@ pub struct TaskExecution {
     pub files_listed: Option<Box<FilesListed>>,
     /// Objects that failed in each phase (Enhanced mode).
     pub files_failed: Option<Box<FilesFailed>>,
+    /// When the execution actually began. For a queued execution, later than `startTime`: it
+    /// waited for the task's earlier executions to finish.
+    #[serde(default)]
+    pub launch_time: Option<DateTime<Utc>>,
+    /// When the execution ended.
+    #[serde(default)]
+    pub end_time: Option<DateTime<Utc>>,
+    /// Directories, which Enhanced mode counts apart from files (exposed as `foldersTransferred`
+    /// and the rest by `crate::graphql::execution`). Absent when DataSync sent none (Basic mode).
+    #[graphql(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folders: Option<Box<FolderCounters>>,
     /// When the gateway received this description from DataSync.
     pub fetched_at: DateTime<Utc>,
 }
@@ -283,6 +295,48 @@ pub struct FilesFailed {
     /// Objects that failed to verify.
     pub verify: Long,
     /// Objects that failed to delete.
+    pub delete: Long,
+}
+
+/// DataSync's directory counters (Enhanced mode), each null when DataSync did not send it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FolderCounters {
+    pub estimated_folders_to_transfer: Option<Long>,
+    pub estimated_folders_to_delete: Option<Long>,
+    pub folders_skipped: Option<Long>,
+    pub folders_prepared: Option<Long>,
+    pub folders_transferred: Option<Long>,
+    pub folders_verified: Option<Long>,
+    pub folders_deleted: Option<Long>,
+    pub folders_listed: Option<FoldersListed>,
+    pub folders_failed: Option<FoldersFailed>,
+}
+
+/// Directories DataSync found at the locations (Enhanced mode).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, SimpleObject)]
+#[serde(rename_all = "camelCase")]
+pub struct FoldersListed {
+    /// Directories found at the source (with a manifest, only those it names; with an include
+    /// filter, only those that match).
+    pub at_source: Long,
+    /// Directories found at the destination, when DataSync deletes what is not at the source.
+    pub at_destination_for_delete: Long,
+}
+
+/// Directories that failed in each phase (Enhanced mode).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, SimpleObject)]
+#[serde(rename_all = "camelCase")]
+pub struct FoldersFailed {
+    /// Directories that could not be listed.
+    pub list: Long,
+    /// Directories that failed to prepare.
+    pub prepare: Long,
+    /// Directories that failed to transfer.
+    pub transfer: Long,
+    /// Directories that failed to verify.
+    pub verify: Long,
+    /// Directories that failed to delete.
     pub delete: Long,
 }
 

@@ -23,6 +23,10 @@ pub struct Task {
     pub destination_location_arn: Option<LocationArn>,
     /// The CloudWatch log group executions log to.
     pub cloud_watch_log_group_arn: Option<String>,
+    /// The network interfaces DataSync created for traffic at the source.
+    pub source_network_interface_arns: Vec<String>,
+    /// The network interfaces DataSync created for traffic at the destination.
+    pub destination_network_interface_arns: Vec<String>,
     /// The task's default options; an execution may override them.
     pub options: Option<TaskExecutionOptions>,
     /// Filter rules that exclude data.

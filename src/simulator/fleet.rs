@@ -355,6 +355,13 @@ pub fn location_arn(task: &Task, end: End) -> String {
     format!("{prefix}:location/loc-{first}{}", &id[1..])
 }
 
+/// The network interface DataSync uses at `end` of the task, named after its location.
+pub fn network_interface_arn(task: &Task, end: End) -> String {
+    let location = location_arn(task, end);
+    let (prefix, id) = location.split_once(":location/loc-").expect("a location ARN");
+    format!("{}:network-interface/eni-{id}", prefix.replacen(":datasync:", ":ec2:", 1))
+}
+
 pub fn location_uri(task: &Task, end: End) -> String {
     match end {
         End::Source => format!("nfs://nas.example.internal/exports/{}/", task.name),
@@ -378,6 +385,8 @@ struct Snapshot {
     prepared: f64,
     transferred: f64,
     verified: f64,
+    /// When it left the queue, if it has.
+    launched_at: Option<DateTime<Utc>>,
     /// When it ended, if it has.
     ended_at: Option<DateTime<Utc>>,
     error: Option<(&'static str, &'static str)>,
@@ -411,6 +420,7 @@ impl Execution {
             prepared: fraction(prepare_start, p.preparing),
             transferred: fraction(transfer_start, p.transferring),
             verified: fraction(verify_start, p.verifying),
+            launched_at: (elapsed_ticks >= p.queued as f64).then(|| at(p.queued)),
             ended_at: None,
             error: None,
         };
@@ -515,6 +525,11 @@ impl Execution {
             "TaskMode": p.mode.wire(),
         });
         let body = body.as_object_mut().expect("a JSON object");
+        for (member, time) in [("LaunchTime", s.launched_at), ("EndTime", s.ended_at)] {
+            if let Some(time) = time {
+                body.insert(member.into(), json!(epoch_seconds(time)));
+            }
+        }
         if p.filters {
             body.insert(
                 "Excludes".into(),
@@ -552,6 +567,28 @@ impl Execution {
             body.insert(
                 "FilesFailed".into(),
                 json!({ "Prepare": 0, "Transfer": if s.error.is_some() { 17 } else { 0 }, "Verify": 0, "Delete": 0 }),
+            );
+            // Enhanced mode counts directories apart from files: one for every 50 files here.
+            let folders = p.files / 50;
+            let folders_done = share(folders, s.transferred);
+            for (member, value) in [
+                ("EstimatedFoldersToTransfer", if estimated { folders } else { 0 }),
+                ("EstimatedFoldersToDelete", 0),
+                ("FoldersSkipped", if estimated { folders / 100 } else { 0 }),
+                ("FoldersPrepared", share(folders, s.prepared.min(s.transferred.max(0.5)))),
+                ("FoldersTransferred", folders_done),
+                ("FoldersVerified", share(folders, s.verified)),
+                ("FoldersDeleted", 0),
+            ] {
+                body.insert(member.into(), json!(value));
+            }
+            body.insert(
+                "FoldersListed".into(),
+                json!({ "AtSource": if estimated { folders + folders / 100 } else { 0 }, "AtDestinationForDelete": 0 }),
+            );
+            body.insert(
+                "FoldersFailed".into(),
+                json!({ "List": 0, "Prepare": 0, "Transfer": if s.error.is_some() { 1 } else { 0 }, "Verify": 0, "Delete": 0 }),
             );
         }
         if let Some(pending_ticks) = p.report_pending {

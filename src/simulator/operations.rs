@@ -97,6 +97,9 @@ pub fn call(
                 "SourceLocationArn": fleet::location_arn(task, fleet::End::Source),
                 "DestinationLocationArn": fleet::location_arn(task, fleet::End::Destination),
                 "CreationTime": fleet::epoch_seconds(now - chrono::Duration::days(30)),
+                // The elastic network interfaces DataSync creates for its traffic, one per end.
+                "SourceNetworkInterfaceArns": [fleet::network_interface_arn(task, fleet::End::Source)],
+                "DestinationNetworkInterfaceArns": [fleet::network_interface_arn(task, fleet::End::Destination)],
             });
             if let Some(current) = current {
                 output["CurrentTaskExecutionArn"] = json!(current.arn);

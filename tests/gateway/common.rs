@@ -161,6 +161,11 @@ pub const FULL: &str = "query($arn: ID!) { taskExecution(arn: $arn) {
     estimatedFilesToDelete taskMode taskModeRaw filesPrepared
     filesListed { atSource atDestinationForDelete }
     filesFailed { prepare transfer verify delete }
+    launchTime endTime
+    estimatedFoldersToTransfer estimatedFoldersToDelete foldersSkipped foldersPrepared
+    foldersTransferred foldersVerified foldersDeleted
+    foldersListed { atSource atDestinationForDelete }
+    foldersFailed { list prepare transfer verify delete }
     taskArn executionId region accountId isTerminal
     progress { bytesPercent filesPercent bytesPerSecond elapsedMs estimatedRemainingMs }
     fetchedAt servedFrom

@@ -62,9 +62,28 @@ async fn a_finished_basic_execution_has_every_option_filter_and_report_field() {
     assert_eq!(report["overrides"]["skipped"]["reportLevel"], "ERRORS_ONLY");
     assert_eq!(e["reportResult"]["status"], "SUCCESS");
 
-    // Enhanced-only fields are absent in Basic mode.
-    assert_eq!(e["filesListed"], json!(null));
-    assert_eq!(e["filesFailed"], json!(null));
+    // Enhanced-only fields are null in Basic mode (present in the response, as the spec wants).
+    let folders = [
+        "filesListed",
+        "filesFailed",
+        "estimatedFoldersToTransfer",
+        "estimatedFoldersToDelete",
+        "foldersSkipped",
+        "foldersPrepared",
+        "foldersTransferred",
+        "foldersVerified",
+        "foldersDeleted",
+        "foldersListed",
+        "foldersFailed",
+    ];
+    for field in folders {
+        assert_eq!(e.get(field), Some(&json!(null)), "{field}");
+    }
+    // Not queued: it launched as it started; it ended when its total duration says.
+    let time = |field: &str| chrono::DateTime::parse_from_rfc3339(e[field].as_str().unwrap()).unwrap();
+    assert_eq!(time("launchTime"), time("startTime"));
+    let total = chrono::Duration::milliseconds(result["totalDuration"].as_i64().unwrap());
+    assert_eq!(time("endTime"), time("startTime") + total);
 
     // Derived fields.
     assert_eq!(e["taskArn"], "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60001");
@@ -106,6 +125,20 @@ async fn an_enhanced_execution_has_manifest_listing_and_failure_counters() {
     assert_eq!(e["filesPrepared"], 2_500_000);
     assert_eq!(e["filesListed"], json!({ "atSource": 2_525_000, "atDestinationForDelete": 0 }));
     assert_eq!(e["filesFailed"], json!({ "prepare": 0, "transfer": 0, "verify": 0, "delete": 0 }));
+    // Directories, counted apart from files: the simulator has one for every 50 files.
+    assert_eq!(e["estimatedFoldersToTransfer"], 50_000);
+    assert_eq!(e["estimatedFoldersToDelete"], 0);
+    assert_eq!(e["foldersTransferred"], 50_000);
+    assert_eq!(e["foldersVerified"], 50_000);
+    assert_eq!(e["foldersSkipped"], 500);
+    assert_eq!(e["foldersPrepared"], 50_000);
+    assert_eq!(e["foldersDeleted"], 0);
+    assert_eq!(e["foldersListed"], json!({ "atSource": 50_500, "atDestinationForDelete": 0 }));
+    assert_eq!(
+        e["foldersFailed"],
+        json!({ "list": 0, "prepare": 0, "transfer": 0, "verify": 0, "delete": 0 })
+    );
+    assert!(e["endTime"].is_string() && e["launchTime"].is_string(), "{e}");
     assert_eq!(e["result"]["transferDuration"], 0, "Enhanced mode reports no phase durations");
     assert_eq!(e["taskReportConfig"], json!(null));
     assert_eq!(e["reportResult"], json!(null));
@@ -142,6 +175,8 @@ async fn a_running_execution_reports_partial_progress() {
     assert!(e["progress"]["bytesPerSecond"].as_f64().unwrap() > 0.0);
     assert!(e["progress"]["elapsedMs"].as_i64().unwrap() > 0);
     assert!(e["progress"]["estimatedRemainingMs"].as_i64().unwrap() > 0);
+    assert!(e["launchTime"].is_string(), "launched: {e}");
+    assert_eq!(e.get("endTime"), Some(&json!(null)), "running: no end yet");
 }
 
 #[tokio::test]
@@ -150,6 +185,7 @@ async fn a_queued_execution_has_no_estimates_yet() {
     let e = full(&gateway, seeded::QUEUED).await;
 
     assert_eq!(e["status"], "QUEUED");
+    assert_eq!(e.get("launchTime"), Some(&json!(null)), "still waiting for the task's earlier executions");
     assert_eq!(e["estimatedBytesToTransfer"], 0);
     assert_eq!(e["progress"]["bytesPercent"], json!(null));
     assert_eq!(e["progress"]["filesPercent"], json!(null));

@@ -7,6 +7,7 @@ mod architecture;
 mod auth;
 mod cache;
 mod common;
+mod conformance;
 mod control;
 mod discovery;
 mod docs;
