@@ -146,9 +146,11 @@ pub fn task_summary(entry: &sdk::TaskListEntry) -> Option<TaskSummary> {
 }
 
 pub fn location(entry: &sdk::LocationListEntry) -> Option<Location> {
+    let location_uri = entry.location_uri().unwrap_or_default().to_owned();
     Some(Location {
         location_arn: identifier("LocationArn", entry.location_arn())?,
-        location_uri: entry.location_uri().unwrap_or_default().to_owned(),
+        location_type: LocationType::of_uri(&location_uri),
+        location_uri,
     })
 }
 

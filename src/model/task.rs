@@ -88,6 +88,58 @@ pub struct Location {
     pub location_arn: LocationArn,
     /// Where it points, e.g. `s3://bucket/prefix/`, `nfs://host/path/`, `smb://host/share/`.
     pub location_uri: String,
+    /// What kind of storage it is, from the URI's scheme.
+    pub location_type: LocationType,
+}
+
+/// What kind of storage a location is, from its URI's scheme (DataSync's ListLocations says no
+/// more).
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocationType {
+    /// Amazon S3 (`s3://`).
+    S3,
+    /// Amazon EFS (`efs://`).
+    Efs,
+    /// Amazon FSx for Windows File Server (`fsxw://`).
+    FsxWindows,
+    /// Amazon FSx for Lustre (`fsxl://`).
+    FsxLustre,
+    /// Amazon FSx for OpenZFS (`fsxz://`).
+    FsxOpenzfs,
+    /// Amazon FSx for NetApp ONTAP (`fsxn-nfs://`, `fsxn-smb://`).
+    FsxOntap,
+    /// An NFS server (`nfs://`).
+    Nfs,
+    /// An SMB server (`smb://`).
+    Smb,
+    /// A Hadoop cluster (`hdfs://`).
+    Hdfs,
+    /// Azure Blob Storage (`azure-blob://`).
+    AzureBlob,
+    /// Another object store (`object-storage://`).
+    ObjectStorage,
+    /// A scheme this gateway does not know; `locationUri` has it.
+    Unknown,
+}
+
+impl LocationType {
+    /// The type of the location at `uri`, by its scheme.
+    pub fn of_uri(uri: &str) -> Self {
+        match uri.split_once("://").map_or("", |(scheme, _)| scheme) {
+            "s3" => LocationType::S3,
+            "efs" => LocationType::Efs,
+            "fsxw" => LocationType::FsxWindows,
+            "fsxl" => LocationType::FsxLustre,
+            "fsxz" => LocationType::FsxOpenzfs,
+            "fsxn-nfs" | "fsxn-smb" => LocationType::FsxOntap,
+            "nfs" => LocationType::Nfs,
+            "smb" => LocationType::Smb,
+            "hdfs" => LocationType::Hdfs,
+            "azure-blob" => LocationType::AzureBlob,
+            "object-storage" => LocationType::ObjectStorage,
+            _ => LocationType::Unknown,
+        }
+    }
 }
 
 /// What a start may change for one execution (`StartTaskExecution`'s overrides).
@@ -101,4 +153,29 @@ pub struct StartOverrides {
     pub includes: Option<String>,
     /// A DataSync filter pattern of what not to transfer.
     pub excludes: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LocationType;
+
+    #[test]
+    fn a_locations_type_is_read_from_its_uris_scheme() {
+        let cases = [
+            ("s3://bucket/prefix/", LocationType::S3),
+            ("efs://us-east-1.fs-0123/", LocationType::Efs),
+            ("fsxw://us-east-1.fs-0123/share/", LocationType::FsxWindows),
+            ("fsxn-smb://us-east-1.fs-0123/svm/vol/", LocationType::FsxOntap),
+            ("nfs://host/export/", LocationType::Nfs),
+            ("smb://host/share/", LocationType::Smb),
+            ("hdfs://namenode:8020/data/", LocationType::Hdfs),
+            ("azure-blob://account.blob.core.windows.net/container/", LocationType::AzureBlob),
+            ("object-storage://host/bucket/", LocationType::ObjectStorage),
+            ("gopher://host/", LocationType::Unknown),
+            ("", LocationType::Unknown),
+        ];
+        for (uri, expected) in cases {
+            assert_eq!(LocationType::of_uri(uri), expected, "{uri}");
+        }
+    }
 }

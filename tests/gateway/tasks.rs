@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::common::{error_codes, TestGateway};
 
 const SHOWN_WITH_TASKS: &str = "query($arns: [ID!]!) { taskExecutions(arns: $arns) {
-    status task { id name status taskMode sourceLocation { locationUri } destinationLocation { locationUri } }
+    status task { id name status taskMode sourceLocation { locationUri locationType } destinationLocation { locationUri locationType } }
 } }";
 
 #[tokio::test]
@@ -23,6 +23,8 @@ async fn executions_shown_with_their_tasks_cost_one_describe_per_task_cold_and_n
         assert!(task["name"].is_string(), "{item}");
         assert!(task["sourceLocation"]["locationUri"].as_str().unwrap().starts_with("nfs://"), "{item}");
         assert!(task["destinationLocation"]["locationUri"].as_str().unwrap().starts_with("s3://"), "{item}");
+        assert_eq!(task["sourceLocation"]["locationType"], "NFS", "{item}");
+        assert_eq!(task["destinationLocation"]["locationType"], "S3", "{item}");
     }
     let distinct_tasks: std::collections::HashSet<&str> =
         shown.iter().map(|item| item["task"]["id"].as_str().unwrap()).collect();
