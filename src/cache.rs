@@ -169,6 +169,12 @@ impl<V: Send + Sync + 'static> AnswerCache<V> {
         self.entries.get(key).await
     }
 
+    /// Drops the entry: the next read fetches (DataSync said it changed).
+    pub async fn forget(&self, key: &str) {
+        self.entries.invalidate(key).await;
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
     /// Replaces the entry with a newer answer (after a read that bypassed the cache).
     pub async fn put(&self, key: impl Into<Arc<str>>, value: Cached<V>) {
         self.entries.insert(key.into(), value).await;

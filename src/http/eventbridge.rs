@@ -1,8 +1,13 @@
-//! `POST /events/eventbridge`: EventBridge's "DataSync Task Execution State Change" events, from
-//! an API destination (or a bridge posting the same JSON), as hints to the watcher: the
-//! execution is polled at once, so a finish reaches subscribers in well under a second instead
-//! of at the next poll. Events are only hints: a duplicate, a late one, or one that never comes
-//! changes nothing the polls would not.
+//! `POST /events/eventbridge`: EventBridge's DataSync events, from an API destination (or a
+//! bridge posting the same JSON).
+//!
+//! - "DataSync Task Execution State Change": a hint to the watcher: the execution is polled at
+//!   once, so a finish reaches subscribers in well under a second instead of at the next poll.
+//! - "DataSync Task State Change": the task's cached description is dropped (read again on next
+//!   use) and its status in the cached task list updated at once.
+//!
+//! Events are only hints: a duplicate, a late one, or one that never comes changes nothing the
+//! polls and the caches' lifetimes would not.
 //!
 //! Authenticated by a shared secret in `X-EventBridge-Secret` (the API destination's connection
 //! sends it as an API key header), compared in constant time.
@@ -18,11 +23,12 @@ use subtle::ConstantTimeEq;
 use super::errors::error_response;
 use super::AppState;
 use crate::error::ErrorCode;
-use crate::model::ExecutionArn;
+use crate::model::{ExecutionArn, TaskArn};
 
 pub const SECRET_HEADER: &str = "x-eventbridge-secret";
 const SOURCE: &str = "aws.datasync";
-const DETAIL_TYPE: &str = "DataSync Task Execution State Change";
+const EXECUTION_CHANGED: &str = "DataSync Task Execution State Change";
+const TASK_CHANGED: &str = "DataSync Task State Change";
 
 /// The parts of an EventBridge event the gateway reads.
 #[derive(Deserialize)]
@@ -60,9 +66,13 @@ pub async fn receive(
         Ok(event) => event,
         Err(error) => return refuse(&format!("not an EventBridge event: {error}")),
     };
-    if event.source != SOURCE || event.detail_type != DETAIL_TYPE {
+    if event.source == SOURCE && event.detail_type == TASK_CHANGED {
+        return task_changed(&state, &event).await;
+    }
+    if event.source != SOURCE || event.detail_type != EXECUTION_CHANGED {
         return refuse(&format!(
-            "unsupported event (source {:?}, detail-type {:?}): only {SOURCE:?} {DETAIL_TYPE:?} events are taken",
+            "unsupported event (source {:?}, detail-type {:?}): only {SOURCE:?} events of detail-type \
+             {EXECUTION_CHANGED:?} or {TASK_CHANGED:?} are taken",
             event.source, event.detail_type
         ));
     }
@@ -74,6 +84,17 @@ pub async fn receive(
         Err(error) => return refuse(&error.to_string()),
     };
     let body = serde_json::json!({ "accepted": true, "executionArn": arn.as_str(), "polling": polling });
+    (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+}
+
+async fn task_changed(state: &AppState, event: &Event) -> axum::response::Response {
+    let Some(arn) = event.resources.iter().find_map(|resource| TaskArn::parse(resource).ok()) else {
+        return refuse("the event's resources name no task ARN");
+    };
+    if let Err(error) = state.tasks.changed(&arn, event.detail.state.as_deref()).await {
+        return refuse(&error.to_string());
+    }
+    let body = serde_json::json!({ "accepted": true, "taskArn": arn.as_str() });
     (StatusCode::ACCEPTED, axum::Json(body)).into_response()
 }
 

@@ -13,7 +13,7 @@ use base64::Engine;
 use crate::cache::{Cached, TaskCaches};
 use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
-use crate::model::{Location, LocationArn, Task, TaskArn, TaskStatus, TaskSummary};
+use crate::model::{EnumValue, Location, LocationArn, Task, TaskArn, TaskStatus, TaskSummary};
 use crate::request::Caller;
 
 /// Most tasks on one page of a listing.
@@ -88,6 +88,31 @@ impl TaskService {
     pub async fn cached_summary(&self, arn: &TaskArn) -> Option<TaskSummary> {
         let Cached::Found(tasks) = self.caches.task_lists.peek(arn.region()).await? else { return None };
         tasks.iter().find(|task| &task.task_arn == arn).cloned()
+    }
+
+    /// DataSync said the task changed (EventBridge's "DataSync Task State Change"): its cached
+    /// description is dropped, so the next read describes it again, and its entry in the
+    /// region's cached list takes `status` at once (no AWS call either way).
+    pub async fn changed(&self, arn: &TaskArn, status: Option<&str>) -> Result<(), GatewayError> {
+        self.datasync.client_for(arn.region())?;
+        self.caches.tasks.forget(arn.as_str()).await;
+        let Some(status) = status else { return Ok(()) };
+        if let Some(Cached::Found(listed)) = self.caches.task_lists.peek(arn.region()).await {
+            if listed.iter().any(|task| &task.task_arn == arn) {
+                let updated = listed
+                    .iter()
+                    .map(|task| {
+                        if &task.task_arn == arn {
+                            TaskSummary { status: EnumValue::from_wire(status), ..task.clone() }
+                        } else {
+                            task.clone()
+                        }
+                    })
+                    .collect();
+                self.caches.task_lists.put(arn.region(), Cached::Found(Arc::new(updated))).await;
+            }
+        }
+        Ok(())
     }
 
     /// Replaces a region's cached task list with one just listed (by the discovery sync).

@@ -133,3 +133,51 @@ async fn tasks_are_listed_across_regions_filtered_and_paged() {
     assert_eq!(named["data"]["tasks"]["edges"].as_array().unwrap().len(), 1);
     assert_eq!(gateway.simulator.calls("ListTasks"), 2, "each region listed once, then cached");
 }
+
+/// EventBridge's "DataSync Task State Change": the task's status in the cached list changes at
+/// once, and its description is read again on next use, not when its cache entry runs out.
+#[tokio::test]
+async fn a_task_state_change_event_refreshes_the_task_at_once() {
+    let mut config = crate::common::test_config();
+    config.live.eventbridge_secret = Some("s3cret-for-tests".into());
+    let gateway = TestGateway::start_with(config).await;
+    let task = "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60004";
+    const LIST: &str = "{ tasks { edges { node { taskArn status } } } }";
+    let status_listed = |response: &Value| {
+        let edges = response["data"]["tasks"]["edges"].as_array().unwrap_or_else(|| panic!("{response}"));
+        edges.iter().find(|edge| edge["node"]["taskArn"] == task).map(|edge| edge["node"]["status"].clone())
+    };
+    assert_eq!(status_listed(&gateway.query(LIST, json!({})).await), Some(json!("AVAILABLE")));
+    let described =
+        gateway.query("query($arn: ID!) { task(arn: $arn) { taskMode } }", json!({ "arn": task })).await;
+    assert_eq!(described["data"]["task"]["taskMode"], "BASIC", "{described}");
+    let (lists, describes) = (gateway.simulator.calls("ListTasks"), gateway.simulator.calls("DescribeTask"));
+
+    let post = |event: Value| {
+        reqwest::Client::new()
+            .post(gateway.url("/events/eventbridge"))
+            .header("x-eventbridge-secret", "s3cret-for-tests")
+            .json(&event)
+            .send()
+    };
+    let event = json!({
+        "version": "0", "id": "task-1", "detail-type": "DataSync Task State Change", "source": "aws.datasync",
+        "account": "111122223333", "time": "2026-11-29T00:00:00Z", "region": "us-east-1",
+        "resources": [task], "detail": { "State": "UNAVAILABLE" }
+    });
+    let accepted = post(event).await.unwrap();
+    assert_eq!(accepted.status(), 202);
+    assert_eq!(accepted.json::<Value>().await.unwrap()["taskArn"], task);
+
+    assert_eq!(status_listed(&gateway.query(LIST, json!({})).await), Some(json!("UNAVAILABLE")), "at once");
+    assert_eq!(gateway.simulator.calls("ListTasks"), lists, "from the cached list, updated in place");
+    gateway.query("query($arn: ID!) { task(arn: $arn) { taskMode } }", json!({ "arn": task })).await;
+    assert_eq!(gateway.simulator.calls("DescribeTask"), describes + 1, "the description is read again");
+
+    let elsewhere = json!({ "source": "aws.datasync", "detail-type": "DataSync Task State Change",
+        "resources": ["arn:aws:datasync:ap-south-1:111122223333:task/task-0a1b2c3d4e5f60004"] });
+    assert_eq!(post(elsewhere).await.unwrap().status(), 400, "a region not served");
+    let other =
+        json!({ "source": "aws.datasync", "detail-type": "DataSync Location Change", "resources": [task] });
+    assert_eq!(post(other).await.unwrap().status(), 400, "other detail-types are still refused");
+}
