@@ -2,7 +2,7 @@
 
 use async_graphql::SimpleObject;
 
-use super::{Long, TaskExecution, TaskExecutionStatus};
+use super::{Long, TaskExecution, TaskExecutionStatus, TaskMode};
 
 /// How far an execution has got, computed from DataSync's counters as of `fetchedAt`.
 /// A figure is null where DataSync has not yet given enough to compute it.
@@ -13,7 +13,14 @@ pub struct Progress {
     pub bytes_percent: Option<f64>,
     /// Percentage (0–100) of `estimatedFilesToTransfer` transferred so far (`filesTransferred`).
     pub files_percent: Option<f64>,
-    /// Average bytes written per second since the execution started.
+    /// Percentage (0–100) of `estimatedFoldersToTransfer` transferred so far
+    /// (`foldersTransferred`): Enhanced mode, which counts directories apart from files; null
+    /// in Basic mode.
+    pub folders_percent: Option<f64>,
+    /// Bytes written per second. Once finished, by AWS's transfer performance formula:
+    /// `bytesWritten / result.transferDuration` in Basic mode, `bytesWritten /
+    /// result.totalDuration` in Enhanced mode (which reports no phase durations). While running,
+    /// the average since `startTime`.
     pub bytes_per_second: Option<f64>,
     /// Milliseconds since the execution started: `result.totalDuration` once finished, else the time
     /// from `startTime` to `fetchedAt`.
@@ -26,8 +33,14 @@ impl Progress {
     pub(super) fn of(execution: &TaskExecution) -> Self {
         let succeeded = execution.status.get() == TaskExecutionStatus::Success;
         let elapsed_ms = elapsed_ms(execution);
-        let bytes_per_second =
-            elapsed_ms.filter(|ms| *ms > 0).map(|ms| execution.bytes_written.0 as f64 / (ms as f64 / 1000.0));
+        let rate_over = |ms: Option<i64>| {
+            ms.filter(|ms| *ms > 0).map(|ms| execution.bytes_written.0 as f64 / (ms as f64 / 1000.0))
+        };
+        let bytes_per_second = if execution.is_terminal() {
+            rate_over(performance_ms(execution))
+        } else {
+            rate_over(elapsed_ms)
+        };
 
         let estimated_bytes = execution.estimated_bytes_to_transfer.0;
         let estimated_remaining_ms = if execution.is_terminal() {
@@ -49,11 +62,24 @@ impl Progress {
                 execution.estimated_files_to_transfer.0,
                 succeeded,
             ),
+            folders_percent: execution.folders.as_ref().and_then(|folders| {
+                let done = folders.folders_transferred?.0;
+                percent(done, folders.estimated_folders_to_transfer?.0, succeeded)
+            }),
             bytes_per_second,
             elapsed_ms: elapsed_ms.map(Long),
             estimated_remaining_ms: estimated_remaining_ms.map(Long),
         }
     }
+}
+
+/// The duration AWS divides by for a finished execution's throughput: TRANSFERRING's in Basic
+/// mode, the whole run's in Enhanced mode.
+fn performance_ms(execution: &TaskExecution) -> Option<i64> {
+    let result = execution.result.as_ref()?;
+    let enhanced = execution.task_mode.as_ref().is_some_and(|mode| mode.get() == TaskMode::Enhanced);
+    let duration = if enhanced { result.total_duration } else { result.transfer_duration };
+    duration.map(|duration| duration.0)
 }
 
 fn elapsed_ms(execution: &TaskExecution) -> Option<i64> {

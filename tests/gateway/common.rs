@@ -167,7 +167,7 @@ pub const FULL: &str = "query($arn: ID!) { taskExecution(arn: $arn) {
     foldersListed { atSource atDestinationForDelete }
     foldersFailed { list prepare transfer verify delete }
     taskArn executionId region accountId isTerminal
-    progress { bytesPercent filesPercent bytesPerSecond elapsedMs estimatedRemainingMs }
+    progress { bytesPercent filesPercent foldersPercent bytesPerSecond elapsedMs estimatedRemainingMs }
     fetchedAt servedFrom
 } }";
 

@@ -95,6 +95,10 @@ async fn a_finished_basic_execution_has_every_option_filter_and_report_field() {
     assert_eq!(e["progress"]["filesPercent"], 100.0);
     assert_eq!(e["progress"]["estimatedRemainingMs"], 0);
     assert_eq!(e["progress"]["elapsedMs"], result["totalDuration"]);
+    // AWS's formula for a finished Basic execution: bytes written over TRANSFERRING's duration.
+    let rate = 912_384_000_000_f64 / (result["transferDuration"].as_f64().unwrap() / 1000.0);
+    assert!((e["progress"]["bytesPerSecond"].as_f64().unwrap() - rate).abs() < 1e-6 * rate, "{e}");
+    assert_eq!(e["progress"].get("foldersPercent"), Some(&json!(null)), "no directory counters in Basic mode");
     assert_eq!(e["servedFrom"], "UPSTREAM");
     assert!(e["startTime"].as_str().unwrap() < e["fetchedAt"].as_str().unwrap());
 }
@@ -139,6 +143,10 @@ async fn an_enhanced_execution_has_manifest_listing_and_failure_counters() {
         json!({ "list": 0, "prepare": 0, "transfer": 0, "verify": 0, "delete": 0 })
     );
     assert!(e["endTime"].is_string() && e["launchTime"].is_string(), "{e}");
+    assert_eq!(e["progress"]["foldersPercent"], 100.0);
+    // Enhanced mode reports no phase durations: AWS divides by the whole run's.
+    let rate = 5_400_000_000_000_f64 / (e["result"]["totalDuration"].as_f64().unwrap() / 1000.0);
+    assert!((e["progress"]["bytesPerSecond"].as_f64().unwrap() - rate).abs() < 1e-6 * rate, "{e}");
     assert_eq!(e["result"]["transferDuration"], 0, "Enhanced mode reports no phase durations");
     assert_eq!(e["taskReportConfig"], json!(null));
     assert_eq!(e["reportResult"], json!(null));
