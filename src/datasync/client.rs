@@ -201,6 +201,29 @@ impl DataSyncClient {
             .map(|_| ())
     }
 
+    /// `UpdateTaskExecution`: a running execution's bandwidth limit (Basic mode only).
+    pub async fn update_task_execution(
+        &self,
+        arn: &ExecutionArn,
+        bytes_per_second: i64,
+        caller: &Caller,
+    ) -> Result<(), GatewayError> {
+        let client = self.client_for(arn.region())?;
+        let options = aws_sdk_datasync::types::Options::builder().bytes_per_second(bytes_per_second).build();
+        let call = client.update_task_execution().task_execution_arn(arn.as_str()).options(options);
+        let send = |no_retries| call.clone().customize().config_override(no_retries).send();
+        self.change(
+            caller,
+            arn.region(),
+            "UpdateTaskExecution",
+            Concerning::Execution(arn),
+            "change the bandwidth of",
+            send,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// A call that changes something, made without the SDK's retries: one that timed out or lost
     /// its answer may have taken effect (a start done twice; a cancel retried is refused as if
     /// the execution had finished). Throttling is retried here, with backoff: DataSync refused

@@ -6,7 +6,7 @@ use tracing::Instrument;
 
 use super::context::{caller, execution_arn, resolver_span, Coded};
 use super::TaskExecutionNode;
-use crate::model::StartOverrides;
+use crate::model::{Long, StartOverrides};
 use crate::service::control::ControlService;
 
 pub struct Mutation;
@@ -48,6 +48,23 @@ impl Mutation {
         let control = ctx.data_unchecked::<ControlService>();
         let started = control.start(&task_arn, idempotency_key.as_deref(), overrides, caller(ctx)?);
         Ok(started.instrument(resolver_span(ctx)).await.coded()?.into())
+    }
+
+    /// Changes a running execution's bandwidth limit (UpdateTaskExecution's
+    /// `Options.BytesPerSecond`; -1 for no limit) and returns it as DataSync then describes it.
+    /// Basic mode only: `BAD_USER_INPUT` for an Enhanced-mode or finished execution, or a value
+    /// that is neither -1 nor positive. The limit it has already is answered without a call.
+    async fn update_task_execution(
+        &self,
+        ctx: &Context<'_>,
+        arn: ID,
+        bytes_per_second: Long,
+    ) -> Result<TaskExecutionNode> {
+        let arn = execution_arn(&arn).coded()?;
+        let control = ctx.data_unchecked::<ControlService>();
+        let updated =
+            control.update(&arn, bytes_per_second.0, caller(ctx)?).instrument(resolver_span(ctx)).await;
+        Ok(updated.coded()?.into())
     }
 
     /// Cancels a running execution (CancelTaskExecution) and returns it as DataSync now

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
 use crate::model::StartOverrides;
-use crate::model::{ExecutionArn, TaskArn, TaskExecutionStatus};
+use crate::model::{ExecutionArn, TaskArn, TaskExecutionStatus, TaskMode};
 use crate::request::Caller;
 use crate::service::executions::{Consistency, ExecutionService, Fetched};
 use crate::service::live::Live;
@@ -177,6 +177,74 @@ impl ControlService {
         self.audit(caller, "cancelTaskExecution", arn.as_str(), json!({}), outcome, result.as_ref().err())
             .await;
         result
+    }
+
+    /// Changes a running execution's bandwidth limit (Basic mode: DataSync does not limit
+    /// Enhanced mode's), answering the execution as DataSync then describes it. The limit it has
+    /// already is answered without a call.
+    pub async fn update(
+        &self,
+        arn: &ExecutionArn,
+        bytes_per_second: i64,
+        caller: &Caller,
+    ) -> Result<Fetched, GatewayError> {
+        let result = self.update_once(arn, bytes_per_second, caller).await;
+        let outcome = match &result {
+            Ok((_, true)) => "ok",
+            Ok((_, false)) => "unchanged",
+            Err(_) => "error",
+        };
+        let arguments = json!({ "bytesPerSecond": bytes_per_second });
+        self.audit(caller, "updateTaskExecution", arn.as_str(), arguments, outcome, result.as_ref().err())
+            .await;
+        result.map(|(fetched, _)| fetched)
+    }
+
+    /// The execution, and whether DataSync was asked to change it.
+    async fn update_once(
+        &self,
+        arn: &ExecutionArn,
+        bytes_per_second: i64,
+        caller: &Caller,
+    ) -> Result<(Fetched, bool), GatewayError> {
+        let bad = |message: String| GatewayError::BadUserInput(message);
+        if bytes_per_second < -1 || bytes_per_second == 0 {
+            return Err(bad("bytesPerSecond is -1 (no limit) or a positive number".into()));
+        }
+        let current = self.executions.get(arn, Consistency::Cached, caller).await?;
+        let execution = &current.execution;
+        if execution.task_mode.as_ref().is_some_and(|mode| mode.get() == TaskMode::Enhanced) {
+            return Err(bad(format!(
+                "{arn} runs in Enhanced mode, whose bandwidth DataSync does not limit (BytesPerSecond applies to \
+                 Basic mode only)"
+            )));
+        }
+        if execution.is_terminal() {
+            return Err(bad(format!("{arn} has finished; only a running execution's bandwidth can change")));
+        }
+        let limit_now = |fetched: &Fetched| {
+            fetched.execution.options.as_ref().and_then(|options| options.bytes_per_second).map(|rate| rate.0)
+        };
+        if limit_now(&current) == Some(bytes_per_second) {
+            return Ok((current, false));
+        }
+        match self.datasync.update_task_execution(arn, bytes_per_second, caller).await {
+            Ok(()) => Ok((self.follow(arn, caller).await?, true)),
+            // DataSync's InvalidRequestException: finished since, or unknown.
+            Err(GatewayError::NotFound(_)) => {
+                Err(bad(format!("DataSync would not change {arn}: it has finished, or does not exist")))
+            }
+            // The answer was lost: the execution's limit now tells whether the change took.
+            Err(GatewayError::UpstreamOutcomeUnknown(message)) => {
+                let now = self.follow(arn, caller).await?;
+                if limit_now(&now) == Some(bytes_per_second) {
+                    Ok((now, true))
+                } else {
+                    Err(GatewayError::UpstreamOutcomeUnknown(message))
+                }
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Reads the execution from DataSync now (the cache gets the new state), and hands it to

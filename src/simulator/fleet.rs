@@ -146,6 +146,8 @@ pub struct Execution {
     profile: Profile,
     started_at: DateTime<Utc>,
     cancelled_at: Option<DateTime<Utc>>,
+    /// The bandwidth limit an UpdateTaskExecution set, if any (Basic mode).
+    bytes_per_second: Option<i64>,
 }
 
 pub struct Fleet {
@@ -256,6 +258,7 @@ impl Fleet {
                 profile,
                 started_at,
                 cancelled_at: None,
+                bytes_per_second: None,
             })
             .collect();
         executions.extend((0..extra).map(|i| {
@@ -268,6 +271,7 @@ impl Fleet {
                 profile: Profile { failure, report_pending: None, ..QUICK },
                 started_at: now - Duration::hours(i as i64 + 1),
                 cancelled_at: None,
+                bytes_per_second: None,
             }
         }));
         let mut fleet = Fleet { tasks, executions, tick, started: 0, schedule: None };
@@ -310,6 +314,7 @@ impl Fleet {
             profile: task.profile.clone(),
             started_at: now,
             cancelled_at: None,
+            bytes_per_second: None,
         };
         self.executions.push(execution);
         Some(arn)
@@ -324,6 +329,26 @@ impl Fleet {
         }
         execution.cancelled_at = Some(now);
         Some(true)
+    }
+
+    /// UpdateTaskExecution's bandwidth limit: `None` when there is no such execution, `Some(Err)`
+    /// with DataSync's reason when it cannot be changed (finished, or Enhanced mode).
+    pub fn update(
+        &mut self,
+        arn: &str,
+        bytes_per_second: i64,
+        now: DateTime<Utc>,
+    ) -> Option<Result<(), &'static str>> {
+        let tick = self.tick;
+        let execution = self.executions.iter_mut().find(|execution| execution.arn == arn)?;
+        if execution.profile.mode == Mode::Enhanced {
+            return Some(Err("BytesPerSecond is not applicable to Enhanced mode tasks"));
+        }
+        if execution.cancelled_at.is_some() || execution.snapshot(now, tick).terminal {
+            return Some(Err("the task execution is not running"));
+        }
+        execution.bytes_per_second = Some(bytes_per_second);
+        Some(Ok(()))
     }
 
     /// The `DescribeTaskExecution` response body for `execution` at `now`.
@@ -509,7 +534,7 @@ impl Execution {
         let mut body = json!({
             "TaskExecutionArn": self.arn,
             "Status": s.status,
-            "Options": options(p.mode),
+            "Options": options(p.mode, self.bytes_per_second),
             "StartTime": epoch_seconds(self.started_at),
             "EstimatedFilesToTransfer": if estimated { p.files } else { 0 },
             "EstimatedBytesToTransfer": if estimated { p.bytes } else { 0 },
@@ -605,7 +630,7 @@ impl Execution {
     }
 }
 
-fn options(mode: Mode) -> Value {
+fn options(mode: Mode, bytes_per_second: Option<i64>) -> Value {
     let mut options = json!({
         "VerifyMode": "ONLY_FILES_TRANSFERRED",
         "OverwriteMode": "ALWAYS",
@@ -623,7 +648,7 @@ fn options(mode: Mode) -> Value {
         "ObjectTags": "PRESERVE",
     });
     if mode == Mode::Basic {
-        options["BytesPerSecond"] = json!(-1);
+        options["BytesPerSecond"] = json!(bytes_per_second.unwrap_or(-1));
     }
     options
 }

@@ -135,6 +135,18 @@ pub fn call(
                 Some(true) => Ok(json!({})),
             }
         }
+        "UpdateTaskExecution" => {
+            let arn = regional_arn(input, "TaskExecutionArn", region)?;
+            let rate = input["Options"]["BytesPerSecond"]
+                .as_i64()
+                .filter(|rate| *rate == -1 || *rate > 0)
+                .ok_or_else(|| invalid("Options.BytesPerSecond must be -1 or a positive number"))?;
+            match fleet.update(arn, rate, now) {
+                None => Err(invalid(format!("Task execution {arn} not found"))),
+                Some(Err(reason)) => Err(invalid(reason)),
+                Some(Ok(())) => Ok(json!({})),
+            }
+        }
         _ => Err(OperationError {
             kind: "UnknownOperationException",
             message: format!("the simulator does not implement {operation}"),

@@ -168,3 +168,64 @@ async fn a_cancel_whose_answer_is_lost_is_sent_once_and_answered_from_what_datas
         "not resent: a second cancel would be refused as if the execution had finished"
     );
 }
+
+const UPDATE: &str = "mutation($arn: ID!, $rate: Long!) {
+    updateTaskExecution(arn: $arn, bytesPerSecond: $rate) { taskExecutionArn status options { bytesPerSecond } servedFrom }
+}";
+
+#[tokio::test]
+async fn a_running_executions_bandwidth_changes_once_and_is_audited_and_other_changes_are_refused_before_any_call(
+) {
+    let config = history_config().await;
+    let database_url = config.history.database_url.clone().unwrap();
+    let gateway = TestGateway::start_with(config).await;
+    let limited = json!({ "arn": seeded::TRANSFERRING, "rate": 1_048_576 });
+
+    let first = gateway.query(UPDATE, limited.clone()).await;
+    let updated = &first["data"]["updateTaskExecution"];
+    assert_eq!(updated["options"]["bytesPerSecond"], 1_048_576, "{first}");
+    assert_eq!(updated["status"], "TRANSFERRING");
+    assert_eq!(updated["servedFrom"], "UPSTREAM", "as DataSync describes it after the change");
+    let read = gateway.query(ONE, json!({ "arn": seeded::TRANSFERRING })).await;
+    assert_eq!(read["data"]["taskExecution"]["servedFrom"], "CACHE", "the cache holds the new state: {read}");
+    let again = gateway.query(UPDATE, limited).await;
+    assert_eq!(again["data"]["updateTaskExecution"]["options"]["bytesPerSecond"], 1_048_576, "{again}");
+    assert_eq!(gateway.simulator.calls("UpdateTaskExecution"), 1, "the same limit again: no second call");
+    let unlimited = gateway.query(UPDATE, json!({ "arn": seeded::TRANSFERRING, "rate": -1 })).await;
+    assert_eq!(unlimited["data"]["updateTaskExecution"]["options"]["bytesPerSecond"], -1, "{unlimited}");
+
+    let refused = [
+        (json!({ "arn": seeded::SUCCEEDED_ENHANCED, "rate": 1_000 }), "Enhanced mode"),
+        (json!({ "arn": seeded::SUCCEEDED_BASIC, "rate": 1_000 }), "has finished"),
+        (json!({ "arn": seeded::TRANSFERRING, "rate": 0 }), "-1 (no limit) or a positive number"),
+        (json!({ "arn": seeded::TRANSFERRING, "rate": -2 }), "-1 (no limit) or a positive number"),
+        (
+            json!({ "arn": "arn:aws:datasync:us-east-1:1:task/x", "rate": 1_000 }),
+            "not a DataSync task execution ARN",
+        ),
+    ];
+    for (variables, reason) in &refused {
+        let response = gateway.query(UPDATE, variables.clone()).await;
+        assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{variables}: {response}");
+        let message = response["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(reason), "{variables}: {message}");
+    }
+    assert_eq!(gateway.simulator.calls("UpdateTaskExecution"), 2, "nothing refused reached DataSync");
+
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    let audit: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT outcome, arguments->>'bytesPerSecond', error_code FROM audit_log \
+         WHERE action = 'updateTaskExecution' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let outcomes: Vec<&str> = audit.iter().map(|(outcome, ..)| outcome.as_str()).collect();
+    assert_eq!(outcomes[..3], ["ok", "unchanged", "ok"], "{audit:?}");
+    assert_eq!(audit[0].1.as_deref(), Some("1048576"));
+    assert!(audit[3..]
+        .iter()
+        .all(|(outcome, _, code)| outcome == "error" && code.as_deref() == Some("BAD_USER_INPUT")));
+    assert_eq!(audit.len(), 3 + refused.len() - 1, "a text that is not an ARN is refused before the service");
+    pool.close().await;
+}

@@ -98,7 +98,11 @@ async fn a_finished_basic_execution_has_every_option_filter_and_report_field() {
     // AWS's formula for a finished Basic execution: bytes written over TRANSFERRING's duration.
     let rate = 912_384_000_000_f64 / (result["transferDuration"].as_f64().unwrap() / 1000.0);
     assert!((e["progress"]["bytesPerSecond"].as_f64().unwrap() - rate).abs() < 1e-6 * rate, "{e}");
-    assert_eq!(e["progress"].get("foldersPercent"), Some(&json!(null)), "no directory counters in Basic mode");
+    assert_eq!(
+        e["progress"].get("foldersPercent"),
+        Some(&json!(null)),
+        "no directory counters in Basic mode"
+    );
     assert_eq!(e["servedFrom"], "UPSTREAM");
     assert!(e["startTime"].as_str().unwrap() < e["fetchedAt"].as_str().unwrap());
 }
