@@ -34,6 +34,10 @@ pub struct ExecutionFilter {
     started_after: Option<DateTime<Utc>>,
     /// Executions that started before this time.
     started_before: Option<DateTime<Utc>>,
+    /// Executions that ended at or after this time (only those that have ended).
+    ended_after: Option<DateTime<Utc>>,
+    /// Executions that ended before this time (only those that have ended).
+    ended_before: Option<DateTime<Utc>>,
     /// Executions that failed with this DataSync error code.
     error_code: Option<String>,
     /// Only executions still running (true) or only finished ones (false).
@@ -97,6 +101,8 @@ impl TryFrom<Option<ExecutionFilter>> for SnapshotFilter {
             task_mode,
             started_after: filter.started_after,
             started_before: filter.started_before,
+            ended_after: filter.ended_after,
+            ended_before: filter.ended_before,
             error_code: filter.error_code,
             running: filter.running,
             updated_after: filter.updated_after,

@@ -17,6 +17,22 @@ pub enum ExecutionOrder {
     /// Earliest start first; ties broken by ARN.
     #[serde(rename = "OldestFirst")]
     StartedAtAsc,
+    /// Latest end first, ties broken by ARN; only executions that have ended.
+    EndedAtDesc,
+    /// Earliest end first, ties broken by ARN; only executions that have ended.
+    EndedAtAsc,
+}
+
+impl ExecutionOrder {
+    /// Whether pages in this order go from the latest to the earliest.
+    pub fn descending(self) -> bool {
+        matches!(self, ExecutionOrder::StartedAtDesc | ExecutionOrder::EndedAtDesc)
+    }
+
+    /// Whether this order is by the end (else by the start).
+    pub fn by_end(self) -> bool {
+        matches!(self, ExecutionOrder::EndedAtDesc | ExecutionOrder::EndedAtAsc)
+    }
 }
 
 /// What statistics can be grouped by.

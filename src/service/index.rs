@@ -63,15 +63,30 @@ pub fn checked(filter: SnapshotFilter) -> Result<SnapshotFilter, GatewayError> {
     for (name, time) in [
         ("startedAfter", filter.started_after),
         ("startedBefore", filter.started_before),
+        ("endedAfter", filter.ended_after),
+        ("endedBefore", filter.ended_before),
         ("updatedAfter", filter.updated_after),
     ] {
         if time.is_some_and(|time| !(1..=9999).contains(&time.year())) {
             return Err(bad(format!("filter.{name} must be between the years 1 and 9999")));
         }
     }
-    if let (Some(after), Some(before)) = (filter.started_after, filter.started_before) {
-        if after >= before {
-            return Err(bad("filter.startedAfter must be earlier than filter.startedBefore"));
+    for (after, before, names) in [
+        (
+            filter.started_after,
+            filter.started_before,
+            "filter.startedAfter must be earlier than filter.startedBefore",
+        ),
+        (
+            filter.ended_after,
+            filter.ended_before,
+            "filter.endedAfter must be earlier than filter.endedBefore",
+        ),
+    ] {
+        if let (Some(after), Some(before)) = (after, before) {
+            if after >= before {
+                return Err(bad(names));
+            }
         }
     }
     Ok(filter)

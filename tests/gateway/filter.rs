@@ -55,6 +55,7 @@ struct Generated {
     /// `None`: no result at all; `Some(None)`: a result without an error code.
     error_code: Option<Option<&'static str>>,
     start_time: Option<DateTime<Utc>>,
+    end_time: Option<DateTime<Utc>>,
     fetched_at: DateTime<Utc>,
 }
 
@@ -68,7 +69,7 @@ impl Generated {
             "filesTransferred": 0, "bytesWritten": 0, "bytesTransferred": 0, "bytesCompressed": 0,
             "result": result, "filesDeleted": 0, "filesSkipped": 0, "filesVerified": 0,
             "estimatedFilesToDelete": 0, "taskMode": self.task_mode, "filesPrepared": 0,
-            "fetchedAt": self.fetched_at,
+            "endTime": self.end_time, "fetchedAt": self.fetched_at,
         }))
         .unwrap()
     }
@@ -90,14 +91,16 @@ fn generated() -> impl Strategy<Value = Generated> {
         prop::option::of(prop::sample::select(MODES.to_vec())),
         prop::option::of(prop::option::of(prop::sample::select(ERROR_CODES.to_vec()))),
         prop::option::weighted(0.8, instant()),
+        prop::option::weighted(0.5, instant()),
         instant(),
     )
-        .prop_map(|(task, status, task_mode, error_code, start_time, fetched_at)| Generated {
+        .prop_map(|(task, status, task_mode, error_code, start_time, end_time, fetched_at)| Generated {
             task,
             status,
             task_mode,
             error_code,
             start_time,
+            end_time,
             fetched_at,
         })
 }
@@ -122,7 +125,7 @@ fn filter() -> impl Strategy<Value = SnapshotFilter> {
         some(text(&REGIONS).prop_map(|region| region.parse::<Region>().unwrap())),
         some(text(&ACCOUNTS).prop_map(|account| AccountId::parse(&account).unwrap())),
         some(text(&MODES)),
-        (some(instant()), some(instant())),
+        (some(instant()), some(instant()), some(instant()), some(instant())),
         some(text(&ERROR_CODES)),
         some(any::<bool>()),
         some(instant()),
@@ -134,7 +137,7 @@ fn filter() -> impl Strategy<Value = SnapshotFilter> {
                 region,
                 account_id,
                 task_mode,
-                (started_after, started_before),
+                (started_after, started_before, ended_after, ended_before),
                 error_code,
                 running,
                 updated_after,
@@ -147,6 +150,8 @@ fn filter() -> impl Strategy<Value = SnapshotFilter> {
                     task_mode,
                     started_after,
                     started_before,
+                    ended_after,
+                    ended_before,
                     error_code,
                     running,
                     updated_after,

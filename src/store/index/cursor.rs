@@ -1,6 +1,6 @@
 //! Opaque, tamper-evident history cursors.
 //!
-//! A cursor names a position (the `started_at` and ARN of a row) and the query it belongs to
+//! A cursor names a position (the time a row is ordered by and its ARN) and the query it belongs to
 //! (a digest of filter and order), so it cannot be replayed against a different query. The
 //! checksum catches edits; it is not a secret, and a forged cursor could only ever point at a
 //! different position of a query the client may run anyway.
@@ -13,16 +13,17 @@ use sha2::{Digest, Sha256};
 
 const DOMAIN: &[u8] = b"datasync-gateway/history-cursor/v1";
 
-/// A position in one history query's order.
+/// A position in one history query's order: the row's time in that order (its start, or its
+/// end) and its ARN.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Position {
-    pub started_at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
     pub execution_arn: String,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Payload {
-    /// `started_at` in microseconds, PostgreSQL's precision.
+    /// The position's time in microseconds, PostgreSQL's precision.
     t: i64,
     a: String,
     q: String,
@@ -39,7 +40,7 @@ pub enum CursorError {
 /// Encodes `position` for the query identified by `query_digest`.
 pub fn encode(position: &Position, query_digest: &str) -> String {
     let payload = Payload {
-        t: position.started_at.timestamp_micros(),
+        t: position.at.timestamp_micros(),
         a: position.execution_arn.clone(),
         q: query_digest.to_owned(),
     };
@@ -68,8 +69,8 @@ pub fn decode(cursor: &str, query_digest: &str) -> Result<Position, CursorError>
     if !RANGE.contains(&payload.t) {
         return Err(CursorError::Invalid);
     }
-    let started_at = DateTime::from_timestamp_micros(payload.t).ok_or(CursorError::Invalid)?;
-    Ok(Position { started_at, execution_arn: payload.a })
+    let at = DateTime::from_timestamp_micros(payload.t).ok_or(CursorError::Invalid)?;
+    Ok(Position { at, execution_arn: payload.a })
 }
 
 /// A short digest naming a query (its filter and order), for binding cursors to it. It hashes
@@ -91,7 +92,7 @@ mod tests {
 
     fn position() -> Position {
         Position {
-            started_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
+            at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
             execution_arn: "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60001/execution/exec-0a1b2c3d4e5f60101".into(),
         }
     }

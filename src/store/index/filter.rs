@@ -22,6 +22,10 @@ pub struct SnapshotFilter {
     pub started_after: Option<DateTime<Utc>>,
     /// Exclusive.
     pub started_before: Option<DateTime<Utc>>,
+    /// Inclusive; only executions that have ended.
+    pub ended_after: Option<DateTime<Utc>>,
+    /// Exclusive; only executions that have ended.
+    pub ended_before: Option<DateTime<Utc>>,
     pub error_code: Option<String>,
     /// `Some(true)`: only executions still running; `Some(false)`: only finished ones.
     pub running: Option<bool>,
@@ -39,6 +43,12 @@ impl SnapshotFilter {
         }
         if let Some(before) = self.started_before {
             sql.push(" AND started_at < ").push_bind(before);
+        }
+        if let Some(after) = self.ended_after {
+            sql.push(" AND end_time >= ").push_bind(after);
+        }
+        if let Some(before) = self.ended_before {
+            sql.push(" AND end_time < ").push_bind(before);
         }
         match self.running {
             Some(true) => sql.push(format_args!(" AND status NOT IN {FINISHED}")),
@@ -74,7 +84,8 @@ impl SnapshotFilter {
     pub fn fits_rollups(&self) -> bool {
         let midnight = |time: &DateTime<Utc>| time.time() == chrono::NaiveTime::MIN;
         let day_bounds = [self.started_after, self.started_before].iter().flatten().all(midnight);
-        self.running == Some(false) && self.updated_after.is_none() && day_bounds
+        let by_end = self.ended_after.is_some() || self.ended_before.is_some();
+        self.running == Some(false) && self.updated_after.is_none() && !by_end && day_bounds
     }
 
     /// The conditions over `execution_rollups`, for a filter that [fits](Self::fits_rollups).
@@ -99,6 +110,7 @@ impl SnapshotFilter {
         // Times as PostgreSQL compares them: the row's and the bound's, each to the microsecond.
         let started_at = as_stored(execution.start_time.unwrap_or(execution.fetched_at));
         let updated_at = as_stored(execution.fetched_at);
+        let ended_at = execution.end_time.map(as_stored);
         let error_code = execution.result.as_ref().and_then(|result| result.error_code.as_deref());
         (self.task_arns.is_empty() || self.task_arns.iter().any(|task| arn.belongs_to(task)))
             && (self.statuses.is_empty()
@@ -109,6 +121,8 @@ impl SnapshotFilter {
             && equal(&self.error_code, error_code)
             && self.started_after.is_none_or(|after| started_at >= as_stored(after))
             && self.started_before.is_none_or(|before| started_at < as_stored(before))
+            && self.ended_after.is_none_or(|after| ended_at.is_some_and(|ended| ended >= as_stored(after)))
+            && self.ended_before.is_none_or(|before| ended_at.is_some_and(|ended| ended < as_stored(before)))
             && self.running.is_none_or(|running| running != execution.is_terminal())
             && self.updated_after.is_none_or(|after| updated_at >= as_stored(after))
     }

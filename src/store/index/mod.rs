@@ -87,7 +87,7 @@ impl IndexStore {
              status, task_mode, start_time, started_at, first_seen_terminal, updated_at, total_duration_ms, \
              prepare_duration_ms, transfer_duration_ms, verify_duration_ms, bytes_transferred, bytes_written, \
              bytes_compressed, files_transferred, files_verified, files_deleted, files_skipped, error_code, \
-             report_status) ",
+             report_status, launch_time, end_time) ",
         );
         insert.push_values(&rows, |mut row, e| {
             let arn = &e.task_execution_arn;
@@ -116,7 +116,9 @@ impl IndexStore {
                 .push_bind(result.error_code)
                 .push_bind(
                     e.report_result.as_ref().and_then(|r| r.status.as_ref()).map(|s| s.raw().to_owned()),
-                );
+                )
+                .push_bind(e.launch_time)
+                .push_bind(e.end_time);
         });
         insert.push(
             " ON CONFLICT (execution_arn) DO UPDATE SET status = EXCLUDED.status, \
@@ -130,7 +132,9 @@ impl IndexStore {
              bytes_written = EXCLUDED.bytes_written, bytes_compressed = EXCLUDED.bytes_compressed, \
              files_transferred = EXCLUDED.files_transferred, files_verified = EXCLUDED.files_verified, \
              files_deleted = EXCLUDED.files_deleted, files_skipped = EXCLUDED.files_skipped, \
-             error_code = EXCLUDED.error_code, report_status = EXCLUDED.report_status \
+             error_code = EXCLUDED.error_code, report_status = EXCLUDED.report_status, \
+             launch_time = COALESCE(EXCLUDED.launch_time, execution_snapshots.launch_time), \
+             end_time = COALESCE(EXCLUDED.end_time, execution_snapshots.end_time) \
              WHERE (execution_snapshots.status, execution_snapshots.report_status) \
              IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.report_status) \
              OR execution_snapshots.status NOT IN ('SUCCESS', 'ERROR') \

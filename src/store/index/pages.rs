@@ -1,5 +1,6 @@
-//! History pages: keyset pagination over `(started_at, execution_arn)`, never OFFSET, so a page a
-//! thousand deep costs what the first one does.
+//! History pages: keyset pagination over `(started_at, execution_arn)` (or `(end_time,
+//! execution_arn)` in the order of the end), never OFFSET, so a page a thousand deep costs what
+//! the first one does.
 
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
@@ -21,7 +22,8 @@ pub enum Direction {
 #[derive(sqlx::FromRow)]
 struct PageRecord {
     execution_arn: String,
-    started_at: DateTime<Utc>,
+    /// The time the page is ordered by.
+    at: DateTime<Utc>,
     snapshot: StoredSnapshot,
 }
 
@@ -48,22 +50,27 @@ impl IndexStore {
         limit: usize,
     ) -> Result<Page, StoreError> {
         // Reading backward is reading the opposite order forward, then reversing the page.
-        let descending = (order == ExecutionOrder::StartedAtDesc) == (direction == Direction::Forward);
+        let descending = order.descending() == (direction == Direction::Forward);
         let (comparison, sort) = if descending { ("<", "DESC") } else { (">", "ASC") };
+        // Ordered by the end, a page holds only executions that have one.
+        let column = if order.by_end() { "end_time" } else { "started_at" };
 
-        let mut sql = QueryBuilder::<Postgres>::new(
-            "SELECT execution_arn, started_at, snapshot FROM execution_snapshots \
-             JOIN execution_snapshot_documents USING (execution_arn)",
-        );
+        let mut sql = QueryBuilder::<Postgres>::new(format!(
+            "SELECT execution_arn, {column} AS at, snapshot FROM execution_snapshots \
+             JOIN execution_snapshot_documents USING (execution_arn)"
+        ));
         filter.push_where(&mut sql);
+        if order.by_end() {
+            sql.push(" AND end_time IS NOT NULL");
+        }
         if let Some(boundary) = boundary {
-            sql.push(format_args!(" AND (started_at, execution_arn) {comparison} ("))
-                .push_bind(boundary.started_at)
+            sql.push(format_args!(" AND ({column}, execution_arn) {comparison} ("))
+                .push_bind(boundary.at)
                 .push(", ")
                 .push_bind(boundary.execution_arn.clone())
                 .push(")");
         }
-        sql.push(format_args!(" ORDER BY started_at {sort}, execution_arn {sort} LIMIT "))
+        sql.push(format_args!(" ORDER BY {column} {sort}, execution_arn {sort} LIMIT "))
             .push_bind(limit as i64 + 1);
 
         let rows = sql.build_query_as::<PageRecord>().fetch_all(&self.pool).await?;
@@ -71,9 +78,9 @@ impl IndexStore {
         let mut rows = rows
             .into_iter()
             .take(limit)
-            .map(|PageRecord { execution_arn, started_at, snapshot }| {
+            .map(|PageRecord { execution_arn, at, snapshot }| {
                 let execution = snapshot.decode(&execution_arn)?;
-                Ok(PageRow { position: Position { started_at, execution_arn }, execution })
+                Ok(PageRow { position: Position { at, execution_arn }, execution })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         if direction == Direction::Backward {
