@@ -121,6 +121,21 @@ async fn main() -> anyhow::Result<()> {
         format!("executionHistory: all executions, page {} by cursor ({} rows deep)", depth + 1, depth * 50);
     results.push((&deep_label, time(&client, &url, &deep, samples).await?));
 
+    // The same two pages in the order of the end, which dashboards sort finished runs by.
+    let by_end = |after: &Value| json!({ "query": PAGE, "variables": { "first": 50, "after": after, "order": "ENDED_AT_DESC" } });
+    results.push((
+        "executionHistory: all executions by end time, first page of 50",
+        time(&client, &url, &by_end(&Value::Null), samples).await?,
+    ));
+    let mut after = Value::Null;
+    for _ in 0..depth {
+        let page = post(&client, &url, &by_end(&after)).await?;
+        after = page["data"]["executionHistory"]["pageInfo"]["endCursor"].clone();
+    }
+    let deep_by_end_label =
+        format!("executionHistory: all executions by end time, page {} by cursor", depth + 1);
+    results.push((&deep_by_end_label, time(&client, &url, &by_end(&after), samples).await?));
+
     let offset_sql = format!(
         "SELECT execution_arn, started_at, snapshot FROM execution_snapshots \
          JOIN execution_snapshot_documents USING (execution_arn) \
@@ -299,8 +314,8 @@ const DASHBOARD: &str = "{ executions(filter: { running: true }, first: 50) { ed
     task { name sourceLocation { locationUri } destinationLocation { locationUri } }
 } } } }";
 
-const PAGE: &str = "query($filter: ExecutionFilter, $first: Int, $after: String) {
-    executionHistory(filter: $filter, first: $first, after: $after) {
+const PAGE: &str = "query($filter: ExecutionFilter, $first: Int, $after: String, $order: HistoryOrder) {
+    executionHistory(filter: $filter, first: $first, after: $after, orderBy: $order) {
         pageInfo { hasNextPage endCursor }
         edges { cursor node { taskExecutionArn status startTime bytesWritten result { totalDuration errorCode } } }
     }
@@ -330,11 +345,13 @@ async fn load(db: &mut PgConnection, rows: i64, template: &Value) -> anyhow::Res
         "INSERT INTO execution_snapshots (execution_arn, task_arn, region, account_id, status, task_mode,
              start_time, started_at, first_seen_terminal, updated_at, total_duration_ms, prepare_duration_ms,
              transfer_duration_ms, verify_duration_ms, bytes_transferred, bytes_written, bytes_compressed,
-             files_transferred, files_verified, files_deleted, files_skipped, error_code, report_status)
+             files_transferred, files_verified, files_deleted, files_skipped, error_code, report_status,
+             launch_time, end_time)
          SELECT arn, task, region, '111122223333', status, 'BASIC', started, started,
              started + duration * interval '1 millisecond', started + duration * interval '1 millisecond',
              duration, duration / 10, duration * 8 / 10, duration / 10, bytes, bytes, bytes / 2,
-             i % 5000, i % 5000, 0, 0, error_code, 'SUCCESS'
+             i % 5000, i % 5000, 0, 0, error_code, 'SUCCESS',
+             started, started + duration * interval '1 millisecond'
          FROM (
              SELECT i, task || '/execution/exec-' || lpad(to_hex(i), 17, '0') AS arn, task, region,
                     CASE WHEN i % 10 = 0 THEN 'ERROR' ELSE 'SUCCESS' END AS status,
