@@ -84,6 +84,28 @@ async fn an_execution_in_moto_is_followed_from_initializing_to_success() {
 
     let last = query(&url, &arn, "CACHED").await;
     assert_eq!(last["data"]["taskExecution"]["status"], "SUCCESS");
+    // moto sends only the ARN and status: every member it leaves out is present and null.
+    let fields =
+        "launchTime endTime estimatedFoldersToTransfer foldersTransferred foldersListed { atSource } \
+                  foldersFailed { list } progress { foldersPercent }";
+    let sparse = graphql(
+        &url,
+        &format!("query($arn: ID!) {{ taskExecution(arn: $arn) {{ {fields} }} }}"),
+        json!({ "arn": arn }),
+    )
+    .await;
+    let e = &sparse["data"]["taskExecution"];
+    for field in [
+        "launchTime",
+        "endTime",
+        "estimatedFoldersToTransfer",
+        "foldersTransferred",
+        "foldersListed",
+        "foldersFailed",
+    ] {
+        assert_eq!(e.get(field), Some(&json!(null)), "{field}: {sparse}");
+    }
+    assert_eq!(e["progress"].get("foldersPercent"), Some(&json!(null)), "{sparse}");
     assert_eq!(last["data"]["taskExecution"]["servedFrom"], "CACHE");
 }
 
