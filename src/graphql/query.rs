@@ -15,7 +15,7 @@ use super::task::{TaskConnection, TaskFilter, TaskNode};
 use super::TaskExecutionNode;
 use crate::error::GatewayError;
 use crate::model::{ExecutionOrder, StatsDimension};
-use crate::service::executions::{Consistency, MAX_BATCH_ARNS};
+use crate::service::executions::{check_batch, Consistency};
 use crate::service::index::{PageArgs, Scope};
 use crate::service::tasks::MAX_TASK_PAGE;
 
@@ -49,10 +49,8 @@ async fn read_many(
     arns: Vec<ID>,
     consistency: Consistency,
 ) -> Result<Vec<Option<Result<TaskExecutionNode>>>> {
-    if arns.len() > MAX_BATCH_ARNS {
-        let message = format!("at most {MAX_BATCH_ARNS} ARNs per query; got {}", arns.len());
-        return Err(GatewayError::BadUserInput(message).extend());
-    }
+    // Counted here, before parsing: the service sees only the ARNs that parse.
+    check_batch(arns.len(), "ARNs").coded()?;
     let parsed: Vec<Result<_, GatewayError>> = arns.iter().map(|arn| execution_arn(arn)).collect();
     let valid: Vec<_> = parsed.iter().filter_map(|arn| arn.as_ref().ok().cloned()).collect();
     let read = executions(ctx).get_many(&valid, consistency, caller(ctx)?);
@@ -122,10 +120,7 @@ impl Query {
     /// Up to 100 objects by `id`, in the order given; each fails on its own, as in `taskExecutions`.
     #[graphql(complexity = "ids.len() * child_complexity + 1")]
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Result<Node>>>> {
-        if ids.len() > MAX_BATCH_ARNS {
-            let message = format!("at most {MAX_BATCH_ARNS} ids per query; got {}", ids.len());
-            return Err(GatewayError::BadUserInput(message).extend());
-        }
+        check_batch(ids.len(), "ids").coded()?;
         Ok(futures::future::join_all(ids.iter().map(|id| read_node(ctx, id)))
             .await
             .into_iter()

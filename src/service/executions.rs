@@ -23,6 +23,17 @@ use crate::service::index::IndexService;
 /// Most ARNs one `taskExecutions` query may ask for.
 pub const MAX_BATCH_ARNS: usize = 100;
 
+/// An error unless a batch of `count` `what`s (ARNs, ids) is within [`MAX_BATCH_ARNS`]: the one
+/// rule every batched read shares, whoever counts the batch.
+pub fn check_batch(count: usize, what: &str) -> Result<(), GatewayError> {
+    if count > MAX_BATCH_ARNS {
+        return Err(GatewayError::BadUserInput(format!(
+            "at most {MAX_BATCH_ARNS} {what} per query; got {count}"
+        )));
+    }
+    Ok(())
+}
+
 /// How fresh an answer must be.
 #[derive(async_graphql::Enum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Consistency {
@@ -168,12 +179,7 @@ impl ExecutionService {
         consistency: Consistency,
         caller: &Caller,
     ) -> Result<Vec<Result<Fetched, GatewayError>>, GatewayError> {
-        if arns.len() > MAX_BATCH_ARNS {
-            return Err(GatewayError::BadUserInput(format!(
-                "at most {MAX_BATCH_ARNS} ARNs per query; got {}",
-                arns.len()
-            )));
-        }
+        check_batch(arns.len(), "ARNs")?;
         let mut distinct: Vec<&ExecutionArn> = arns.iter().collect();
         distinct.sort_unstable();
         distinct.dedup();

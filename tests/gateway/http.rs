@@ -3,7 +3,7 @@
 use datasync_gateway::simulator::fleet::seeded;
 use serde_json::{json, Value};
 
-use crate::common::TestGateway;
+use crate::common::{graphql, TestGateway};
 
 #[tokio::test]
 async fn queries_can_be_sent_with_get() {
@@ -94,15 +94,8 @@ async fn graphiql_is_served_with_settings_and_assets_that_work_here() {
         "present, and null without the simulator: {config}"
     );
     let endpoint = config["endpoint"].as_str().unwrap_or_else(|| panic!("{config}"));
-    let answer: Value = reqwest::Client::new()
-        .post(gateway.url(endpoint))
-        .json(&json!({ "query": format!("{{ taskExecution(arn: \"{}\") {{ status }} }}", seeded::FAILED) }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let query = format!("{{ taskExecution(arn: \"{}\") {{ status }} }}", seeded::FAILED);
+    let answer = graphql(&gateway.url(endpoint), &query, json!({})).await;
     assert_eq!(
         answer["data"]["taskExecution"]["status"], "ERROR",
         "the page's endpoint {endpoint}: {answer}"
