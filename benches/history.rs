@@ -326,9 +326,15 @@ const PAGE: &str = "query($filter: ExecutionFilter, $first: Int, $after: String,
 async fn template(app: &Application, config: &Config) -> anyhow::Result<Value> {
     let simulator = app.simulator().expect("simulator mode");
     let regions = vec![ExecutionArn::parse(seeded::SUCCEEDED_BASIC)?.region().parse()?];
-    let client =
-        DataSyncClient::new(&config.datasync, Some(simulator.endpoint_url()), &regions, Default::default())
-            .await;
+    let simulator_url = simulator.endpoint_url();
+    let client = DataSyncClient::connect(
+        &config.datasync,
+        &config.accounts,
+        Some(&simulator_url),
+        regions,
+        Default::default(),
+    )
+    .await?;
     let execution = client
         .describe_task_execution(
             &ExecutionArn::parse(seeded::SUCCEEDED_BASIC)?,

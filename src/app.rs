@@ -11,7 +11,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::cache::TaskCaches;
-use crate::config::{Config, DataSyncConfig, HistoryConfig};
+use crate::config::{AccountsConfig, Config, DataSyncConfig, HistoryConfig};
 use crate::datasync::DataSyncClient;
 use crate::graphql::response_cache::ResponseCache;
 use crate::graphql::{build_schema, Gate, Streaming};
@@ -64,6 +64,7 @@ impl Application {
                 tick: config.datasync.simulator_tick,
                 extra_executions: config.datasync.simulator_executions,
                 schedule_ticks: Some(config.datasync.simulator_schedule_ticks).filter(|ticks| *ticks > 0),
+                accounts: config.datasync.simulator_accounts.into(),
             };
             Some(Simulator::start(loopback, simulator_config).await.context("starting the simulator")?)
         } else {
@@ -72,8 +73,17 @@ impl Application {
         let metrics = Metrics::default();
         let simulator_url = simulator.as_ref().map(Simulator::endpoint_url);
         let regions = served_regions(&config.datasync);
-        let datasync = DataSyncClient::new(&config.datasync, simulator_url, &regions, metrics.clone()).await;
+        let accounts_config = served_accounts(&config);
+        let datasync = DataSyncClient::connect(
+            &config.datasync,
+            &accounts_config,
+            simulator_url.as_deref(),
+            regions,
+            metrics.clone(),
+        )
+        .await?;
         let mut background = Background::default();
+        background.0.extend(datasync.accounts().start_refreshing(accounts_config.accounts_refresh).await);
         let database = open_database(&config.history).await?;
         let index = match &database {
             Some(database) => Some(open_index(database, &config.history, &mut background).await),
@@ -287,6 +297,20 @@ async fn spool_unwritten(writer: &IndexWriter, timeout: Duration, spool_dir: &st
             "could not spool the snapshots not yet written; they are lost"
         ),
     }
+}
+
+/// The role the gateway assumes in each of the simulator's accounts when it has several.
+const SIMULATOR_ROLE_NAME: &str = "DataSyncGatewayReader";
+
+/// The accounts served: as configured; a simulator of several accounts is served as an
+/// organisation, by assuming a role in each.
+fn served_accounts(config: &Config) -> AccountsConfig {
+    let mut accounts = config.accounts.clone();
+    let unconfigured = accounts.accounts_file.is_none() && accounts.organization_role_name.is_none();
+    if config.datasync.simulator && config.datasync.simulator_accounts > 1 && unconfigured {
+        accounts.organization_role_name = Some(SIMULATOR_ROLE_NAME.to_owned());
+    }
+    accounts
 }
 
 /// The regions served: as configured, else the simulator's, else the SDK's default region.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::model::Region;
+use crate::model::{AccountId, Region};
 
 /// Everything `serve` needs.
 #[derive(Args, Clone, Debug)]
@@ -23,6 +23,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub datasync: DataSyncConfig,
+
+    #[command(flatten)]
+    pub accounts: AccountsConfig,
 
     #[command(flatten)]
     pub cache: CacheConfig,
@@ -153,6 +156,55 @@ impl std::fmt::Debug for LiveConfig {
     }
 }
 
+/// Which AWS accounts are served, and how each is reached. Without any of these, the gateway
+/// serves the account of its own credentials.
+#[derive(Args, Clone, Debug)]
+pub struct AccountsConfig {
+    /// A TOML file of the accounts served: `[[account]]` tables with `id`, and optionally
+    /// `name`, `role_arn` (to assume; none for the gateway's own account), `external_id`,
+    /// `session_name` and `regions` (default: --regions). ARNs of other accounts are refused.
+    #[arg(long, env = "ACCOUNTS_FILE", conflicts_with = "organization_role_name")]
+    pub accounts_file: Option<std::path::PathBuf>,
+
+    /// Serve every active account of the AWS Organization, assuming the role of this name in
+    /// each (the gateway's credentials, or --organization-management-role-arn, must be allowed
+    /// organizations:ListAccounts in the management account).
+    #[arg(long, env = "ORGANIZATION_ROLE_NAME")]
+    pub organization_role_name: Option<String>,
+
+    /// A role in the management account to assume for listing the organisation's accounts
+    /// (default: the gateway's own credentials).
+    #[arg(long, env = "ORGANIZATION_MANAGEMENT_ROLE_ARN", requires = "organization_role_name")]
+    pub organization_management_role_arn: Option<String>,
+
+    /// The external id the member accounts' roles require, if any.
+    #[arg(
+        long,
+        env = "ORGANIZATION_EXTERNAL_ID",
+        requires = "organization_role_name",
+        hide_env_values = true
+    )]
+    pub organization_external_id: Option<String>,
+
+    /// Serve only the accounts directly in these organizational units (comma-separated `ou-…`
+    /// ids; default: every account).
+    #[arg(long, env = "ORGANIZATION_INCLUDE_OU", value_delimiter = ',', requires = "organization_role_name")]
+    pub organization_include_ou: Vec<String>,
+
+    /// Accounts of the organisation not to serve (comma-separated ids).
+    #[arg(long, env = "ORGANIZATION_EXCLUDE_ACCOUNTS", value_delimiter = ',', value_parser = account_id, requires = "organization_role_name")]
+    pub organization_exclude_accounts: Vec<AccountId>,
+
+    /// How often the organisation's accounts are listed again: accounts that joined are served
+    /// from then on, accounts that left are no longer synced.
+    #[arg(long, env = "ACCOUNTS_REFRESH", default_value = "10m", value_parser = positive_duration)]
+    pub accounts_refresh: Duration,
+
+    /// How long an assumed role's credentials last; they are renewed shortly before.
+    #[arg(long, env = "ROLE_SESSION_LENGTH", default_value = "1h", value_parser = role_session_length)]
+    pub role_session_length: Duration,
+}
+
 /// Where DataSync is and how hard to try.
 #[derive(Args, Clone, Debug)]
 pub struct DataSyncConfig {
@@ -172,6 +224,11 @@ pub struct DataSyncConfig {
     /// always something new for the discovery sync to find.
     #[arg(long, env = "SIMULATOR_SCHEDULE_TICKS", default_value_t = 60)]
     pub simulator_schedule_ticks: u32,
+
+    /// Accounts in the simulator's organisation, each with a copy of the seeded fleet; above 1,
+    /// the gateway serves them all by assuming a role in each, as with --organization-role-name.
+    #[arg(long, env = "SIMULATOR_ACCOUNTS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub simulator_accounts: u16,
 
     /// Send DataSync calls to this URL (moto, a standalone simulator, a VPC endpoint) instead of the
     /// regional AWS endpoint. The standard AWS_ENDPOINT_URL_DATASYNC works too.
@@ -449,6 +506,21 @@ impl std::fmt::Debug for HistoryConfig {
 
 fn region(value: &str) -> Result<Region, String> {
     Region::parse(value).map_err(|_| "a region looks like us-east-1".into())
+}
+
+fn account_id(value: &str) -> Result<AccountId, String> {
+    AccountId::parse(value).map_err(|_| "an account id is 12 digits".into())
+}
+
+/// STS grants sessions of 15 minutes to 12 hours (a role's own maximum may be lower).
+fn role_session_length(value: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(value) {
+        Ok(length) if (Duration::from_secs(900)..=Duration::from_secs(43_200)).contains(&length) => {
+            Ok(length)
+        }
+        Ok(_) => Err("must be between 15m and 12h".into()),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// AWS_REGION, AWS_DEFAULT_REGION, else us-east-1.

@@ -18,6 +18,11 @@ pub enum GatewayError {
     /// DataSync could not be reached or failed (timeout, 5xx, refused or dropped connection).
     #[error("DataSync is unavailable: {0}")]
     UpstreamUnavailable(&'static str),
+    /// The gateway could not reach an account it serves: its role could not be assumed, or
+    /// DataSync refused the role's credentials. The message names the account. Not retryable:
+    /// an operator must fix the role or its trust policy.
+    #[error("{0}")]
+    UpstreamForbidden(String),
     /// A call that changes something reached DataSync, and its answer was lost (a timeout, a
     /// dropped connection, a server error): it may or may not have taken effect. Not retryable
     /// as it is: a retry could do it twice.
@@ -49,6 +54,7 @@ impl GatewayError {
             GatewayError::UpstreamThrottled => ErrorCode::UpstreamThrottled,
             GatewayError::UpstreamUnavailable(_) => ErrorCode::UpstreamUnavailable,
             GatewayError::UpstreamOutcomeUnknown(_) => ErrorCode::UpstreamOutcomeUnknown,
+            GatewayError::UpstreamForbidden(_) => ErrorCode::UpstreamForbidden,
             GatewayError::UpstreamCallLimit(_) => ErrorCode::UpstreamCallLimit,
             GatewayError::RateLimited(_) => ErrorCode::RateLimited,
             GatewayError::HistoryUnavailable(_) | GatewayError::HistoryNotConfigured => {
@@ -153,10 +159,13 @@ pub enum ErrorCode {
     Forbidden,
     /// Over `--rate-limit`, or too many failed authentications from one address.
     RateLimited,
+    /// An account the gateway serves could not be reached: its role could not be assumed or
+    /// its credentials were refused. The message names the account; retrying will not help.
+    UpstreamForbidden,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::BadUserInput,
         ErrorCode::NotFound,
         ErrorCode::UpstreamThrottled,
@@ -176,6 +185,7 @@ impl ErrorCode {
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
+        ErrorCode::UpstreamForbidden,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -199,6 +209,7 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "UNAUTHENTICATED",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::UpstreamForbidden => "UPSTREAM_FORBIDDEN",
         }
     }
 

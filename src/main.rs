@@ -39,6 +39,9 @@ enum Command {
         /// The quick task starts on its own every this many ticks (0: never).
         #[arg(long, env = "SIMULATOR_SCHEDULE_TICKS", default_value_t = 60)]
         schedule_ticks: u32,
+        /// Accounts in the simulated organisation, each with a copy of the seeded fleet.
+        #[arg(long, env = "SIMULATOR_ACCOUNTS", default_value_t = 1)]
+        accounts: usize,
     },
     /// Print the GraphQL schema (SDL), as committed in schema.graphql.
     PrintSchema {
@@ -133,9 +136,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             app.run_until(shutdown_signal()).await;
             tracing::info!("stopped");
         }
-        Command::Simulate { listen, tick, executions, schedule_ticks } => {
+        Command::Simulate { listen, tick, executions, schedule_ticks, accounts } => {
             let schedule_ticks = Some(schedule_ticks).filter(|ticks| *ticks > 0);
-            let config = SimulatorConfig { tick, extra_executions: executions, schedule_ticks };
+            let config = SimulatorConfig { tick, extra_executions: executions, schedule_ticks, accounts };
             let simulator = Simulator::start(listen, config).await?;
             tokio::select! {
                 () = simulator.wait() => {}

@@ -7,22 +7,28 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use super::accounts::Accounts;
 use super::budget::CallBudget;
 use super::fair::FairSemaphore;
 use super::mapping;
-use crate::config::{default_region, DataSyncConfig};
+use crate::config::{default_region, AccountsConfig, DataSyncConfig};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
-use crate::model::{ExecutionArn, Location, StartOverrides, Task, TaskArn, TaskExecution, TaskSummary};
+use crate::model::{
+    AccountId, ExecutionArn, Location, Region, Site, StartOverrides, Task, TaskArn, TaskExecution,
+    TaskSummary,
+};
 use crate::request::Caller;
 use crate::telemetry::Occasionally;
+use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_datasync::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::error::display::DisplayErrorContext;
 use chrono::Utc;
 use tracing::Instrument;
 
@@ -53,9 +59,18 @@ pub struct DataSyncClient {
 }
 
 struct Inner {
-    /// DataSync is regional and an ARN names its region: one client per region served, built
-    /// at start-up; a region outside the list is refused before any call.
-    by_region: HashMap<String, (aws_sdk_datasync::Client, CallBudget)>,
+    /// Which accounts and regions are served, and the credentials of each account.
+    accounts: Accounts,
+    /// The gateway's SDK configuration, which every client is built from: one identity cache
+    /// for all of them, retries, timeouts.
+    sdk: SdkConfig,
+    /// Where DataSync calls go instead of AWS (moto, a VPC endpoint); not STS's.
+    endpoint_url: Option<String>,
+    /// One client and call budget per site, built on first use: DataSync is regional and
+    /// throttles per account and region. Bounded by the sites served; ARNs of any other
+    /// account or region are refused before one is built.
+    sites: RwLock<HashMap<Site, Arc<Regional>>>,
+    calls_per_second: f64,
     in_flight: FairSemaphore,
     /// Longest a call may take, waiting for a slot included.
     call_timeout: Duration,
@@ -65,56 +80,62 @@ struct Inner {
     metrics: Metrics,
 }
 
+/// The client and call budget of one site.
+struct Regional {
+    site: Site,
+    client: aws_sdk_datasync::Client,
+    budget: CallBudget,
+}
+
+/// Identities the SDK's cache keeps at once: one per account served (its assumed role) and the
+/// gateway's own; past this it drops some and assumes their roles again.
+const IDENTITY_CACHE_PARTITIONS: usize = 4_096;
+
+/// The gateway's SDK configuration: the credentials chain (or placeholder keys for moto and the
+/// simulator), retries, timeouts, one identity cache. `simulator_url` is where STS and
+/// Organizations calls go too; the DataSync endpoint of the configuration is DataSync's alone.
+pub async fn sdk_config(config: &DataSyncConfig, simulator_url: Option<&str>) -> SdkConfig {
+    // Every call names its region, so the default only matters to credential providers;
+    // setting it skips the instance-metadata lookup, which stalls off EC2.
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(default_region()))
+        .identity_cache(IdentityCache::lazy().max_partitions(IDENTITY_CACHE_PARTITIONS).build())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(config.max_attempts)
+                .with_initial_backoff(config.initial_backoff),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(config.call_timeout)
+                .operation_attempt_timeout(config.attempt_timeout)
+                .connect_timeout(config.attempt_timeout)
+                .build(),
+        );
+    if let Some(url) = simulator_url {
+        loader = loader.endpoint_url(url);
+    }
+    if config.fake_credentials || config.simulator {
+        loader = loader.credentials_provider(aws_credential_types::Credentials::from_keys(
+            "AKIDGATEWAYTEST",
+            "gateway-test-secret",
+            None,
+        ));
+    }
+    loader.load().await
+}
+
 impl DataSyncClient {
-    /// Clients for `regions`. `endpoint_url` overrides the configured endpoint (the in-process
-    /// simulator uses it).
-    pub async fn new(
-        config: &DataSyncConfig,
-        endpoint_url: Option<String>,
-        regions: &[crate::model::Region],
-        metrics: Metrics,
-    ) -> Self {
-        // Every call names its region, so the default only matters to credential providers;
-        // setting it skips the instance-metadata lookup, which stalls off EC2.
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(default_region()))
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(config.max_attempts)
-                    .with_initial_backoff(config.initial_backoff),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(config.call_timeout)
-                    .operation_attempt_timeout(config.attempt_timeout)
-                    .connect_timeout(config.attempt_timeout)
-                    .build(),
-            );
-        if let Some(url) = endpoint_url.or_else(|| config.datasync_endpoint.clone()) {
-            loader = loader.endpoint_url(url);
-        }
-        if config.fake_credentials || config.simulator {
-            loader = loader.credentials_provider(aws_credential_types::Credentials::from_keys(
-                "AKIDGATEWAYTEST",
-                "gateway-test-secret",
-                None,
-            ));
-        }
-        let sdk_config = loader.load().await;
-        let config_calls_per_second = config.calls_per_second;
-        let by_region = regions
-            .iter()
-            .map(|region| {
-                let config = aws_sdk_datasync::config::Builder::from(&sdk_config)
-                    .region(Region::new(region.as_str().to_owned()))
-                    .build();
-                let budget = CallBudget::new(config_calls_per_second);
-                (region.as_str().to_owned(), (aws_sdk_datasync::Client::from_conf(config), budget))
-            })
-            .collect();
+    /// Clients for the sites of `accounts`, built from `sdk` (see [`sdk_config`]) as they are
+    /// first used.
+    pub fn new(config: &DataSyncConfig, sdk: SdkConfig, accounts: Accounts, metrics: Metrics) -> Self {
         DataSyncClient {
             inner: Arc::new(Inner {
-                by_region,
+                accounts,
+                sdk,
+                endpoint_url: config.datasync_endpoint.clone(),
+                sites: RwLock::default(),
+                calls_per_second: config.calls_per_second,
                 in_flight: FairSemaphore::new(config.max_concurrency as usize),
                 call_timeout: config.call_timeout,
                 max_attempts: config.max_attempts,
@@ -124,17 +145,35 @@ impl DataSyncClient {
         }
     }
 
+    /// The SDK configuration, the accounts served and their clients, as configured.
+    /// `simulator_url` is the in-process simulator's, for DataSync, STS and Organizations alike.
+    pub async fn connect(
+        config: &DataSyncConfig,
+        accounts: &AccountsConfig,
+        simulator_url: Option<&str>,
+        regions: Vec<crate::model::Region>,
+        metrics: Metrics,
+    ) -> anyhow::Result<Self> {
+        let sdk = sdk_config(config, simulator_url).await;
+        let accounts = Accounts::new(accounts, sdk.clone(), regions).await?;
+        Ok(Self::new(config, sdk, accounts, metrics))
+    }
+
+    pub fn accounts(&self) -> &Accounts {
+        &self.inner.accounts
+    }
+
     /// One `DescribeTaskExecution` call, made in the ARN's own region, on `caller`'s turn.
     pub async fn describe_task_execution(
         &self,
         arn: &ExecutionArn,
         caller: &Caller,
     ) -> Result<TaskExecution, GatewayError> {
-        let client = self.client_for(arn.region())?;
-        let call = client.describe_task_execution().task_execution_arn(arn.as_str()).send();
+        let regional = self.regional(Some(arn.account_id()), arn.region())?;
+        let call = regional.client.describe_task_execution().task_execution_arn(arn.as_str()).send();
         let output = self
-            .on_turn(caller, arn.region(), "DescribeTaskExecution", async {
-                call.await.map_err(|error| upstream_error(Concerning::Execution(arn), error))
+            .on_turn(caller, &regional, "DescribeTaskExecution", async {
+                call.await.map_err(|error| upstream_error(&regional.site, Concerning::Execution(arn), error))
             })
             .await?;
         Ok(mapping::task_execution(arn, &output, Utc::now()))
@@ -147,9 +186,8 @@ impl DataSyncClient {
         overrides: &StartOverrides,
         caller: &Caller,
     ) -> Result<ExecutionArn, GatewayError> {
-        let region = task_arn.region();
-        let client = self.client_for(region)?;
-        let mut call = client.start_task_execution().task_arn(task_arn.as_str());
+        let regional = self.regional(Some(task_arn.account_id()), task_arn.region())?;
+        let mut call = regional.client.start_task_execution().task_arn(task_arn.as_str());
         if overrides.bytes_per_second.is_some() || overrides.verify_mode.is_some() {
             let mut options = aws_sdk_datasync::types::Options::builder();
             if let Some(bytes_per_second) = overrides.bytes_per_second {
@@ -173,7 +211,7 @@ impl DataSyncClient {
         let output = self
             .change(
                 caller,
-                region,
+                &regional,
                 "StartTaskExecution",
                 Concerning::Task(task_arn),
                 "start an execution of",
@@ -193,10 +231,10 @@ impl DataSyncClient {
         arn: &ExecutionArn,
         caller: &Caller,
     ) -> Result<(), GatewayError> {
-        let client = self.client_for(arn.region())?;
-        let call = client.cancel_task_execution().task_execution_arn(arn.as_str());
+        let regional = self.regional(Some(arn.account_id()), arn.region())?;
+        let call = regional.client.cancel_task_execution().task_execution_arn(arn.as_str());
         let send = |no_retries| call.clone().customize().config_override(no_retries).send();
-        self.change(caller, arn.region(), "CancelTaskExecution", Concerning::Execution(arn), "cancel", send)
+        self.change(caller, &regional, "CancelTaskExecution", Concerning::Execution(arn), "cancel", send)
             .await
             .map(|_| ())
     }
@@ -208,13 +246,13 @@ impl DataSyncClient {
         bytes_per_second: i64,
         caller: &Caller,
     ) -> Result<(), GatewayError> {
-        let client = self.client_for(arn.region())?;
+        let regional = self.regional(Some(arn.account_id()), arn.region())?;
         let options = aws_sdk_datasync::types::Options::builder().bytes_per_second(bytes_per_second).build();
-        let call = client.update_task_execution().task_execution_arn(arn.as_str()).options(options);
+        let call = regional.client.update_task_execution().task_execution_arn(arn.as_str()).options(options);
         let send = |no_retries| call.clone().customize().config_override(no_retries).send();
         self.change(
             caller,
-            arn.region(),
+            &regional,
             "UpdateTaskExecution",
             Concerning::Execution(arn),
             "change the bandwidth of",
@@ -232,7 +270,7 @@ impl DataSyncClient {
     async fn change<T, E, F, Fut>(
         &self,
         caller: &Caller,
-        region: &str,
+        regional: &Regional,
         operation: &'static str,
         concerning: Concerning<'_>,
         doing: &str,
@@ -248,8 +286,8 @@ impl DataSyncClient {
         loop {
             let sent = send(no_retries.clone());
             let sent = self
-                .on_turn(caller, region, operation, async {
-                    sent.await.map_err(|error| change_error(concerning, doing, error))
+                .on_turn(caller, regional, operation, async {
+                    sent.await.map_err(|error| change_error(&regional.site, concerning, doing, error))
                 })
                 .await;
             match sent {
@@ -265,55 +303,56 @@ impl DataSyncClient {
 
     /// One `DescribeTask` call, in the task's region.
     pub async fn describe_task(&self, arn: &TaskArn, caller: &Caller) -> Result<Task, GatewayError> {
-        let client = self.client_for(arn.region())?;
-        let call = client.describe_task().task_arn(arn.as_str()).send();
+        let regional = self.regional(Some(arn.account_id()), arn.region())?;
+        let call = regional.client.describe_task().task_arn(arn.as_str()).send();
         let output = self
-            .on_turn(caller, arn.region(), "DescribeTask", async {
-                call.await.map_err(|error| upstream_error(Concerning::Task(arn), error))
+            .on_turn(caller, &regional, "DescribeTask", async {
+                call.await.map_err(|error| upstream_error(&regional.site, Concerning::Task(arn), error))
             })
             .await?;
         Ok(mapping::task(arn, &output, Utc::now()))
     }
 
-    /// Every task DataSync lists in `region` (all pages; each page is one call).
-    pub async fn list_tasks(&self, region: &str, caller: &Caller) -> Result<Vec<TaskSummary>, GatewayError> {
-        let client = self.client_for(region)?;
-        let mut pages = client.list_tasks().max_results(100).into_paginator().send();
+    /// Every task DataSync lists at `site` (all pages; each page is one call).
+    pub async fn list_tasks(&self, site: &Site, caller: &Caller) -> Result<Vec<TaskSummary>, GatewayError> {
+        let regional = self.at(site)?;
+        let mut pages = regional.client.list_tasks().max_results(100).into_paginator().send();
         let mut tasks = Vec::new();
-        while let Some(page) = self.page(caller, region, "ListTasks", &mut pages).await? {
+        while let Some(page) = self.page(caller, &regional, "ListTasks", &mut pages).await? {
             tasks.extend(page.tasks().iter().filter_map(mapping::task_summary));
         }
         Ok(tasks)
     }
 
-    /// Every location DataSync lists in `region`.
-    pub async fn list_locations(&self, region: &str, caller: &Caller) -> Result<Vec<Location>, GatewayError> {
-        let client = self.client_for(region)?;
-        let mut pages = client.list_locations().max_results(100).into_paginator().send();
+    /// Every location DataSync lists at `site`.
+    pub async fn list_locations(&self, site: &Site, caller: &Caller) -> Result<Vec<Location>, GatewayError> {
+        let regional = self.at(site)?;
+        let mut pages = regional.client.list_locations().max_results(100).into_paginator().send();
         let mut locations = Vec::new();
-        while let Some(page) = self.page(caller, region, "ListLocations", &mut pages).await? {
+        while let Some(page) = self.page(caller, &regional, "ListLocations", &mut pages).await? {
             locations.extend(page.locations().iter().filter_map(mapping::location));
         }
         Ok(locations)
     }
 
-    /// Every execution DataSync still lists in `region` (about 30 days), of `task` alone when
+    /// Every execution DataSync still lists at `site` (about 30 days), of `task` alone when
     /// given, with its status.
     pub async fn list_executions(
         &self,
-        region: &str,
+        site: &Site,
         task: Option<&TaskArn>,
         caller: &Caller,
     ) -> Result<Vec<(ExecutionArn, String)>, GatewayError> {
-        let client = self.client_for(region)?;
-        let mut pages = client
+        let regional = self.at(site)?;
+        let mut pages = regional
+            .client
             .list_task_executions()
             .set_task_arn(task.map(|task| task.as_str().to_owned()))
             .max_results(100)
             .into_paginator()
             .send();
         let mut executions = Vec::new();
-        while let Some(page) = self.page(caller, region, "ListTaskExecutions", &mut pages).await? {
+        while let Some(page) = self.page(caller, &regional, "ListTaskExecutions", &mut pages).await? {
             executions.extend(page.task_executions().iter().filter_map(|entry| {
                 let status = entry.status().map(|status| status.as_str().to_owned()).unwrap_or_default();
                 Some((mapping::identifier("TaskExecutionArn", entry.task_execution_arn())?, status))
@@ -330,13 +369,13 @@ impl DataSyncClient {
     async fn on_turn<T>(
         &self,
         caller: &Caller,
-        region: &str,
+        regional: &Regional,
         operation: &'static str,
         call: impl Future<Output = Result<T, GatewayError>>,
     ) -> Result<T, GatewayError> {
         // The one place a request's allowance is charged: every call, each page of a listing too.
         caller.spend_upstream_call()?;
-        let (_, budget) = self.inner.by_region.get(region).expect("the region was checked by client_for");
+        let (budget, region) = (&regional.budget, regional.site.region.as_str());
         let metrics = &self.inner.metrics;
         let spend = |background: bool| async move {
             let started = Instant::now();
@@ -391,7 +430,7 @@ impl DataSyncClient {
     async fn page<O, E>(
         &self,
         caller: &Caller,
-        region: &str,
+        regional: &Regional,
         operation: &'static str,
         pages: &mut aws_smithy_async::future::pagination_stream::PaginationStream<
             Result<O, SdkError<E, aws_smithy_runtime_api::http::Response>>,
@@ -400,27 +439,67 @@ impl DataSyncClient {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        self.on_turn(caller, region, operation, async {
-            pages.next().await.transpose().map_err(|error| upstream_error(Concerning::Region(region), error))
+        self.on_turn(caller, regional, operation, async {
+            let site = &regional.site;
+            pages
+                .next()
+                .await
+                .transpose()
+                .map_err(|error| upstream_error(site, Concerning::Site(site), error))
         })
         .await
     }
 
-    /// The regions served, sorted.
-    pub fn regions(&self) -> Vec<&str> {
-        let mut regions: Vec<&str> = self.inner.by_region.keys().map(String::as_str).collect();
-        regions.sort_unstable();
+    /// Every region served, in any account, sorted.
+    pub fn regions(&self) -> Vec<Region> {
+        let mut regions: Vec<Region> = self.sites().into_iter().map(|site| site.region).collect();
+        regions.dedup();
+        regions.sort();
+        regions.dedup();
         regions
     }
 
-    /// The client for `region`, if it is served; otherwise the error a client is told.
-    pub fn client_for(&self, region: &str) -> Result<&aws_sdk_datasync::Client, GatewayError> {
-        self.inner.by_region.get(region).map(|(client, _)| client).ok_or_else(|| {
-            GatewayError::BadUserInput(format!(
-                "region {region} is not served by this gateway; it serves {}",
-                self.regions().join(", ")
-            ))
-        })
+    /// Every site served (each active account's regions), sorted.
+    pub fn sites(&self) -> Vec<Site> {
+        self.inner.accounts.sites()
+    }
+
+    /// Where calls about resources of `account` in `region` go, if they are served; otherwise
+    /// the error a client is told (`BAD_USER_INPUT`, before any call).
+    pub fn site_of(&self, account: AccountId, region: &str) -> Result<Site, GatewayError> {
+        self.inner.accounts.reach(Some(account), region).map(|(site, _)| site)
+    }
+
+    /// The client of a site that [`DataSyncClient::sites`] listed.
+    fn at(&self, site: &Site) -> Result<Arc<Regional>, GatewayError> {
+        self.regional(site.account, site.region.as_str())
+    }
+
+    /// The client and budget for resources of `account` (none: the gateway's own) in `region`,
+    /// built on first use; `BAD_USER_INPUT` for an account or region not served.
+    fn regional(&self, account: Option<AccountId>, region: &str) -> Result<Arc<Regional>, GatewayError> {
+        let (site, credentials) = self.inner.accounts.reach(account, region)?;
+        if let Some(regional) =
+            self.inner.sites.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&site)
+        {
+            return Ok(regional.clone());
+        }
+        let mut sites = self.inner.sites.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let regional = sites.entry(site.clone()).or_insert_with(|| {
+            let mut config = aws_sdk_datasync::config::Builder::from(&self.inner.sdk)
+                .region(aws_config::Region::new(site.region.as_str().to_owned()));
+            if let Some(url) = &self.inner.endpoint_url {
+                config = config.endpoint_url(url);
+            }
+            if credentials.is_some() {
+                // `set_`, not `credentials_provider`: that one wraps the provider anew, in a
+                // cache partition of its own, and each region would assume the role again.
+                config.set_credentials_provider(credentials);
+            }
+            let client = aws_sdk_datasync::Client::from_conf(config.build());
+            Arc::new(Regional { site, client, budget: CallBudget::new(self.inner.calls_per_second) })
+        });
+        Ok(regional.clone())
     }
 }
 
@@ -428,6 +507,7 @@ impl DataSyncClient {
 /// of", concerning `arn`): where the call may have reached DataSync and its answer was lost, the
 /// outcome is unknown, not a failure a retry may cure.
 fn change_error<E>(
+    site: &Site,
     arn: Concerning<'_>,
     doing: &str,
     error: SdkError<E, aws_smithy_runtime_api::http::Response>,
@@ -442,13 +522,32 @@ where
         _ => false,
     };
     if !maybe_done {
-        return upstream_error(arn, error);
+        return upstream_error(site, arn, error);
     }
     tracing::warn!(%arn, error = ?error, "the answer to a change was lost; its outcome is unknown");
     GatewayError::UpstreamOutcomeUnknown(format!(
         "the request to {doing} {arn} may have reached DataSync, but its answer was lost; look before \
          trying again (a retry with the same idempotencyKey starts nothing)"
     ))
+}
+
+/// Whether the call failed on its credentials: no credentials could be had (an `AssumeRole`
+/// refused), or DataSync refused the ones it was signed with.
+fn refused_credentials<E>(error: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> bool
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let SdkError::ServiceError(context) = error {
+        return CREDENTIAL_CODES.contains(&context.err().code().unwrap_or_default());
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = source {
+        if error.downcast_ref::<aws_credential_types::provider::error::CredentialsError>().is_some() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// Whether a dispatch failed before any byte of the request could reach DataSync: the
@@ -469,8 +568,8 @@ fn never_sent(failure: &aws_smithy_runtime_api::client::result::DispatchFailure)
 enum Concerning<'a> {
     Execution(&'a ExecutionArn),
     Task(&'a TaskArn),
-    /// A listing of the region's tasks, locations or executions.
-    Region(&'a str),
+    /// A listing of the site's tasks, locations or executions.
+    Site(&'a Site),
 }
 
 impl std::fmt::Display for Concerning<'_> {
@@ -478,7 +577,7 @@ impl std::fmt::Display for Concerning<'_> {
         match self {
             Concerning::Execution(arn) => write!(f, "{arn}"),
             Concerning::Task(arn) => write!(f, "{arn}"),
-            Concerning::Region(region) => write!(f, "region {region}"),
+            Concerning::Site(site) => write!(f, "site {site}"),
         }
     }
 }
@@ -492,8 +591,8 @@ impl Concerning<'_> {
                 GatewayError::NotFound(format!("DataSync has no task execution {arn}"))
             }
             Concerning::Task(arn) => GatewayError::NotFound(format!("DataSync has no task {arn}")),
-            Concerning::Region(region) => {
-                tracing::error!(region, "DataSync refused a listing as invalid");
+            Concerning::Site(site) => {
+                tracing::error!(%site, "DataSync refused a listing as invalid");
                 GatewayError::Internal
             }
         }
@@ -503,12 +602,20 @@ impl Concerning<'_> {
 /// What the client may be told about a failed call. Upstream messages go to the log, not to the
 /// client: they can name accounts and roles.
 fn upstream_error<E>(
+    site: &Site,
     arn: Concerning<'_>,
     error: SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> GatewayError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    if let Some(account) = site.account.filter(|_| refused_credentials(&error)) {
+        tracing::warn!(%arn, %account, error = %DisplayErrorContext(&error), "the account could not be reached");
+        return GatewayError::UpstreamForbidden(format!(
+            "account {account} could not be reached: the gateway's role there was refused; other accounts are \
+             unaffected (see `accounts {{ credentialsError }}`)"
+        ));
+    }
     match &error {
         SdkError::ServiceError(context) => {
             let service_error = context.err();

@@ -5,9 +5,11 @@
 //! May import: `model`, `request` (whose turn a call is, and its allowance), `config`, `error`,
 //! `metrics`, `telemetry`.
 
+pub mod accounts;
 pub mod budget;
 pub mod client;
 pub mod fair;
 pub mod mapping;
 
-pub use client::DataSyncClient;
+pub use accounts::Accounts;
+pub use client::{sdk_config, DataSyncClient};

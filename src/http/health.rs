@@ -71,9 +71,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     }
     if let Some(discovery) = &state.discovery {
         levels.sync_standby.set(i64::from(discovery.standby()));
-        for (region, sync) in discovery.status() {
+        for (site, sync) in discovery.status() {
             let last_run = sync.last_run_at.map_or(0.0, |at| at.timestamp_millis() as f64 / 1000.0);
-            metrics.set_sync(&region, last_run, sync.error.is_some());
+            metrics.set_sync(&site, last_run, sync.error.is_some());
         }
     }
     let watcher = state.live.status();

@@ -216,6 +216,10 @@ impl LocationArn {
     pub fn region(&self) -> &str {
         self.parts.region(&self.arn)
     }
+
+    pub fn account_id(&self) -> AccountId {
+        self.parts.account_id(&self.arn)
+    }
 }
 
 impl Region {

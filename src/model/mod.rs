@@ -9,6 +9,7 @@
 //!
 //! Imports nothing of the crate: every other room stands on it.
 
+mod account;
 mod enums;
 mod ids;
 mod index;
@@ -20,6 +21,7 @@ use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use account::Site;
 pub use enums::*;
 pub use ids::{AccountId, ExecutionArn, InvalidId, LocationArn, Region, TaskArn};
 pub use index::{ExecutionOrder, StatsDimension};

@@ -129,7 +129,8 @@ impl ControlService {
         caller: &Caller,
     ) -> Option<ExecutionArn> {
         let since = sent_at - chrono::Duration::seconds(2);
-        let listed = self.datasync.list_executions(task_arn.region(), Some(task_arn), caller).await.ok()?;
+        let site = self.datasync.site_of(task_arn.account_id(), task_arn.region()).ok()?;
+        let listed = self.datasync.list_executions(&site, Some(task_arn), caller).await.ok()?;
         let mut found = Vec::new();
         for (arn, status) in listed {
             if !matches!(status.as_str(), "QUEUED" | "LAUNCHING" | "PREPARING") {
@@ -151,7 +152,7 @@ impl ControlService {
     /// Cancels a running execution.
     pub async fn cancel(&self, arn: &ExecutionArn, caller: &Caller) -> Result<Fetched, GatewayError> {
         let result = async {
-            self.executions.check_region(arn)?;
+            self.executions.check_served(arn)?;
             match self.datasync.cancel_task_execution(arn, caller).await {
                 Ok(()) => self.follow(arn, caller).await,
                 // DataSync's InvalidRequestException: finished already, or unknown.

@@ -134,7 +134,7 @@ impl ExecutionService {
         consistency: Consistency,
         caller: &Caller,
     ) -> Result<Fetched, GatewayError> {
-        self.check_region(arn)?;
+        self.check_served(arn)?;
         let fetched = self.get_or_stale(arn.clone(), consistency, caller).await;
         if let Ok(fetched) = &fetched {
             let result = match fetched.served_from {
@@ -166,9 +166,9 @@ impl ExecutionService {
         execution.fetched_at.checked_add_signed(ttl).unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
-    /// An error unless the gateway serves the execution's region.
-    pub fn check_region(&self, arn: &ExecutionArn) -> Result<(), GatewayError> {
-        self.datasync.client_for(arn.region()).map(|_| ())
+    /// An error unless the gateway serves the execution's account and region.
+    pub fn check_served(&self, arn: &ExecutionArn) -> Result<(), GatewayError> {
+        self.datasync.site_of(arn.account_id(), arn.region()).map(|_| ())
     }
 
     /// Many executions by ARN, in the order asked, each with its own result. Each distinct ARN

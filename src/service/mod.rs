@@ -46,7 +46,10 @@ mod testing {
         let regions: Vec<crate::model::Region> =
             fleet::REGIONS.map(|region| region.parse().unwrap()).to_vec();
         let metrics = Metrics::default();
-        let datasync = DataSyncClient::new(&config.datasync, None, &regions, metrics.clone()).await;
+        let datasync =
+            DataSyncClient::connect(&config.datasync, &config.accounts, None, regions, metrics.clone())
+                .await
+                .unwrap();
         (datasync, config, metrics, simulator)
     }
 }

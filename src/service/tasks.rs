@@ -13,7 +13,7 @@ use base64::Engine;
 use crate::cache::{Cached, TaskCaches};
 use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
-use crate::model::{EnumValue, Location, LocationArn, Task, TaskArn, TaskStatus, TaskSummary};
+use crate::model::{EnumValue, Location, LocationArn, Region, Site, Task, TaskArn, TaskStatus, TaskSummary};
 use crate::request::Caller;
 
 /// Most tasks on one page of a listing.
@@ -59,13 +59,9 @@ impl TaskService {
         ]
     }
 
-    pub fn regions(&self) -> Vec<&str> {
-        self.datasync.regions()
-    }
-
-    /// One task by ARN (BAD_USER_INPUT for a region not served, NOT_FOUND).
+    /// One task by ARN (BAD_USER_INPUT for an account or region not served, NOT_FOUND).
     pub async fn get(&self, arn: &TaskArn, caller: &Caller) -> Result<Arc<Task>, GatewayError> {
-        self.datasync.client_for(arn.region())?;
+        self.datasync.site_of(arn.account_id(), arn.region())?;
         let fetch = async {
             match self.datasync.describe_task(arn, caller).await {
                 Ok(task) => Ok(Cached::Found(Arc::new(task))),
@@ -76,17 +72,17 @@ impl TaskService {
         self.caches.tasks.get_or_fetch(arn.as_str(), fetch).await?.value.into_result()
     }
 
-    /// Every task DataSync lists in `region`.
-    pub async fn list(&self, region: &str, caller: &Caller) -> Result<Arc<Vec<TaskSummary>>, GatewayError> {
-        self.datasync.client_for(region)?;
-        let fetch = async { Ok(Cached::Found(Arc::new(self.datasync.list_tasks(region, caller).await?))) };
-        self.caches.task_lists.get_or_fetch(region, fetch).await?.value.into_result()
+    /// Every task DataSync lists at `site`.
+    pub async fn list(&self, site: &Site, caller: &Caller) -> Result<Arc<Vec<TaskSummary>>, GatewayError> {
+        let fetch = async { Ok(Cached::Found(Arc::new(self.datasync.list_tasks(site, caller).await?))) };
+        self.caches.task_lists.get_or_fetch(site.to_string().as_str(), fetch).await?.value.into_result()
     }
 
-    /// The task's entry in its region's cached task list, if that list is cached (the discovery
+    /// The task's entry in its site's cached task list, if that list is cached (the discovery
     /// sync keeps it so): a name and status at no AWS cost.
     pub async fn cached_summary(&self, arn: &TaskArn) -> Option<TaskSummary> {
-        let Cached::Found(tasks) = self.caches.task_lists.peek(arn.region()).await? else { return None };
+        let site = self.datasync.site_of(arn.account_id(), arn.region()).ok()?.to_string();
+        let Cached::Found(tasks) = self.caches.task_lists.peek(site.as_str()).await? else { return None };
         tasks.iter().find(|task| &task.task_arn == arn).cloned()
     }
 
@@ -94,10 +90,10 @@ impl TaskService {
     /// description is dropped, so the next read describes it again, and its entry in the
     /// region's cached list takes `status` at once (no AWS call either way).
     pub async fn changed(&self, arn: &TaskArn, status: Option<&str>) -> Result<(), GatewayError> {
-        self.datasync.client_for(arn.region())?;
+        let site = self.datasync.site_of(arn.account_id(), arn.region())?.to_string();
         self.caches.tasks.forget(arn.as_str()).await;
         let Some(status) = status else { return Ok(()) };
-        if let Some(Cached::Found(listed)) = self.caches.task_lists.peek(arn.region()).await {
+        if let Some(Cached::Found(listed)) = self.caches.task_lists.peek(site.as_str()).await {
             if listed.iter().any(|task| &task.task_arn == arn) {
                 let updated = listed
                     .iter()
@@ -109,30 +105,32 @@ impl TaskService {
                         }
                     })
                     .collect();
-                self.caches.task_lists.put(arn.region(), Cached::Found(Arc::new(updated))).await;
+                self.caches.task_lists.put(site.as_str(), Cached::Found(Arc::new(updated))).await;
             }
         }
         Ok(())
     }
 
-    /// Replaces a region's cached task list with one just listed (by the discovery sync).
-    pub async fn listed(&self, region: &str, tasks: Vec<TaskSummary>) {
-        self.caches.task_lists.put(region, Cached::Found(Arc::new(tasks))).await;
+    /// Replaces a site's cached task list with one just listed (by the discovery sync).
+    pub async fn listed(&self, site: &Site, tasks: Vec<TaskSummary>) {
+        self.caches.task_lists.put(site.to_string().as_str(), Cached::Found(Arc::new(tasks))).await;
     }
 
-    /// The location with this ARN, from its region's list; `None` when DataSync lists none such.
+    /// The location with this ARN, from its site's list; `None` when DataSync lists none such.
     pub async fn location(
         &self,
         arn: &LocationArn,
         caller: &Caller,
     ) -> Result<Option<Location>, GatewayError> {
-        let region = arn.region();
-        if self.datasync.client_for(region).is_err() {
-            return Ok(None);
-        }
-        let fetch =
-            async { Ok(Cached::Found(Arc::new(self.datasync.list_locations(region, caller).await?))) };
-        let locations = self.caches.locations.get_or_fetch(region, fetch).await?.value.into_result()?;
+        let Ok(site) = self.datasync.site_of(arn.account_id(), arn.region()) else { return Ok(None) };
+        let fetch = async { Ok(Cached::Found(Arc::new(self.datasync.list_locations(&site, caller).await?))) };
+        let locations = self
+            .caches
+            .locations
+            .get_or_fetch(site.to_string().as_str(), fetch)
+            .await?
+            .value
+            .into_result()?;
         Ok(locations.iter().find(|location| &location.location_arn == arn).cloned())
     }
 
@@ -156,14 +154,25 @@ impl TaskService {
                 decode_cursor(cursor).ok_or_else(|| bad("`after` is not a cursor from `tasks`".into()))
             })
             .transpose()?;
-        let regions: Vec<String> = match listing.regions {
-            Some(regions) => regions,
-            None => self.regions().into_iter().map(str::to_owned).collect(),
-        };
+        if let Some(regions) = &listing.regions {
+            let served = self.datasync.regions();
+            if let Some(unserved) =
+                regions.iter().find(|region| !served.iter().any(|s| s.as_str() == *region))
+            {
+                let served: Vec<&str> = served.iter().map(Region::as_str).collect();
+                return Err(bad(format!(
+                    "region {unserved} is not served by this gateway; it serves {}",
+                    served.join(", ")
+                )));
+            }
+        }
+        let sites = self.datasync.sites().into_iter().filter(|site| {
+            listing.regions.as_ref().is_none_or(|regions| regions.iter().any(|r| r == site.region.as_str()))
+        });
         let name = listing.name_contains.map(|name| name.to_lowercase());
         let mut matching = Vec::new();
-        for region in &regions {
-            let listed = self.list(region, caller).await?;
+        for site in sites {
+            let listed = self.list(&site, caller).await?;
             matching.extend(
                 listed
                     .iter()

@@ -134,12 +134,14 @@ const QUICK: Profile = Profile {
     odd_status: None,
 };
 
+#[derive(Clone)]
 pub struct Task {
     pub arn: String,
     pub name: String,
     profile: Profile,
 }
 
+#[derive(Clone)]
 pub struct Execution {
     pub arn: String,
     pub task_arn: String,
@@ -293,6 +295,26 @@ impl Fleet {
             self.start(seeded::QUICK_TASK, due);
             self.schedule = Some((ticks, due + self.tick * ticks));
         }
+    }
+
+    /// Gives `account` a copy of the seeded account's tasks and executions, under its own ARNs.
+    pub fn add_account(&mut self, account: &str) {
+        let seeded = format!(":{ACCOUNT}:");
+        let moved = format!(":{account}:");
+        let tasks: Vec<Task> = (self.tasks.iter())
+            .filter(|task| task.arn.contains(&seeded))
+            .map(|task| Task { arn: task.arn.replacen(&seeded, &moved, 1), ..task.clone() })
+            .collect();
+        let executions: Vec<Execution> = (self.executions.iter())
+            .filter(|execution| execution.arn.contains(&seeded))
+            .map(|execution| Execution {
+                arn: execution.arn.replacen(&seeded, &moved, 1),
+                task_arn: execution.task_arn.replacen(&seeded, &moved, 1),
+                ..execution.clone()
+            })
+            .collect();
+        self.tasks.extend(tasks);
+        self.executions.extend(executions);
     }
 
     pub fn task(&self, arn: &str) -> Option<&Task> {

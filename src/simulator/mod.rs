@@ -9,7 +9,15 @@
 //!   "access_denied" | null, "count": N | null (every call), "latencyMs": N, "operations":
 //!   ["StartTaskExecution", …] | null (every operation)}`
 //! - `DELETE /_simulator/faults`: back to normal
+//! - `POST /_simulator/accounts`: `{"id": "444455556666", "name": "new-team"}` joins the
+//!   organisation, with its own copy of the fleet
+//! - `PUT /_simulator/roles`: `{"denied": ["222200000002"]}`: those accounts' roles cannot be assumed
+//! - `GET /_simulator/assumed`: `AssumeRole` calls granted per account
+//!
+//! With several accounts ([`SimulatorConfig::accounts`]) it also answers STS `AssumeRole` and
+//! Organizations' account listings, and binds credentials to accounts ([`accounts`]).
 
+pub mod accounts;
 pub mod fleet;
 mod operations;
 
@@ -29,6 +37,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use accounts::Organisation;
 use fleet::Fleet;
 
 /// How the simulator behaves.
@@ -41,12 +50,14 @@ pub struct SimulatorConfig {
     pub extra_executions: usize,
     /// The quick task starts on its own every this many ticks (none: only when asked).
     pub schedule_ticks: Option<u32>,
+    /// Accounts in the organisation, the seeded one included; each has a copy of the fleet.
+    pub accounts: usize,
 }
 
 impl SimulatorConfig {
     /// A fleet that changes only when asked to (what tests count calls against).
     pub fn with_tick(tick: Duration) -> Self {
-        SimulatorConfig { tick, extra_executions: 0, schedule_ticks: None }
+        SimulatorConfig { tick, extra_executions: 0, schedule_ticks: None, accounts: 1 }
     }
 }
 
@@ -61,15 +72,20 @@ impl Simulator {
     pub async fn start(listen: SocketAddr, config: SimulatorConfig) -> std::io::Result<Simulator> {
         let listener = TcpListener::bind(listen).await?;
         let address = listener.local_addr()?;
+        let organisation = Organisation::new(config.accounts);
         let state = Arc::new(State {
             fleet: Mutex::new({
                 let now = Utc::now();
                 let mut fleet = Fleet::seeded(now, config.tick, config.extra_executions);
+                for member in organisation.accounts.iter().skip(1) {
+                    fleet.add_account(&member.id);
+                }
                 if let Some(ticks) = config.schedule_ticks {
                     fleet.schedule_every(ticks, now);
                 }
                 fleet
             }),
+            organisation: Mutex::new(organisation),
             faults: Mutex::new(Faults::default()),
             calls: Mutex::new(BTreeMap::new()),
             described: Mutex::new(BTreeMap::new()),
@@ -105,6 +121,11 @@ impl Simulator {
         lock(&self.state.described).get(&(arn.to_owned(), access_key.to_owned())).copied().unwrap_or(0)
     }
 
+    /// `AssumeRole` calls granted for `account`.
+    pub fn assumed(&self, account: &str) -> u64 {
+        lock(&self.state.organisation).assumed.get(account).copied().unwrap_or(0)
+    }
+
     /// Runs until the task is aborted (for the `simulate` command).
     pub async fn wait(self) {
         let _ = (&mut { self }.accept_loop).await;
@@ -119,6 +140,7 @@ impl Drop for Simulator {
 
 struct State {
     fleet: Mutex<Fleet>,
+    organisation: Mutex<Organisation>,
     faults: Mutex<Faults>,
     calls: Mutex<BTreeMap<String, u64>>,
     /// DescribeTaskExecution calls per execution ARN and access key (which tells replicas apart).
@@ -226,22 +248,41 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
         return Ok(admin(&state, &parts.method, parts.uri.path(), &body));
     }
 
+    // Like DataSync, each region has its own executions: the region is the one the request was
+    // signed for (SigV4 `Credential=KEY/DATE/REGION/SERVICE/aws4_request`).
+    let authorization = parts.headers.get("authorization").and_then(|value| value.to_str().ok());
+    let Some(region) = authorization.and_then(|authorization| signed_scope(authorization, 2)) else {
+        return Ok(aws_error(
+            StatusCode::BAD_REQUEST,
+            "MissingAuthenticationTokenException",
+            "Missing or unreadable SigV4 Authorization header",
+        ));
+    };
+    let key = authorization.and_then(|authorization| signed_scope(authorization, 0)).unwrap_or_default();
+    let account = Organisation::account_of_key(key);
+    if authorization.and_then(|authorization| signed_scope(authorization, 3)) == Some("sts") {
+        *lock(&state.calls).entry("AssumeRole".to_owned()).or_default() += 1;
+        let (status, xml) = lock(&state.organisation).assume_role(&body, Utc::now());
+        let mut response = Response::new(Full::new(Bytes::from(xml)));
+        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+        response.headers_mut().insert("content-type", "text/xml".parse().expect("valid header"));
+        return Ok(response);
+    }
     let target = parts.headers.get("x-amz-target").and_then(|value| value.to_str().ok()).unwrap_or_default();
+    if let Some(operation) = target.strip_prefix("AWSOrganizationsV20161128.") {
+        *lock(&state.calls).entry(operation.to_owned()).or_default() += 1;
+        let input: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let answer = lock(&state.organisation).organizations(account, operation, &input, Utc::now());
+        return Ok(match answer {
+            Ok(output) => json_response(StatusCode::OK, &output),
+            Err((kind, message)) => aws_error(StatusCode::BAD_REQUEST, kind, &message),
+        });
+    }
     let Some(operation) = target.strip_prefix("FmrsService.") else {
         return Ok(aws_error(
             StatusCode::BAD_REQUEST,
             "UnknownOperationException",
             "missing or unknown X-Amz-Target",
-        ));
-    };
-    // Like DataSync, each region has its own executions: the region is the one the request was
-    // signed for (SigV4 `Credential=KEY/DATE/REGION/datasync/aws4_request`).
-    let authorization = parts.headers.get("authorization").and_then(|value| value.to_str().ok());
-    let Some(region) = authorization.and_then(signed_region) else {
-        return Ok(aws_error(
-            StatusCode::BAD_REQUEST,
-            "MissingAuthenticationTokenException",
-            "Missing or unreadable SigV4 Authorization header",
         ));
     };
     *lock(&state.calls).entry(operation.to_owned()).or_default() += 1;
@@ -250,8 +291,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
             .ok()
             .and_then(|input| input.get("TaskExecutionArn")?.as_str().map(str::to_owned));
         if let Some(arn) = arn {
-            let key = authorization.and_then(signed_key).unwrap_or_default().to_owned();
-            *lock(&state.described).entry((arn, key)).or_default() += 1;
+            *lock(&state.described).entry((arn, key.to_owned())).or_default() += 1;
         }
     }
 
@@ -289,7 +329,8 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
     let mut fleet = lock(&state.fleet);
     let now = Utc::now();
     fleet.run_schedule(now);
-    let answer = operations::call(&mut fleet, region, operation, &input, now);
+    let answer =
+        operations::call(&mut fleet, &operations::Signer { region, account }, operation, &input, now);
     if failure == Failure::DropAnswer {
         return Err(DropConnection);
     }
@@ -301,13 +342,9 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
     })
 }
 
-fn signed_region(authorization: &str) -> Option<&str> {
-    let credential = authorization.split("Credential=").nth(1)?;
-    credential.split('/').nth(2)
-}
-
-fn signed_key(authorization: &str) -> Option<&str> {
-    authorization.split("Credential=").nth(1)?.split('/').next()
+/// Part `n` of a SigV4 credential scope, `KEY/DATE/REGION/SERVICE/aws4_request`.
+fn signed_scope(authorization: &str, n: usize) -> Option<&str> {
+    authorization.split("Credential=").nth(1)?.split(['/', ',']).nth(n)
 }
 
 fn admin(state: &State, method: &Method, path: &str, body: &[u8]) -> HttpResponse {
@@ -324,8 +361,44 @@ fn admin(state: &State, method: &Method, path: &str, body: &[u8]) -> HttpRespons
             *lock(&state.faults) = Faults::default();
             json_response(StatusCode::OK, &json!({}))
         }
+        (&Method::POST, "/_simulator/accounts") => match serde_json::from_slice::<NewAccount>(body) {
+            Ok(NewAccount { id, name }) if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) => {
+                let mut organisation = lock(&state.organisation);
+                if !organisation.accounts.iter().any(|member| member.id == id) {
+                    lock(&state.fleet).add_account(&id);
+                    organisation.accounts.push(accounts::Account { id, name });
+                }
+                json_response(StatusCode::OK, &json!({}))
+            }
+            _ => json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({ "message": "expected {\"id\": 12 digits, \"name\"}" }),
+            ),
+        },
+        (&Method::PUT, "/_simulator/roles") => match serde_json::from_slice::<DeniedRoles>(body) {
+            Ok(DeniedRoles { denied }) => {
+                lock(&state.organisation).denied = denied;
+                json_response(StatusCode::OK, &json!({}))
+            }
+            Err(error) => json_response(StatusCode::BAD_REQUEST, &json!({ "message": error.to_string() })),
+        },
+        (&Method::GET, "/_simulator/assumed") => {
+            json_response(StatusCode::OK, &json!(lock(&state.organisation).assumed))
+        }
         _ => json_response(StatusCode::NOT_FOUND, &json!({ "message": "no such admin endpoint" })),
     }
+}
+
+#[derive(Deserialize)]
+struct NewAccount {
+    id: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeniedRoles {
+    denied: std::collections::BTreeSet<String>,
 }
 
 fn json_response(status: StatusCode, body: &Value) -> HttpResponse {

@@ -19,30 +19,48 @@ fn string<'a>(input: &'a Value, field: &str) -> Result<&'a str, OperationError> 
     input.get(field).and_then(Value::as_str).ok_or_else(|| invalid(format!("{field} is required")))
 }
 
-/// Whether an ARN names a resource in `region` (its fourth `:`-separated part).
-fn in_region(arn: &str, region: &str) -> bool {
-    arn.split(':').nth(3) == Some(region)
+/// Who signed a request: the region it was signed for and the account its key belongs to.
+/// DataSync answers from that account's region alone.
+pub struct Signer<'a> {
+    pub region: &'a str,
+    pub account: &'a str,
 }
 
-/// An ARN from the input, which must be in the region the request was signed for.
-fn regional_arn<'a>(input: &'a Value, field: &str, region: &str) -> Result<&'a str, OperationError> {
-    let arn = string(input, field)?;
-    if !in_region(arn, region) {
-        return Err(invalid(format!("{arn} is not in {region}")));
+impl Signer<'_> {
+    /// Whether an ARN names a resource of this account and region (its fourth and fifth
+    /// `:`-separated parts).
+    fn sees(&self, arn: &str) -> bool {
+        let mut parts = arn.split(':').skip(3);
+        parts.next() == Some(self.region) && parts.next() == Some(self.account)
     }
-    Ok(arn)
+
+    /// An ARN from the input, which must be in the region the request was signed for and
+    /// belong to the signer's account (another account's is refused, as IAM refuses it).
+    fn arn<'a>(&self, input: &'a Value, field: &str) -> Result<&'a str, OperationError> {
+        let arn = string(input, field)?;
+        if arn.split(':').nth(3) != Some(self.region) {
+            return Err(invalid(format!("{arn} is not in {}", self.region)));
+        }
+        if !self.sees(arn) {
+            return Err(OperationError {
+                kind: "AccessDeniedException",
+                message: format!("account {} is not authorized to access {arn}", self.account),
+            });
+        }
+        Ok(arn)
+    }
 }
 
 pub fn call(
     fleet: &mut Fleet,
-    region: &str,
+    signer: &Signer,
     operation: &str,
     input: &Value,
     now: DateTime<Utc>,
 ) -> Result<Value, OperationError> {
     match operation {
         "DescribeTaskExecution" => {
-            let arn = regional_arn(input, "TaskExecutionArn", region)?;
+            let arn = signer.arn(input, "TaskExecutionArn")?;
             let execution =
                 fleet.execution(arn).ok_or_else(|| invalid(format!("Task execution {arn} not found")))?;
             Ok(fleet.describe(execution, now))
@@ -53,7 +71,7 @@ pub fn call(
             let matching: Vec<_> = fleet
                 .executions
                 .iter()
-                .filter(|execution| in_region(&execution.arn, region))
+                .filter(|execution| signer.sees(&execution.arn))
                 .filter(|execution| task_arn.is_none_or(|task| execution.task_arn == task))
                 .collect();
             let items: Vec<Value> = matching
@@ -72,7 +90,7 @@ pub fn call(
         }
         "ListTasks" => {
             let (start, max) = page(input)?;
-            let tasks: Vec<_> = fleet.tasks.iter().filter(|task| in_region(&task.arn, region)).collect();
+            let tasks: Vec<_> = fleet.tasks.iter().filter(|task| signer.sees(&task.arn)).collect();
             let items: Vec<Value> = tasks
                 .iter()
                 .skip(start)
@@ -84,7 +102,7 @@ pub fn call(
             Ok(with_next_token(json!({ "Tasks": items }), start.saturating_add(max), tasks.len()))
         }
         "DescribeTask" => {
-            let arn = regional_arn(input, "TaskArn", region)?;
+            let arn = signer.arn(input, "TaskArn")?;
             let task = fleet.task(arn).ok_or_else(|| invalid(format!("Task {arn} not found")))?;
             let current = fleet.executions.iter().rev().find(|execution| {
                 execution.task_arn == arn && !matches!(fleet.status(execution, now), "SUCCESS" | "ERROR")
@@ -111,7 +129,7 @@ pub fn call(
             let locations: Vec<Value> = fleet
                 .tasks
                 .iter()
-                .filter(|task| in_region(&task.arn, region))
+                .filter(|task| signer.sees(&task.arn))
                 .flat_map(|task| {
                     [fleet::End::Source, fleet::End::Destination].map(|end| {
                         json!({ "LocationArn": fleet::location_arn(task, end), "LocationUri": fleet::location_uri(task, end) })
@@ -123,12 +141,12 @@ pub fn call(
             Ok(with_next_token(json!({ "Locations": items }), start.saturating_add(max), total))
         }
         "StartTaskExecution" => {
-            let arn = regional_arn(input, "TaskArn", region)?;
+            let arn = signer.arn(input, "TaskArn")?;
             let execution = fleet.start(arn, now).ok_or_else(|| invalid(format!("Task {arn} not found")))?;
             Ok(json!({ "TaskExecutionArn": execution }))
         }
         "CancelTaskExecution" => {
-            let arn = regional_arn(input, "TaskExecutionArn", region)?;
+            let arn = signer.arn(input, "TaskExecutionArn")?;
             match fleet.cancel(arn, now) {
                 None => Err(invalid(format!("Task execution {arn} not found"))),
                 Some(false) => Err(invalid(format!("Task execution {arn} is not running"))),
@@ -136,7 +154,7 @@ pub fn call(
             }
         }
         "UpdateTaskExecution" => {
-            let arn = regional_arn(input, "TaskExecutionArn", region)?;
+            let arn = signer.arn(input, "TaskExecutionArn")?;
             let rate = input["Options"]["BytesPerSecond"]
                 .as_i64()
                 .filter(|rate| *rate == -1 || *rate > 0)

@@ -176,7 +176,7 @@ impl Live {
     /// replica already knows it in that status or too many hints wait already (dropped, and
     /// counted). Whether a poll was queued.
     pub fn hint(&self, arn: &ExecutionArn, status: Option<&str>) -> Result<bool, GatewayError> {
-        self.shared.executions.check_region(arn)?;
+        self.shared.executions.check_served(arn)?;
         if status.is_some_and(|status| self.shared.hub.knows(arn, status)) {
             return Ok(false);
         }

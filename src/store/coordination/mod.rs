@@ -4,6 +4,7 @@
 
 pub mod changes;
 pub mod leases;
+pub mod sync_runs;
 
 use sqlx::PgPool;
 

@@ -24,7 +24,7 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::{identifier, StoreError};
-use crate::model::{ExecutionArn, TaskExecution};
+use crate::model::{AccountId, ExecutionArn, Site, TaskExecution};
 
 /// The shape of `snapshot`: bump it when the domain type changes incompatibly, and teach
 /// [`IndexStore::get`] to read the old one.
@@ -175,11 +175,11 @@ impl IndexStore {
             .collect()
     }
 
-    /// Records that a sync of `region` at `at` saw DataSync list exactly `arns`: those are
-    /// listed, and the region's rows a sync listed before but not this one no longer are.
+    /// Records that a sync of `site` at `at` saw DataSync list exactly `arns`: those are
+    /// listed, and the site's rows a sync listed before but not this one no longer are.
     pub async fn mark_listed(
         &self,
-        region: &str,
+        site: &Site,
         arns: &[ExecutionArn],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -194,9 +194,10 @@ impl IndexStore {
         .await?;
         sqlx::query!(
             "UPDATE execution_snapshots SET listed = false \
-             WHERE region = $1 AND listed AND last_listed_at <> $2",
-            region,
+             WHERE region = $1 AND ($3::text IS NULL OR account_id = $3) AND listed AND last_listed_at <> $2",
+            site.region.as_str(),
             at,
+            site.account.as_ref().map(AccountId::as_str),
         )
         .execute(&mut *transaction)
         .await?;
