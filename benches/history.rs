@@ -326,15 +326,10 @@ const PAGE: &str = "query($filter: ExecutionFilter, $first: Int, $after: String,
 async fn template(app: &Application, config: &Config) -> anyhow::Result<Value> {
     let simulator = app.simulator().expect("simulator mode");
     let regions = vec![ExecutionArn::parse(seeded::SUCCEEDED_BASIC)?.region().parse()?];
-    let simulator_url = simulator.endpoint_url();
-    let client = DataSyncClient::connect(
-        &config.datasync,
-        &config.accounts,
-        Some(&simulator_url),
-        regions,
-        Default::default(),
-    )
-    .await?;
+    let mut datasync_config = config.datasync.clone();
+    datasync_config.datasync_endpoint = Some(simulator.endpoint_url());
+    let client =
+        DataSyncClient::connect(&datasync_config, &config.accounts, regions, Default::default()).await?;
     let execution = client
         .describe_task_execution(
             &ExecutionArn::parse(seeded::SUCCEEDED_BASIC)?,

@@ -19,6 +19,7 @@ use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppState, SharedState};
 use crate::metrics::Metrics;
 use crate::model::Region;
+use crate::service::accounts::AccountService;
 use crate::service::control::ControlService;
 use crate::service::discovery::{Discovery, SyncParts};
 use crate::service::executions::ExecutionService;
@@ -73,15 +74,9 @@ impl Application {
         let metrics = Metrics::default();
         let simulator_url = simulator.as_ref().map(Simulator::endpoint_url);
         let regions = served_regions(&config.datasync);
-        let accounts_config = served_accounts(&config);
-        let datasync = DataSyncClient::connect(
-            &config.datasync,
-            &accounts_config,
-            simulator_url.as_deref(),
-            regions,
-            metrics.clone(),
-        )
-        .await?;
+        let (datasync_config, accounts_config) = endpoints(&config, simulator_url.as_deref());
+        let datasync =
+            DataSyncClient::connect(&datasync_config, &accounts_config, regions, metrics.clone()).await?;
         let mut background = Background::default();
         background.0.extend(datasync.accounts().start_refreshing(accounts_config.accounts_refresh).await);
         let database = open_database(&config.history).await?;
@@ -138,7 +133,18 @@ impl Application {
             live.clone(),
             database.as_ref().map(|database| (database.control(), timeouts.control)),
         );
-        let schema = build_schema(service.clone(), tasks.clone(), live.clone(), control, &config.limits);
+        let accounts = AccountService::new(
+            datasync.clone(),
+            database.as_ref().map(|database| (database.coordination(), timeouts.coordination)),
+        );
+        let schema = build_schema(
+            service.clone(),
+            tasks.clone(),
+            live.clone(),
+            control,
+            accounts.clone(),
+            &config.limits,
+        );
         let gate = Gate::new(&config.limits);
         let streaming = Streaming {
             schema: schema.clone(),
@@ -172,6 +178,7 @@ impl Application {
             responses: ResponseCache::new(config.cache.response_cache_bytes, service.clone()),
             executions: service,
             tasks,
+            accounts,
             shutdown: stopping,
         });
         let router = http::router(state.clone())?;
@@ -302,15 +309,20 @@ async fn spool_unwritten(writer: &IndexWriter, timeout: Duration, spool_dir: &st
 /// The role the gateway assumes in each of the simulator's accounts when it has several.
 const SIMULATOR_ROLE_NAME: &str = "DataSyncGatewayReader";
 
-/// The accounts served: as configured; a simulator of several accounts is served as an
-/// organisation, by assuming a role in each.
-fn served_accounts(config: &Config) -> AccountsConfig {
-    let mut accounts = config.accounts.clone();
+/// Where DataSync, STS and Organizations are: as configured, or the in-process simulator
+/// (`simulator_url`) for all three. A simulator of several accounts is served as an
+/// organisation, by assuming a role in each, unless accounts are configured.
+fn endpoints(config: &Config, simulator_url: Option<&str>) -> (DataSyncConfig, AccountsConfig) {
+    let (mut datasync, mut accounts) = (config.datasync.clone(), config.accounts.clone());
+    let Some(url) = simulator_url else { return (datasync, accounts) };
+    datasync.datasync_endpoint = Some(url.to_owned());
+    accounts.sts_endpoint = Some(url.to_owned());
+    accounts.organizations_endpoint = Some(url.to_owned());
     let unconfigured = accounts.accounts_file.is_none() && accounts.organization_role_name.is_none();
-    if config.datasync.simulator && config.datasync.simulator_accounts > 1 && unconfigured {
+    if config.datasync.simulator_accounts > 1 && unconfigured {
         accounts.organization_role_name = Some(SIMULATOR_ROLE_NAME.to_owned());
     }
-    accounts
+    (datasync, accounts)
 }
 
 /// The regions served: as configured, else the simulator's, else the SDK's default region.

@@ -200,6 +200,16 @@ pub struct AccountsConfig {
     #[arg(long, env = "ACCOUNTS_REFRESH", default_value = "10m", value_parser = positive_duration)]
     pub accounts_refresh: Duration,
 
+    /// Send STS calls (AssumeRole) to this URL instead of AWS's (a VPC endpoint, a simulator).
+    /// The standard AWS_ENDPOINT_URL_STS works too.
+    #[arg(long, env = "STS_ENDPOINT")]
+    pub sts_endpoint: Option<String>,
+
+    /// Send Organizations calls to this URL instead of AWS's. The standard
+    /// AWS_ENDPOINT_URL_ORGANIZATIONS works too.
+    #[arg(long, env = "ORGANIZATIONS_ENDPOINT")]
+    pub organizations_endpoint: Option<String>,
+
     /// How long an assumed role's credentials last; they are renewed shortly before.
     #[arg(long, env = "ROLE_SESSION_LENGTH", default_value = "1h", value_parser = role_session_length)]
     pub role_session_length: Duration,

@@ -65,6 +65,18 @@ struct RegionLabels {
     region: String,
 }
 
+/// A site: the account is empty for the gateway's own account when no accounts are configured.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SiteLabels {
+    account: String,
+    region: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_buckets() -> Histogram {
@@ -99,8 +111,9 @@ pub struct Levels {
     pub writer_backlog: Gauge,
     pub writer_written: Gauge,
     pub writer_dropped: Gauge,
-    sync_last_run: Family<RegionLabels, Gauge<f64, AtomicU64>>,
-    sync_failed: Family<RegionLabels, Gauge>,
+    sync_last_run: Family<SiteLabels, Gauge<f64, AtomicU64>>,
+    sync_failed: Family<SiteLabels, Gauge>,
+    accounts: Family<StatusLabels, Gauge>,
     pub sync_standby: Gauge,
     pub watcher_following: Gauge,
     pub watcher_leased: Gauge,
@@ -192,13 +205,18 @@ impl Default for Metrics {
         );
         registry.register(
             "sync_last_run_timestamp_seconds",
-            "When each region was last synced",
+            "When each site (an account's region) was last synced by this replica",
             levels.sync_last_run.clone(),
         );
         registry.register(
             "sync_last_run_failed",
-            "1 when the region's last sync failed",
+            "1 when the site's last sync on this replica failed",
             levels.sync_failed.clone(),
+        );
+        registry.register(
+            "datasync_accounts",
+            "Accounts by status: served, unreachable (its role refused), left (the organisation)",
+            levels.accounts.clone(),
         );
         registry.register(
             "sync_standby",
@@ -347,10 +365,18 @@ impl Metrics {
         self.inner.levels.cache_weighed_bytes.get_or_create(&NameLabels { name: cache }).set(bytes as i64);
     }
 
-    pub fn set_sync(&self, region: &str, last_run: f64, failed: bool) {
-        let labels = RegionLabels { region: region.to_owned() };
+    /// A site's last sync; `account` is empty for the gateway's own account unlisted.
+    pub fn set_sync(&self, account: &str, region: &str, last_run: f64, failed: bool) {
+        let labels = SiteLabels { account: account.to_owned(), region: region.to_owned() };
         self.inner.levels.sync_last_run.get_or_create(&labels).set(last_run);
         self.inner.levels.sync_failed.get_or_create(&labels).set(i64::from(failed));
+    }
+
+    /// How many accounts are served, unreachable and gone.
+    pub fn set_accounts(&self, served: usize, unreachable: usize, left: usize) {
+        for (status, count) in [("served", served), ("unreachable", unreachable), ("left", left)] {
+            self.inner.levels.accounts.get_or_create(&StatusLabels { status }).set(count as i64);
+        }
     }
 
     /// The registry in Prometheus's text format.

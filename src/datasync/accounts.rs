@@ -118,10 +118,15 @@ struct AccountsFile {
 }
 
 impl Accounts {
-    /// The accounts `config` asks for. `sdk` carries the base credentials (and, for the
-    /// simulator, its endpoint for STS and Organizations); `regions` are the regions served by
-    /// default. Reads the accounts file; an organisation is listed by [`Accounts::refresh`].
+    /// The accounts `config` asks for. `sdk` carries the base credentials; `regions` are the
+    /// regions served by default. Reads the accounts file; an organisation is listed by
+    /// [`Accounts::refresh`].
     pub async fn new(config: &AccountsConfig, sdk: SdkConfig, regions: Vec<Region>) -> anyhow::Result<Self> {
+        // AssumeRoleProvider sends STS calls wherever the SdkConfig's endpoint says.
+        let sdk = match &config.sts_endpoint {
+            Some(url) => sdk.to_builder().endpoint_url(url).build(),
+            None => sdk,
+        };
         let source = if config.accounts_file.is_some() {
             Source::File
         } else if let Some(role_name) = &config.organization_role_name {
@@ -133,12 +138,14 @@ impl Accounts {
                 management =
                     sdk.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build();
             }
+            let mut organizations = aws_sdk_organizations::config::Builder::from(&management);
+            organizations.set_endpoint_url(config.organizations_endpoint.clone());
             Source::Organization(Organization {
                 role_name: role_name.clone(),
                 external_id: config.organization_external_id.clone(),
                 include_ou: config.organization_include_ou.clone(),
                 exclude: config.organization_exclude_accounts.clone(),
-                client: aws_sdk_organizations::Client::new(&management),
+                client: aws_sdk_organizations::Client::from_conf(organizations.build()),
             })
         } else {
             Source::Own

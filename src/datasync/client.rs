@@ -92,9 +92,8 @@ struct Regional {
 const IDENTITY_CACHE_PARTITIONS: usize = 4_096;
 
 /// The gateway's SDK configuration: the credentials chain (or placeholder keys for moto and the
-/// simulator), retries, timeouts, one identity cache. `simulator_url` is where STS and
-/// Organizations calls go too; the DataSync endpoint of the configuration is DataSync's alone.
-pub async fn sdk_config(config: &DataSyncConfig, simulator_url: Option<&str>) -> SdkConfig {
+/// simulator), retries, timeouts, one identity cache. Endpoints are each service's own.
+pub async fn sdk_config(config: &DataSyncConfig) -> SdkConfig {
     // Every call names its region, so the default only matters to credential providers;
     // setting it skips the instance-metadata lookup, which stalls off EC2.
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -112,9 +111,6 @@ pub async fn sdk_config(config: &DataSyncConfig, simulator_url: Option<&str>) ->
                 .connect_timeout(config.attempt_timeout)
                 .build(),
         );
-    if let Some(url) = simulator_url {
-        loader = loader.endpoint_url(url);
-    }
     if config.fake_credentials || config.simulator {
         loader = loader.credentials_provider(aws_credential_types::Credentials::from_keys(
             "AKIDGATEWAYTEST",
@@ -146,15 +142,13 @@ impl DataSyncClient {
     }
 
     /// The SDK configuration, the accounts served and their clients, as configured.
-    /// `simulator_url` is the in-process simulator's, for DataSync, STS and Organizations alike.
     pub async fn connect(
         config: &DataSyncConfig,
         accounts: &AccountsConfig,
-        simulator_url: Option<&str>,
         regions: Vec<crate::model::Region>,
         metrics: Metrics,
     ) -> anyhow::Result<Self> {
-        let sdk = sdk_config(config, simulator_url).await;
+        let sdk = sdk_config(config).await;
         let accounts = Accounts::new(accounts, sdk.clone(), regions).await?;
         Ok(Self::new(config, sdk, accounts, metrics))
     }

@@ -39,6 +39,7 @@ use crate::error::ErrorCode;
 use crate::metrics::Metrics;
 use crate::request::Caller;
 use crate::request::Role;
+use crate::service::accounts::AccountService;
 use crate::service::control::ControlService;
 use crate::service::executions::ExecutionService;
 use crate::service::live::Live;
@@ -60,9 +61,10 @@ pub fn build_schema(
     tasks: TaskService,
     live: Live,
     control: ControlService,
+    accounts: AccountService,
     limits: &LimitsConfig,
 ) -> GatewaySchema {
-    let mut schema = schema().data(tasks).data(live).data(control);
+    let mut schema = schema().data(tasks).data(live).data(control).data(accounts);
     if let Some(index) = service.index() {
         schema = schema.data(index.clone());
     }

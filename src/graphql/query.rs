@@ -15,6 +15,7 @@ use super::task::{TaskConnection, TaskFilter, TaskNode};
 use super::TaskExecutionNode;
 use crate::error::GatewayError;
 use crate::model::{ExecutionOrder, StatsDimension};
+use crate::service::accounts::{Account, AccountService};
 use crate::service::executions::{check_batch, Consistency};
 use crate::service::index::{PageArgs, Scope};
 use crate::service::tasks::MAX_TASK_PAGE;
@@ -145,6 +146,14 @@ impl Query {
         after: Option<String>,
     ) -> Result<TaskConnection> {
         super::task::tasks(ctx, filter.unwrap_or_default(), first, after).await
+    }
+
+    /// The AWS accounts this gateway serves (one, its own, unless accounts are configured),
+    /// each with its regions, whether its role can be assumed, and each region's last
+    /// discovery sync.
+    async fn accounts(&self, ctx: &Context<'_>) -> Result<Vec<Account>> {
+        cache_hint(ctx).served_other();
+        ctx.data_unchecked::<AccountService>().list().await.coded()
     }
 
     /// Up to 100 task executions by ARN, in the order given. Each item fails on its own: a bad or

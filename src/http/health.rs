@@ -32,7 +32,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     let discovery = match &state.discovery {
         None => json!({ "enabled": false }),
         Some(discovery) => {
-            json!({ "enabled": true, "standby": discovery.standby(), "regions": discovery.status() })
+            // Keyed `account/region`, or by the region alone for the gateway's own account.
+            let sites: serde_json::Map<String, Value> = (discovery.status().into_iter())
+                .map(|(site, sync)| (site.to_string(), json!(sync)))
+                .collect();
+            json!({ "enabled": true, "standby": discovery.standby(), "regions": sites })
         }
     };
     let live = json!({
@@ -42,7 +46,14 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     });
     // A replica without its database serves no history, statistics or index pages: a load
     // balancer should send clients elsewhere, unless the deployment prefers live-only service.
-    let mut report = json!({ "status": "ready", "history": history, "discovery": discovery, "live": live });
+    let accounts = state.accounts.summary();
+    let mut report = json!({
+        "status": "ready",
+        "history": history,
+        "discovery": discovery,
+        "live": live,
+        "accounts": accounts,
+    });
     if database_down && !state.ready_without_database {
         report["status"] = json!("unready");
         report["reason"] = json!(
@@ -73,9 +84,16 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         levels.sync_standby.set(i64::from(discovery.standby()));
         for (site, sync) in discovery.status() {
             let last_run = sync.last_run_at.map_or(0.0, |at| at.timestamp_millis() as f64 / 1000.0);
-            metrics.set_sync(&site, last_run, sync.error.is_some());
+            let account = site.account.map(|account| account.to_string()).unwrap_or_default();
+            metrics.set_sync(&account, site.region.as_str(), last_run, sync.error.is_some());
         }
     }
+    let accounts = state.accounts.summary();
+    metrics.set_accounts(
+        accounts.served - accounts.unreachable.len(),
+        accounts.unreachable.len(),
+        accounts.left,
+    );
     let watcher = state.live.status();
     levels.watcher_following.set(watcher.following as i64);
     levels.watcher_leased.set(watcher.leased as i64);

@@ -76,6 +76,7 @@ pub struct SharedState {
     /// For the levels `/metrics` reports.
     pub executions: crate::service::executions::ExecutionService,
     pub tasks: crate::service::tasks::TaskService,
+    pub accounts: crate::service::accounts::AccountService,
     /// Responses replayed to repeated queries.
     pub responses: crate::graphql::response_cache::ResponseCache,
     /// Turns true when the gateway begins shutting down (long-lived connections close).

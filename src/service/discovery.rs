@@ -67,8 +67,7 @@ pub struct SiteSync {
 
 #[derive(Clone)]
 pub struct Discovery {
-    /// By site (`account/region`, or the region alone for the gateway's own account).
-    status: Arc<Mutex<HashMap<String, SiteSync>>>,
+    status: Arc<Mutex<HashMap<Site, SiteSync>>>,
     /// Whether this replica holds no site's job (another runs them, or the leases could not be read).
     standby: Arc<std::sync::atomic::AtomicBool>,
     coordination: Coordination,
@@ -117,8 +116,8 @@ impl Discovery {
                     .await;
                 let mut status = status.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 for (site, report) in reports {
-                    let runs = status.get(&site.to_string()).map_or(0, |previous| previous.runs) + 1;
-                    status.insert(site.to_string(), SiteSync { runs, ..report });
+                    let runs = status.get(&site).map_or(0, |previous| previous.runs) + 1;
+                    status.insert(site, SiteSync { runs, ..report });
                 }
             }
         });
@@ -126,7 +125,7 @@ impl Discovery {
     }
 
     /// This replica's last run of each site it synced.
-    pub fn status(&self) -> HashMap<String, SiteSync> {
+    pub fn status(&self) -> HashMap<Site, SiteSync> {
         self.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 

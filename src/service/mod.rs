@@ -10,6 +10,7 @@
 //! May import: `cache`, `store`, `datasync`, `live` (control follows what it starts),
 //! `request`, `model`, `config`, `error`, `metrics`. Never `graphql` or `http`.
 
+pub mod accounts;
 pub mod control;
 pub mod discovery;
 pub mod executions;
@@ -46,10 +47,9 @@ mod testing {
         let regions: Vec<crate::model::Region> =
             fleet::REGIONS.map(|region| region.parse().unwrap()).to_vec();
         let metrics = Metrics::default();
-        let datasync =
-            DataSyncClient::connect(&config.datasync, &config.accounts, None, regions, metrics.clone())
-                .await
-                .unwrap();
+        let datasync = DataSyncClient::connect(&config.datasync, &config.accounts, regions, metrics.clone())
+            .await
+            .unwrap();
         (datasync, config, metrics, simulator)
     }
 }

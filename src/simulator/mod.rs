@@ -121,6 +121,15 @@ impl Simulator {
         lock(&self.state.described).get(&(arn.to_owned(), access_key.to_owned())).copied().unwrap_or(0)
     }
 
+    /// DescribeTaskExecution calls received for one execution, signed with any key of `account`.
+    pub fn described_in(&self, arn: &str, account: &str) -> u64 {
+        lock(&self.state.described)
+            .iter()
+            .filter(|((described, key), _)| described == arn && Organisation::account_of_key(key) == account)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// `AssumeRole` calls granted for `account`.
     pub fn assumed(&self, account: &str) -> u64 {
         lock(&self.state.organisation).assumed.get(account).copied().unwrap_or(0)

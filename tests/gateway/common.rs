@@ -75,14 +75,20 @@ impl TestGateway {
     }
 
     /// The gateway with `config`, in front of a fresh simulator of its own.
-    pub async fn start_with(mut config: Config) -> Self {
+    pub async fn start_with(config: Config) -> Self {
+        Self::start_in_front_of(start_simulator().await, config).await
+    }
+
+    /// The gateway with `config`, in front of `simulator` (for DataSync, STS and Organizations).
+    pub async fn start_in_front_of(simulator: Simulator, mut config: Config) -> Self {
         // RUST_LOG=debug scripts/test … shows the gateway's log beside a failing test.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        let simulator = start_simulator().await;
         config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+        config.accounts.sts_endpoint = Some(simulator.endpoint_url());
+        config.accounts.organizations_endpoint = Some(simulator.endpoint_url());
         let (address, admin_address, server) = spawn_gateway_with_admin(config).await;
         TestGateway { address, admin_address, simulator, http: reqwest::Client::new(), _server: server }
     }

@@ -3,6 +3,7 @@
 //!
 //! One test binary (modules below) so the suite links once.
 
+mod accounts;
 mod architecture;
 mod auth;
 mod cache;
