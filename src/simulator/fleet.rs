@@ -106,9 +106,10 @@ struct Profile {
     queued: i64,
     launching: i64,
     preparing: i64,
+    /// At the natural rate; a lower bandwidth limit makes TRANSFERRING last longer.
     transferring: i64,
     verifying: i64,
-    /// DataSync's error code and detail, when the transfer fails halfway.
+    /// DataSync's error code and detail, when the transfer fails with half the bytes moved.
     failure: Option<(&'static str, &'static str)>,
     /// Ticks the task report stays PENDING after the execution ends; `None` means no report.
     report_pending: Option<i64>,
@@ -148,8 +149,9 @@ pub struct Execution {
     profile: Profile,
     started_at: DateTime<Utc>,
     cancelled_at: Option<DateTime<Utc>>,
-    /// The bandwidth limit an UpdateTaskExecution set, if any (Basic mode).
-    bytes_per_second: Option<i64>,
+    /// Every bandwidth limit an UpdateTaskExecution set (Basic mode), oldest first, with when it
+    /// was set: the transfer's rate follows each in turn. -1 lifts the limit.
+    limits: Vec<(DateTime<Utc>, i64)>,
 }
 
 pub struct Fleet {
@@ -260,7 +262,7 @@ impl Fleet {
                 profile,
                 started_at,
                 cancelled_at: None,
-                bytes_per_second: None,
+                limits: Vec::new(),
             })
             .collect();
         executions.extend((0..extra).map(|i| {
@@ -273,7 +275,7 @@ impl Fleet {
                 profile: Profile { failure, report_pending: None, ..QUICK },
                 started_at: now - Duration::hours(i as i64 + 1),
                 cancelled_at: None,
-                bytes_per_second: None,
+                limits: Vec::new(),
             }
         }));
         let mut fleet = Fleet { tasks, executions, tick, started: 0, schedule: None };
@@ -336,7 +338,7 @@ impl Fleet {
             profile: task.profile.clone(),
             started_at: now,
             cancelled_at: None,
-            bytes_per_second: None,
+            limits: Vec::new(),
         };
         self.executions.push(execution);
         Some(arn)
@@ -369,7 +371,7 @@ impl Fleet {
         if execution.cancelled_at.is_some() || execution.snapshot(now, tick).terminal {
             return Some(Err("the task execution is not running"));
         }
-        execution.bytes_per_second = Some(bytes_per_second);
+        execution.limits.push((now, bytes_per_second));
         Some(Ok(()))
     }
 
@@ -432,6 +434,10 @@ struct Snapshot {
     prepared: f64,
     transferred: f64,
     verified: f64,
+    /// Milliseconds spent in each phase so far; TRANSFERRING's follows the bandwidth limit.
+    prepare_ms: i64,
+    transfer_ms: i64,
+    verify_ms: i64,
     /// When it left the queue, if it has.
     launched_at: Option<DateTime<Utc>>,
     /// When it ended, if it has.
@@ -439,67 +445,162 @@ struct Snapshot {
     error: Option<(&'static str, &'static str)>,
 }
 
+/// How TRANSFERRING moves the profile's bytes: at its natural rate (the bytes over its ticks),
+/// or at the bandwidth limit in force when that is lower, so it lasts as long as the bytes take.
+struct Transfer {
+    start: DateTime<Utc>,
+    /// When every byte has moved.
+    end: DateTime<Utc>,
+    bytes: f64,
+    /// From each leg's start until the next one's, bytes move at its rate. Empty when there is
+    /// nothing to move or no time to move it in: the transfer ends as it starts.
+    legs: Vec<Leg>,
+}
+
+struct Leg {
+    from: DateTime<Utc>,
+    /// Bytes moved before `from`.
+    moved: f64,
+    bytes_per_second: f64,
+}
+
+impl Transfer {
+    fn new(start: DateTime<Utc>, profile: &Profile, limits: &[(DateTime<Utc>, i64)], tick: Duration) -> Self {
+        let bytes = profile.bytes.max(0) as f64;
+        let mut transfer = Transfer { start, end: start, bytes, legs: Vec::new() };
+        let natural_seconds = tick.as_seconds_f64() * profile.transferring as f64;
+        if bytes == 0.0 || natural_seconds <= 0.0 {
+            return transfer;
+        }
+        let natural = bytes / natural_seconds;
+        let rate = |limit: i64| if limit < 0 { natural } else { natural.min(limit as f64) };
+        // A limit set before the transfer starts is the one it starts with.
+        let initial = limits.iter().rev().find(|(set, _)| *set <= start).map_or(-1, |(_, limit)| *limit);
+        transfer.legs.push(Leg { from: start, moved: 0.0, bytes_per_second: rate(initial) });
+        for &(set, limit) in limits.iter().filter(|(set, _)| *set > start) {
+            let moved = transfer.moved_by(set);
+            // Set while verifying: too late to change anything.
+            if moved >= bytes {
+                break;
+            }
+            transfer.legs.push(Leg { from: set, moved, bytes_per_second: rate(limit) });
+        }
+        transfer.end = transfer.time_moved(bytes);
+        transfer
+    }
+
+    /// Bytes moved by `time` (all of them once the legs are done, or when there are none).
+    fn moved_by(&self, time: DateTime<Utc>) -> f64 {
+        if time < self.start {
+            return 0.0;
+        }
+        match self.legs.iter().rev().find(|leg| leg.from <= time) {
+            Some(leg) => {
+                (leg.moved + leg.bytes_per_second * (time - leg.from).as_seconds_f64()).min(self.bytes)
+            }
+            None => self.bytes,
+        }
+    }
+
+    /// When `bytes` have moved.
+    fn time_moved(&self, bytes: f64) -> DateTime<Utc> {
+        match self.legs.iter().rev().find(|leg| leg.moved <= bytes) {
+            Some(leg) => after(leg.from, (bytes - leg.moved) / leg.bytes_per_second),
+            None => self.start,
+        }
+    }
+
+    /// The fraction of the bytes moved by `time`. Exactly 1.0 from the end on, which `end`'s
+    /// rounding to the microsecond could otherwise leave a few bytes short of.
+    fn done_by(&self, time: DateTime<Utc>) -> f64 {
+        if time >= self.end {
+            1.0
+        } else if time <= self.start {
+            0.0
+        } else {
+            self.moved_by(time) / self.bytes
+        }
+    }
+}
+
+/// `seconds` after `time`, to the microsecond.
+fn after(time: DateTime<Utc>, seconds: f64) -> DateTime<Utc> {
+    later(time, Duration::microseconds((seconds * 1e6).round() as i64))
+}
+
+/// A low limit on a large transfer can put its end past what chrono represents: the times after
+/// it saturate there instead of overflowing.
+fn later(time: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
+    time.checked_add_signed(duration).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 impl Execution {
     fn snapshot(&self, now: DateTime<Utc>, tick: Duration) -> Snapshot {
         let p = &self.profile;
-        let at = |ticks: i64| self.started_at + tick * (ticks.min(i32::MAX as i64) as i32);
-        let clock = self.cancelled_at.map_or(now, |cancelled| cancelled.min(now));
-        let elapsed_ticks =
-            (clock - self.started_at).num_milliseconds() as f64 / tick.num_milliseconds().max(1) as f64;
-        let fraction = |start: i64, length: i64| {
-            if length == 0 {
-                if elapsed_ticks >= start as f64 {
-                    1.0
-                } else {
-                    0.0
-                }
+        // Not `tick * i32`: a seeded phase of a year is more ticks than that at a short tick.
+        let ticks =
+            |n: i64| Duration::nanoseconds(tick.num_nanoseconds().unwrap_or(i64::MAX).saturating_mul(n));
+        let launched = later(self.started_at, ticks(p.queued));
+        let prepare_start = later(launched, ticks(p.launching));
+        let transfer = Transfer::new(later(prepare_start, ticks(p.preparing)), p, &self.limits, tick);
+        let verify_end = later(transfer.end, ticks(p.verifying));
+        let failure = p.failure.map(|failure| (failure, transfer.time_moved(transfer.bytes / 2.0)));
+        // Nothing moves once the execution is cancelled or has failed.
+        let clock = [Some(now), self.cancelled_at, failure.map(|(_, fails_at)| fails_at)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now);
+        let fraction = |from: DateTime<Utc>, to: DateTime<Utc>| {
+            if clock >= to {
+                1.0
+            } else if clock <= from {
+                0.0
             } else {
-                ((elapsed_ticks - start as f64) / length as f64).clamp(0.0, 1.0)
+                (clock - from).as_seconds_f64() / (to - from).as_seconds_f64()
             }
         };
-        let prepare_start = p.queued + p.launching;
-        let transfer_start = prepare_start + p.preparing;
-        let verify_start = transfer_start + p.transferring;
-        let end = verify_start + p.verifying;
+        let ms_in =
+            |from: DateTime<Utc>, to: DateTime<Utc>| (clock.clamp(from, to) - from).num_milliseconds();
         let mut snapshot = Snapshot {
-            status: "QUEUED",
+            status: if clock < launched {
+                "QUEUED"
+            } else if clock < prepare_start {
+                "LAUNCHING"
+            } else if clock < transfer.start {
+                "PREPARING"
+            } else if clock < transfer.end {
+                "TRANSFERRING"
+            } else if clock < verify_end {
+                "VERIFYING"
+            } else {
+                "SUCCESS"
+            },
             terminal: false,
-            prepared: fraction(prepare_start, p.preparing),
-            transferred: fraction(transfer_start, p.transferring),
-            verified: fraction(verify_start, p.verifying),
-            launched_at: (elapsed_ticks >= p.queued as f64).then(|| at(p.queued)),
+            prepared: fraction(prepare_start, transfer.start),
+            transferred: transfer.done_by(clock),
+            verified: fraction(transfer.end, verify_end),
+            prepare_ms: ms_in(prepare_start, transfer.start),
+            transfer_ms: ms_in(transfer.start, transfer.end),
+            verify_ms: ms_in(transfer.end, verify_end),
+            launched_at: (clock >= launched).then_some(launched),
             ended_at: None,
             error: None,
         };
-        let elapsed = elapsed_ticks;
-        snapshot.status = if elapsed < p.queued as f64 {
-            "QUEUED"
-        } else if elapsed < prepare_start as f64 {
-            "LAUNCHING"
-        } else if elapsed < transfer_start as f64 {
-            "PREPARING"
-        } else if elapsed < verify_start as f64 {
-            "TRANSFERRING"
-        } else if elapsed < end as f64 {
-            "VERIFYING"
-        } else {
-            "SUCCESS"
-        };
-        if let Some(failure) = p.failure {
-            let fails_at = transfer_start + p.transferring / 2;
-            if elapsed >= fails_at as f64 {
+        if let Some((failure, fails_at)) = failure {
+            if clock >= fails_at {
                 snapshot = Snapshot {
                     status: "ERROR",
                     transferred: 0.5,
                     verified: 0.0,
-                    ended_at: Some(at(fails_at)),
+                    ended_at: Some(fails_at),
                     error: Some(failure),
                     ..snapshot
                 };
             }
         }
         if snapshot.status == "SUCCESS" {
-            snapshot.ended_at = Some(at(end));
+            snapshot.ended_at = Some(verify_end);
         }
         if let Some(cancelled) = self.cancelled_at {
             if snapshot.ended_at.is_none() {
@@ -520,7 +621,6 @@ impl Execution {
     fn describe(&self, now: DateTime<Utc>, tick: Duration) -> Value {
         let p = &self.profile;
         let s = self.snapshot(now, tick);
-        let ms = |ticks: i64| ticks * tick.num_milliseconds();
         let estimated = s.prepared >= 1.0;
         let share = |total: i64, fraction: f64| (total as f64 * fraction).round() as i64;
         let files_done = share(p.files, s.transferred);
@@ -534,10 +634,9 @@ impl Execution {
 
         let mut result = Map::new();
         if p.mode == Mode::Basic {
-            result.insert("PrepareDuration".into(), json!((ms(p.preparing) as f64 * s.prepared) as i64));
-            result
-                .insert("TransferDuration".into(), json!((ms(p.transferring) as f64 * s.transferred) as i64));
-            result.insert("VerifyDuration".into(), json!((ms(p.verifying) as f64 * s.verified) as i64));
+            result.insert("PrepareDuration".into(), json!(s.prepare_ms));
+            result.insert("TransferDuration".into(), json!(s.transfer_ms));
+            result.insert("VerifyDuration".into(), json!(s.verify_ms));
         } else {
             result.insert("PrepareDuration".into(), json!(0));
             result.insert("TransferDuration".into(), json!(0));
@@ -556,7 +655,7 @@ impl Execution {
         let mut body = json!({
             "TaskExecutionArn": self.arn,
             "Status": s.status,
-            "Options": options(p.mode, self.bytes_per_second),
+            "Options": options(p.mode, self.limits.last().map_or(-1, |(_, limit)| *limit)),
             "StartTime": epoch_seconds(self.started_at),
             "EstimatedFilesToTransfer": if estimated { p.files } else { 0 },
             "EstimatedBytesToTransfer": if estimated { p.bytes } else { 0 },
@@ -652,7 +751,7 @@ impl Execution {
     }
 }
 
-fn options(mode: Mode, bytes_per_second: Option<i64>) -> Value {
+fn options(mode: Mode, bytes_per_second: i64) -> Value {
     let mut options = json!({
         "VerifyMode": "ONLY_FILES_TRANSFERRED",
         "OverwriteMode": "ALWAYS",
@@ -670,7 +769,7 @@ fn options(mode: Mode, bytes_per_second: Option<i64>) -> Value {
         "ObjectTags": "PRESERVE",
     });
     if mode == Mode::Basic {
-        options["BytesPerSecond"] = json!(bytes_per_second.unwrap_or(-1));
+        options["BytesPerSecond"] = json!(bytes_per_second);
     }
     options
 }
@@ -697,4 +796,179 @@ fn report_config() -> Value {
 /// awsJson 1.1 sends timestamps as epoch seconds.
 pub fn epoch_seconds(time: DateTime<Utc>) -> f64 {
     time.timestamp_millis() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    /// One-second ticks: the quick task (queued 1, launching 2, preparing 4) transfers its 3 GB
+    /// from second 7 to 27 at its natural rate, then verifies until 31.
+    const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+    const NATURAL: i64 = 150_000_000;
+    const BYTES: i64 = 3_000_000_000;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap()
+    }
+
+    fn at(seconds: f64) -> DateTime<Utc> {
+        after(t0(), seconds)
+    }
+
+    /// A fleet with an execution of the quick task started at `t0`, and its ARN.
+    fn quick() -> (Fleet, String) {
+        let mut fleet = Fleet::seeded(t0(), TICK, 0);
+        let arn = fleet.start(seeded::QUICK_TASK, t0()).unwrap();
+        (fleet, arn)
+    }
+
+    fn describe(fleet: &Fleet, arn: &str, second: f64) -> Value {
+        fleet.describe(fleet.execution(arn).unwrap(), at(second))
+    }
+
+    /// Status and bytes transferred at `second`.
+    fn seen(fleet: &Fleet, arn: &str, second: f64) -> (String, i64) {
+        let described = describe(fleet, arn, second);
+        (described["Status"].as_str().unwrap().to_owned(), described["BytesTransferred"].as_i64().unwrap())
+    }
+
+    fn limit(fleet: &mut Fleet, arn: &str, bytes_per_second: i64, second: f64) {
+        fleet.update(arn, bytes_per_second, at(second)).unwrap().unwrap();
+    }
+
+    #[test]
+    fn without_a_limit_the_transfer_takes_its_ticks_as_it_always_did() {
+        let (fleet, arn) = quick();
+        let expected = [
+            (0.0, "QUEUED", 0),
+            (1.0, "LAUNCHING", 0),
+            (3.0, "PREPARING", 0),
+            (6.999, "PREPARING", 0),
+            (7.0, "TRANSFERRING", 0),
+            (12.0, "TRANSFERRING", BYTES / 4),
+            (26.999, "TRANSFERRING", 2_999_850_000),
+            (27.0, "VERIFYING", BYTES),
+            (30.999, "VERIFYING", BYTES),
+            (31.0, "SUCCESS", BYTES),
+        ];
+        for (second, status, bytes) in expected {
+            assert_eq!(seen(&fleet, &arn, second), (status.to_owned(), bytes), "at {second} s");
+        }
+        let halfway = describe(&fleet, &arn, 17.0);
+        assert_eq!(halfway["FilesTransferred"], 600);
+        assert_eq!(halfway["Result"]["TransferDuration"], 10_000);
+        let done = describe(&fleet, &arn, 100.0);
+        assert_eq!(done["Result"]["TransferDuration"], 20_000);
+        assert_eq!(done["Result"]["TotalDuration"], 31_000);
+        assert_eq!(done["EndTime"], json!(epoch_seconds(at(31.0))));
+        assert_eq!(done["Options"]["BytesPerSecond"], -1);
+    }
+
+    #[test]
+    fn a_limit_at_half_the_natural_rate_doubles_the_transfer_whether_set_before_or_as_it_starts() {
+        let (unlimited, _) = quick();
+        for set_at in [5.0, 7.0] {
+            let (mut fleet, arn) = quick();
+            limit(&mut fleet, &arn, NATURAL / 2, set_at);
+            for second in 7..=27 {
+                let second = second as f64;
+                let (_, natural_bytes) = seen(&unlimited, &unlimited.executions.last().unwrap().arn, second);
+                assert_eq!(
+                    seen(&fleet, &arn, second),
+                    ("TRANSFERRING".into(), natural_bytes / 2),
+                    "at {second} s"
+                );
+            }
+            assert_eq!(seen(&fleet, &arn, 46.999).0, "TRANSFERRING");
+            assert_eq!(seen(&fleet, &arn, 47.0), ("VERIFYING".into(), BYTES));
+            assert_eq!(seen(&fleet, &arn, 51.0), ("SUCCESS".into(), BYTES));
+            let done = describe(&fleet, &arn, 100.0);
+            assert_eq!(done["Result"]["TransferDuration"], 40_000, "set at {set_at} s");
+            assert_eq!(done["Result"]["TotalDuration"], 51_000);
+            assert_eq!(done["EndTime"], json!(epoch_seconds(at(51.0))));
+            assert_eq!(done["Options"]["BytesPerSecond"], NATURAL / 2);
+        }
+    }
+
+    #[test]
+    fn lifting_the_limit_restores_the_natural_rate_and_a_limit_above_it_changes_nothing() {
+        let (mut fleet, arn) = quick();
+        limit(&mut fleet, &arn, NATURAL / 2, 7.0);
+        limit(&mut fleet, &arn, -1, 17.0);
+        assert_eq!(seen(&fleet, &arn, 17.0).1, BYTES / 4);
+        assert_eq!(seen(&fleet, &arn, 18.0).1 - seen(&fleet, &arn, 17.0).1, NATURAL);
+        // The other 2.25 GB at the natural rate: 15 s more.
+        assert_eq!(seen(&fleet, &arn, 31.999).0, "TRANSFERRING");
+        assert_eq!(seen(&fleet, &arn, 32.0), ("VERIFYING".into(), BYTES));
+        let done = describe(&fleet, &arn, 100.0);
+        assert_eq!(done["Result"]["TransferDuration"], 25_000);
+        assert_eq!(done["EndTime"], json!(epoch_seconds(at(36.0))));
+        assert_eq!(done["Options"]["BytesPerSecond"], -1);
+
+        let (mut fleet, arn) = quick();
+        limit(&mut fleet, &arn, NATURAL * 10, 7.0);
+        assert_eq!(seen(&fleet, &arn, 12.0).1, BYTES / 4);
+        assert_eq!(seen(&fleet, &arn, 27.0).0, "VERIFYING");
+    }
+
+    #[test]
+    fn a_failing_transfer_fails_with_half_its_bytes_moved_however_long_that_takes() {
+        let failure = ("ErrorCodeNetworkTimeout", "the agent lost its connection");
+        let failing = || {
+            let (mut fleet, arn) = quick();
+            fleet.executions.last_mut().unwrap().profile.failure = Some(failure);
+            (fleet, arn)
+        };
+        let (fleet, arn) = failing();
+        assert_eq!(seen(&fleet, &arn, 16.999).0, "TRANSFERRING");
+        assert_eq!(seen(&fleet, &arn, 17.0), ("ERROR".into(), BYTES / 2));
+
+        let (mut fleet, arn) = failing();
+        limit(&mut fleet, &arn, NATURAL / 2, 7.0);
+        assert_eq!(seen(&fleet, &arn, 17.0), ("TRANSFERRING".into(), BYTES / 4));
+        assert_eq!(seen(&fleet, &arn, 26.999).0, "TRANSFERRING");
+        let failed = describe(&fleet, &arn, 100.0);
+        assert_eq!(failed["Status"], "ERROR");
+        assert_eq!(failed["BytesTransferred"], BYTES / 2);
+        assert_eq!(failed["Result"]["ErrorCode"], failure.0);
+        assert_eq!(failed["Result"]["TransferStatus"], "ERROR");
+        assert_eq!(failed["Result"]["TransferDuration"], 20_000);
+        assert_eq!(failed["Result"]["VerifyDuration"], 0);
+        assert_eq!(failed["EndTime"], json!(epoch_seconds(at(27.0))));
+        assert_eq!(fleet.update(&arn, -1, at(100.0)), Some(Err("the task execution is not running")));
+    }
+
+    #[test]
+    fn a_limited_transfer_stops_where_it_was_cancelled() {
+        let (mut fleet, arn) = quick();
+        limit(&mut fleet, &arn, NATURAL / 2, 7.0);
+        assert_eq!(fleet.cancel(&arn, at(17.0)), Some(true));
+        assert_eq!(seen(&fleet, &arn, 17.5), ("CANCELLING".into(), BYTES / 4));
+        let cancelled = describe(&fleet, &arn, 100.0);
+        assert_eq!(cancelled["Status"], "ERROR");
+        assert_eq!(cancelled["Result"]["ErrorCode"], "OpCancelled");
+        assert_eq!(cancelled["BytesTransferred"], BYTES / 4);
+        assert_eq!(cancelled["Result"]["TransferDuration"], 10_000);
+        assert_eq!(cancelled["EndTime"], json!(epoch_seconds(at(18.0))));
+    }
+
+    #[test]
+    fn nothing_to_move_or_no_time_to_move_it_in_ends_the_transfer_as_it_starts() {
+        for (bytes, transferring) in [(BYTES, 0), (0, 20)] {
+            let (mut fleet, arn) = quick();
+            let profile = &mut fleet.executions.last_mut().unwrap().profile;
+            (profile.bytes, profile.transferring) = (bytes, transferring);
+            limit(&mut fleet, &arn, 1, 5.0);
+            assert_eq!(
+                seen(&fleet, &arn, 6.999),
+                ("PREPARING".into(), 0),
+                "{bytes} bytes in {transferring} ticks"
+            );
+            assert_eq!(seen(&fleet, &arn, 7.0), ("VERIFYING".into(), bytes));
+            assert_eq!(describe(&fleet, &arn, 7.0)["Result"]["TransferDuration"], 0);
+        }
+    }
 }

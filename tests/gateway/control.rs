@@ -1,7 +1,11 @@
-//! Control mutations through the simulator and moto: starts (idempotent), cancels, the cache
-//! and the index following them, and the audit trail.
+//! Control mutations through the simulator and moto: starts (idempotent), cancels, bandwidth
+//! limits (which the simulator's transfers follow), the cache and the index following them, and
+//! the audit trail.
+
+use std::time::{Duration, Instant};
 
 use datasync_gateway::simulator::fleet::seeded;
+use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -228,4 +232,58 @@ async fn a_running_executions_bandwidth_changes_once_and_is_audited_and_other_ch
         .all(|(outcome, _, code)| outcome == "error" && code.as_deref() == Some("BAD_USER_INPUT")));
     assert_eq!(audit.len(), 3 + refused.len() - 1, "a text that is not an ARN is refused before the service");
     pool.close().await;
+}
+
+#[tokio::test]
+async fn a_running_transfer_moves_no_faster_than_the_bandwidth_limit_it_is_given() {
+    // 100 ms ticks: the quick task transfers its 3 GB in 2 s, 1.5 GB/s, time enough to limit it.
+    let tick = Duration::from_millis(100);
+    let simulator =
+        Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig::with_tick(tick)).await.unwrap();
+    let mut config = test_config();
+    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+    let (address, _) = spawn_gateway(config).await;
+    let url = format!("http://{address}/graphql");
+    let started = graphql(&url, START, json!({ "task": seeded::QUICK_TASK })).await;
+    let arn = started["data"]["startTaskExecution"]["taskExecutionArn"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{started}"))
+        .to_owned();
+    let progress = || async {
+        let query =
+            "query($arn: ID!) { taskExecution(arn: $arn, consistency: STRONG) { status bytesTransferred } }";
+        let read = graphql(&url, query, json!({ "arn": arn })).await;
+        let execution = &read["data"]["taskExecution"];
+        let status = execution["status"].as_str().unwrap_or_else(|| panic!("{read}")).to_owned();
+        (status, execution["bytesTransferred"].as_i64().unwrap())
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match progress().await.0.as_str() {
+            "TRANSFERRING" => break,
+            "QUEUED" | "LAUNCHING" | "PREPARING" => {}
+            other => panic!("{other}: the transfer was over before it could be limited"),
+        }
+        assert!(Instant::now() < deadline, "never TRANSFERRING");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    const LIMIT: i64 = 1_000_000;
+    let limited = graphql(&url, UPDATE, json!({ "arn": arn, "rate": LIMIT })).await;
+    assert_eq!(limited["data"]["updateTaskExecution"]["options"]["bytesPerSecond"], LIMIT, "{limited}");
+    // The simulator reads its clock for each answer between `before` and the end of `elapsed`:
+    // more time than passed between its two readings.
+    let before = Instant::now();
+    let (_, first) = progress().await;
+    tokio::time::sleep(tick * 3).await;
+    let (status, second) = progress().await;
+    let elapsed = before.elapsed().as_secs_f64();
+    assert_eq!(status, "TRANSFERRING", "the limit keeps it transferring");
+    let moved = second - first;
+    assert!(moved > 0, "still moving: {first} then {second}");
+    // Unlimited, it would have moved 1.5 GB/s × 0.3 s and more: 450 MB, not a few hundred KB.
+    assert!(
+        moved as f64 <= 2.0 * LIMIT as f64 * elapsed,
+        "{moved} bytes in {elapsed:.3} s, limited to {LIMIT} bytes/s"
+    );
 }
