@@ -95,6 +95,15 @@ impl Simulator {
         for (what, arn) in fleet::seeded::ALL {
             tracing::info!("  {arn}  ({what})");
         }
+        let members: Vec<String> = (lock(&state.organisation).accounts.iter().skip(1))
+            .map(|member| format!("{} ({})", member.id, member.name))
+            .collect();
+        if !members.is_empty() {
+            tracing::info!(
+                "the same executions in the organisation's other accounts, under their ids: {}",
+                members.join(", ")
+            );
+        }
         Ok(Simulator { address, state, accept_loop })
     }
 
