@@ -128,10 +128,18 @@ async fn a_task_created_in_moto_is_listed_and_its_execution_reaches_the_index() 
     let arn = start_execution().await;
     let task_arn = arn.split("/execution/").next().unwrap().to_owned();
 
-    // Tasks are listed live (ListTasks), so the new one shows at once.
-    let tasks = graphql(&url, "{ tasks { edges { node { taskArn } } } }", json!({})).await;
-    let listed = tasks["data"]["tasks"]["edges"].as_array().expect("a task page");
-    assert!(listed.iter().any(|edge| edge["node"]["taskArn"] == task_arn.as_str()), "{tasks}");
+    // Tasks are listed live (ListTasks), cached until the sync lists them again (every second
+    // here): the new one shows by the next sync at the latest.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let tasks = graphql(&url, "{ tasks { edges { node { taskArn } } } }", json!({})).await;
+        let listed = tasks["data"]["tasks"]["edges"].as_array().expect("a task page");
+        if listed.iter().any(|edge| edge["node"]["taskArn"] == task_arn.as_str()) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the new task was never listed: {tasks}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     // moto's ListTaskExecutions fails (HTTP 500): the execution reaches the index when it is
     // read to its end, as any finished execution is recorded.
