@@ -85,6 +85,12 @@ pub struct JwtConfig {
     /// it) makes an operator; anything else a reader.
     #[arg(long, env = "JWT_ROLE_CLAIM", default_value = "role")]
     pub jwt_role_claim: String,
+
+    /// The claim naming the accounts a token may see (a list, or a string separated by spaces
+    /// or commas; `*` for every account). When set, a token without it is refused. Default:
+    /// tokens see every account.
+    #[arg(long, env = "JWT_ACCOUNTS_CLAIM")]
+    pub jwt_accounts_claim: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

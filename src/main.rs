@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use datasync_gateway::app::{open_store, retention_cutoff, Application};
 use datasync_gateway::auth::keys::KeyStore;
 use datasync_gateway::config::Config;
+use datasync_gateway::model::AccountId;
 use datasync_gateway::request::Role;
 use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 use datasync_gateway::telemetry::{LogFormat, Telemetry};
@@ -83,6 +84,10 @@ enum KeysAction {
         /// Who the key is for, e.g. billing-service.
         #[arg(long)]
         name: String,
+        /// Limit the key to these accounts (comma-separated 12-digit ids): anything of another
+        /// account is, to its holder, as if it did not exist. Default: every account.
+        #[arg(long, value_delimiter = ',', value_parser = account_id)]
+        accounts: Vec<AccountId>,
     },
     /// The keys (id, name, role, when created and revoked); never the keys themselves.
     List,
@@ -160,10 +165,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 (None, None) => anyhow::bail!("say where keys are kept: --database-url or --api-keys-file"),
             };
             match action {
-                KeysAction::Create { role, name } => {
+                KeysAction::Create { role, name, accounts } => {
                     let role =
                         Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role is reader or operator"))?;
-                    let (key, record) = keys.create(&name, role).await?;
+                    let (key, record) = keys.create(&name, role, accounts).await?;
                     eprintln!(
                         "created key {} ({}, {}); it is shown once:",
                         record.id,
@@ -193,7 +198,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 /// One line a key, in columns as wide as their widest value.
 fn print_keys(records: &[datasync_gateway::auth::keys::KeyRecord]) {
     let time = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%d %H:%M:%SZ").to_string();
-    let rows: Vec<[String; 5]> = records
+    let rows: Vec<[String; 6]> = records
         .iter()
         .map(|record| {
             let revoked = record.revoked_at.map(time).unwrap_or_else(|| "-".into());
@@ -202,11 +207,12 @@ fn print_keys(records: &[datasync_gateway::auth::keys::KeyRecord]) {
                 record.role.as_str().into(),
                 time(record.created_at),
                 revoked,
+                accounts(&record.accounts),
                 record.name.clone(),
             ]
         })
         .collect();
-    let header = ["id", "role", "created", "revoked", "name"].map(String::from);
+    let header = ["id", "role", "created", "revoked", "accounts", "name"].map(String::from);
     let mut widths = header.clone().map(|title| title.len());
     for row in &rows {
         for (width, value) in widths.iter_mut().zip(row) {
@@ -218,6 +224,18 @@ fn print_keys(records: &[datasync_gateway::auth::keys::KeyRecord]) {
             row.iter().zip(widths).map(|(value, width)| format!("{value:<width$}")).collect();
         println!("{}", cells.join("  ").trim_end());
     }
+}
+
+/// A key's accounts, or `*` for every account.
+fn accounts(accounts: &[AccountId]) -> String {
+    if accounts.is_empty() {
+        return "*".into();
+    }
+    accounts.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn account_id(value: &str) -> Result<AccountId, String> {
+    AccountId::parse(value).map_err(|_| "an account id is 12 digits".into())
 }
 
 /// Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send).

@@ -2,6 +2,8 @@
 //! names, `iss`, `aud`, `exp`/`nbf` with a clock-skew leeway; the role from a claim. Keys are
 //! fetched at the first token, kept for ten minutes, and fetched again at once when a token
 //! names a `kid` not known yet (an identity provider rotating its keys), at most once a second.
+//! With `--jwt-accounts-claim`, a token's accounts come from that claim; a token without it is
+//! refused, so that an identity provider that forgets the claim grants nothing.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -12,6 +14,8 @@ use tokio::sync::Mutex;
 
 use super::{Identity, Role, Unauthenticated};
 use crate::config::JwtConfig;
+use crate::model::AccountId;
+use crate::request::AccountScope;
 
 const KEYS_FOR: Duration = Duration::from_secs(600);
 const REFETCH_AT_MOST_EVERY: Duration = Duration::from_secs(1);
@@ -23,6 +27,7 @@ pub struct JwtVerifier {
     audience: Option<String>,
     leeway: Duration,
     role_claim: String,
+    accounts_claim: Option<String>,
     http: reqwest::Client,
     keys: Mutex<Keys>,
 }
@@ -41,6 +46,7 @@ impl JwtVerifier {
             audience: config.jwt_audience.clone(),
             leeway: config.jwt_leeway,
             role_claim: config.jwt_role_claim.clone(),
+            accounts_claim: config.jwt_accounts_claim.clone(),
             http: reqwest::Client::builder().timeout(FETCH_TIMEOUT).build().unwrap_or_default(),
             keys: Mutex::default(),
         }
@@ -85,9 +91,15 @@ impl JwtVerifier {
             .claims;
         let subject = claims["sub"].as_str().unwrap_or_default();
         let issuer = claims["iss"].as_str().unwrap_or("-");
+        let accounts = match &self.accounts_claim {
+            None => AccountScope::All,
+            Some(name) => accounts(claims.get(name))
+                .map_err(|why| refuse(&format!("the JWT's `{name}` claim {why}")))?,
+        };
         Ok(Identity {
             subject: format!("jwt:{issuer}/{subject}"),
             role: self.role(&claims[&self.role_claim]),
+            accounts,
         })
     }
 
@@ -142,4 +154,30 @@ fn decoding_key(jwk: &Jwk) -> Option<(DecodingKey, Algorithm)> {
         _ => return None,
     };
     Some((DecodingKey::from_jwk(jwk).ok()?, algorithm))
+}
+
+/// The accounts an accounts claim grants: `*` for every account, else 12-digit ids, as a list
+/// or one string separated by spaces or commas.
+fn accounts(claim: Option<&serde_json::Value>) -> Result<AccountScope, &'static str> {
+    let values: Vec<&str> = match claim {
+        None => return Err("is missing (it names the accounts the token may see, or `*`)"),
+        Some(serde_json::Value::String(value)) => value.split([' ', ',']).filter(|v| !v.is_empty()).collect(),
+        Some(serde_json::Value::Array(values)) => values
+            .iter()
+            .map(|value| value.as_str().ok_or("lists something other than strings"))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("is neither a string nor a list"),
+    };
+    if values == ["*"] {
+        return Ok(AccountScope::All);
+    }
+    let accounts: Vec<AccountId> = values
+        .iter()
+        .map(|value| AccountId::parse(value))
+        .collect::<Result<_, _>>()
+        .map_err(|_| "names something other than a 12-digit account id")?;
+    if accounts.is_empty() {
+        return Err("names no account");
+    }
+    Ok(AccountScope::only(accounts))
 }

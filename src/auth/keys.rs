@@ -12,6 +12,7 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::model::AccountId;
 use crate::request::Role;
 use crate::store::keys::KeyTable;
 use crate::store::StoreError;
@@ -51,8 +52,14 @@ fn sha256_hex(key: &str) -> String {
 }
 
 impl KeyStore {
-    /// Makes a new key; the key (shown once) and its record.
-    pub async fn create(&self, name: &str, role: Role) -> Result<(String, KeyRecord), KeyError> {
+    /// Makes a new key for `role`, limited to `accounts` (none: every account); the key (shown
+    /// once) and its record.
+    pub async fn create(
+        &self,
+        name: &str,
+        role: Role,
+        accounts: Vec<AccountId>,
+    ) -> Result<(String, KeyRecord), KeyError> {
         let mut random = [0u8; 38];
         getrandom::fill(&mut random).map_err(|error| KeyError::Random(error.to_string()))?;
         let id: String = random[..6].iter().map(|byte| format!("{byte:02x}")).collect();
@@ -65,6 +72,7 @@ impl KeyStore {
             key_sha256: sha256_hex(&key),
             created_at: Utc::now(),
             revoked_at: None,
+            accounts,
         };
         match self {
             KeyStore::Database(store) => store.insert_key(&record).await?,

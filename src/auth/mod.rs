@@ -25,7 +25,7 @@ use keys::{KeyRecord, KeyStore, VERIFIED_FOR};
 
 use crate::config::{AuthMode, Config};
 use crate::metrics::Metrics;
-use crate::request::{Identity, Role};
+use crate::request::{AccountScope, Identity, Role};
 use crate::store::keys::KeyTable;
 
 /// Why a caller was not let in; the message is safe to show (it never echoes the credential).
@@ -191,7 +191,11 @@ impl Inner {
             };
             return match record.filter(|record| record.is_live_key(credential)) {
                 Some(record) => {
-                    (Ok(Identity { subject: format!("key:{}", record.id), role: record.role }), true)
+                    let accounts = AccountScope::only(record.accounts.clone());
+                    (
+                        Ok(Identity { subject: format!("key:{}", record.id), role: record.role, accounts }),
+                        true,
+                    )
                 }
                 None => (refuse("unknown or revoked API key"), true),
             };

@@ -6,13 +6,14 @@ use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
-use super::context::{cache_hint, index, resolver_span, Coded};
+use super::context::{cache_hint, caller, index, resolver_span, Coded};
 use super::TaskExecutionNode;
 use crate::error::GatewayError;
 use crate::model::{
     AccountId, DataSyncEnum, EnumValue, ExecutionOrder, Long, Region, StatsDimension, TaskArn,
     TaskExecutionStatus, TaskMode,
 };
+use crate::request::Caller;
 use crate::service::index::{
     IndexPage, IndexService, PageArgs, Percentiles, Scope, SnapshotFilter, StatsRow,
 };
@@ -26,8 +27,11 @@ pub struct ExecutionFilter {
     statuses: Option<Vec<TaskExecutionStatus>>,
     /// Executions in this AWS region, e.g. `us-east-1`.
     region: Option<String>,
-    /// Executions of tasks in this 12-digit AWS account.
+    /// Executions of tasks in this 12-digit AWS account (the one-account form of `accountIds`;
+    /// not with it).
     account_id: Option<String>,
+    /// Executions of tasks in any of these 12-digit AWS accounts (at most 100).
+    account_ids: Option<Vec<String>>,
     /// Executions in this task mode.
     task_mode: Option<TaskMode>,
     /// Executions that started at or after this time.
@@ -53,12 +57,20 @@ impl ExecutionFilter {
     }
 }
 
-/// The filter as the index reads it: identifiers parsed here, where the text enters; enums as
-/// DataSync's strings (`UNKNOWN` is no status to filter by). Its bounds are the service's to check.
-impl TryFrom<Option<ExecutionFilter>> for SnapshotFilter {
-    type Error = GatewayError;
+/// The filter as the index reads it, narrowed to the accounts `caller` may see: identifiers
+/// parsed here, where the text enters; enums as DataSync's strings (`UNKNOWN` is no status to
+/// filter by). Its bounds are the service's to check. Every read of the index from GraphQL
+/// (pages, counts, statistics, events) takes its filter from here.
+pub fn snapshot_filter(
+    filter: Option<ExecutionFilter>,
+    caller: &Caller,
+) -> Result<SnapshotFilter, GatewayError> {
+    let visible_accounts = caller.accounts().accounts().map(<[AccountId]>::to_vec);
+    Ok(SnapshotFilter { visible_accounts, ..parse_filter(filter)? })
+}
 
-    fn try_from(filter: Option<ExecutionFilter>) -> Result<Self, GatewayError> {
+fn parse_filter(filter: Option<ExecutionFilter>) -> Result<SnapshotFilter, GatewayError> {
+    {
         let filter = filter.unwrap_or_default();
         let bad = |message: String| GatewayError::BadUserInput(message);
         let task_arns = filter
@@ -87,17 +99,21 @@ impl TryFrom<Option<ExecutionFilter>> for SnapshotFilter {
                 Region::parse(&region).map_err(|_| bad("filter.region must look like `us-east-1`".into()))
             })
             .transpose()?;
-        let account_id = filter
-            .account_id
+        if filter.account_id.is_some() && filter.account_ids.is_some() {
+            return Err(bad("filter: give accountId or accountIds, not both".into()));
+        }
+        let account_ids = (filter.account_id.into_iter().chain(filter.account_ids.into_iter().flatten()))
             .map(|account| {
-                AccountId::parse(&account).map_err(|_| bad("filter.accountId must be 12 digits".into()))
+                AccountId::parse(&account)
+                    .map_err(|_| bad("filter.accountId and accountIds are 12-digit account ids".into()))
             })
-            .transpose()?;
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(SnapshotFilter {
             task_arns,
             statuses,
             region,
-            account_id,
+            account_ids,
+            visible_accounts: None,
             task_mode,
             started_after: filter.started_after,
             started_before: filter.started_before,
@@ -124,6 +140,8 @@ pub struct ExecutionStatsGroup {
     region: Option<String>,
     /// The error code, when grouped by ERROR_CODE.
     error_code: Option<String>,
+    /// The 12-digit account, when grouped by ACCOUNT.
+    account_id: Option<String>,
     /// Executions in the group.
     count: Long,
     /// Of which SUCCESS.
@@ -162,6 +180,7 @@ impl From<StatsRow> for ExecutionStatsGroup {
             day: row.key.day,
             region: row.key.region,
             error_code: row.key.error_code,
+            account_id: row.key.account_id,
             count: row.count.into(),
             succeeded: row.succeeded.into(),
             failed: row.failed.into(),
@@ -201,7 +220,7 @@ pub async fn page(
     args: PageArgs,
 ) -> Result<HistoryConnection> {
     let service = index(ctx)?;
-    let page = service.page(filter.try_into().coded()?, scope, order_by, args);
+    let page = service.page(snapshot_filter(filter, caller(ctx)?).coded()?, scope, order_by, args);
     connection(ctx, service, page.instrument(resolver_span(ctx)).await.coded()?)
 }
 
@@ -234,7 +253,7 @@ pub async fn execution_stats(
     } else {
         Percentiles::NotWanted
     };
-    let rows = service.stats(filter.try_into().coded()?, &group_by, percentiles);
+    let rows = service.stats(snapshot_filter(filter, caller(ctx)?).coded()?, &group_by, percentiles);
     let rows = rows.instrument(resolver_span(ctx)).await.coded()?;
     cache_hint(ctx).served_history();
     Ok(rows.into_iter().map(ExecutionStatsGroup::from).collect())

@@ -153,7 +153,7 @@ impl Query {
     /// discovery sync.
     async fn accounts(&self, ctx: &Context<'_>) -> Result<Vec<Account>> {
         cache_hint(ctx).served_other();
-        ctx.data_unchecked::<AccountService>().list().await.coded()
+        ctx.data_unchecked::<AccountService>().list(caller(ctx)?).await.coded()
     }
 
     /// Up to 100 task executions by ARN, in the order given. Each item fails on its own: a bad or

@@ -23,8 +23,10 @@
 //! the same question spelled differently is merely a miss. What happens before the lookup
 //! stays as it is for every request: authentication, the rate limit, the body and media-type
 //! checks. A stored response passed the query limits when it was made, and those do not change
-//! while the gateway runs. Nothing a query answers depends on who asks (roles gate mutations
-//! only); a field that did would have to report itself to the hint as read elsewhere.
+//! while the gateway runs. What a query answers depends on who asks only through the accounts
+//! the caller may see, which are part of the key (roles gate mutations only); a field that
+//! depended on anything else of the caller would have to report itself to the hint as read
+//! elsewhere.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -35,6 +37,7 @@ use chrono::{DateTime, Utc};
 
 use super::cache_hint::{CacheHint, ReplayableReads};
 use crate::model::TaskExecution;
+use crate::request::AccountScope;
 use crate::service::executions::ExecutionService;
 
 /// Requests larger than this are not stored (each key is kept whole, beside its response).
@@ -48,22 +51,26 @@ pub struct ResponseKey {
     get: bool,
     /// `application/graphql-response+json` accepted (it changes the content type).
     graphql_response_json: bool,
+    /// The accounts the caller may see: one scope's answer is never replayed to another.
+    accounts: AccountScope,
 }
 
 impl ResponseKey {
-    pub fn post(body: &Bytes, graphql_response_json: bool) -> Option<Self> {
+    pub fn post(body: &Bytes, graphql_response_json: bool, accounts: &AccountScope) -> Option<Self> {
         (body.len() <= MAX_KEY_BYTES).then(|| ResponseKey {
             request: body.clone(),
             get: false,
             graphql_response_json,
+            accounts: accounts.clone(),
         })
     }
 
-    pub fn get(query: &str, graphql_response_json: bool) -> Option<Self> {
+    pub fn get(query: &str, graphql_response_json: bool, accounts: &AccountScope) -> Option<Self> {
         (query.len() <= MAX_KEY_BYTES).then(|| ResponseKey {
             request: Bytes::copy_from_slice(query.as_bytes()),
             get: true,
             graphql_response_json,
+            accounts: accounts.clone(),
         })
     }
 }

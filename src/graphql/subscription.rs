@@ -8,11 +8,11 @@ use async_graphql::{Context, Request, Result, SimpleObject, Subscription, ID};
 use futures::{Stream, StreamExt};
 
 use super::context::{caller, execution_arn, Coded};
-use super::index::ExecutionFilter;
+use super::index::{snapshot_filter, ExecutionFilter};
 use super::TaskExecutionNode;
 use crate::model::{EnumValue, TaskExecution, TaskExecutionStatus};
 use crate::service::executions::{Fetched, ServedFrom};
-use crate::service::index::{checked, SnapshotFilter};
+use crate::service::index::checked;
 use crate::service::live::hub::{ExecutionEvent, ExecutionEventKind};
 use crate::service::live::Live;
 
@@ -51,7 +51,7 @@ impl Subscription {
         ctx: &Context<'_>,
         filter: Option<ExecutionFilter>,
     ) -> Result<impl Stream<Item = ExecutionEventNode>> {
-        let filter = SnapshotFilter::try_from(filter).and_then(checked).coded()?;
+        let filter = snapshot_filter(filter, caller(ctx)?).and_then(checked).coded()?;
         let events = ctx.data_unchecked::<Live>().events(filter);
         Ok(events.map(|ExecutionEvent { kind, previous_status, execution }| ExecutionEventNode {
             kind,

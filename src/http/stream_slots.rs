@@ -192,7 +192,11 @@ mod tests {
     #[test]
     fn an_authenticated_caller_gets_its_share_from_any_address() {
         let slots = StreamSlots::new(64, 10, 2);
-        let key = Identity { subject: "key:0123456789ab".into(), role: crate::request::Role::Reader };
+        let key = Identity {
+            subject: "key:0123456789ab".into(),
+            role: crate::request::Role::Reader,
+            accounts: Default::default(),
+        };
         let mut held = Vec::new();
         for last in 1..=2 {
             let mut slot = slots.take(IpAddr::from([192, 0, 2, last]), true).ok().unwrap();

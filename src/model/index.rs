@@ -48,4 +48,6 @@ pub enum StatsDimension {
     Region,
     /// DataSync's error code (null for executions without one).
     ErrorCode,
+    /// The AWS account that owns the task.
+    Account,
 }

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::error::GatewayError;
-use crate::request::{Identity, Role};
+use crate::model::AccountId;
+use crate::request::{AccountScope, Identity, Role};
 
 /// Who is asking, as a key: calls with the same key share a turn, and a rate limit.
 pub type CallerKey = Arc<str>;
@@ -20,6 +21,7 @@ pub type CallerKey = Arc<str>;
 pub struct Caller {
     key: CallerKey,
     role: Role,
+    accounts: AccountScope,
     allowance: Arc<CallAllowance>,
     /// The gateway's own background work, which yields to clients under the call budget.
     background: bool,
@@ -42,7 +44,10 @@ impl Caller {
         } else {
             identity.subject.clone()
         };
-        Self::with_key(key, identity.role, upstream_calls, false)
+        Caller {
+            accounts: identity.accounts.clone(),
+            ..Self::with_key(key, identity.role, upstream_calls, false)
+        }
     }
 
     /// The gateway's own background work (the discovery sync): bounded by its schedule, not by a budget.
@@ -52,11 +57,26 @@ impl Caller {
 
     fn with_key(key: String, role: Role, limit: usize, background: bool) -> Self {
         let allowance = Arc::new(CallAllowance { limit, spent: AtomicUsize::new(0) });
-        Caller { key: key.into(), role, allowance, background }
+        Caller { key: key.into(), role, accounts: AccountScope::All, allowance, background }
     }
 
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// The accounts this caller may see.
+    pub fn accounts(&self) -> &AccountScope {
+        &self.accounts
+    }
+
+    /// `NOT_FOUND` for a resource of an account this caller may not see, worded as DataSync's
+    /// own answer for one that does not exist, so that nothing says which it is.
+    pub fn may_see(&self, account: AccountId, what: &dyn std::fmt::Display) -> Result<(), GatewayError> {
+        if self.accounts.allows(account) {
+            Ok(())
+        } else {
+            Err(GatewayError::NotFound(format!("DataSync has no {what}")))
+        }
     }
 
     pub fn is_background(&self) -> bool {

@@ -1,4 +1,9 @@
-//! Who a request comes from, once authenticated: its subject and its role.
+//! Who a request comes from, once authenticated: its subject, its role and the accounts it
+//! may see.
+
+use std::sync::Arc;
+
+use crate::model::AccountId;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,10 +38,51 @@ pub struct Identity {
     /// Stable and safe to log: `key:<id>`, `jwt:<issuer>/<subject>`, or `anonymous`.
     pub subject: String,
     pub role: Role,
+    pub accounts: AccountScope,
 }
 
 impl Identity {
     pub fn anonymous() -> Self {
-        Identity { subject: "anonymous".into(), role: Role::Operator }
+        Identity { subject: "anonymous".into(), role: Role::Operator, accounts: AccountScope::All }
+    }
+}
+
+/// Which accounts' executions and tasks a caller may see: every account (unscoped keys and
+/// tokens, as before accounts existed), or only some. Anything of another account is, to a
+/// scoped caller, as if it did not exist: `NOT_FOUND`, left out of pages, counts, statistics
+/// and events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AccountScope {
+    #[default]
+    All,
+    /// Sorted, without repeats, never empty.
+    Only(Arc<[AccountId]>),
+}
+
+impl AccountScope {
+    /// Only `accounts`; every account when none are given.
+    pub fn only(mut accounts: Vec<AccountId>) -> Self {
+        accounts.sort_unstable();
+        accounts.dedup();
+        if accounts.is_empty() {
+            AccountScope::All
+        } else {
+            AccountScope::Only(accounts.into())
+        }
+    }
+
+    pub fn allows(&self, account: AccountId) -> bool {
+        match self {
+            AccountScope::All => true,
+            AccountScope::Only(accounts) => accounts.binary_search(&account).is_ok(),
+        }
+    }
+
+    /// The accounts, when limited to some.
+    pub fn accounts(&self) -> Option<&[AccountId]> {
+        match self {
+            AccountScope::All => None,
+            AccountScope::Only(accounts) => Some(accounts),
+        }
     }
 }

@@ -10,4 +10,4 @@ mod identity;
 pub mod rate_limit;
 
 pub use caller::{Caller, CallerKey};
-pub use identity::{Identity, Role};
+pub use identity::{AccountScope, Identity, Role};

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
+use crate::request::Caller;
 use crate::store::coordination::Coordination;
 use crate::store::within;
 
@@ -108,8 +109,9 @@ impl AccountService {
         }
     }
 
-    /// Every account served or once served, by id (the gateway's own first when unlisted).
-    pub async fn list(&self) -> Result<Vec<Account>, GatewayError> {
+    /// Every account served or once served that `caller` may see, by id (the gateway's own
+    /// when unlisted).
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<Account>, GatewayError> {
         let runs = match &self.runs {
             Some((coordination, limit)) => within(*limit, coordination.sync_runs()).await?,
             None => Vec::new(),
@@ -143,6 +145,7 @@ impl AccountService {
             }]);
         }
         Ok((accounts.all().values())
+            .filter(|account| caller.accounts().allows(account.id))
             .map(|account| Account {
                 id: Some(account.id.to_string()),
                 name: account.name.clone(),

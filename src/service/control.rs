@@ -78,6 +78,7 @@ impl ControlService {
         overrides: &StartOverrides,
         caller: &Caller,
     ) -> Result<(Fetched, bool), GatewayError> {
+        caller.may_see(task_arn.account_id(), &format_args!("task {task_arn}"))?;
         let bad = |message: String| GatewayError::BadUserInput(message);
         if let Some(mode) = &overrides.verify_mode {
             if !VERIFY_MODES.contains(&mode.as_str()) {
@@ -152,6 +153,7 @@ impl ControlService {
     /// Cancels a running execution.
     pub async fn cancel(&self, arn: &ExecutionArn, caller: &Caller) -> Result<Fetched, GatewayError> {
         let result = async {
+            caller.may_see(arn.account_id(), &format_args!("task execution {arn}"))?;
             self.executions.check_served(arn)?;
             match self.datasync.cancel_task_execution(arn, caller).await {
                 Ok(()) => self.follow(arn, caller).await,

@@ -134,6 +134,7 @@ impl ExecutionService {
         consistency: Consistency,
         caller: &Caller,
     ) -> Result<Fetched, GatewayError> {
+        caller.may_see(arn.account_id(), &format_args!("task execution {arn}"))?;
         self.check_served(arn)?;
         let fetched = self.get_or_stale(arn.clone(), consistency, caller).await;
         if let Ok(fetched) = &fetched {

@@ -32,8 +32,8 @@ pub const MAX_PAGE_SIZE: usize = 500;
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 /// Most groups one statistics query may return.
 pub const MAX_STATS_GROUPS: usize = 10_000;
-/// Most task ARNs one filter may name.
-const MAX_FILTER_TASKS: usize = 100;
+/// Most task ARNs, or accounts, one filter may name.
+const MAX_FILTER_IDS: usize = 100;
 
 /// Relay's paging arguments, as sent.
 #[derive(Clone, Debug, Default)]
@@ -47,10 +47,16 @@ pub struct PageArgs {
 /// `filter` with its bounds checked (its identifiers were parsed where they entered); the
 /// message names the field.
 pub fn checked(filter: SnapshotFilter) -> Result<SnapshotFilter, GatewayError> {
-    if filter.task_arns.len() > MAX_FILTER_TASKS {
+    if filter.task_arns.len() > MAX_FILTER_IDS {
         return Err(bad(format!(
-            "filter.taskArns takes at most {MAX_FILTER_TASKS} ARNs; got {}",
+            "filter.taskArns takes at most {MAX_FILTER_IDS} ARNs; got {}",
             filter.task_arns.len()
+        )));
+    }
+    if filter.account_ids.len() > MAX_FILTER_IDS {
+        return Err(bad(format!(
+            "filter.accountIds takes at most {MAX_FILTER_IDS} accounts; got {}",
+            filter.account_ids.len()
         )));
     }
     if filter

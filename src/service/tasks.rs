@@ -61,6 +61,7 @@ impl TaskService {
 
     /// One task by ARN (BAD_USER_INPUT for an account or region not served, NOT_FOUND).
     pub async fn get(&self, arn: &TaskArn, caller: &Caller) -> Result<Arc<Task>, GatewayError> {
+        caller.may_see(arn.account_id(), &format_args!("task {arn}"))?;
         self.datasync.site_of(arn.account_id(), arn.region())?;
         let fetch = async {
             match self.datasync.describe_task(arn, caller).await {
@@ -122,6 +123,9 @@ impl TaskService {
         arn: &LocationArn,
         caller: &Caller,
     ) -> Result<Option<Location>, GatewayError> {
+        if !caller.accounts().allows(arn.account_id()) {
+            return Ok(None);
+        }
         let Ok(site) = self.datasync.site_of(arn.account_id(), arn.region()) else { return Ok(None) };
         let fetch = async { Ok(Cached::Found(Arc::new(self.datasync.list_locations(&site, caller).await?))) };
         let locations = self
@@ -166,8 +170,10 @@ impl TaskService {
                 )));
             }
         }
+        let visible = caller.accounts();
         let sites = self.datasync.sites().into_iter().filter(|site| {
             listing.regions.as_ref().is_none_or(|regions| regions.iter().any(|r| r == site.region.as_str()))
+                && site.account.is_none_or(|account| visible.allows(account))
         });
         let name = listing.name_contains.map(|name| name.to_lowercase());
         let mut matching = Vec::new();
@@ -177,7 +183,11 @@ impl TaskService {
                 listed
                     .iter()
                     .filter(|task| {
-                        listing.statuses.as_ref().is_none_or(|statuses| statuses.contains(&task.status.get()))
+                        visible.allows(task.task_arn.account_id())
+                            && listing
+                                .statuses
+                                .as_ref()
+                                .is_none_or(|statuses| statuses.contains(&task.status.get()))
                             && name.as_ref().is_none_or(|name| {
                                 task.name
                                     .as_ref()

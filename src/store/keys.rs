@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use super::StoreError;
+use crate::model::AccountId;
 use crate::request::Role;
 
 /// One key as listed: never the key itself.
@@ -18,6 +19,9 @@ pub struct KeyRecord {
     pub key_sha256: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The accounts its holder may see; empty: every account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<AccountId>,
 }
 
 #[derive(Clone)]
@@ -28,12 +32,14 @@ pub struct KeyTable {
 impl KeyTable {
     pub async fn insert_key(&self, record: &KeyRecord) -> Result<(), StoreError> {
         sqlx::query!(
-            "INSERT INTO api_keys (id, name, role, key_sha256, created_at) VALUES ($1, $2, $3, decode($4, 'hex'), $5)",
+            "INSERT INTO api_keys (id, name, role, key_sha256, created_at, accounts) \
+             VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6)",
             &record.id,
             &record.name,
             record.role.as_str(),
             &record.key_sha256,
             record.created_at,
+            &record.accounts.iter().map(ToString::to_string).collect::<Vec<_>>(),
         )
         .execute(&self.pool)
         .await?;
@@ -45,22 +51,22 @@ impl KeyTable {
         // function's result, hence the `!`.
         let rows = sqlx::query_as!(
             StoredKey,
-            r#"SELECT id, name, role, encode(key_sha256, 'hex') AS "key_sha256!", created_at, revoked_at FROM api_keys ORDER BY created_at"#,
+            r#"SELECT id, name, role, encode(key_sha256, 'hex') AS "key_sha256!", created_at, revoked_at, accounts FROM api_keys ORDER BY created_at"#,
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(KeyRecord::from).collect())
+        Ok(rows.into_iter().filter_map(StoredKey::record).collect())
     }
 
     pub async fn key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
         let row = sqlx::query_as!(
             StoredKey,
-            r#"SELECT id, name, role, encode(key_sha256, 'hex') AS "key_sha256!", created_at, revoked_at FROM api_keys WHERE id = $1"#,
+            r#"SELECT id, name, role, encode(key_sha256, 'hex') AS "key_sha256!", created_at, revoked_at, accounts FROM api_keys WHERE id = $1"#,
             id,
         )
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(KeyRecord::from))
+        Ok(row.and_then(StoredKey::record))
     }
 
     pub async fn revoke_key(&self, id: &str) -> Result<bool, StoreError> {
@@ -80,17 +86,26 @@ struct StoredKey {
     key_sha256: String,
     created_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
+    accounts: Vec<String>,
 }
 
-impl From<StoredKey> for KeyRecord {
-    fn from(row: StoredKey) -> Self {
-        KeyRecord {
-            id: row.id,
-            name: row.name,
-            role: Role::parse(&row.role).unwrap_or(Role::Reader),
-            key_sha256: row.key_sha256,
-            created_at: row.created_at,
-            revoked_at: row.revoked_at,
-        }
+impl StoredKey {
+    /// The record; `None` (logged) for a row whose accounts do not parse. Written only from
+    /// parsed ids, so that is a hand edit: the key is refused rather than read as unscoped.
+    fn record(self) -> Option<KeyRecord> {
+        let accounts =
+            self.accounts.iter().map(|account| AccountId::parse(account)).collect::<Result<Vec<_>, _>>();
+        let accounts = accounts
+            .inspect_err(|error| tracing::error!(key = self.id, %error, "a key's accounts do not parse; the key is refused"))
+            .ok()?;
+        Some(KeyRecord {
+            id: self.id,
+            name: self.name,
+            role: Role::parse(&self.role).unwrap_or(Role::Reader),
+            key_sha256: self.key_sha256,
+            created_at: self.created_at,
+            revoked_at: self.revoked_at,
+            accounts,
+        })
     }
 }

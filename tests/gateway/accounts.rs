@@ -364,3 +364,175 @@ async fn two_replicas_split_twelve_site_jobs_and_the_survivor_of_a_kill_takes_th
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A key made with the CLI in `keys`, for `role`, limited to `accounts` when some are given.
+fn make_key(keys: &std::path::Path, role: &str, accounts: &[String]) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_datasync-gateway"));
+    command.args([
+        "keys",
+        "--api-keys-file",
+        keys.to_str().unwrap(),
+        "create",
+        "--role",
+        role,
+        "--name",
+        role,
+    ]);
+    if !accounts.is_empty() {
+        command.args(["--accounts", &accounts.join(",")]);
+    }
+    let created = command.output().unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    String::from_utf8(created.stdout).unwrap().trim().to_owned()
+}
+
+/// POSTs a query with `key`.
+async fn as_key(gateway: &TestGateway, key: &str, query: &str, variables: Value) -> Value {
+    let body = json!({ "query": query, "variables": variables });
+    let response =
+        gateway.http.post(gateway.url("/graphql")).bearer_auth(key).json(&body).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_key_scoped_to_one_account_sees_nothing_of_another() {
+    let simulator = organisation(2).await;
+    let keys = std::env::temp_dir().join(format!("scoped-keys-{}.json", std::process::id()));
+    let (mine, theirs) = (account_id(1), account_id(0));
+    let everything = make_key(&keys, "operator", &[]);
+    let scoped = make_key(&keys, "operator", std::slice::from_ref(&mine));
+    let mut config = organisation_config(history_config().await);
+    config.history.discovery = true;
+    config.history.discovery_interval = Duration::from_secs(1);
+    config.auth.mode = Some(datasync_gateway::config::AuthMode::Required);
+    config.auth.api_keys_file = Some(keys.clone());
+    let gateway = TestGateway::start_in_front_of(simulator, config).await;
+
+    let count = "query($f: ExecutionFilter) { executions(filter: $f, first: 100) { totalCount edges { node { accountId } } } }";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let page = as_key(&gateway, &everything, count, json!({})).await;
+        if page["data"]["executions"]["totalCount"] == 2 * PER_ACCOUNT {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not every account indexed: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Pages and counts: only its account, in SQL; asking for the other finds nothing. The same
+    // request just answered to the unscoped key is not replayed to the scoped one.
+    let page = as_key(&gateway, &scoped, count, json!({})).await;
+    assert_eq!(page["data"]["executions"]["totalCount"], PER_ACCOUNT, "{page}");
+    let edges = page["data"]["executions"]["edges"].as_array().unwrap();
+    assert!(edges.iter().all(|edge| edge["node"]["accountId"] == mine.as_str()), "{page}");
+    let other = as_key(&gateway, &scoped, count, json!({ "f": { "accountIds": [theirs] } })).await;
+    assert_eq!(other["data"]["executions"]["totalCount"], 0, "{other}");
+    let history = as_key(&gateway, &scoped, "{ executionHistory(first: 1) { totalCount } }", json!({})).await;
+    let all_history =
+        as_key(&gateway, &everything, "{ executionHistory(first: 1) { totalCount } }", json!({})).await;
+    assert_eq!(
+        history["data"]["executionHistory"]["totalCount"].as_u64().unwrap() * 2,
+        all_history["data"]["executionHistory"]["totalCount"].as_u64().unwrap(),
+        "{history} {all_history}"
+    );
+
+    // Statistics by account: one group, its own.
+    let stats = "{ executionStats(groupBy: [ACCOUNT]) { accountId count } }";
+    let all = as_key(&gateway, &everything, stats, json!({})).await;
+    assert_eq!(all["data"]["executionStats"].as_array().unwrap().len(), 2, "{all}");
+    let own = as_key(&gateway, &scoped, stats, json!({})).await;
+    assert_eq!(
+        own["data"]["executionStats"],
+        json!([{ "accountId": mine, "count": own["data"]["executionStats"][0]["count"] }])
+    );
+
+    // One execution, a node, a task, a start: NOT_FOUND, worded as for one that does not exist,
+    // with no DataSync call.
+    let hidden = in_account(seeded::TRANSFERRING, 0);
+    let unknown = "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60001/execution/exec-0a1b2c3d4e5f6dead";
+    let (missing, hidden_unknown) = (in_account(unknown, 1), in_account(unknown, 0));
+    let one = "query($arn: ID!) { taskExecution(arn: $arn) { status } }";
+    let hidden_answer = as_key(&gateway, &scoped, one, json!({ "arn": hidden })).await;
+    let missing_answer = as_key(&gateway, &scoped, one, json!({ "arn": missing })).await;
+    assert_eq!(error_codes(&hidden_answer), ["NOT_FOUND"], "{hidden_answer}");
+    assert_eq!(error_codes(&missing_answer), ["NOT_FOUND"], "{missing_answer}");
+    let message =
+        |answer: &Value, arn: &str| answer["errors"][0]["message"].as_str().unwrap().replace(arn, "ARN");
+    assert_eq!(message(&hidden_answer, &hidden), message(&missing_answer, &missing));
+    let unknown_answer = as_key(&gateway, &scoped, one, json!({ "arn": hidden_unknown })).await;
+    assert_eq!(error_codes(&unknown_answer), ["NOT_FOUND"], "{unknown_answer}");
+    assert_eq!(gateway.simulator.described(&hidden_unknown), 0, "refused before any call");
+    assert_eq!(gateway.simulator.described(&missing), 1, "its own account's is asked for");
+    let node =
+        as_key(&gateway, &scoped, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": hidden })).await;
+    assert_eq!(error_codes(&node), ["NOT_FOUND"], "{node}");
+    let task = hidden.split("/execution/").next().unwrap();
+    let described =
+        as_key(&gateway, &scoped, "query($arn: ID!) { task(arn: $arn) { name } }", json!({ "arn": task }))
+            .await;
+    assert_eq!(error_codes(&described), ["NOT_FOUND"], "{described}");
+    let start = "mutation($task: ID!) { startTaskExecution(taskArn: $task) { taskExecutionArn } }";
+    let started = as_key(&gateway, &scoped, start, json!({ "task": task })).await;
+    assert_eq!(error_codes(&started), ["NOT_FOUND"], "{started}");
+    assert_eq!(gateway.simulator.calls("StartTaskExecution"), 0);
+
+    // Tasks and accounts: its own only.
+    let tasks = as_key(&gateway, &scoped, "{ tasks { edges { node { accountId } } } }", json!({})).await;
+    let tasks = tasks["data"]["tasks"]["edges"].as_array().unwrap().clone();
+    assert!(
+        !tasks.is_empty() && tasks.iter().all(|edge| edge["node"]["accountId"] == mine.as_str()),
+        "{tasks:?}"
+    );
+    let listed = as_key(&gateway, &scoped, "{ accounts { id } }", json!({})).await;
+    assert_eq!(listed["data"]["accounts"], json!([{ "id": mine }]));
+
+    // Events: an execution started in each account, the other's first; the scoped stream's
+    // first event is its own account's (an event of the other would have come before it).
+    let events = gateway
+        .http
+        .post(gateway.url("/graphql"))
+        .bearer_auth(&scoped)
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": "subscription { executionEvents { kind execution { taskExecutionArn accountId } } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let theirs_started =
+        as_key(&gateway, &everything, start, json!({ "task": in_account(seeded::QUICK_TASK, 0) })).await;
+    assert!(theirs_started.get("errors").is_none(), "{theirs_started}");
+    let mine_started =
+        as_key(&gateway, &everything, start, json!({ "task": in_account(seeded::QUICK_TASK, 1) })).await;
+    let mine_arn =
+        mine_started["data"]["startTaskExecution"]["taskExecutionArn"].as_str().unwrap().to_owned();
+    let mut events = events;
+    let mut text = String::new();
+    let first = tokio::time::timeout(WAIT, async {
+        loop {
+            let chunk = events.chunk().await.unwrap().expect("the stream stays open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(data) = text.lines().find_map(|line| line.strip_prefix("data: ")) {
+                return serde_json::from_str::<Value>(data).unwrap();
+            }
+        }
+    })
+    .await
+    .expect("an event");
+    let execution = &first["data"]["executionEvents"]["execution"];
+    assert_eq!(execution["taskExecutionArn"], mine_arn.as_str(), "{first}");
+    assert_eq!(execution["accountId"], mine.as_str());
+
+    // Following the other account's execution: NOT_FOUND.
+    let follow = gateway
+        .http
+        .post(gateway.url("/graphql"))
+        .bearer_auth(&scoped)
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": "subscription($arn: ID!) { taskExecutionUpdated(arn: $arn) { status } }", "variables": { "arn": hidden } }))
+        .send()
+        .await
+        .unwrap();
+    let text = tokio::time::timeout(WAIT, follow.text()).await.unwrap().unwrap();
+    assert!(text.contains("NOT_FOUND"), "{text}");
+    let _ = std::fs::remove_file(keys);
+}

@@ -17,7 +17,7 @@ pub struct TestGateway {
     /// The probes-only address, when the config asked for one.
     pub admin_address: Option<SocketAddr>,
     pub simulator: Simulator,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
     _server: tokio::task::JoinHandle<()>,
 }
 

@@ -115,3 +115,43 @@ async fn jwts_are_checked_for_signature_audience_issuer_expiry_and_role_and_surv
     let (status, body) = post(&gateway, &reader, &query).await;
     assert_eq!(status, 401, "the withdrawn key's tokens are refused: {body}");
 }
+
+#[tokio::test]
+async fn a_token_sees_the_accounts_its_claim_names_and_one_without_the_claim_is_refused() {
+    let key = signing_key("key-1");
+    let published = Arc::new(Mutex::new(vec![key.jwk.clone()]));
+    let mut config = test_config();
+    config.auth.jwt.jwt_jwks_url = Some(jwks_server(published).await);
+    config.auth.jwt.jwt_accounts_claim = Some("datasync_accounts".into());
+    let gateway = TestGateway::start_with(config).await;
+    let query = json!({ "query": ONE, "variables": { "arn": seeded::SUCCEEDED_BASIC } });
+    let with = |accounts: Value| {
+        let mut claims = claims("reader", AUDIENCE, ISSUER, 3600);
+        claims["datasync_accounts"] = accounts;
+        token(&key, claims)
+    };
+
+    // The seeded execution's account, as a list, a string, or `*`: it is seen.
+    for accounts in [json!(["111122223333"]), json!("444455556666 111122223333"), json!("*")] {
+        let (status, body) = post(&gateway, &with(accounts.clone()), &query).await;
+        assert_eq!(
+            (status, &body["data"]["taskExecution"]["status"]),
+            (200, &json!("SUCCESS")),
+            "{accounts}: {body}"
+        );
+    }
+    // Another account only: as if the execution did not exist.
+    let (status, body) = post(&gateway, &with(json!(["444455556666"])), &query).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND", "{body}");
+    // No claim, or one that names no account: refused.
+    for (token, why) in [
+        (token(&key, claims("reader", AUDIENCE, ISSUER, 3600)), "missing"),
+        (with(json!(["not-an-account"])), "12-digit"),
+        (with(json!([])), "no account"),
+    ] {
+        let (status, body) = post(&gateway, &token, &query).await;
+        assert_eq!(status, 401, "{why}: {body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains(why), "{why}: {body}");
+    }
+}

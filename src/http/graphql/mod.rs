@@ -54,7 +54,11 @@ pub async fn post(
         return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, message, code);
     }
     let events = events::wanted(&headers);
-    let key = if events { None } else { stored_key(&state, &headers, |json| ResponseKey::post(&body, json)) };
+    let key = if events {
+        None
+    } else {
+        stored_key(&state, &headers, |json| ResponseKey::post(&body, json, caller.accounts()))
+    };
     if let Some(stored) = lookup(&state, key.as_ref()).await {
         return resend(&state, &stored, started);
     }
@@ -99,7 +103,11 @@ pub async fn get(
         Err(error) => return bad_request(&format!("not a valid GraphQL request: {error}")),
     };
     let events = events::wanted(&headers);
-    let key = if events { None } else { stored_key(&state, &headers, |json| ResponseKey::get(query, json)) };
+    let key = if events {
+        None
+    } else {
+        stored_key(&state, &headers, |json| ResponseKey::get(query, json, caller.accounts()))
+    };
     if let Some(stored) = lookup(&state, key.as_ref()).await {
         return resend(&state, &stored, started);
     }

@@ -16,7 +16,11 @@ pub struct SnapshotFilter {
     /// DataSync's status strings.
     pub statuses: Vec<String>,
     pub region: Option<Region>,
-    pub account_id: Option<AccountId>,
+    /// Executions of any of these accounts.
+    pub account_ids: Vec<AccountId>,
+    /// The accounts the caller may see (`None`: every account). Apart from `account_ids`, which
+    /// the caller asks for: both hold, so asking for another account finds nothing.
+    pub visible_accounts: Option<Vec<AccountId>>,
     pub task_mode: Option<String>,
     /// Inclusive.
     pub started_after: Option<DateTime<Utc>>,
@@ -65,9 +69,17 @@ impl SnapshotFilter {
     fn push_attributes(&self, sql: &mut QueryBuilder<'_, Postgres>) {
         push_any_of(sql, "task_arn", &self.task_arns);
         push_any_of(sql, "status", &self.statuses);
+        push_any_of(sql, "account_id", &self.account_ids);
+        if let Some(visible) = &self.visible_accounts {
+            // Never empty (a caller scoped to no account is refused before), but if it were,
+            // `push_any_of` would read it as "any": say "none" instead.
+            if visible.is_empty() {
+                sql.push(" AND FALSE");
+            }
+            push_any_of(sql, "account_id", visible);
+        }
         let equal = [
             ("region", self.region.as_ref().map(Region::as_str)),
-            ("account_id", self.account_id.as_ref().map(AccountId::as_str)),
             ("task_mode", self.task_mode.as_deref()),
             ("error_code", self.error_code.as_deref()),
         ];
@@ -116,7 +128,8 @@ impl SnapshotFilter {
             && (self.statuses.is_empty()
                 || self.statuses.iter().any(|status| status == execution.status.raw()))
             && self.region.as_ref().is_none_or(|region| region.as_str() == arn.region())
-            && self.account_id.is_none_or(|account| account == arn.account_id())
+            && (self.account_ids.is_empty() || self.account_ids.contains(&arn.account_id()))
+            && self.visible_accounts.as_ref().is_none_or(|visible| visible.contains(&arn.account_id()))
             && equal(&self.task_mode, execution.task_mode.as_ref().map(|mode| mode.raw()))
             && equal(&self.error_code, error_code)
             && self.started_after.is_none_or(|after| started_at >= as_stored(after))

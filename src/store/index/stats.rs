@@ -15,12 +15,13 @@ use crate::model::StatsDimension;
 use crate::store::StoreError;
 
 /// Every dimension, in the order of the key columns.
-const DIMENSIONS: [StatsDimension; 5] = [
+const DIMENSIONS: [StatsDimension; 6] = [
     StatsDimension::Task,
     StatsDimension::Status,
     StatsDimension::Day,
     StatsDimension::Region,
     StatsDimension::ErrorCode,
+    StatsDimension::Account,
 ];
 
 /// A dimension's column (or expression) and the name it is selected as.
@@ -31,6 +32,7 @@ fn key_column(dimension: StatsDimension) -> (&'static str, &'static str) {
         StatsDimension::Day => ("started_day", "day"),
         StatsDimension::Region => ("region", "region"),
         StatsDimension::ErrorCode => ("error_code", "error_code"),
+        StatsDimension::Account => ("account_id", "account_id"),
     }
 }
 
@@ -93,6 +95,7 @@ pub struct GroupKey {
     pub day: Option<String>,
     pub region: Option<String>,
     pub error_code: Option<String>,
+    pub account_id: Option<String>,
 }
 
 /// One group's figures.
@@ -232,6 +235,7 @@ struct KeyColumns {
     day: Option<chrono::NaiveDate>,
     region: Option<String>,
     error_code: Option<String>,
+    account_id: Option<String>,
 }
 
 impl From<KeyColumns> for GroupKey {
@@ -242,6 +246,7 @@ impl From<KeyColumns> for GroupKey {
             day: key.day.map(|day| day.format("%Y-%m-%d").to_string()),
             region: key.region,
             error_code: key.error_code,
+            account_id: key.account_id,
         }
     }
 }
