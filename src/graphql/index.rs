@@ -105,7 +105,7 @@ fn parse_filter(filter: Option<ExecutionFilter>) -> Result<SnapshotFilter, Gatew
         let account_ids = (filter.account_id.into_iter().chain(filter.account_ids.into_iter().flatten()))
             .map(|account| {
                 AccountId::parse(&account)
-                    .map_err(|_| bad("filter.accountId and accountIds are 12-digit account ids".into()))
+                    .map_err(|_| bad("filter.accountId and filter.accountIds must be 12 digits".into()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SnapshotFilter {

@@ -321,6 +321,8 @@ async fn bad_paging_and_filters_are_bad_user_input_and_say_what_to_fix() {
         (json!({ "filter": { "statuses": ["UNKNOWN"] } }), "UNKNOWN"),
         (json!({ "filter": { "region": "US EAST; DROP TABLE" } }), "filter.region"),
         (json!({ "filter": { "accountId": "12" } }), "12 digits"),
+        (json!({ "filter": { "accountIds": ["111122223333", "x"] } }), "12 digits"),
+        (json!({ "filter": { "accountId": "111122223333", "accountIds": ["111122223333"] } }), "not both"),
     ];
     for (variables, fix) in cases {
         let response = gateway.query(PAGE, variables.clone()).await;
