@@ -222,9 +222,15 @@ impl Accounts {
             return Err(GatewayError::BadUserInput("this gateway serves several accounts: name one".into()));
         };
         let all = self.all();
-        let served = all.get(&account).filter(|served| served.active).ok_or_else(|| {
+        let served = all.get(&account).ok_or_else(|| {
             GatewayError::BadUserInput(format!("{account} is not an account this gateway serves"))
         })?;
+        if !served.active {
+            return Err(GatewayError::BadUserInput(format!(
+                "{account} is not an account this gateway serves any more (it left the organisation); \
+                 what was recorded of it stays in `executions`"
+            )));
+        }
         let region = find_region(&served.regions, region).map_err(|_| {
             GatewayError::BadUserInput(format!(
                 "region {region} is not served for account {account}; it serves {}",

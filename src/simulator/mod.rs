@@ -11,6 +11,8 @@
 //! - `DELETE /_simulator/faults`: back to normal
 //! - `POST /_simulator/accounts`: `{"id": "444455556666", "name": "new-team"}` joins the
 //!   organisation, with its own copy of the fleet
+//! - `DELETE /_simulator/accounts`: `{"id": "222200000001"}` leaves the organisation (its fleet
+//!   stays, as a closed account's resources would)
 //! - `PUT /_simulator/roles`: `{"denied": ["222200000002"]}`: those accounts' roles cannot be assumed
 //! - `GET /_simulator/assumed`: `AssumeRole` calls granted per account
 //!
@@ -392,6 +394,14 @@ fn admin(state: &State, method: &Method, path: &str, body: &[u8]) -> HttpRespons
                 StatusCode::BAD_REQUEST,
                 &json!({ "message": "expected {\"id\": 12 digits, \"name\"}" }),
             ),
+        },
+        (&Method::DELETE, "/_simulator/accounts") => match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(input)) if input.get("id").is_some_and(Value::is_string) => {
+                let id = input["id"].as_str().unwrap_or_default();
+                lock(&state.organisation).accounts.retain(|member| member.id != id);
+                json_response(StatusCode::OK, &json!({}))
+            }
+            _ => json_response(StatusCode::BAD_REQUEST, &json!({ "message": "expected {\"id\": …}" })),
         },
         (&Method::PUT, "/_simulator/roles") => match serde_json::from_slice::<DeniedRoles>(body) {
             Ok(DeniedRoles { denied }) => {

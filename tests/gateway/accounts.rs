@@ -207,6 +207,22 @@ async fn an_account_that_joins_the_organisation_is_served_after_the_next_listing
     let read = execution(&gateway, &arn).await;
     assert_eq!(read["data"]["taskExecution"]["status"], "SUCCESS", "{read}");
     assert_eq!(gateway.simulator.described_in(&arn, newcomer), 1);
+
+    // An account that leaves is listed as LEFT, and its ARNs are refused, saying why.
+    let leaver = account_id(1);
+    let url = format!("{}/_simulator/accounts", gateway.simulator.endpoint_url());
+    let left = reqwest::Client::new().delete(url).json(&json!({ "id": leaver }));
+    assert!(left.send().await.unwrap().status().is_success());
+    accounts_until(&gateway, |accounts| {
+        accounts.iter().any(|account| account["id"] == leaver.as_str() && account["status"] == "LEFT")
+    })
+    .await;
+    let response = execution(&gateway, &in_account(seeded::SUCCEEDED_BASIC, 1)).await;
+    assert_eq!(error_codes(&response), ["BAD_USER_INPUT"], "{response}");
+    assert!(
+        response["errors"][0]["message"].as_str().unwrap().contains("left the organisation"),
+        "{response}"
+    );
 }
 
 #[tokio::test]

@@ -162,3 +162,112 @@ async fn a_task_created_in_moto_is_listed_and_its_execution_reaches_the_index() 
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// moto as the organisation: a gateway lists its accounts with moto's Organizations, assumes a
+/// role in each with moto's STS, and lists each account's tasks with that role's credentials
+/// (moto keeps DataSync's resources per account). moto has no ListTaskExecutions, so the sync
+/// itself fails after listing the tasks; that is not what is checked here.
+#[tokio::test]
+async fn the_organisation_is_listed_and_each_member_read_with_its_own_role_through_moto() {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::from_keys("AKIDGATEWAYTEST", "secret", None))
+        .load()
+        .await;
+    let organizations = aws_sdk_organizations::Client::new(&sdk);
+    let created = organizations
+        .create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await;
+    // Another run against the same moto made it already.
+    if let Err(error) = created {
+        let code =
+            aws_sdk_organizations::error::ProvideErrorMetadata::code(&error).unwrap_or_default().to_owned();
+        assert_eq!(code, "AlreadyInOrganizationException", "{error:?}");
+    }
+    let mut members = Vec::new();
+    for n in 0..2 {
+        let name = format!("gateway-test-{}-{n}", std::process::id());
+        let status = organizations
+            .create_account()
+            .account_name(&name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .expect("moto creates an account");
+        members.push(
+            status.create_account_status().and_then(|s| s.account_id()).expect("an account id").to_owned(),
+        );
+    }
+    // A task that exists only in the first member account: made with a role assumed there.
+    let role = format!("arn:aws:iam::{}:role/Reader", members[0]);
+    let assumed =
+        aws_config::sts::AssumeRoleProvider::builder(role).session_name("test").configure(&sdk).build().await;
+    let member_sdk = sdk
+        .to_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(assumed))
+        .build();
+    let member = aws_sdk_datasync::Client::new(&member_sdk);
+    let mut locations = Vec::new();
+    for bucket in ["member-source", "member-destination"] {
+        let s3 = aws_sdk_datasync::types::S3Config::builder()
+            .bucket_access_role_arn("arn:aws:iam::123456789012:role/datasync")
+            .build()
+            .unwrap();
+        let location = member
+            .create_location_s3()
+            .s3_bucket_arn(format!("arn:aws:s3:::{bucket}"))
+            .s3_config(s3)
+            .send()
+            .await
+            .unwrap();
+        locations.push(location.location_arn().unwrap().to_owned());
+    }
+    let task_name = format!("only-in-{}", members[0]);
+    member
+        .create_task()
+        .name(&task_name)
+        .source_location_arn(&locations[0])
+        .destination_location_arn(&locations[1])
+        .send()
+        .await
+        .expect("moto creates the member's task");
+
+    let mut config = crate::common::history_config().await;
+    config.datasync.datasync_endpoint = Some(moto_endpoint());
+    config.accounts.sts_endpoint = Some(moto_endpoint());
+    config.accounts.organizations_endpoint = Some(moto_endpoint());
+    config.accounts.organization_role_name = Some("Reader".into());
+    config.history.discovery = true;
+    config.history.discovery_interval = std::time::Duration::from_secs(1);
+    let (address, _server) = spawn_gateway(config).await;
+    let url = format!("http://{address}/graphql");
+
+    let listed = graphql(&url, "{ accounts { id status roleArn credentialsError } }", json!({})).await;
+    let accounts = listed["data"]["accounts"].as_array().cloned().unwrap_or_default();
+    for id in &members {
+        let account = accounts
+            .iter()
+            .find(|account| account["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} not listed: {listed}"));
+        assert_eq!(account["status"], "SERVED");
+        assert_eq!(account["roleArn"], format!("arn:aws:iam::{id}:role/Reader"));
+    }
+    // The member's task is listed (its account read with its own role), and no role was refused.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let tasks = graphql(&url, "{ tasks { edges { node { name } } } }", json!({})).await;
+        let names = tasks["data"]["tasks"]["edges"].as_array().cloned().unwrap_or_default();
+        if names.iter().any(|edge| edge["node"]["name"] == task_name.as_str()) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the member's task was never listed: {tasks}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let listed = graphql(&url, "{ accounts { id credentialsError } }", json!({})).await;
+    for account in listed["data"]["accounts"].as_array().unwrap() {
+        assert!(account.get("credentialsError").is_some_and(Value::is_null), "{listed}");
+    }
+}
