@@ -278,7 +278,7 @@ pub struct DataSyncConfig {
     #[arg(long = "datasync-attempt-timeout", env = "DATASYNC_ATTEMPT_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
     pub attempt_timeout: Duration,
 
-    /// DataSync calls per second per region, client reads and the discovery sync together, with
+    /// DataSync calls per second per account and region, client reads and the discovery sync together, with
     /// bursts of five seconds' worth (the sync yields when the budget runs short). AWS publishes no limit; this stays well inside
     /// what an account is usually allowed, so the gateway cannot eat the account's API quota.
     #[arg(long = "datasync-calls-per-second", env = "DATASYNC_CALLS_PER_SECOND", default_value_t = 10.0)]

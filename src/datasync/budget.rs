@@ -1,5 +1,6 @@
-//! A call budget per region. AWS publishes no rate limits for DataSync and throttles per
-//! account, so the gateway spends at most `rate` calls a second in each region, whoever asks.
+//! A call budget per site (an account's region). AWS publishes no rate limits for DataSync and
+//! throttles per account and region, so the gateway spends at most `rate` calls a second in
+//! each site, whoever asks.
 //! A burst of five seconds' worth may be spent at once after a quiet spell (a page of cold reads
 //! should not crawl), and client reads come first: background work (the discovery sync, the
 //! watcher) only spends while more than half of that burst is left, so it is what yields when

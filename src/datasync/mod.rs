@@ -1,6 +1,7 @@
-//! Everything that talks to DataSync or knows its wire shapes: the client (per-region SDK
-//! clients, the call budget, fair turns between callers, timeouts and retries) and the one
-//! mapping from the SDK's types to the domain's.
+//! Everything that talks to AWS or knows its wire shapes: the accounts served and their
+//! credentials (STS, Organizations), the DataSync client (an SDK client and call budget per
+//! site, fair turns between callers, timeouts and retries) and the one mapping from the SDK's
+//! types to the domain's.
 //!
 //! May import: `model`, `request` (whose turn a call is, and its allowance), `config`, `error`,
 //! `metrics`, `telemetry`.

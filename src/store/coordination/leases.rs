@@ -69,20 +69,32 @@ impl Coordination {
 
     /// Takes or renews the lease on job `name` for `lease`; whether `owner` holds it now.
     pub async fn acquire_job(&self, name: &str, owner: &str, lease: Duration) -> Result<bool, StoreError> {
+        Ok(!self.acquire_jobs(&[name.to_owned()], owner, lease).await?.is_empty())
+    }
+
+    /// Takes or renews the leases on jobs `names` for `lease`, each unless another live
+    /// replica holds it; the names `owner` holds now.
+    pub async fn acquire_jobs(
+        &self,
+        names: &[String],
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Vec<String>, StoreError> {
         let held = sqlx::query_scalar!(
-            "INSERT INTO job_leases (name, owner, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3)) \
+            "INSERT INTO job_leases (name, owner, expires_at) \
+             SELECT name, $2, now() + make_interval(secs => $3) FROM unnest($1::text[]) AS name \
              ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at \
              WHERE job_leases.owner = EXCLUDED.owner OR job_leases.expires_at < now() \
                 OR NOT EXISTS (SELECT 1 FROM job_leases beat \
                     WHERE beat.name = 'replica:' || job_leases.owner AND beat.expires_at > now()) \
-             RETURNING owner",
-            name,
+             RETURNING name",
+            names,
             owner,
             lease.as_secs_f64(),
         )
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(held.is_some())
+        Ok(held)
     }
 
     /// `owner` is alive for `ttl` more: its heartbeat, and whether another replica's leases on

@@ -53,21 +53,7 @@ impl Coordination {
         )
         .execute(&self.pool)
         .await?;
-        let held = sqlx::query_scalar!(
-            "INSERT INTO job_leases (name, owner, expires_at) \
-             SELECT name, $2, now() + make_interval(secs => $3) FROM unnest($1::text[]) AS name \
-             ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at \
-             WHERE job_leases.owner = EXCLUDED.owner OR job_leases.expires_at < now() \
-                OR NOT EXISTS (SELECT 1 FROM job_leases beat \
-                    WHERE beat.name = 'replica:' || job_leases.owner AND beat.expires_at > now()) \
-             RETURNING name",
-            names,
-            owner,
-            lease.as_secs_f64(),
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(held)
+        self.acquire_jobs(names, owner, lease).await
     }
 
     /// Records a site's run.
