@@ -11,6 +11,7 @@ pub mod budget;
 pub mod client;
 pub mod fair;
 pub mod mapping;
+pub mod task_report;
 
 pub use accounts::Accounts;
 pub use client::{sdk_config, DataSyncClient};

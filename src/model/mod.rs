@@ -14,6 +14,7 @@ mod enums;
 mod ids;
 mod index;
 mod progress;
+mod report;
 mod scalars;
 mod task;
 
@@ -26,6 +27,7 @@ pub use enums::*;
 pub use ids::{AccountId, ExecutionArn, InvalidId, LocationArn, Region, TaskArn};
 pub use index::{ExecutionOrder, StatsDimension};
 pub use progress::Progress;
+pub use report::{ReportKind, ReportRecord};
 pub use scalars::Long;
 pub use task::*;
 
