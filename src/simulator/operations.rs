@@ -142,7 +142,21 @@ pub fn call(
         }
         "StartTaskExecution" => {
             let arn = signer.arn(input, "TaskArn")?;
+            let task = fleet.task(arn).ok_or_else(|| invalid(format!("Task {arn} not found")))?;
+            // A bandwidth limit given at the start is the execution's first limit.
+            let rate = match &input["OverrideOptions"]["BytesPerSecond"] {
+                Value::Null => None,
+                rate => Some(rate.as_i64().filter(|rate| *rate == -1 || *rate > 0).ok_or_else(|| {
+                    invalid("OverrideOptions.BytesPerSecond must be -1 or a positive number")
+                })?),
+            };
+            if rate.is_some() && fleet::task_mode(task) == "ENHANCED" {
+                return Err(invalid("BytesPerSecond is not applicable to Enhanced mode tasks"));
+            }
             let execution = fleet.start(arn, now).ok_or_else(|| invalid(format!("Task {arn} not found")))?;
+            if let Some(rate) = rate {
+                fleet.update(&execution, rate, now);
+            }
             Ok(json!({ "TaskExecutionArn": execution }))
         }
         "CancelTaskExecution" => {

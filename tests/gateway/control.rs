@@ -34,6 +34,13 @@ async fn a_start_with_a_key_starts_once_a_cancel_shows_at_once_and_both_are_audi
         "a retry: the same execution"
     );
     assert_eq!(gateway.simulator.calls("StartTaskExecution"), 1, "started once");
+    let options =
+        "query($arn: ID!) { taskExecution(arn: $arn, consistency: STRONG) { options { bytesPerSecond } } }";
+    let limited = gateway.query(options, json!({ "arn": arn })).await;
+    assert_eq!(
+        limited["data"]["taskExecution"]["options"]["bytesPerSecond"], 1_048_576,
+        "the override: {limited}"
+    );
     let other_task = gateway
         .query(
             START,
