@@ -212,6 +212,9 @@ impl DataSyncClient {
             }
             call = call.override_options(options.build());
         }
+        if let Some(report) = &overrides.task_report {
+            call = call.task_report_config(mapping::start_task_report(report));
+        }
         for (pattern, include) in [(&overrides.includes, true), (&overrides.excludes, false)] {
             if let Some(pattern) = pattern {
                 let rule = aws_sdk_datasync::types::FilterRule::builder()

@@ -250,3 +250,36 @@ fn task_report_config(config: &sdk::TaskReportConfig) -> TaskReportConfig {
         }),
     }
 }
+
+/// A report asked for at a start, as the SDK sends it (the way out; [`task_report_config`] is the way in).
+pub fn start_task_report(
+    report: &crate::model::StartTaskReport,
+) -> aws_sdk_datasync::types::TaskReportConfig {
+    use aws_sdk_datasync::types::{
+        ObjectVersionIds, ReportDestination, ReportDestinationS3, ReportOutputType, ReportOverride,
+        ReportOverrides, TaskReportConfig,
+    };
+    let s3 = ReportDestinationS3::builder()
+        .s3_bucket_arn(&report.s3_bucket_arn)
+        .bucket_access_role_arn(&report.bucket_access_role_arn)
+        .set_subdirectory(report.subdirectory.clone())
+        .build()
+        .expect("the bucket and the role are set");
+    let level = |kind: &str| {
+        let level = report.overrides.iter().find(|(named, _)| named == kind)?;
+        Some(ReportOverride::builder().report_level(level.1.as_str().into()).build())
+    };
+    let overrides = ReportOverrides::builder()
+        .set_transferred(level("Transferred"))
+        .set_verified(level("Verified"))
+        .set_deleted(level("Deleted"))
+        .set_skipped(level("Skipped"))
+        .build();
+    TaskReportConfig::builder()
+        .destination(ReportDestination::builder().s3(s3).build())
+        .set_output_type(report.output_type.as_deref().map(ReportOutputType::from))
+        .set_report_level(report.report_level.as_deref().map(Into::into))
+        .set_object_version_ids(report.object_version_ids.as_deref().map(ObjectVersionIds::from))
+        .set_overrides((!report.overrides.is_empty()).then_some(overrides))
+        .build()
+}

@@ -6,7 +6,10 @@ use tracing::Instrument;
 
 use super::context::{caller, execution_arn, resolver_span, Coded};
 use super::TaskExecutionNode;
-use crate::model::{Long, StartOverrides};
+use crate::error::GatewayError;
+use crate::model::{
+    DataSyncEnum, Long, ObjectVersionIds, ReportLevel, ReportOutputType, StartOverrides, StartTaskReport,
+};
 use crate::service::control::ControlService;
 
 pub struct Mutation;
@@ -22,6 +25,77 @@ pub struct StartOverridesInput {
     includes: Option<String>,
     /// A DataSync filter pattern of what not to transfer.
     excludes: Option<String>,
+    /// A task report for this execution instead of the task's (StartTaskExecution's
+    /// `TaskReportConfig`).
+    task_report: Option<TaskReportInput>,
+}
+
+/// A task report: where DataSync writes it and what it holds.
+#[derive(InputObject)]
+pub struct TaskReportInput {
+    /// The bucket receiving the report, e.g. `arn:aws:s3:::example-reports`.
+    s3_bucket_arn: String,
+    /// The IAM role DataSync assumes to write to it.
+    bucket_access_role_arn: String,
+    /// The prefix the report goes under.
+    subdirectory: Option<String>,
+    /// Summary only, or the full list of items (default: DataSync's).
+    output_type: Option<ReportOutputType>,
+    /// Errors only, or successes and errors.
+    report_level: Option<ReportLevel>,
+    /// Whether new S3 object version ids are included.
+    object_version_ids: Option<ObjectVersionIds>,
+    /// Levels for particular kinds of item.
+    overrides: Option<TaskReportOverridesInput>,
+}
+
+/// Report levels per kind of item, overriding the report's own.
+#[derive(InputObject, Default)]
+pub struct TaskReportOverridesInput {
+    transferred: Option<ReportLevel>,
+    verified: Option<ReportLevel>,
+    deleted: Option<ReportLevel>,
+    skipped: Option<ReportLevel>,
+}
+
+impl TryFrom<TaskReportInput> for StartTaskReport {
+    type Error = GatewayError;
+
+    /// The wire strings; `UNKNOWN` is no value to ask for.
+    fn try_from(input: TaskReportInput) -> Result<Self, GatewayError> {
+        fn wire<E: DataSyncEnum>(value: Option<E>, field: &str) -> Result<Option<String>, GatewayError> {
+            value
+                .map(|value| {
+                    value.wire().map(str::to_owned).ok_or_else(|| {
+                        GatewayError::BadUserInput(format!(
+                            "overrides.taskReport.{field}: UNKNOWN is not a value to ask for"
+                        ))
+                    })
+                })
+                .transpose()
+        }
+        let overrides = input.overrides.unwrap_or_default();
+        let mut levels = Vec::new();
+        for (kind, level) in [
+            ("Transferred", overrides.transferred),
+            ("Verified", overrides.verified),
+            ("Deleted", overrides.deleted),
+            ("Skipped", overrides.skipped),
+        ] {
+            if let Some(level) = wire(level, "overrides")? {
+                levels.push((kind.to_owned(), level));
+            }
+        }
+        Ok(StartTaskReport {
+            s3_bucket_arn: input.s3_bucket_arn,
+            bucket_access_role_arn: input.bucket_access_role_arn,
+            subdirectory: input.subdirectory,
+            output_type: wire(input.output_type, "outputType")?,
+            report_level: wire(input.report_level, "reportLevel")?,
+            object_version_ids: wire(input.object_version_ids, "objectVersionIds")?,
+            overrides: levels,
+        })
+    }
 }
 
 #[Object]
@@ -43,6 +117,7 @@ impl Mutation {
             verify_mode: overrides.verify_mode,
             includes: overrides.includes,
             excludes: overrides.excludes,
+            task_report: overrides.task_report.map(StartTaskReport::try_from).transpose().coded()?,
         };
         let task_arn = super::context::task_arn(&task_arn).coded()?;
         let control = ctx.data_unchecked::<ControlService>();

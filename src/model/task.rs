@@ -153,6 +153,26 @@ pub struct StartOverrides {
     pub includes: Option<String>,
     /// A DataSync filter pattern of what not to transfer.
     pub excludes: Option<String>,
+    /// A task report for this execution, instead of the task's.
+    pub task_report: Option<StartTaskReport>,
+}
+
+/// A task report asked for at the start (StartTaskExecution's `TaskReportConfig`), as
+/// DataSync's wire strings.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartTaskReport {
+    pub s3_bucket_arn: String,
+    pub bucket_access_role_arn: String,
+    pub subdirectory: Option<String>,
+    /// `SUMMARY_ONLY` or `STANDARD`.
+    pub output_type: Option<String>,
+    /// `ERRORS_ONLY` or `SUCCESSES_AND_ERRORS`.
+    pub report_level: Option<String>,
+    /// `INCLUDE` or `NONE`.
+    pub object_version_ids: Option<String>,
+    /// Report levels per kind of item: (`Transferred`, `Verified`, `Deleted` or `Skipped`, level).
+    pub overrides: Vec<(String, String)>,
 }
 
 #[cfg(test)]

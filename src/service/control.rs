@@ -15,8 +15,8 @@ use serde_json::json;
 
 use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
-use crate::model::StartOverrides;
 use crate::model::{ExecutionArn, TaskArn, TaskExecutionStatus, TaskMode};
+use crate::model::{StartOverrides, StartTaskReport};
 use crate::request::Caller;
 use crate::service::executions::{Consistency, ExecutionService, Fetched};
 use crate::service::live::Live;
@@ -87,6 +87,9 @@ impl ControlService {
         }
         if overrides.bytes_per_second.is_some_and(|rate| rate < -1 || rate == 0) {
             return Err(bad("overrides.bytesPerSecond is -1 (no limit) or a positive number".into()));
+        }
+        if let Some(report) = &overrides.task_report {
+            check_task_report(report)?;
         }
         for pattern in [&overrides.includes, &overrides.excludes].into_iter().flatten() {
             if pattern.is_empty() || pattern.len() > 102_400 {
@@ -331,6 +334,29 @@ impl ControlService {
             }
         }
     }
+}
+
+/// DataSync's own limits on a report's destination, checked before the call so that the caller
+/// hears which field is wrong rather than DataSync's InvalidRequestException.
+fn check_task_report(report: &StartTaskReport) -> Result<(), GatewayError> {
+    let bad = |message: &str| Err(GatewayError::BadUserInput(format!("overrides.taskReport.{message}")));
+    let bucket = report.s3_bucket_arn.split(":s3:::").nth(1).unwrap_or_default();
+    if !report.s3_bucket_arn.starts_with("arn:aws") || bucket.is_empty() || report.s3_bucket_arn.len() > 268 {
+        return bad("s3BucketArn must be an S3 bucket ARN, e.g. arn:aws:s3:::example-reports");
+    }
+    let role = &report.bucket_access_role_arn;
+    if !role.starts_with("arn:aws")
+        || !role.contains(":iam::")
+        || !role.contains(":role/")
+        || role.len() > 2048
+    {
+        return bad("bucketAccessRoleArn must be an IAM role ARN, e.g. arn:aws:iam::111122223333:role/datasync-reports");
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_-+./() ".contains(c);
+    if report.subdirectory.as_ref().is_some_and(|sub| sub.len() > 4096 || !sub.chars().all(allowed)) {
+        return bad("subdirectory is at most 4,096 letters, digits, spaces and _-+./()");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

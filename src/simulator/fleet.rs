@@ -152,6 +152,8 @@ pub struct Execution {
     /// Every bandwidth limit an UpdateTaskExecution set (Basic mode), oldest first, with when it
     /// was set: the transfer's rate follows each in turn. -1 lifts the limit.
     limits: Vec<(DateTime<Utc>, i64)>,
+    /// The task report StartTaskExecution asked for, instead of the task's.
+    report: Option<Value>,
 }
 
 pub struct Fleet {
@@ -263,6 +265,7 @@ impl Fleet {
                 started_at,
                 cancelled_at: None,
                 limits: Vec::new(),
+                report: None,
             })
             .collect();
         executions.extend((0..extra).map(|i| {
@@ -276,6 +279,7 @@ impl Fleet {
                 started_at: now - Duration::hours(i as i64 + 1),
                 cancelled_at: None,
                 limits: Vec::new(),
+                report: None,
             }
         }));
         let mut fleet = Fleet { tasks, executions, tick, started: 0, schedule: None };
@@ -339,9 +343,19 @@ impl Fleet {
             started_at: now,
             cancelled_at: None,
             limits: Vec::new(),
+            report: None,
         };
         self.executions.push(execution);
         Some(arn)
+    }
+
+    /// Gives a new execution the task report StartTaskExecution asked for: written a few ticks
+    /// after it ends.
+    pub fn set_report(&mut self, arn: &str, config: Value) {
+        if let Some(execution) = self.executions.iter_mut().find(|execution| execution.arn == arn) {
+            execution.profile.report_pending = Some(execution.profile.report_pending.unwrap_or(2));
+            execution.report = Some(config);
+        }
     }
 
     /// Cancels a running execution; `false` if it already finished.
@@ -738,7 +752,7 @@ impl Execution {
             );
         }
         if let Some(pending_ticks) = p.report_pending {
-            body.insert("TaskReportConfig".into(), report_config());
+            body.insert("TaskReportConfig".into(), self.report.clone().unwrap_or_else(report_config));
             let written = s
                 .ended_at
                 .is_some_and(|ended| now >= ended + tick * (pending_ticks.min(i32::MAX as i64) as i32));

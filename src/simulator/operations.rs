@@ -157,6 +157,9 @@ pub fn call(
             if let Some(rate) = rate {
                 fleet.update(&execution, rate, now);
             }
+            if let Some(report) = input.get("TaskReportConfig").filter(|report| report.is_object()) {
+                fleet.set_report(&execution, report.clone());
+            }
             Ok(json!({ "TaskExecutionArn": execution }))
         }
         "CancelTaskExecution" => {

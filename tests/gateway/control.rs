@@ -294,3 +294,64 @@ async fn a_running_transfer_moves_no_faster_than_the_bandwidth_limit_it_is_given
         "{moved} bytes in {elapsed:.3} s, limited to {LIMIT} bytes/s"
     );
 }
+
+#[tokio::test]
+async fn a_start_may_ask_for_a_task_report_of_its_own_and_a_bad_destination_is_refused_before_the_call() {
+    let gateway = TestGateway::start().await;
+    let start = "mutation($task: ID!, $overrides: StartOverridesInput) {
+        startTaskExecution(taskArn: $task, overrides: $overrides) {
+            taskExecutionArn
+            taskReportConfig { destination { s3 { subdirectory s3BucketArn bucketAccessRoleArn } }
+                outputType reportLevel objectVersionIds overrides { verified { reportLevel } transferred { reportLevel } } }
+            reportResult { status }
+        } }";
+    let report = json!({
+        "s3BucketArn": "arn:aws:s3:::team-reports",
+        "bucketAccessRoleArn": "arn:aws:iam::111122223333:role/datasync-reports",
+        "subdirectory": "nightly/",
+        "outputType": "STANDARD",
+        "reportLevel": "ERRORS_ONLY",
+        "overrides": { "verified": "SUCCESSES_AND_ERRORS" },
+    });
+    let started = gateway
+        .query(start, json!({ "task": seeded::QUICK_TASK, "overrides": { "taskReport": report } }))
+        .await;
+    let execution = &started["data"]["startTaskExecution"];
+    assert_eq!(
+        execution["taskReportConfig"],
+        json!({
+            "destination": { "s3": { "subdirectory": "nightly/", "s3BucketArn": "arn:aws:s3:::team-reports",
+                "bucketAccessRoleArn": "arn:aws:iam::111122223333:role/datasync-reports" } },
+            "outputType": "STANDARD", "reportLevel": "ERRORS_ONLY", "objectVersionIds": null,
+            "overrides": { "verified": { "reportLevel": "SUCCESSES_AND_ERRORS" }, "transferred": null },
+        }),
+        "DataSync describes the report asked for: {started}"
+    );
+    assert_eq!(execution["reportResult"]["status"], "PENDING", "{started}");
+
+    for (bad, field) in [
+        (
+            json!({ "s3BucketArn": "team-reports", "bucketAccessRoleArn": "arn:aws:iam::111122223333:role/r" }),
+            "s3BucketArn",
+        ),
+        (
+            json!({ "s3BucketArn": "arn:aws:s3:::b", "bucketAccessRoleArn": "datasync-reports" }),
+            "bucketAccessRoleArn",
+        ),
+        (
+            json!({ "s3BucketArn": "arn:aws:s3:::b", "bucketAccessRoleArn": "arn:aws:iam::111122223333:role/r", "subdirectory": "a;b" }),
+            "subdirectory",
+        ),
+        (
+            json!({ "s3BucketArn": "arn:aws:s3:::b", "bucketAccessRoleArn": "arn:aws:iam::111122223333:role/r", "outputType": "UNKNOWN" }),
+            "outputType",
+        ),
+    ] {
+        let refused = gateway
+            .query(start, json!({ "task": seeded::QUICK_TASK, "overrides": { "taskReport": bad } }))
+            .await;
+        assert_eq!(error_codes(&refused), ["BAD_USER_INPUT"], "{refused}");
+        assert!(refused["errors"][0]["message"].as_str().unwrap().contains(field), "{field}: {refused}");
+    }
+    assert_eq!(gateway.simulator.calls("StartTaskExecution"), 1, "only the good one was sent");
+}
