@@ -13,10 +13,38 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use futures::StreamExt;
 
+use super::stream_slots::StreamSlot;
 use super::AppState;
 use crate::error::ErrorCode;
 use crate::request::Identity;
 use async_graphql::Executor;
+
+/// The results of one streamed operation, and the place it holds among the open streams
+/// (released when the stream is dropped).
+type Opened = (StreamSlot, futures::stream::BoxStream<'static, async_graphql::Response>);
+
+/// Takes a place among the open streams for `identity` at `peer`, then runs `request` as
+/// `transport` does (the same gate, limits and per-caller counting as every streaming
+/// transport); the refusal to send otherwise.
+pub(super) fn open(
+    state: &AppState,
+    peer: SocketAddr,
+    identity: Identity,
+    request: async_graphql::Request,
+    transport: &'static str,
+) -> Result<Opened, Box<axum::response::Response>> {
+    let mut slot = state.streaming_slots.take(peer.ip(), true)?;
+    if let Err(refusal) = slot.introduced(&identity) {
+        return Err(Box::new(super::errors::error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &refusal,
+            ErrorCode::ConnectionLimit,
+        )));
+    }
+    let executor = state.streaming_executor(peer, transport).counted_by_transport();
+    executor.identify(identity);
+    Ok((slot, executor.execute_stream(request, None)))
+}
 
 /// Whether the client asked for an event stream.
 pub fn wanted(headers: &HeaderMap) -> bool {
@@ -33,20 +61,10 @@ pub fn stream(
     identity: Identity,
     request: async_graphql::Request,
 ) -> axum::response::Response {
-    let mut slot = match state.streaming_slots.take(peer.ip(), true) {
-        Ok(slot) => slot,
+    let (slot, results) = match open(state, peer, identity, request, "sse") {
+        Ok(opened) => opened,
         Err(refusal) => return *refusal,
     };
-    if let Err(refusal) = slot.introduced(&identity) {
-        return super::errors::error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &refusal,
-            ErrorCode::ConnectionLimit,
-        );
-    }
-    let executor = state.streaming_executor(peer, "sse").counted_by_transport();
-    executor.identify(identity);
-    let results = executor.execute_stream(request, None);
     let events = results
         .map(move |response| {
             let _open = &slot;

@@ -13,6 +13,7 @@ mod events;
 mod graphiql;
 mod graphql;
 mod health;
+mod multipart;
 mod request_span;
 pub mod server;
 mod stream_slots;

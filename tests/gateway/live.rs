@@ -437,12 +437,16 @@ async fn error_or_next(subscriber: &mut Subscriber) -> (String, Option<Value>) {
 }
 
 #[tokio::test]
-async fn the_graphql_ws_and_graphql_sse_libraries_follow_an_execution_to_its_end() {
+async fn graphql_ws_graphql_sse_and_apollo_clients_http_link_follow_an_execution_to_its_end() {
     let Some(dir) = node_clients() else { return };
-    let (simulator, address) = gateway(TEST_TICK, Duration::from_millis(50), |_| {}).await;
-    for (transport, url) in
-        [("ws", format!("ws://{address}/graphql/ws")), ("sse", format!("http://{address}/graphql"))]
-    {
+    // Executions of about 6 s: a client library's start-up (Apollo Client's takes a second or
+    // more) must not outlast the execution it follows.
+    let (simulator, address) = gateway(Duration::from_millis(200), Duration::from_millis(50), |_| {}).await;
+    for (transport, url) in [
+        ("ws", format!("ws://{address}/graphql/ws")),
+        ("sse", format!("http://{address}/graphql")),
+        ("multipart", format!("http://{address}/graphql")),
+    ] {
         let arn = start_quick(&simulator).await;
         let variables = json!({ "arn": arn }).to_string();
         let output = node(&dir, &["subscribe.mjs", transport, &url, FOLLOW, &variables], &[]).await;
@@ -458,6 +462,61 @@ async fn the_graphql_ws_and_graphql_sse_libraries_follow_an_execution_to_its_end
         assert!(statuses.len() >= 3, "{transport}: the current state, changes, the end: {stdout}");
         assert_eq!(statuses.last(), Some(&"SUCCESS"), "{transport}: {stdout}");
     }
+}
+
+/// Apollo Client's `Accept` header for a subscription over HTTP.
+const MULTIPART: &str = "multipart/mixed;boundary=\"graphql\";subscriptionSpec=1.0,application/json";
+
+#[tokio::test]
+async fn apollo_multipart_subscriptions_send_payload_parts_heartbeats_and_a_closing_boundary() {
+    let (simulator, address) = gateway(TEST_TICK, Duration::from_millis(50), |_| {}).await;
+    let url = format!("http://{address}/graphql");
+    let post = |body: Value| reqwest::Client::new().post(&url).header("accept", MULTIPART).json(&body).send();
+
+    // A subscription to an execution, to its end: each result a part holding `payload`, then
+    // the closing boundary.
+    let arn = start_quick(&simulator).await;
+    let response = post(json!({ "query": FOLLOW, "variables": { "arn": arn } })).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        content_type.starts_with("multipart/mixed") && content_type.contains("boundary=\"graphql\""),
+        "{content_type}"
+    );
+    let text = tokio::time::timeout(WAIT, response.text()).await.expect("the stream ends").unwrap();
+    assert!(text.ends_with("--graphql--\r\n"), "{text}");
+    let parts: Vec<Value> = text
+        .trim_end_matches("--graphql--\r\n")
+        .split("--graphql\r\nContent-Type: application/json\r\n\r\n")
+        .filter(|part| !part.is_empty())
+        .map(|part| serde_json::from_str(part.trim_end()).unwrap_or_else(|_| panic!("a JSON part: {part:?}")))
+        .collect();
+    let statuses: Vec<&str> = parts
+        .iter()
+        .filter(|part| part.get("payload").is_some())
+        .map(|part| part["payload"]["data"]["taskExecutionUpdated"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.last(), Some(&"SUCCESS"), "{text}");
+
+    // A quiet subscription gets an empty part every five seconds.
+    let mut quiet = post(json!({ "query": "subscription { executionEvents { kind } }" })).await.unwrap();
+    let mut seen = String::new();
+    let heartbeat = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(chunk) = quiet.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("\r\n\r\n{}\r\n") {
+                return;
+            }
+        }
+        panic!("the stream ended: {seen}");
+    })
+    .await;
+    assert!(heartbeat.is_ok(), "no heartbeat within 20 s: {seen:?}");
+
+    // What no subscription may do, neither may this: an invalid operation is an error part.
+    let invalid = post(json!({ "query": "subscription { noSuchField }" })).await.unwrap();
+    let text = tokio::time::timeout(WAIT, invalid.text()).await.unwrap().unwrap();
+    assert!(text.contains("GRAPHQL_VALIDATION_FAILED") && text.ends_with("--graphql--\r\n"), "{text}");
 }
 
 #[tokio::test]

@@ -24,8 +24,8 @@ use replay::{finish_and_offer, lookup, resend, stored_key};
 
 use super::auth::identify;
 use super::errors::{error_response, too_many_requests};
-use super::events;
 use super::AppState;
+use super::{events, multipart};
 use crate::error::ErrorCode;
 use crate::graphql::cache_hint::CacheHint;
 use crate::graphql::federation::with_entity_loader;
@@ -37,6 +37,21 @@ use crate::request::Identity;
 /// The GraphQL-over-HTTP media type; a client that accepts it gets 4xx statuses for requests
 /// that could not run at all.
 pub(super) const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// Runs an operation and streams its results to one HTTP response.
+type Stream = fn(&AppState, SocketAddr, Identity, async_graphql::Request) -> axum::response::Response;
+
+/// The streaming transport the client asked for by its `Accept` header, if any: server-sent
+/// events, or Apollo's multipart subscriptions.
+fn streaming(headers: &HeaderMap) -> Option<Stream> {
+    if events::wanted(headers) {
+        Some(events::stream)
+    } else if multipart::wanted(headers) {
+        Some(multipart::stream)
+    } else {
+        None
+    }
+}
 
 pub async fn post(
     State(state): State<AppState>,
@@ -53,8 +68,8 @@ pub async fn post(
         let (message, code) = super::errors::describe(StatusCode::UNSUPPORTED_MEDIA_TYPE);
         return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, message, code);
     }
-    let events = events::wanted(&headers);
-    let key = if events {
+    let streamed = streaming(&headers);
+    let key = if streamed.is_some() {
         None
     } else {
         stored_key(&state, &headers, |json| ResponseKey::post(&body, json, caller.accounts()))
@@ -73,10 +88,10 @@ pub async fn post(
         Ok(request) => request,
         Err(error) => return bad_request(&format!("not a valid GraphQL request: {error}")),
     };
-    if events {
+    if let Some(stream) = streamed {
         return match request {
-            BatchRequest::Single(request) => events::stream(&state, peer, identity, request),
-            BatchRequest::Batch(_) => bad_request("an event stream runs one operation, not a batch"),
+            BatchRequest::Single(request) => stream(&state, peer, identity, request),
+            BatchRequest::Batch(_) => bad_request("a stream runs one operation, not a batch"),
         };
     }
     execute(&state, caller, request, &headers, key).await
@@ -102,8 +117,8 @@ pub async fn get(
         Ok(request) => request,
         Err(error) => return bad_request(&format!("not a valid GraphQL request: {error}")),
     };
-    let events = events::wanted(&headers);
-    let key = if events {
+    let streamed = streaming(&headers);
+    let key = if streamed.is_some() {
         None
     } else {
         stored_key(&state, &headers, |json| ResponseKey::get(query, json, caller.accounts()))
@@ -126,8 +141,8 @@ pub async fn get(
         response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    if events {
-        return events::stream(&state, peer, identity, request);
+    if let Some(stream) = streamed {
+        return stream(&state, peer, identity, request);
     }
     if let Err(refusal) = authorize(&mut request, &caller) {
         return finish(&state, BatchResponse::Single(Response::from_errors(vec![refusal])), &headers, None);
@@ -189,8 +204,9 @@ async fn run(state: &AppState, mut request: Request, caller: &Caller, hint: &Cac
 
 async fn run_admitted(state: &AppState, mut request: Request, caller: &Caller, hint: &CacheHint) -> Response {
     if runs(&mut request, OperationType::Subscription) {
-        let message = "subscriptions are served over WebSocket at /graphql/ws, or as server-sent events \
-                       from /graphql with `Accept: text/event-stream`";
+        let message = "subscriptions are served over WebSocket at /graphql/ws, or from /graphql as \
+                       server-sent events (`Accept: text/event-stream`) or Apollo's multipart \
+                       subscriptions (`Accept: multipart/mixed;boundary=\"graphql\";subscriptionSpec=1.0`)";
         return Response::from_errors(vec![ErrorCode::BadRequest.error(message)]);
     }
     let ((name, kind), started) = (operation_label(&mut request), Instant::now());
