@@ -207,7 +207,11 @@ impl ExecutionCache {
     }
 }
 
-/// Tasks by ARN, and per region the lists of tasks and locations.
+/// Sites (an account's region) whose lists of tasks and of locations are kept: the 5,000 of
+/// 1,000 accounts in 5 regions, at most some 100 tasks each.
+const LISTED_SITES: u64 = 8_192;
+
+/// Tasks by ARN, and per site the lists of tasks and locations.
 #[derive(Clone)]
 pub struct TaskCaches {
     pub tasks: AnswerCache<Task>,
@@ -228,14 +232,14 @@ impl TaskCaches {
             ),
             task_lists: AnswerCache::new(
                 "task_lists",
-                Capacity::Entries(64),
+                Capacity::Entries(LISTED_SITES),
                 move |_: &Vec<TaskSummary>| task_ttl,
                 not_found,
                 metrics,
             ),
             locations: AnswerCache::new(
                 "locations",
-                Capacity::Entries(64),
+                Capacity::Entries(LISTED_SITES),
                 move |_: &Vec<Location>| list_ttl,
                 not_found,
                 metrics,

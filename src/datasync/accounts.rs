@@ -365,7 +365,12 @@ impl Organization {
     async fn list(&self) -> Result<Vec<(AccountId, String)>, String> {
         let mut accounts = Vec::new();
         let mut take = |account: &aws_sdk_organizations::types::Account| {
-            let active = account.state().is_none_or(|state| state.as_str() == "ACTIVE");
+            // `State` replaced `Status` (retired in September 2026); an older answer has only `Status`.
+            let active = match (account.state(), account.status()) {
+                (Some(state), _) => state.as_str() == "ACTIVE",
+                (None, Some(status)) => status.as_str() == "ACTIVE",
+                (None, None) => true,
+            };
             match account.id().map(AccountId::parse) {
                 Some(Ok(id)) if active => accounts.push((id, account.name().unwrap_or_default().to_owned())),
                 Some(Ok(_)) => {}
@@ -416,9 +421,11 @@ impl ProvideCredentials for AssumedRole {
             match &provided {
                 Ok(_) => *refused = None,
                 Err(error) => {
-                    let why = refusal_reason(error);
                     tracing::warn!(account = %self.account, error = %aws_smithy_types::error::display::DisplayErrorContext(error), "the account's role could not be assumed");
-                    *refused = Some((Instant::now(), why));
+                    // Only STS's refusal is remembered: a timeout or a 5xx may pass at once.
+                    if let Some(why) = refusal_reason(error) {
+                        *refused = Some((Instant::now(), why));
+                    }
                 }
             }
             provided
@@ -440,22 +447,34 @@ impl std::error::Error for Refused {}
 
 /// What may be said of a refused `AssumeRole`: STS's error code, not its message (which names
 /// roles and principals).
-fn refusal_reason(error: &CredentialsError) -> String {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+/// `None` when STS did not answer with a refusal (it could not be reached, timed out, failed).
+fn refusal_reason(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    type StsError = aws_sdk_sts::error::SdkError<
+        aws_sdk_sts::operation::assume_role::AssumeRoleError,
+        aws_smithy_runtime_api::http::Response,
+    >;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = source {
-        type StsError = aws_sdk_sts::error::SdkError<
-            aws_sdk_sts::operation::assume_role::AssumeRoleError,
-            aws_smithy_runtime_api::http::Response,
-        >;
-        if let Some(sts) = error.downcast_ref::<StsError>() {
-            return match sts.code() {
-                Some(code) => format!("STS refused AssumeRole: {code}"),
-                None => "STS could not be reached for AssumeRole".to_owned(),
-            };
+        if let Some(Refused(why)) = error.downcast_ref::<Refused>() {
+            return Some(why.clone());
+        }
+        if let Some(aws_sdk_sts::error::SdkError::ServiceError(context)) = error.downcast_ref::<StsError>() {
+            if context.raw().status().is_client_error() {
+                return Some(format!(
+                    "STS refused AssumeRole: {}",
+                    context.err().code().unwrap_or("an error")
+                ));
+            }
         }
         source = error.source();
     }
-    "the role could not be assumed".to_owned()
+    None
+}
+
+/// Whether `error` (a DataSync call's, anywhere in its chain) is an account's role refused by
+/// STS, now or within the last minute, rather than STS being unreachable.
+pub fn is_role_refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    refusal_reason(error).is_some()
 }
 
 fn describe_failure<E: ProvideErrorMetadata>(

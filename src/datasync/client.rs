@@ -548,23 +548,44 @@ where
     ))
 }
 
-/// Whether the call failed on its credentials: no credentials could be had (an `AssumeRole`
-/// refused), or DataSync refused the ones it was signed with.
-fn refused_credentials<E>(error: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> bool
+/// For a call in a listed `account`, what the client is told when the account refused the
+/// gateway: its role refused by STS (the account cannot be reached at all), DataSync refusing
+/// the role's credentials, or the role lacking this call's permission. STS not answering is
+/// unavailability, retryable, not a refusal. `None` for every other failure.
+fn account_refusal<E>(
+    account: AccountId,
+    error: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> Option<GatewayError>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     if let SdkError::ServiceError(context) = error {
-        return CREDENTIAL_CODES.contains(&context.err().code().unwrap_or_default());
+        let code = context.err().code().unwrap_or_default();
+        return match code {
+            "AccessDeniedException" => Some(GatewayError::UpstreamForbidden(format!(
+                "account {account} denied this call: the gateway's role there lacks its permission"
+            ))),
+            code if CREDENTIAL_CODES.contains(&code) => Some(GatewayError::UpstreamForbidden(format!(
+                "account {account} refused the credentials of the gateway's role there"
+            ))),
+            _ => None,
+        };
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(error) = source {
-        if error.downcast_ref::<aws_credential_types::provider::error::CredentialsError>().is_some() {
-            return true;
+    while let Some(cause) = source {
+        if cause.downcast_ref::<aws_credential_types::provider::error::CredentialsError>().is_some() {
+            return Some(if super::accounts::is_role_refused(cause) {
+                GatewayError::UpstreamForbidden(format!(
+                    "account {account} could not be reached: the gateway's role there was refused; other \
+                     accounts are unaffected (see `accounts {{ credentialsError }}`)"
+                ))
+            } else {
+                GatewayError::UpstreamUnavailable("STS could not be reached to assume the account's role")
+            });
         }
-        source = error.source();
+        source = cause.source();
     }
-    false
+    None
 }
 
 /// Whether a dispatch failed before any byte of the request could reach DataSync: the
@@ -626,12 +647,11 @@ fn upstream_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    if let Some(account) = site.account.filter(|_| refused_credentials(&error)) {
-        tracing::warn!(%arn, %account, error = %DisplayErrorContext(&error), "the account could not be reached");
-        return GatewayError::UpstreamForbidden(format!(
-            "account {account} could not be reached: the gateway's role there was refused; other accounts are \
-             unaffected (see `accounts {{ credentialsError }}`)"
-        ));
+    if let Some(account) = site.account {
+        if let Some(refused) = account_refusal(account, &error) {
+            tracing::warn!(%arn, %account, error = %DisplayErrorContext(&error), "an account refused the gateway");
+            return refused;
+        }
     }
     match &error {
         SdkError::ServiceError(context) => {

@@ -17,6 +17,7 @@ use futures::StreamExt;
 use tokio::sync::broadcast;
 
 use crate::error::ErrorCode;
+use crate::request::AccountScope;
 
 /// Results of a state queued for a subscriber that is slow to take them; one that falls further
 /// behind skips to the oldest still queued, which is as good as the one it missed.
@@ -27,21 +28,30 @@ const STATE_BACKLOG: usize = 64;
 /// `replicas::a_client_told_finished_reads_finished_from_the_index_at_once`).
 const EVENT_BACKLOG: usize = crate::service::live::hub::FEED_BACKLOG;
 
-/// What makes two subscriptions the same operation.
+/// What makes two subscriptions the same operation: the same text and variables, asked by
+/// callers who may see the same accounts (a shared execution runs as its first subscriber, so
+/// callers of another scope must not join it).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct FanoutKey {
     query: String,
     operation_name: Option<String>,
     variables: String,
+    accounts: AccountScope,
 }
 
 impl FanoutKey {
-    pub fn new(query: &str, operation_name: Option<&str>, variables: &Variables) -> Self {
+    pub fn new(
+        query: &str,
+        operation_name: Option<&str>,
+        variables: &Variables,
+        accounts: &AccountScope,
+    ) -> Self {
         FanoutKey {
             query: query.to_owned(),
             operation_name: operation_name.map(str::to_owned),
             // Variables are a sorted map: equal variables serialise equally.
             variables: serde_json::to_string(variables).unwrap_or_default(),
+            accounts: accounts.clone(),
         }
     }
 }
@@ -202,7 +212,7 @@ mod tests {
     async fn joiners_share_one_execution_states_replay_the_latest_and_it_ends_with_the_last() {
         let fanout = Fanout::default();
         let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let key = FanoutKey::new("subscription { s }", None, &Variables::default());
+        let key = FanoutKey::new("subscription { s }", None, &Variables::default(), &AccountScope::All);
         let (feed, first_start) = start(&started);
         let mut first = fanout.subscribe(key.clone(), true, first_start);
         feed.send(1).unwrap();
@@ -219,7 +229,7 @@ mod tests {
         assert_eq!((next(&mut first).await, next(&mut joiner).await), (None, None), "it completed for both");
         drop((first, joiner));
 
-        let events = FanoutKey::new("subscription { e }", None, &Variables::default());
+        let events = FanoutKey::new("subscription { e }", None, &Variables::default(), &AccountScope::All);
         let (feed, start_events) = start(&started);
         let mut early = fanout.subscribe(events.clone(), false, start_events);
         feed.send(7).unwrap();
@@ -238,7 +248,7 @@ mod tests {
     async fn an_event_subscriber_that_falls_too_far_behind_is_told_and_its_stream_ends() {
         let fanout = Fanout::default();
         let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let key = FanoutKey::new("subscription { e }", None, &Variables::default());
+        let key = FanoutKey::new("subscription { e }", None, &Variables::default(), &AccountScope::All);
         let (feed, start_events) = start(&started);
         let mut slow = fanout.subscribe(key, false, start_events);
         feed.send(0).unwrap();

@@ -131,8 +131,15 @@ impl Executor for StreamingExecutor {
             return self.refused(ErrorCode::SubscriptionLimit.error(&message));
         }
         let (name, kind) = operation_label(&mut request);
+        let accounts = self.identity.get().map(|identity| identity.accounts.clone()).unwrap_or_default();
         let shared = replays_latest(&mut request).map(|replay| {
-            (FanoutKey::new(&request.query, request.operation_name.as_deref(), &request.variables), replay)
+            let key = FanoutKey::new(
+                &request.query,
+                request.operation_name.as_deref(),
+                &request.variables,
+                &accounts,
+            );
+            (key, replay)
         });
         let (schema, metrics, gate) =
             (self.shared.schema.clone(), self.shared.metrics.clone(), self.shared.gate.clone());

@@ -14,6 +14,7 @@ use tracing::Instrument;
 use super::context::{caller, page_complexity, read_execution, resolver_span, tasks as task_service, Coded};
 use super::index::{self, execution_stats, ExecutionFilter, ExecutionStatsGroup, HistoryConnection};
 use super::TaskExecutionNode;
+use crate::error::GatewayError;
 use crate::model::{
     AccountId, EnumValue, ExecutionArn, ExecutionOrder, FilterRule, Location, LocationArn, ManifestConfig,
     StatsDimension, Task, TaskArn, TaskExecutionOptions, TaskMode, TaskReportConfig, TaskSchedule,
@@ -280,6 +281,8 @@ pub struct TaskFilter {
     statuses: Option<Vec<TaskStatus>>,
     /// Tasks whose name contains this text (case-insensitive).
     name_contains: Option<String>,
+    /// Tasks of any of these 12-digit AWS accounts.
+    account_ids: Option<Vec<String>>,
 }
 
 pub type TaskConnection = Connection<String, TaskNode, EmptyFields, EmptyFields>;
@@ -291,10 +294,22 @@ pub async fn tasks(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<TaskConnection> {
+    let accounts = filter
+        .account_ids
+        .map(|accounts| {
+            accounts
+                .iter()
+                .map(|account| AccountId::parse(account))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| GatewayError::BadUserInput("filter.accountIds must be 12 digits".into()))
+        })
+        .transpose()
+        .coded()?;
     let listing = TaskListing {
         regions: filter.regions,
         statuses: filter.statuses,
         name_contains: filter.name_contains,
+        accounts,
     };
     let page = task_service(ctx).page(listing, first, after.as_deref(), caller(ctx)?);
     let page = page.instrument(resolver_span(ctx)).await.coded()?;

@@ -14,11 +14,13 @@
 //! alone: the other sites are synced as usual.
 //!
 //! Each site is a job of its own, `discovery:<site>`, under its own lease in `job_leases`. The
-//! sites are split between the live replicas by rendezvous hashing: every replica computes
-//! the same owner for each site from the same list of heartbeats, takes its own sites' leases
-//! and gives up the others. A lease is only taken from a replica whose heartbeat or lease ran
-//! out, so no site is synced by two replicas at once, and a dead replica's sites move as soon
-//! as its heartbeat runs out.
+//! sites are split by rendezvous hashing between the replicas that run the sync (each holds a
+//! `discovery-replica:<name>` lease, and its heartbeat is alive): every replica computes the
+//! same owner for each site from the same list, takes its own sites' leases and gives up the
+//! others. A lease is only taken from a replica whose heartbeat or lease ran out, so a site is
+//! not synced by two replicas at once unless its holder stalls past its heartbeat mid-run (the
+//! run does not check its lease again); a dead replica's sites move as soon as its heartbeat
+//! runs out.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -48,6 +50,11 @@ const SITES_AT_ONCE: usize = 8;
 
 /// What each site job's lease is named after.
 const JOB_PREFIX: &str = "discovery:";
+
+/// What a replica running the sync holds a lease named after (with its name), so that the
+/// sites are split between those replicas only: one started with `--discovery off` has a
+/// heartbeat too, and would be given sites it never syncs.
+const SYNCING_REPLICA: &str = "discovery-replica:";
 
 /// The last run of one site on this replica, for `/readyz`.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -177,7 +184,9 @@ impl Sync {
     async fn hold_share(&self, lease: Duration) -> Result<Vec<Site>, crate::store::StoreError> {
         let parts = &self.parts;
         let me = parts.live.replica();
-        let mut replicas = within(parts.limit, parts.coordination.live_replicas()).await?;
+        let syncing = format!("{SYNCING_REPLICA}{me}");
+        within(parts.limit, parts.coordination.acquire_job(&syncing, me, lease)).await?;
+        let mut replicas = within(parts.limit, parts.coordination.live_replicas(SYNCING_REPLICA)).await?;
         if !replicas.iter().any(|replica| replica == me) {
             // Its first heartbeat may not be written yet.
             replicas.push(me.to_owned());

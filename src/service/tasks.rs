@@ -9,11 +9,14 @@
 use std::sync::Arc;
 
 use base64::Engine;
+use futures::StreamExt;
 
 use crate::cache::{Cached, TaskCaches};
 use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
-use crate::model::{EnumValue, Location, LocationArn, Region, Site, Task, TaskArn, TaskStatus, TaskSummary};
+use crate::model::{
+    AccountId, EnumValue, Location, LocationArn, Region, Site, Task, TaskArn, TaskStatus, TaskSummary,
+};
 use crate::request::Caller;
 
 /// Most tasks on one page of a listing.
@@ -28,7 +31,12 @@ pub struct TaskListing {
     pub statuses: Option<Vec<TaskStatus>>,
     /// Tasks whose name contains this text (case-insensitive).
     pub name_contains: Option<String>,
+    /// Tasks of any of these accounts.
+    pub accounts: Option<Vec<AccountId>>,
 }
+
+/// Sites listed at once by a `tasks` page (each list is one call, or none when cached).
+const SITES_AT_ONCE: usize = 8;
 
 /// One page of a listing, ordered by ARN.
 pub struct TaskPage {
@@ -171,19 +179,41 @@ impl TaskService {
             }
         }
         let visible = caller.accounts();
+        let wanted = |account: AccountId| {
+            visible.allows(account)
+                && listing.accounts.as_ref().is_none_or(|accounts| accounts.contains(&account))
+        };
         let sites = self.datasync.sites().into_iter().filter(|site| {
             listing.regions.as_ref().is_none_or(|regions| regions.iter().any(|r| r == site.region.as_str()))
-                && site.account.is_none_or(|account| visible.allows(account))
+                && site.account.is_none_or(wanted)
         });
+        type Listed = Result<Arc<Vec<TaskSummary>>, GatewayError>;
+        let lists: Vec<(Site, Listed)> = futures::stream::iter(sites)
+            .map(|site| async move {
+                let listed = self.list(&site, caller).await;
+                (site, listed)
+            })
+            .buffered(SITES_AT_ONCE)
+            .collect()
+            .await;
         let name = listing.name_contains.map(|name| name.to_lowercase());
         let mut matching = Vec::new();
-        for site in sites {
-            let listed = self.list(&site, caller).await?;
+        for (site, listed) in lists {
+            let listed = match listed {
+                Ok(listed) => listed,
+                // An account whose role is refused fails alone: its tasks are left out (and
+                // `accounts` says why); any other failure fails the page.
+                Err(GatewayError::UpstreamForbidden(why)) => {
+                    tracing::debug!(%site, %why, "tasks: a site left out of the listing");
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             matching.extend(
                 listed
                     .iter()
                     .filter(|task| {
-                        visible.allows(task.task_arn.account_id())
+                        wanted(task.task_arn.account_id())
                             && listing
                                 .statuses
                                 .as_ref()

@@ -180,6 +180,17 @@ async fn an_account_whose_role_is_refused_fails_alone() {
     }
     assert_eq!(gateway.simulator.calls("AssumeRole"), attempts);
 
+    // The task listing leaves the broken account out and lists the others.
+    let tasks = gateway.query("{ tasks { edges { node { accountId } } } }", json!({})).await;
+    assert!(tasks.get("errors").is_none(), "{tasks}");
+    let owners: BTreeSet<&str> = tasks["data"]["tasks"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| edge["node"]["accountId"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners, BTreeSet::from([&*account_id(0), &*account_id(1)]), "{tasks}");
+
     let ready: Value = gateway.get("/readyz").await.json().await.unwrap();
     assert_eq!(ready["status"], "ready", "one account down leaves the gateway ready: {ready}");
     assert_eq!(ready["accounts"]["unreachable"], json!([broken]), "{ready}");
@@ -321,6 +332,15 @@ async fn two_replicas_split_twelve_site_jobs_and_the_survivor_of_a_kill_takes_th
     ];
     let mut a = GatewayProcess::start("accounts-replica-a", &simulator, &database_url, &args, &[]).await;
     let _b = GatewayProcess::start("accounts-replica-b", &simulator, &database_url, &args, &[]).await;
+    // A third replica does not run the sync: it has a heartbeat, and must be given no site.
+    let quiet_args: Vec<&str> = args.iter().map(|arg| if *arg == "on" { "off" } else { arg }).collect();
+    let quiet =
+        GatewayProcess::start("accounts-replica-c", &simulator, &database_url, &quiet_args, &[]).await;
+    let quiet_name: String = {
+        let ready: Value =
+            reqwest::get(format!("http://{}/readyz", quiet.address)).await.unwrap().json().await.unwrap();
+        ready["live"]["watcher"]["replica"].as_str().unwrap().to_owned()
+    };
 
     // Both replicas alive: each site's job is held by one of them, and both hold some.
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -328,6 +348,7 @@ async fn two_replicas_split_twelve_site_jobs_and_the_survivor_of_a_kill_takes_th
         let holders = job_holders(&pool).await;
         let replicas: BTreeSet<&String> = holders.values().collect();
         if holders.len() == 12 && replicas.len() == 2 {
+            assert!(!replicas.contains(&quiet_name), "a replica without the sync holds a site: {holders:?}");
             break holders;
         }
         assert!(tokio::time::Instant::now() < deadline, "the jobs were never split: {holders:?}");
@@ -501,18 +522,43 @@ async fn a_key_scoped_to_one_account_sees_nothing_of_another() {
     );
     let listed = as_key(&gateway, &scoped, "{ accounts { id } }", json!({})).await;
     assert_eq!(listed["data"]["accounts"], json!([{ "id": mine }]));
-
-    // Events: an execution started in each account, the other's first; the scoped stream's
-    // first event is its own account's (an event of the other would have come before it).
-    let events = gateway
+    let filtered = as_key(
+        &gateway,
+        &everything,
+        "query($a: [String!]) { tasks(filter: { accountIds: $a }) { edges { node { accountId } } } }",
+        json!({ "a": [theirs] }),
+    )
+    .await;
+    let filtered = filtered["data"]["tasks"]["edges"].as_array().unwrap().clone();
+    assert!(
+        !filtered.is_empty() && filtered.iter().all(|edge| edge["node"]["accountId"] == theirs.as_str()),
+        "{filtered:?}"
+    );
+    // A shared cache must keep one answer per credential.
+    let response = gateway
         .http
-        .post(gateway.url("/graphql"))
+        .get(gateway.url("/graphql?query=%7B%20accounts%20%7B%20id%20%7D%20%7D"))
         .bearer_auth(&scoped)
-        .header("accept", "text/event-stream")
-        .json(&json!({ "query": "subscription { executionEvents { kind execution { taskExecutionArn accountId } } }" }))
         .send()
         .await
         .unwrap();
+    assert_eq!(response.headers()["vary"], "Authorization, X-API-Key");
+
+    // Events: an execution started in each account, the other's first; the scoped stream's
+    // first event is its own account's (an event of the other would have come before it). An
+    // unscoped caller subscribed first with the very same operation: a shared subscription runs
+    // as its first subscriber, and the scoped one must not join it.
+    let subscribe = |key: String| {
+        gateway
+            .http
+            .post(gateway.url("/graphql"))
+            .bearer_auth(key)
+            .header("accept", "text/event-stream")
+            .json(&json!({ "query": "subscription { executionEvents { kind execution { taskExecutionArn accountId } } }" }))
+            .send()
+    };
+    let mut unscoped_events = subscribe(everything.clone()).await.unwrap();
+    let events = subscribe(scoped.clone()).await.unwrap();
     assert_eq!(events.status(), 200);
     let theirs_started =
         as_key(&gateway, &everything, start, json!({ "task": in_account(seeded::QUICK_TASK, 0) })).await;
@@ -537,6 +583,23 @@ async fn a_key_scoped_to_one_account_sees_nothing_of_another() {
     let execution = &first["data"]["executionEvents"]["execution"];
     assert_eq!(execution["taskExecutionArn"], mine_arn.as_str(), "{first}");
     assert_eq!(execution["accountId"], mine.as_str());
+    let mut text = String::new();
+    let unscoped_first = tokio::time::timeout(WAIT, async {
+        loop {
+            let chunk = unscoped_events.chunk().await.unwrap().expect("the stream stays open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(data) = text.lines().find_map(|line| line.strip_prefix("data: ")) {
+                return serde_json::from_str::<Value>(data).unwrap();
+            }
+        }
+    })
+    .await
+    .expect("an event");
+    assert_eq!(
+        unscoped_first["data"]["executionEvents"]["execution"]["accountId"],
+        theirs.as_str(),
+        "{unscoped_first}"
+    );
 
     // Following the other account's execution: NOT_FOUND.
     let follow = gateway

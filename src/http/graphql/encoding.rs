@@ -4,7 +4,7 @@
 
 use async_graphql::{BatchResponse, Response};
 use axum::body::Bytes;
-use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, VARY};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 
@@ -84,9 +84,12 @@ impl IntoResponse for Encoded {
 
 impl Answer {
     pub(super) fn into_http(self, status: StatusCode) -> axum::response::Response {
+        // What a query answers depends on the accounts its credentials may see: a shared cache
+        // (a CDN, a proxy) must keep one answer per credential.
         let headers = [
             (CONTENT_TYPE, HeaderValue::from_static(self.content_type)),
             (CACHE_CONTROL, self.cache_control),
+            (VARY, HeaderValue::from_static("Authorization, X-API-Key")),
         ];
         (status, headers, self.body).into_response()
     }

@@ -24,11 +24,16 @@ pub struct SyncRun {
 }
 
 impl Coordination {
-    /// The replicas alive now (their heartbeats have not run out), by name.
-    pub async fn live_replicas(&self) -> Result<Vec<String>, StoreError> {
+    /// The replicas that hold a live lease whose name starts with `prefix` and whose heartbeat
+    /// has not run out, by name.
+    pub async fn live_replicas(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let names = sqlx::query_scalar!(
-            "SELECT substr(name, 9) AS \"replica!\" FROM job_leases \
-             WHERE name LIKE 'replica:%' AND expires_at > now() ORDER BY 1"
+            "SELECT owner FROM job_leases held \
+             WHERE starts_with(held.name, $1) AND held.expires_at > now() \
+               AND EXISTS (SELECT 1 FROM job_leases beat \
+                   WHERE beat.name = 'replica:' || held.owner AND beat.expires_at > now()) \
+             ORDER BY 1",
+            prefix,
         )
         .fetch_all(&self.pool)
         .await?;
