@@ -22,6 +22,7 @@
 pub mod accounts;
 pub mod fleet;
 mod operations;
+pub mod reports;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
