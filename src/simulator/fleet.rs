@@ -7,6 +7,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 
+use super::reports;
+
 pub const ACCOUNT: &str = "111122223333";
 /// The regions the seeded tasks are in.
 pub const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
@@ -394,6 +396,27 @@ impl Fleet {
         execution.describe(now, self.tick)
     }
 
+    /// The task report `execution` has written by `now`: `None` without a report config, or
+    /// while its `ReportResult` is PENDING.
+    pub fn written_report(&self, execution: &Execution, now: DateTime<Utc>) -> Option<reports::Report> {
+        let s = execution.snapshot(now, self.tick);
+        let written_at = execution.report_written_at(&s, self.tick).filter(|written| now >= *written)?;
+        let task = self.task(&execution.task_arn)?;
+        Some(reports::Report {
+            execution_arn: execution.arn.clone(),
+            task_arn: execution.task_arn.clone(),
+            source_location_arn: location_arn(task, End::Source),
+            destination_location_arn: location_arn(task, End::Destination),
+            enhanced: execution.profile.mode == Mode::Enhanced,
+            files: execution.profile.files,
+            bytes: execution.profile.bytes,
+            started_at: execution.started_at,
+            ended_at: s.ended_at?,
+            written_at,
+            error: s.error,
+        })
+    }
+
     /// The status `ListTaskExecutions` shows.
     pub fn status(&self, execution: &Execution, now: DateTime<Utc>) -> &'static str {
         execution.snapshot(now, self.tick).status
@@ -632,6 +655,18 @@ impl Execution {
         snapshot
     }
 
+    fn account(&self) -> &str {
+        self.arn.split(':').nth(4).unwrap_or(ACCOUNT)
+    }
+
+    /// When the task report turns SUCCESS: `report_pending` ticks after the execution ends
+    /// (`None` without a report config, or before the end).
+    fn report_written_at(&self, s: &Snapshot, tick: Duration) -> Option<DateTime<Utc>> {
+        let pending = self.profile.report_pending?;
+        let ticks = Duration::nanoseconds(tick.num_nanoseconds().unwrap_or(i64::MAX).saturating_mul(pending));
+        Some(later(s.ended_at?, ticks))
+    }
+
     fn describe(&self, now: DateTime<Utc>, tick: Duration) -> Value {
         let p = &self.profile;
         let s = self.snapshot(now, tick);
@@ -751,11 +786,10 @@ impl Execution {
                 json!({ "List": 0, "Prepare": 0, "Transfer": if s.error.is_some() { 1 } else { 0 }, "Verify": 0, "Delete": 0 }),
             );
         }
-        if let Some(pending_ticks) = p.report_pending {
-            body.insert("TaskReportConfig".into(), self.report.clone().unwrap_or_else(report_config));
-            let written = s
-                .ended_at
-                .is_some_and(|ended| now >= ended + tick * (pending_ticks.min(i32::MAX as i64) as i32));
+        if p.report_pending.is_some() {
+            let config = self.report.clone().unwrap_or_else(|| report_config(self.account()));
+            body.insert("TaskReportConfig".into(), config);
+            let written = self.report_written_at(&s, tick).is_some_and(|written| now >= written);
             body.insert(
                 "ReportResult".into(),
                 json!({ "Status": if written { "SUCCESS" } else { "PENDING" } }),
@@ -788,12 +822,14 @@ fn options(mode: Mode, bytes_per_second: i64) -> Value {
     options
 }
 
-fn report_config() -> Value {
+/// Reports go to the account's own bucket ([`reports::bucket`]): `example-datasync-reports` for
+/// the seeded account.
+fn report_config(account: &str) -> Value {
     json!({
         "Destination": { "S3": {
-            "Subdirectory": "reports/",
-            "S3BucketArn": "arn:aws:s3:::example-datasync-reports",
-            "BucketAccessRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/datasync-report-writer"),
+            "Subdirectory": format!("{}/", reports::SUBDIRECTORY),
+            "S3BucketArn": format!("arn:aws:s3:::{}", reports::bucket(account)),
+            "BucketAccessRoleArn": format!("arn:aws:iam::{account}:role/datasync-report-writer"),
         }},
         "OutputType": "STANDARD",
         "ReportLevel": "ERRORS_ONLY",

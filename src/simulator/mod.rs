@@ -15,6 +15,15 @@
 //!   stays, as a closed account's resources would)
 //! - `PUT /_simulator/roles`: `{"denied": ["222200000002"]}`: those accounts' roles cannot be assumed
 //! - `GET /_simulator/assumed`: `AssumeRole` calls granted per account
+//! - `PUT /_simulator/buckets`: `{"denied": ["example-datasync-reports"]}`: every S3 request to
+//!   those buckets is refused with 403 AccessDenied (`{"denied": []}` lifts it)
+//!
+//! Executions whose task has a report config write task reports ([`reports`]) to their account's
+//! bucket (`example-datasync-reports` for the seeded account), served over a minimal path-style
+//! S3 on the same port (`s3.rs`): `GET /{bucket}?list-type=2&prefix=…` (ListObjectsV2) and
+//! `GET /{bucket}/{key}` (GetObject), for requests signed for `s3` or shaped like those. Each
+//! bucket answers only to its account's credentials. Calls are counted (`ListObjectsV2`,
+//! `GetObject`) and faults injected (`"operations": ["GetObject"]`) as for DataSync.
 //!
 //! With several accounts ([`SimulatorConfig::accounts`]) it also answers STS `AssumeRole` and
 //! Organizations' account listings, and binds credentials to accounts ([`accounts`]).
@@ -22,6 +31,8 @@
 pub mod accounts;
 pub mod fleet;
 mod operations;
+pub mod reports;
+mod s3;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -91,6 +102,7 @@ impl Simulator {
             faults: Mutex::new(Faults::default()),
             calls: Mutex::new(BTreeMap::new()),
             described: Mutex::new(BTreeMap::new()),
+            denied_buckets: Mutex::new(Default::default()),
         });
         let accept_loop = tokio::spawn(accept(listener, state.clone()));
         tracing::info!(%address, "DataSync simulator listening; seeded ARNs:");
@@ -165,6 +177,8 @@ struct State {
     calls: Mutex<BTreeMap<String, u64>>,
     /// DescribeTaskExecution calls per execution ARN and access key (which tells replicas apart).
     described: Mutex<BTreeMap<(String, String), u64>>,
+    /// S3 buckets every request to is refused (`PUT /_simulator/buckets`).
+    denied_buckets: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// A poisoned lock only means another request panicked; the data is still usable.
@@ -268,9 +282,20 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
         return Ok(admin(&state, &parts.method, parts.uri.path(), &body));
     }
 
+    let authorization = parts.headers.get("authorization").and_then(|value| value.to_str().ok());
+    // S3 (the task reports): signed for `s3`, or a GET shaped like one of its operations
+    // (DataSync, STS and Organizations are POSTs to `/`).
+    let s3_operation = s3::operation(&parts.method, parts.uri.path(), parts.uri.query());
+    if authorization.and_then(|authorization| signed_scope(authorization, 3)) == Some("s3")
+        || (s3_operation.is_some() && !parts.headers.contains_key("x-amz-target"))
+    {
+        let account = (authorization.and_then(|authorization| signed_scope(authorization, 0)))
+            .map(Organisation::account_of_key);
+        return s3_request(&state, s3_operation, &parts, account).await;
+    }
+
     // Like DataSync, each region has its own executions: the region is the one the request was
     // signed for (SigV4 `Credential=KEY/DATE/REGION/SERVICE/aws4_request`).
-    let authorization = parts.headers.get("authorization").and_then(|value| value.to_str().ok());
     let Some(region) = authorization.and_then(|authorization| signed_scope(authorization, 2)) else {
         return Ok(aws_error(
             StatusCode::BAD_REQUEST,
@@ -362,6 +387,42 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<HttpRes
     })
 }
 
+/// An S3 request, after the same fault injection as DataSync's operations (S3's codes: 503
+/// SlowDown for throttling, 500 InternalError, 403 AccessDenied).
+async fn s3_request(
+    state: &State,
+    operation: Option<&'static str>,
+    parts: &hyper::http::request::Parts,
+    account: Option<&str>,
+) -> Result<HttpResponse, DropConnection> {
+    let path = parts.uri.path();
+    let Some(operation) = operation else {
+        *lock(&state.calls).entry("S3NotImplemented".to_owned()).or_default() += 1;
+        let message = format!("the simulator's S3 does not implement {} {path}", parts.method);
+        return Ok(s3::error(StatusCode::NOT_IMPLEMENTED, "NotImplemented", &message, path));
+    };
+    *lock(&state.calls).entry(operation.to_owned()).or_default() += 1;
+    let (failure, latency) = {
+        let mut faults = lock(&state.faults);
+        (faults.take(operation), Duration::from_millis(faults.latency_ms))
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let (status, code, message) = match failure {
+        Failure::Throttle => {
+            (StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "Please reduce your request rate.")
+        }
+        Failure::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "simulated failure"),
+        Failure::AccessDenied => (StatusCode::FORBIDDEN, "AccessDenied", "Access Denied"),
+        Failure::Drop | Failure::DropAnswer => return Err(DropConnection),
+        Failure::None => {
+            return Ok(s3::handle(state, operation, path, parts.uri.query(), account, Utc::now()));
+        }
+    };
+    Ok(s3::error(status, code, message, path))
+}
+
 /// Part `n` of a SigV4 credential scope, `KEY/DATE/REGION/SERVICE/aws4_request`.
 fn signed_scope(authorization: &str, n: usize) -> Option<&str> {
     authorization.split("Credential=").nth(1)?.split(['/', ',']).nth(n)
@@ -410,6 +471,13 @@ fn admin(state: &State, method: &Method, path: &str, body: &[u8]) -> HttpRespons
             }
             Err(error) => json_response(StatusCode::BAD_REQUEST, &json!({ "message": error.to_string() })),
         },
+        (&Method::PUT, "/_simulator/buckets") => match serde_json::from_slice::<DeniedBuckets>(body) {
+            Ok(DeniedBuckets { denied }) => {
+                *lock(&state.denied_buckets) = denied;
+                json_response(StatusCode::OK, &json!({}))
+            }
+            Err(error) => json_response(StatusCode::BAD_REQUEST, &json!({ "message": error.to_string() })),
+        },
         (&Method::GET, "/_simulator/assumed") => {
             json_response(StatusCode::OK, &json!(lock(&state.organisation).assumed))
         }
@@ -426,6 +494,12 @@ struct NewAccount {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DeniedRoles {
+    denied: std::collections::BTreeSet<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeniedBuckets {
     denied: std::collections::BTreeSet<String>,
 }
 

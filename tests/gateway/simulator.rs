@@ -86,3 +86,169 @@ async fn a_scheduled_task_starts_executions_on_its_own() {
     let after = quick(&client.list_task_executions().task_arn(seeded::QUICK_TASK).send().await.unwrap());
     assert!(after >= before + 2, "two scheduled starts in 12 ticks: {before} -> {after}");
 }
+
+/// The real aws-sdk-s3 against the simulator's S3, signing with `key` (whose account the
+/// simulator reads from it: `ASIA{account}…` for a member account, else the seeded one).
+fn s3_client(endpoint: &str, key: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(key, "secret", None, None, "test"))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Every key and size under `prefix`, listed `page_size` keys a page; and the pages.
+async fn list(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    page_size: i32,
+) -> (Vec<(String, i64)>, usize) {
+    let mut pages =
+        s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().page_size(page_size).send();
+    let (mut keys, mut n) = (Vec::new(), 0);
+    while let Some(page) = pages.next().await {
+        let page = page.unwrap();
+        n += 1;
+        assert!(page.contents().len() <= page_size as usize);
+        keys.extend(
+            page.contents().iter().map(|object| (object.key().unwrap().to_owned(), object.size().unwrap())),
+        );
+    }
+    (keys, n)
+}
+
+fn exec_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap()
+}
+
+#[tokio::test]
+async fn task_reports_are_listed_page_by_page_and_read_with_the_real_s3_sdk() {
+    use datasync_gateway::simulator::reports::BUCKET;
+    let (simulator, datasync) = simulator().await;
+    let described =
+        datasync.describe_task_execution().task_execution_arn(seeded::FAILED).send().await.unwrap();
+    let report_result = described.report_result().unwrap().status().unwrap().as_str().to_owned();
+    assert_eq!(report_result, "SUCCESS");
+    let s3 = s3_client(&simulator.endpoint_url(), "AKIDTEST");
+    let failed = exec_id(seeded::FAILED);
+    let prefix = format!("reports/Detailed-Reports/task-0a1b2c3d4e5f60001/{failed}/");
+
+    let (keys, pages) = list(&s3, BUCKET, &prefix, 2).await;
+    assert!(keys.len() >= 6, "several parts: {keys:?}");
+    assert_eq!(pages, keys.len().div_ceil(2));
+    assert!(keys.windows(2).all(|pair| pair[0].0 < pair[1].0), "in key order, once each");
+    assert_eq!(simulator.calls("ListObjectsV2"), pages as u64);
+
+    let (mut transferred, mut failed_paths, mut mismatched) = (0, Vec::new(), 0);
+    for (key, size) in &keys {
+        assert!(key.starts_with(&format!("{prefix}{failed}.files-")), "{key}");
+        let object = s3.get_object().bucket(BUCKET).key(key).send().await.unwrap();
+        assert_eq!(object.content_length(), Some(*size));
+        assert_eq!(object.content_type(), Some("application/json"));
+        assert!(object.last_modified().is_some() && object.e_tag().is_some());
+        let body = object.body.collect().await.unwrap().into_bytes();
+        let report: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(report["TaskExecutionId"], failed);
+        if key.contains(".files-transferred-v1-") {
+            let records = report["Transferred"].as_array().unwrap();
+            assert!(!records.is_empty() && records.len() <= 1_000, "{key}: {}", records.len());
+            transferred += records.len();
+            for record in records.iter().filter(|record| record["TransferStatus"] == "FAILED") {
+                assert!(record["FailureReason"].is_string() && record["FailureCode"].is_u64(), "{record}");
+                failed_paths.push(record["RelativePath"].as_str().unwrap().to_owned());
+            }
+        } else {
+            assert!(key.contains(".files-verified-v1-"), "{key}");
+            let records = report["Verified"].as_array().unwrap();
+            assert!(records.iter().all(|record| record["VerifyStatus"] == "FAILED"));
+            mismatched += records.len();
+        }
+    }
+    assert!(failed_paths.len() >= 100, "a few hundred failed transfers: {}", failed_paths.len());
+    assert!(failed_paths.iter().all(|path| path.starts_with("/dir-") && path.ends_with(".dat")));
+    assert!(mismatched > 0);
+    assert_eq!(simulator.calls("GetObject"), keys.len() as u64);
+
+    // The summary's totals are what the parts hold.
+    let summary_key =
+        format!("reports/Summary-Reports/task-0a1b2c3d4e5f60001/{failed}/{failed}.summary-v1.json");
+    let summary = s3.get_object().bucket(BUCKET).key(&summary_key).send().await.unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&summary.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(summary["Transferred"]["Error"], failed_paths.len());
+    let successes = summary["Transferred"]["Success"].as_u64().unwrap() as usize;
+    assert_eq!(successes + failed_paths.len(), transferred);
+    assert_eq!(summary["Verified"]["Error"], mismatched);
+
+    // The same bytes on every GET.
+    let first = &keys[0].0;
+    let again = |s3: aws_sdk_s3::Client| async move {
+        s3.get_object()
+            .bucket(BUCKET)
+            .key(first)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes()
+    };
+    assert_eq!(again(s3.clone()).await, again(s3.clone()).await);
+
+    // An execution still running has written nothing; nor one whose report is PENDING.
+    let running =
+        format!("reports/Detailed-Reports/task-0a1b2c3d4e5f60001/{}/", exec_id(seeded::TRANSFERRING));
+    assert_eq!(list(&s3, BUCKET, &running, 1000).await.0, Vec::new());
+    let pending =
+        format!("reports/Detailed-Reports/task-0a1b2c3d4e5f60002/{}/", exec_id(seeded::REPORT_PENDING));
+    assert_eq!(list(&s3, BUCKET, &pending, 1000).await.0, Vec::new());
+    let missing =
+        s3.get_object().bucket(BUCKET).key(format!("{running}nothing.json")).send().await.unwrap_err();
+    assert!(missing.into_service_error().is_no_such_key());
+}
+
+#[tokio::test]
+async fn a_report_bucket_answers_only_its_account_and_a_denied_one_nobody() {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    use datasync_gateway::simulator::reports::{bucket, BUCKET};
+    let config = SimulatorConfig { accounts: 2, ..SimulatorConfig::with_tick(Duration::from_secs(1)) };
+    let simulator = Simulator::start("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
+    let member = datasync_gateway::simulator::accounts::account_id(1);
+    let ours = s3_client(&simulator.endpoint_url(), "AKIDTEST");
+    let theirs = s3_client(&simulator.endpoint_url(), &format!("ASIA{member}0001"));
+    let prefix = format!("reports/Detailed-Reports/task-0a1b2c3d4e5f60001/{}/", exec_id(seeded::FAILED));
+
+    let (own, _) = list(&theirs, &bucket(&member), &prefix, 1000).await;
+    assert!(!own.is_empty(), "the member account's copy of the execution wrote its own report");
+    let code = |error: &dyn ProvideErrorMetadata| error.code().map(str::to_owned);
+    let other = theirs.list_objects_v2().bucket(BUCKET).prefix(&prefix).send().await.unwrap_err();
+    assert_eq!(code(&other), Some("AccessDenied".into()));
+    let nowhere = ours.list_objects_v2().bucket("no-such-bucket").send().await.unwrap_err();
+    assert!(nowhere.into_service_error().is_no_such_bucket());
+
+    let url = format!("{}/_simulator/buckets", simulator.endpoint_url());
+    let denied = reqwest::Client::new()
+        .put(&url)
+        .json(&serde_json::json!({ "denied": [BUCKET] }))
+        .send()
+        .await
+        .unwrap();
+    assert!(denied.status().is_success());
+    let before = (simulator.calls("ListObjectsV2"), simulator.calls("GetObject"));
+    let listed = ours.list_objects_v2().bucket(BUCKET).prefix(&prefix).send().await.unwrap_err();
+    assert_eq!(code(&listed), Some("AccessDenied".into()));
+    let got = ours.get_object().bucket(BUCKET).key(&own[0].0).send().await.unwrap_err();
+    assert_eq!(code(&got), Some("AccessDenied".into()));
+    let after = (simulator.calls("ListObjectsV2"), simulator.calls("GetObject"));
+    assert_eq!(after, (before.0 + 1, before.1 + 1), "AccessDenied is not retried");
+
+    reqwest::Client::new().put(&url).json(&serde_json::json!({ "denied": [] })).send().await.unwrap();
+    assert!(!list(&ours, BUCKET, &prefix, 1000).await.0.is_empty());
+}
