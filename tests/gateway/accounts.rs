@@ -423,6 +423,21 @@ fn make_key(keys: &std::path::Path, role: &str, accounts: &[String]) -> String {
     String::from_utf8(created.stdout).unwrap().trim().to_owned()
 }
 
+/// The first event of a server-sent event stream, as JSON.
+async fn first_event(mut events: reqwest::Response) -> Value {
+    let mut text = String::new();
+    let read = async {
+        loop {
+            let chunk = events.chunk().await.unwrap().expect("the stream stays open");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(data) = text.lines().find_map(|line| line.strip_prefix("data: ")) {
+                return serde_json::from_str::<Value>(data).unwrap();
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, read).await.expect("an event")
+}
+
 /// POSTs a query with `key`.
 async fn as_key(gateway: &TestGateway, key: &str, query: &str, variables: Value) -> Value {
     let body = json!({ "query": query, "variables": variables });
@@ -557,7 +572,7 @@ async fn a_key_scoped_to_one_account_sees_nothing_of_another() {
             .json(&json!({ "query": "subscription { executionEvents { kind execution { taskExecutionArn accountId } } }" }))
             .send()
     };
-    let mut unscoped_events = subscribe(everything.clone()).await.unwrap();
+    let unscoped_events = subscribe(everything.clone()).await.unwrap();
     let events = subscribe(scoped.clone()).await.unwrap();
     assert_eq!(events.status(), 200);
     let theirs_started =
@@ -567,34 +582,11 @@ async fn a_key_scoped_to_one_account_sees_nothing_of_another() {
         as_key(&gateway, &everything, start, json!({ "task": in_account(seeded::QUICK_TASK, 1) })).await;
     let mine_arn =
         mine_started["data"]["startTaskExecution"]["taskExecutionArn"].as_str().unwrap().to_owned();
-    let mut events = events;
-    let mut text = String::new();
-    let first = tokio::time::timeout(WAIT, async {
-        loop {
-            let chunk = events.chunk().await.unwrap().expect("the stream stays open");
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            if let Some(data) = text.lines().find_map(|line| line.strip_prefix("data: ")) {
-                return serde_json::from_str::<Value>(data).unwrap();
-            }
-        }
-    })
-    .await
-    .expect("an event");
+    let first = first_event(events).await;
     let execution = &first["data"]["executionEvents"]["execution"];
     assert_eq!(execution["taskExecutionArn"], mine_arn.as_str(), "{first}");
     assert_eq!(execution["accountId"], mine.as_str());
-    let mut text = String::new();
-    let unscoped_first = tokio::time::timeout(WAIT, async {
-        loop {
-            let chunk = unscoped_events.chunk().await.unwrap().expect("the stream stays open");
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            if let Some(data) = text.lines().find_map(|line| line.strip_prefix("data: ")) {
-                return serde_json::from_str::<Value>(data).unwrap();
-            }
-        }
-    })
-    .await
-    .expect("an event");
+    let unscoped_first = first_event(unscoped_events).await;
     assert_eq!(
         unscoped_first["data"]["executionEvents"]["execution"]["accountId"],
         theirs.as_str(),
