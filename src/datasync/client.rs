@@ -470,7 +470,6 @@ impl DataSyncClient {
     /// Every region served, in any account, sorted.
     pub fn regions(&self) -> Vec<Region> {
         let mut regions: Vec<Region> = self.sites().into_iter().map(|site| site.region).collect();
-        regions.dedup();
         regions.sort();
         regions.dedup();
         regions

@@ -456,13 +456,12 @@ fn admin(state: &State, method: &Method, path: &str, body: &[u8]) -> HttpRespons
                 &json!({ "message": "expected {\"id\": 12 digits, \"name\"}" }),
             ),
         },
-        (&Method::DELETE, "/_simulator/accounts") => match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(input)) if input.get("id").is_some_and(Value::is_string) => {
-                let id = input["id"].as_str().unwrap_or_default();
+        (&Method::DELETE, "/_simulator/accounts") => match serde_json::from_slice::<LeavingAccount>(body) {
+            Ok(LeavingAccount { id }) => {
                 lock(&state.organisation).accounts.retain(|member| member.id != id);
                 json_response(StatusCode::OK, &json!({}))
             }
-            _ => json_response(StatusCode::BAD_REQUEST, &json!({ "message": "expected {\"id\": …}" })),
+            Err(error) => json_response(StatusCode::BAD_REQUEST, &json!({ "message": error.to_string() })),
         },
         (&Method::PUT, "/_simulator/roles") => match serde_json::from_slice::<DeniedRoles>(body) {
             Ok(DeniedRoles { denied }) => {
@@ -489,6 +488,12 @@ fn admin(state: &State, method: &Method, path: &str, body: &[u8]) -> HttpRespons
 struct NewAccount {
     id: String,
     name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeavingAccount {
+    id: String,
 }
 
 #[derive(Deserialize)]

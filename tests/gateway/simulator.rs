@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use datasync_gateway::datasync::task_report::{read_part, ReportPart};
+use datasync_gateway::model::ReportKind;
 use datasync_gateway::simulator::fleet::seeded;
 use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 
@@ -154,9 +156,23 @@ async fn task_reports_are_listed_page_by_page_and_read_with_the_real_s3_sdk() {
         let body = object.body.collect().await.unwrap().into_bytes();
         let report: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(report["TaskExecutionId"], failed);
+        // The gateway's own reader of report parts takes what the simulator writes.
+        let part = ReportPart::parse(key).unwrap_or_else(|| panic!("a report part: {key}"));
+        let (mut read, mut errors) = (0, 0);
+        let parsed = read_part(&body[..], part.kind, &mut |record| {
+            read += 1;
+            errors += usize::from(record.is_error());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(parsed.execution_id.as_deref(), Some(failed));
+        assert_eq!(parsed.records, read as u64);
         if key.contains(".files-transferred-v1-") {
             let records = report["Transferred"].as_array().unwrap();
             assert!(!records.is_empty() && records.len() <= 1_000, "{key}: {}", records.len());
+            assert_eq!((part.kind, read), (ReportKind::Transferred, records.len()));
+            let failures = records.iter().filter(|record| record["TransferStatus"] == "FAILED").count();
+            assert_eq!(errors, failures, "{key}");
             transferred += records.len();
             for record in records.iter().filter(|record| record["TransferStatus"] == "FAILED") {
                 assert!(record["FailureReason"].is_string() && record["FailureCode"].is_u64(), "{record}");
@@ -166,6 +182,7 @@ async fn task_reports_are_listed_page_by_page_and_read_with_the_real_s3_sdk() {
             assert!(key.contains(".files-verified-v1-"), "{key}");
             let records = report["Verified"].as_array().unwrap();
             assert!(records.iter().all(|record| record["VerifyStatus"] == "FAILED"));
+            assert_eq!((part.kind, read, errors), (ReportKind::Verified, records.len(), records.len()));
             mismatched += records.len();
         }
     }
