@@ -39,7 +39,10 @@ async fn syncing_gateway(simulator: &Simulator) -> (std::net::SocketAddr, String
 
 #[tokio::test]
 async fn an_execution_nobody_asked_about_is_indexed_followed_recorded_and_announced() {
-    let simulator = simulator(Duration::from_millis(200)).await;
+    // Executions of about 12 s: polled every 100 ms, it is polled five times over even when a
+    // loaded machine keeps the watcher to a fraction of its pace (with 6 s, a full-suite run on
+    // 2 cores once saw 4).
+    let simulator = simulator(Duration::from_millis(400)).await;
     let (address, database_url) = syncing_gateway(&simulator).await;
 
     let mut feed = connect(address, TRANSPORT_WS).await;
