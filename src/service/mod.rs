@@ -6,6 +6,7 @@
 //! - [`index`]: the index of every execution: pages, counts and statistics.
 //! - [`tasks`]: tasks and locations, listed, filtered and paged.
 //! - [`control`]: starting and cancelling executions (idempotency, audit).
+//! - [`reports`]: stored task report records; [`report_ingestion`] stores them.
 //!
 //! May import: `cache`, `store`, `datasync`, `live` (control follows what it starts),
 //! `request`, `model`, `config`, `error`, `metrics`. Never `graphql` or `http`.
@@ -16,6 +17,8 @@ pub mod discovery;
 pub mod executions;
 pub mod index;
 pub mod live;
+pub mod report_ingestion;
+pub mod reports;
 pub mod tasks;
 
 /// What the services' unit tests stand on: the real SDK client over HTTP to a simulator of

@@ -5,6 +5,7 @@
 //! - [`coordination`]: what replicas share: poll and job leases, heartbeats, `NOTIFY`.
 //! - [`control`]: idempotent starts and the audit log.
 //! - [`keys`]: API keys.
+//! - [`reports`]: task reports' records, and the queue of reports to store.
 //!
 //! May import: `model`, `request` (roles), `error`. A failure is a [`StoreError`], whose text
 //! is for the log only; it becomes a [`GatewayError`] in one place (`From`).
@@ -13,6 +14,7 @@ pub mod control;
 pub mod coordination;
 pub mod index;
 pub mod keys;
+pub mod reports;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -110,6 +112,10 @@ impl Database {
 
     pub fn control(&self) -> control::ControlStore {
         control::ControlStore { pool: self.pool.clone() }
+    }
+
+    pub fn reports(&self) -> reports::ReportStore {
+        reports::ReportStore { pool: self.pool.clone() }
     }
 
     pub fn keys(&self) -> keys::KeyTable {
