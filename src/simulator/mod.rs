@@ -115,6 +115,12 @@ impl Simulator {
             described: Mutex::new(BTreeMap::new()),
             denied_buckets: Mutex::new(Default::default()),
             corrupt_objects: Mutex::new(Default::default()),
+            objects: moka::sync::Cache::builder()
+                .max_capacity(OBJECT_CACHE_BYTES)
+                .weigher(|key: &String, body: &Arc<Vec<u8>>| {
+                    u32::try_from(key.len() + body.len()).unwrap_or(u32::MAX)
+                })
+                .build(),
         });
         let accept_loop = tokio::spawn(accept(listener, state.clone()));
         tracing::info!(%address, "DataSync simulator listening; seeded ARNs:");
@@ -193,7 +199,13 @@ struct State {
     denied_buckets: Mutex<std::collections::BTreeSet<String>>,
     /// S3 keys whose body is cut in half (`PUT /_simulator/objects`).
     corrupt_objects: Mutex<std::collections::BTreeSet<String>>,
+    /// Report objects' bodies by key, as generated (`s3.rs`), up to [`OBJECT_CACHE_BYTES`].
+    objects: moka::sync::Cache<String, Arc<Vec<u8>>>,
 }
+
+/// What the generated report objects kept for the next request may weigh: a million-record
+/// report (the reports benchmark's) is about 330 MB.
+const OBJECT_CACHE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// A poisoned lock only means another request panicked; the data is still usable.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

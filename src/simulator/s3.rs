@@ -82,15 +82,18 @@ pub(super) fn handle(
             .collect()
     };
     match operation {
-        "ListObjectsV2" => list_objects(&bucket, &written, &query_map(query.unwrap_or_default()), &resource),
+        "ListObjectsV2" => {
+            list_objects(state, &bucket, &written, &query_map(query.unwrap_or_default()), &resource)
+        }
         _ => {
             let corrupt = lock(&state.corrupt_objects).contains(&key);
-            get_object(&key, &written, corrupt, &resource)
+            get_object(state, &key, &written, corrupt, &resource)
         }
     }
 }
 
 fn list_objects(
+    state: &State,
     bucket: &str,
     written: &[Report],
     query: &BTreeMap<String, String>,
@@ -140,7 +143,7 @@ fn list_objects(
         matching.len()
     ));
     for (report, object) in &matching {
-        let body = report.body(object);
+        let body = body(state, report, object);
         xml.push_str(&format!(
             "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>{}</ETag><Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents>",
             escape(&object.key),
@@ -163,7 +166,7 @@ fn list_objects(
 }
 
 /// The object's body, or (`corrupt`) its first half.
-fn get_object(key: &str, written: &[Report], corrupt: bool, resource: &str) -> HttpResponse {
+fn get_object(state: &State, key: &str, written: &[Report], corrupt: bool, resource: &str) -> HttpResponse {
     let exec_id = reports::parse_key(key).map(|parsed| parsed.exec_id);
     let found = (written.iter())
         .filter(|report| Some(report.exec_id()) == exec_id)
@@ -171,7 +174,7 @@ fn get_object(key: &str, written: &[Report], corrupt: bool, resource: &str) -> H
     let Some((report, object)) = found else {
         return error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.", resource);
     };
-    let mut body = report.body(&object);
+    let mut body = body(state, report, &object).to_vec();
     if corrupt {
         body.truncate(body.len() / 2);
     }
@@ -182,6 +185,15 @@ fn get_object(key: &str, written: &[Report], corrupt: bool, resource: &str) -> H
     headers.insert("last-modified", modified.parse().expect("valid header"));
     *response.body_mut() = Full::new(Bytes::from(body));
     response
+}
+
+/// An object's body, generated once (a listing needs every listed object's size and ETag, and a
+/// report of a million records is hundreds of megabytes of JSON to generate) and kept while
+/// the simulator's object cache has room.
+fn body(state: &State, report: &Report, object: &Object) -> std::sync::Arc<Vec<u8>> {
+    // By bucket too: each account's copy of the fleet has the same keys, with other records.
+    let key = format!("{}/{}", report.bucket(), object.key);
+    state.objects.get_with(key, || std::sync::Arc::new(report.body(object)))
 }
 
 /// A quoted hex digest of the body, as long as S3's MD5 ETags.
