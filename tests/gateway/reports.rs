@@ -453,6 +453,25 @@ async fn failing_paths_over_five_failed_executions_are_the_ones_their_reports_li
         .map(|path| (path["relativePath"].as_str().unwrap().to_owned(), long(&path["executions"])))
         .collect();
     assert_eq!(answered, expected.iter().take(100).cloned().collect::<Vec<_>>());
+    // The same records across executions: under one prefix, each failed execution's own.
+    let prefix = "dir-1/";
+    let mut expected_files = 0;
+    for arn in &failed {
+        let parts = parts_of(&simulator.endpoint_url(), arn).await;
+        expected_files += parts.values().flatten().filter(|r| r.failed && r.path.starts_with(prefix)).count();
+    }
+    let across = graphql(
+        &url,
+        "query($task: ID!, $prefix: String) { reportFiles(filter: {
+            executions: { taskArns: [$task] }, files: { failed: true, pathPrefix: $prefix } }, first: 1000) {
+            pageInfo { hasNextPage } edges { node { taskExecutionArn relativePath } } } }",
+        json!({ "task": task, "prefix": prefix }),
+    )
+    .await;
+    let edges = across["data"]["reportFiles"]["edges"].as_array().unwrap_or_else(|| panic!("{across}"));
+    assert!(expected_files > 0);
+    assert_eq!(edges.len(), expected_files, "{across}");
+    assert!(edges.iter().all(|edge| failed.iter().any(|arn| edge["node"]["taskExecutionArn"] == arn.as_str())));
     // The latest failure of a path that failed every time is the newest failed execution (i = 9).
     assert_eq!(answer[0]["lastTaskExecutionArn"], failed[0].as_str());
     assert!(answer[0]["lastErrorCode"].is_string(), "{}", answer[0]);
@@ -547,4 +566,42 @@ async fn a_report_is_read_from_moto_s_s3_as_from_the_simulator_s() {
     assert_eq!(long(&report["ingestion"]["recordsKept"]), total as i64);
     assert_eq!(report["ingestion"]["parts"], parts.len() as i64);
     assert_eq!(simulator.calls("GetObject"), before, "the gateway read moto's S3, not the simulator's");
+}
+
+#[tokio::test]
+async fn a_capped_report_says_it_was_cut_and_keeps_exactly_the_cap() {
+    let simulator = simulator().await;
+    let parts = parts_of(&simulator.endpoint_url(), seeded::FAILED).await;
+    let total: usize = parts.values().map(Vec::len).sum();
+    let mut config = reports_config(&simulator, RecordsKept::All).await;
+    config.reports.report_max_records = 2_500;
+    assert!(total > 2_500);
+    let (address, _) = spawn_gateway(config).await;
+    let report = report_when(&format!("http://{address}/graphql"), seeded::FAILED, ended).await;
+    let ingestion = &report["ingestion"];
+    assert_eq!(ingestion["state"], "COMPLETE", "{report}");
+    assert_eq!(ingestion["truncated"], true, "{report}");
+    assert_eq!(long(&ingestion["recordsKept"]), 2_500);
+    // Parts of 1,000: the third is where the cap fell; no part after it was read.
+    assert_eq!(ingestion["parts"], 3, "{report}");
+}
+
+#[tokio::test]
+async fn a_member_account_s_report_is_read_with_the_role_assumed_there() {
+    use datasync_gateway::simulator::accounts::account_id;
+    let config = SimulatorConfig { accounts: 2, ..SimulatorConfig::with_tick(TEST_TICK) };
+    let simulator = Simulator::start("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
+    let member = account_id(1);
+    let arn = seeded::FAILED.replacen(":111122223333:", &format!(":{member}:"), 1);
+    let mut config = reports_config(&simulator, RecordsKept::Errors).await;
+    config.accounts.organization_role_name = Some("Reader".into());
+    config.accounts.sts_endpoint = Some(simulator.endpoint_url());
+    config.accounts.organizations_endpoint = Some(simulator.endpoint_url());
+    let (address, _) = spawn_gateway(config).await;
+    // The member's bucket answers only the member's credentials (the simulator checks the
+    // signing key's account): stored at all means read with the role assumed there.
+    let report = report_when(&format!("http://{address}/graphql"), &arn, ended).await;
+    assert_eq!(report["ingestion"]["state"], "COMPLETE", "{report}");
+    assert!(long(&report["ingestion"]["recordsKept"]) > 0, "{report}");
+    assert!(simulator.assumed(&member) >= 1);
 }
