@@ -14,7 +14,7 @@ use crate::cache::TaskCaches;
 use crate::config::{AccountsConfig, Config, DataSyncConfig, HistoryConfig};
 use crate::datasync::DataSyncClient;
 use crate::graphql::response_cache::ResponseCache;
-use crate::graphql::{build_schema, Gate, Streaming};
+use crate::graphql::{build_schema, Gate, Streaming, TrustPolicy};
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppState, SharedState};
 use crate::metrics::Metrics;
@@ -22,6 +22,7 @@ use crate::model::Region;
 use crate::service::accounts::AccountService;
 use crate::service::control::ControlService;
 use crate::service::discovery::{Discovery, SyncParts};
+use crate::service::documents::{Sources, TrustedDocuments};
 use crate::service::executions::ExecutionService;
 use crate::service::index::IndexService;
 use crate::service::live::{Live, LiveSettings, LiveStore};
@@ -145,7 +146,15 @@ impl Application {
             accounts.clone(),
             &config.limits,
         );
-        let gate = Gate::new(&config.limits);
+        let sources = Sources {
+            path: config.documents.path.clone(),
+            table: database.as_ref().map(|database| (database.documents(), timeouts.query)),
+        };
+        let (documents, reloading) = TrustedDocuments::start(sources, config.documents.reload_interval)
+            .await
+            .context("reading --trusted-documents")?;
+        background.0.extend(reloading);
+        let gate = Gate::new(&config.limits, TrustPolicy::new(documents, &config.documents, metrics.clone()));
         let streaming = Streaming {
             schema: schema.clone(),
             gate: gate.clone(),

@@ -21,6 +21,7 @@ pub mod response_cache;
 mod streaming;
 mod subscription;
 mod task;
+mod trusted;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, OperationType};
 use async_graphql::{Positioned, Request, Response, Schema, SchemaBuilder, ServerError};
@@ -33,12 +34,14 @@ pub use fanout::Fanout;
 pub use query::Query;
 pub use streaming::{Streaming, StreamingExecutor};
 pub use subscription::Subscription;
+pub use trusted::{DocumentId, TrustPolicy};
 
 use crate::config::LimitsConfig;
 use crate::error::ErrorCode;
 use crate::metrics::Metrics;
 use crate::request::Caller;
 use crate::request::Role;
+use crate::service;
 use crate::service::accounts::AccountService;
 use crate::service::control::ControlService;
 use crate::service::executions::ExecutionService;
@@ -77,26 +80,74 @@ pub fn build_schema(
     schema.finish()
 }
 
-/// What every transport does with a request before executing it: fill in a persisted query,
-/// then check the limits on the parsed document (which is kept for execution).
+/// What every transport does with a request before executing it: turn it into its document
+/// (named by `documentId`, by a persisted query's hash, or sent), decide whether that document
+/// may run ([`TrustPolicy`]), then check the limits on the parsed document (which is kept for
+/// execution).
 #[derive(Clone)]
 pub struct Gate {
     persisted: persisted::PersistedQueries,
+    trusted: TrustPolicy,
     limits: limits::QueryLimits,
 }
 
+/// The document a request turned out to hold.
+struct Found {
+    /// The trusted document it named, if it named one.
+    trusted: Option<std::sync::Arc<service::documents::Document>>,
+    /// The text's SHA-256 when the request carried it (a persisted query's hash).
+    sha256: Option<String>,
+    /// A persisted query sent with its hash: kept under it once admitted.
+    remember: bool,
+}
+
 impl Gate {
-    pub fn new(limits: &LimitsConfig) -> Self {
-        Gate { persisted: Default::default(), limits: limits::QueryLimits::new(limits) }
+    pub fn new(limits: &LimitsConfig, trusted: TrustPolicy) -> Self {
+        Gate { persisted: Default::default(), trusted, limits: limits::QueryLimits::new(limits) }
     }
 
     /// Every refusal carries a code (a document that does not parse gets its validation code).
-    pub fn admit(&self, request: &mut Request) -> Result<(), ServerError> {
-        self.persisted.resolve(request)?;
+    pub fn admit(&self, request: &mut Request, caller: &Caller) -> Result<(), ServerError> {
+        let found = self.document(request)?;
+        self.trusted.admit(found.trusted.as_deref(), &request.query, found.sha256.as_deref(), caller)?;
+        if let (Some(hash), true) = (found.sha256, found.remember) {
+            self.persisted.remember(hash, &request.query);
+        }
         self.limits.check_request(request).map_err(|mut refusal| {
             ensure_code(&mut refusal);
             refusal
         })
+    }
+
+    /// The one place a request becomes its document: `request.query` holds its text after.
+    fn document(&self, request: &mut Request) -> Result<Found, ServerError> {
+        let named = request
+            .data
+            .get(&std::any::TypeId::of::<DocumentId>())
+            .and_then(|id| id.downcast_ref::<DocumentId>())
+            .map(|DocumentId(id)| id.clone());
+        if let Some(id) = named {
+            let document = self.trusted.get(&id).ok_or_else(|| {
+                ErrorCode::PersistedQueryNotFound.error(&format!("no trusted document has the id {id}"))
+            })?;
+            return Ok(filled(request, document));
+        }
+        let Some(requested) = persisted::requested(request)? else {
+            return Ok(Found { trusted: None, sha256: None, remember: false });
+        };
+        if !requested.with_query {
+            if let Some(document) = self.trusted.get(&requested.hash) {
+                return Ok(filled(request, document));
+            }
+            request.query = self.persisted.get(&requested.hash)?.to_string();
+        }
+        Ok(Found { trusted: None, sha256: Some(requested.hash), remember: requested.with_query })
+    }
+
+    /// What `caller` may run, as far as a stored response's replay is concerned
+    /// ([`TrustPolicy::replay_scope`]).
+    pub fn replay_scope(&self, caller: &Caller) -> u64 {
+        self.trusted.replay_scope(caller)
     }
 
     /// Persisted documents kept, and what they weigh in bytes.
@@ -110,6 +161,12 @@ impl Gate {
         completion::complete_field_errors(response, request);
         self.limits.explain_complexity(response, request);
     }
+}
+
+/// `request` holding the text of the trusted `document` it named.
+fn filled(request: &mut Request, document: std::sync::Arc<service::documents::Document>) -> Found {
+    request.query = document.text.to_string();
+    Found { trusted: Some(document), sha256: None, remember: false }
 }
 
 /// The schema in SDL, as committed in `schema.graphql`. It does not depend on configuration.

@@ -6,6 +6,7 @@
 //! - [`index`]: the index of every execution: pages, counts and statistics.
 //! - [`tasks`]: tasks and locations, listed, filtered and paged.
 //! - [`control`]: starting and cancelling executions (idempotency, audit).
+//! - [`documents`]: trusted documents, from manifests and the database, kept current.
 //!
 //! May import: `cache`, `store`, `datasync`, `live` (control follows what it starts),
 //! `request`, `model`, `config`, `error`, `metrics`. Never `graphql` or `http`.
@@ -13,6 +14,7 @@
 pub mod accounts;
 pub mod control;
 pub mod discovery;
+pub mod documents;
 pub mod executions;
 pub mod index;
 pub mod live;

@@ -5,12 +5,14 @@
 //! - [`coordination`]: what replicas share: poll and job leases, heartbeats, `NOTIFY`.
 //! - [`control`]: idempotent starts and the audit log.
 //! - [`keys`]: API keys.
+//! - [`documents`]: trusted documents pushed by frontends' CI.
 //!
 //! May import: `model`, `request` (roles), `error`. A failure is a [`StoreError`], whose text
 //! is for the log only; it becomes a [`GatewayError`] in one place (`From`).
 
 pub mod control;
 pub mod coordination;
+pub mod documents;
 pub mod index;
 pub mod keys;
 
@@ -114,5 +116,9 @@ impl Database {
 
     pub fn keys(&self) -> keys::KeyTable {
         keys::KeyTable { pool: self.pool.clone() }
+    }
+
+    pub fn documents(&self) -> documents::DocumentTable {
+        documents::DocumentTable { pool: self.pool.clone() }
     }
 }
