@@ -53,7 +53,7 @@ pub struct TrustedDocumentsConfig {
     /// Generator's `persisted-documents.json`, Apollo's persisted-query manifest or Relay's
     /// `persisted_queries.json`. Read again when it changes and on SIGHUP. Documents pushed
     /// with `datasync-gateway documents push` are served too, from the database.
-    #[arg(long = "trusted-documents", env = "TRUSTED_DOCUMENTS")]
+    #[arg(id = "trusted_documents", long = "trusted-documents", env = "TRUSTED_DOCUMENTS")]
     pub path: Option<std::path::PathBuf>,
 
     /// `off`: any operation runs (trusted ones may be sent by id); `audit`: any operation runs,
@@ -61,6 +61,7 @@ pub struct TrustedDocumentsConfig {
     /// trusted are refused with PERSISTED_QUERY_REQUIRED, except from operators and the keys of
     /// --trusted-documents-bypass-keys.
     #[arg(
+        id = "trusted_documents_mode",
         long = "trusted-documents-mode",
         env = "TRUSTED_DOCUMENTS_MODE",
         value_enum,

@@ -176,7 +176,8 @@ impl Default for Metrics {
         );
         registry.register(
             "trusted_documents_requested",
-            "Operations admitted as a trusted document, by its id and operation name",
+            "Operations admitted as a trusted document, by its id and operation name (an answer \
+             replayed from the response cache is not admitted again, and not counted)",
             trusted_documents.clone(),
         );
         registry.register(

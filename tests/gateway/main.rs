@@ -35,4 +35,5 @@ mod spec;
 mod streams;
 mod tasks;
 mod traces;
+mod trusted_documents;
 mod ws_client;

@@ -292,6 +292,28 @@ mod tests {
         assert!(documents.get("unknown").is_none());
     }
 
+    #[tokio::test]
+    async fn a_manifest_broken_on_reload_keeps_the_documents_served_until_a_good_one_replaces_them() {
+        let path = std::env::temp_dir().join(format!("trusted-reload-{}.json", std::process::id()));
+        std::fs::write(&path, r#"{"a": "{ a }"}"#).unwrap();
+        let documents = TrustedDocuments::default();
+        let sources = Sources { path: Some(path.clone()), table: None };
+        let mut loader = Loader { sources, documents: documents.clone(), ..Loader::default() };
+        loader.reload(false).await.unwrap();
+        assert!(documents.get("a").is_some());
+
+        std::fs::write(&path, "not a manifest at all").unwrap();
+        assert!(matches!(loader.reload(false).await, Err(LoadError::Manifest(_))));
+        assert!(documents.get("a").is_some(), "the previous documents are kept");
+        assert!(loader.reload(false).await.is_ok(), "an unchanged bad file is reported once");
+        assert!(documents.get("a").is_some());
+
+        std::fs::write(&path, r#"{"bee": "{ b }"}"#).unwrap();
+        loader.reload(false).await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(documents.get("a").is_none() && documents.get("bee").is_some());
+    }
+
     #[test]
     fn one_id_with_two_texts_is_refused_and_the_same_document_twice_is_one() {
         let twice = [listed("a", "{ a }"), listed("a", "{ a }")];
