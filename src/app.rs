@@ -11,7 +11,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::cache::TaskCaches;
-use crate::config::{AccountsConfig, Config, DataSyncConfig, HistoryConfig};
+use crate::config::{AccountsConfig, Config, DataSyncConfig, HistoryConfig, TrustedDocumentsMode};
 use crate::datasync::DataSyncClient;
 use crate::graphql::response_cache::ResponseCache;
 use crate::graphql::{build_schema, Gate, Streaming, TrustPolicy};
@@ -154,6 +154,12 @@ impl Application {
             .await
             .context("reading --trusted-documents")?;
         background.0.extend(reloading);
+        if config.documents.mode == TrustedDocumentsMode::Enforce && documents.is_empty() {
+            tracing::warn!(
+                "--trusted-documents-mode enforce without trusted documents (yet): every operation \
+                 is refused except from operators and bypass keys"
+            );
+        }
         let gate = Gate::new(&config.limits, TrustPolicy::new(documents, &config.documents, metrics.clone()));
         let streaming = Streaming {
             schema: schema.clone(),

@@ -11,7 +11,9 @@ use datasync_gateway::simulator::fleet::seeded;
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use crate::common::{error_codes, node, node_clients, test_config, test_database, TestGateway};
+use crate::common::{
+    error_codes, node, node_clients, start_simulator, test_config, test_database, GatewayProcess, TestGateway,
+};
 use crate::metrics::{scrape, value};
 
 const STATUS: &str = "query Status($arn: ID!) { taskExecution(arn: $arn) { status } }";
@@ -286,4 +288,35 @@ async fn a_document_removed_from_its_manifest_stops_running_once_the_gateway_rel
     let task = post_as(&gateway, None, json!({ "documentId": "task-v1", "variables": arn })).await;
     assert!(task["data"]["taskExecution"]["taskArn"].is_string(), "the other document still runs: {task}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn sighup_makes_the_real_binary_read_its_manifests_again_at_once() {
+    let manifest = temp_path("sighup.json");
+    replace_file(&manifest, &json!({ "status-v1": STATUS }).to_string());
+    let simulator = start_simulator().await;
+    let database = test_database().await;
+    // An hour between checks: only the signal can make this reload happen within the test.
+    let args = [
+        "--trusted-documents",
+        manifest.to_str().unwrap(),
+        "--trusted-documents-mode",
+        "enforce",
+        "--trusted-documents-reload-interval",
+        "1h",
+    ];
+    let gateway = GatewayProcess::start("trusted-sighup", &simulator, &database, &args, &[]).await;
+    let url = format!("http://{}/graphql", gateway.address);
+    let status = json!({ "documentId": "status-v1", "variables": { "arn": seeded::FAILED } });
+    let run = async || -> Value {
+        reqwest::Client::new().post(&url).json(&status).send().await.unwrap().json().await.unwrap()
+    };
+    let ran = run().await;
+    assert_eq!(ran["data"]["taskExecution"]["status"], "ERROR", "{ran}");
+
+    replace_file(&manifest, &json!({ "task-v1": TASK }).to_string());
+    gateway.signal("HUP");
+    eventually("status-v1 after SIGHUP", run, |answer| error_codes(answer) == ["PERSISTED_QUERY_NOT_FOUND"])
+        .await;
+    let _ = std::fs::remove_file(manifest);
 }
