@@ -15,6 +15,7 @@ mod index;
 pub mod limits;
 mod mutation;
 mod node;
+mod parsed;
 mod persisted;
 mod query;
 pub mod response_cache;
@@ -44,6 +45,7 @@ use crate::request::Role;
 use crate::service;
 use crate::service::accounts::AccountService;
 use crate::service::control::ControlService;
+use crate::service::documents::manifest::sha256_hex;
 use crate::service::executions::ExecutionService;
 use crate::service::live::Live;
 use crate::service::tasks::TaskService;
@@ -82,12 +84,13 @@ pub fn build_schema(
 
 /// What every transport does with a request before executing it: turn it into its document
 /// (named by `documentId`, by a persisted query's hash, or sent), decide whether that document
-/// may run ([`TrustPolicy`]), then check the limits on the parsed document (which is kept for
-/// execution).
+/// may run ([`TrustPolicy`]), then check the limits on the parsed document (kept by its hash
+/// for the next request that sends it, and given to the request for execution).
 #[derive(Clone)]
 pub struct Gate {
     persisted: persisted::PersistedQueries,
     trusted: TrustPolicy,
+    parsed: parsed::ParsedDocuments,
     limits: limits::QueryLimits,
 }
 
@@ -95,7 +98,7 @@ pub struct Gate {
 struct Found {
     /// The trusted document it named, if it named one.
     trusted: Option<std::sync::Arc<service::documents::Document>>,
-    /// The text's SHA-256 when the request carried it (a persisted query's hash).
+    /// The text's SHA-256 when it is known already (a trusted document's, a persisted query's).
     sha256: Option<String>,
     /// A persisted query sent with its hash: kept under it once admitted.
     remember: bool,
@@ -103,20 +106,27 @@ struct Found {
 
 impl Gate {
     pub fn new(limits: &LimitsConfig, trusted: TrustPolicy) -> Self {
-        Gate { persisted: Default::default(), trusted, limits: limits::QueryLimits::new(limits) }
+        let limits = limits::QueryLimits::new(limits);
+        Gate { persisted: Default::default(), trusted, parsed: Default::default(), limits }
     }
 
     /// Every refusal carries a code (a document that does not parse gets its validation code).
     pub fn admit(&self, request: &mut Request, caller: &Caller) -> Result<(), ServerError> {
         let found = self.document(request)?;
-        self.trusted.admit(found.trusted.as_deref(), &request.query, found.sha256.as_deref(), caller)?;
-        if let (Some(hash), true) = (found.sha256, found.remember) {
-            self.persisted.remember(hash, &request.query);
+        // Hashed once: the trust rule, the persisted queries and the parsed documents share it.
+        let sha256 = found.sha256.unwrap_or_else(|| sha256_hex(&request.query));
+        self.trusted.admit(found.trusted.as_deref(), &request.query, &sha256, caller)?;
+        if found.remember {
+            self.persisted.remember(sha256.clone(), &request.query);
         }
-        self.limits.check_request(request).map_err(|mut refusal| {
+        let parsed = self.parsed.get(&sha256, &request.query).map_err(|mut refusal| {
+            tracing::info!(reason = %refusal.message, "query refused before validation");
             ensure_code(&mut refusal);
             refusal
-        })
+        })?;
+        self.limits.judge(&parsed.measure, &parsed.document, &request.variables)?;
+        request.set_parsed_query(parsed.document.clone());
+        Ok(())
     }
 
     /// The one place a request becomes its document: `request.query` holds its text after.
@@ -155,6 +165,11 @@ impl Gate {
         self.persisted.size()
     }
 
+    /// Parsed documents kept, and what they weigh in bytes.
+    pub fn parsed_size(&self) -> (u64, u64) {
+        self.parsed.size()
+    }
+
     /// What every transport does to a response after executing `request`: field errors
     /// completed by the spec, and a complexity refusal explained (value, limit, what to change).
     pub fn mend(&self, response: &mut Response, request: &RequestText) {
@@ -166,7 +181,7 @@ impl Gate {
 /// `request` holding the text of the trusted `document` it named.
 fn filled(request: &mut Request, document: std::sync::Arc<service::documents::Document>) -> Found {
     request.query = document.text.to_string();
-    Found { trusted: Some(document), sha256: None, remember: false }
+    Found { sha256: Some(document.sha256.clone()), trusted: Some(document), remember: false }
 }
 
 /// The schema in SDL, as committed in `schema.graphql`. It does not depend on configuration.

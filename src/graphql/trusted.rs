@@ -19,7 +19,6 @@ use crate::config::{TrustedDocumentsConfig, TrustedDocumentsMode};
 use crate::error::ErrorCode;
 use crate::metrics::Metrics;
 use crate::request::{Caller, Role};
-use crate::service::documents::manifest::sha256_hex;
 use crate::service::documents::{Document, TrustedDocuments};
 
 /// An unknown operation's hash is logged at most once in this time: an audit of a busy
@@ -60,13 +59,13 @@ impl TrustPolicy {
         self.documents.get(id)
     }
 
-    /// Decides whether the operation `text` runs for `caller`: `known` is the trusted document
-    /// the request named, if it named one; `sha256` the text's hash when the request carried it.
+    /// Decides whether the operation `text` (whose SHA-256, in hex, is `sha256`) runs for
+    /// `caller`: `known` is the trusted document the request named, if it named one.
     pub fn admit(
         &self,
         known: Option<&Document>,
         text: &str,
-        sha256: Option<&str>,
+        sha256: &str,
         caller: &Caller,
     ) -> Result<(), ServerError> {
         if let Some(document) = known {
@@ -76,8 +75,7 @@ impl TrustPolicy {
         if self.mode == TrustedDocumentsMode::Off {
             return Ok(());
         }
-        let hash = sha256.map_or_else(|| sha256_hex(text), str::to_owned);
-        if let Some(document) = self.documents.with_text(&hash, text) {
+        if let Some(document) = self.documents.with_text(sha256, text) {
             self.metrics.trusted_document(&document.id, document.name.as_deref());
             return Ok(());
         }
@@ -87,10 +85,10 @@ impl TrustPolicy {
             _ => "audited",
         };
         self.metrics.untrusted_operation(outcome);
-        if !self.reported.contains_key(&hash) {
-            self.reported.insert(hash.clone(), ());
+        if !self.reported.contains_key(sha256) {
+            self.reported.insert(sha256.to_owned(), ());
             tracing::warn!(
-                sha256 = %hash,
+                sha256,
                 caller = %caller.key(),
                 outcome,
                 "an operation that is not a trusted document (reported once a minute per hash)"
@@ -101,7 +99,7 @@ impl TrustPolicy {
         }
         let message = format!(
             "only trusted documents run here: send a registered operation by its id (documentId, or \
-             extensions.persistedQuery.sha256Hash) or its exact text; this operation's SHA-256 is {hash}"
+             extensions.persistedQuery.sha256Hash) or its exact text; this operation's SHA-256 is {sha256}"
         );
         Err(ErrorCode::PersistedQueryRequired.error(&message))
     }

@@ -26,6 +26,8 @@ pub struct Document {
     pub id: String,
     pub name: Option<String>,
     pub text: Arc<str>,
+    /// The SHA-256 of its text, in hex.
+    pub sha256: String,
 }
 
 /// Where trusted documents come from.
@@ -223,8 +225,9 @@ fn build_set<'d>(documents: impl Iterator<Item = &'d ManifestDocument>) -> Resul
             id: listed.id.clone(),
             name: listed.name.clone(),
             text: listed.text.as_str().into(),
+            sha256: sha256_hex(&listed.text),
         });
-        set.by_sha256.insert(sha256_hex(&listed.text), document.clone());
+        set.by_sha256.insert(document.sha256.clone(), document.clone());
         set.by_id.insert(listed.id.clone(), document);
     }
     Ok(set)
