@@ -320,3 +320,32 @@ async fn sighup_makes_the_real_binary_read_its_manifests_again_at_once() {
         .await;
     let _ = std::fs::remove_file(manifest);
 }
+
+#[tokio::test]
+async fn an_operators_ad_hoc_answer_is_never_replayed_to_a_caller_that_may_not_run_it() {
+    let manifest = temp_path("replay.json");
+    replace_file(&manifest, &json!({ "status-v1": STATUS }).to_string());
+    let keys = temp_path("replay-keys.json");
+    let (reader, _) = create_key(&keys, "reader", "frontend");
+    let (operator, _) = create_key(&keys, "operator", "oncall");
+    let mut config = test_config();
+    config.auth.mode = Some(AuthMode::Required);
+    config.auth.api_keys_file = Some(keys);
+    config.documents.path = Some(manifest.clone());
+    config.documents.mode = TrustedDocumentsMode::Enforce;
+    let gateway = TestGateway::start_with(config).await;
+
+    // The operator's answer is stored once read from the cache, then replayed to the operator.
+    let ad_hoc = json!({ "query": AD_HOC, "variables": { "arn": seeded::FAILED } });
+    for _ in 0..3 {
+        let ran = post_as(&gateway, Some(&operator), ad_hoc.clone()).await;
+        assert_eq!(ran["data"]["taskExecution"]["status"], "ERROR", "{ran}");
+    }
+    let replays = [("cache", "responses"), ("result", "hit")];
+    assert!(value(&scrape(&gateway).await, "datasync_gateway_cache_lookups_total", &replays) >= 1.0);
+
+    // The same bytes from a caller that may not run them: refused, not replayed.
+    let refused = post_as(&gateway, Some(&reader), ad_hoc).await;
+    assert_eq!(error_codes(&refused), ["PERSISTED_QUERY_REQUIRED"], "{refused}");
+    let _ = std::fs::remove_file(manifest);
+}
