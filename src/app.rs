@@ -11,8 +11,10 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::cache::TaskCaches;
-use crate::config::{AccountsConfig, Config, DataSyncConfig, HistoryConfig, TrustedDocumentsMode};
-use crate::datasync::DataSyncClient;
+use crate::config::{
+    AccountsConfig, Config, DataSyncConfig, HistoryConfig, ReportsConfig, TrustedDocumentsMode,
+};
+use crate::datasync::{DataSyncClient, ReportBuckets};
 use crate::graphql::response_cache::ResponseCache;
 use crate::graphql::{build_schema, Gate, Streaming, TrustPolicy};
 use crate::http::server::{self, ConnectionLimits};
@@ -26,11 +28,12 @@ use crate::service::documents::{Sources, TrustedDocuments};
 use crate::service::executions::ExecutionService;
 use crate::service::index::IndexService;
 use crate::service::live::{Live, LiveSettings, LiveStore};
+use crate::service::report_ingestion::{Ingester, IngestionSettings};
+use crate::service::reports::ReportService;
 use crate::service::tasks::TaskService;
 use crate::simulator::{fleet, Simulator, SimulatorConfig};
 use crate::store::index::spool;
 use crate::store::index::writer::IndexWriter;
-use crate::store::index::IndexStore;
 use crate::store::Database;
 
 /// Connections the admin address (probes) serves at once.
@@ -46,6 +49,7 @@ pub struct Application {
     spool_dir: PathBuf,
     flush_timeout: Duration,
     live: Live,
+    ingester: Option<Ingester>,
     metrics: Metrics,
     background: Background,
     /// Tells long-lived connections and the admin server that the gateway is stopping.
@@ -63,10 +67,10 @@ impl Application {
         let simulator = if config.datasync.simulator {
             let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
             let simulator_config = SimulatorConfig {
-                tick: config.datasync.simulator_tick,
                 extra_executions: config.datasync.simulator_executions,
                 schedule_ticks: Some(config.datasync.simulator_schedule_ticks).filter(|ticks| *ticks > 0),
                 accounts: config.datasync.simulator_accounts.into(),
+                ..SimulatorConfig::with_tick(config.datasync.simulator_tick)
             };
             Some(Simulator::start(loopback, simulator_config).await.context("starting the simulator")?)
         } else {
@@ -138,12 +142,35 @@ impl Application {
             datasync.clone(),
             database.as_ref().map(|database| (database.coordination(), timeouts.coordination)),
         );
+        let reports =
+            database.as_ref().map(|database| ReportService::new(database.reports(), timeouts.query));
+        let ingester = match &database {
+            Some(database) if config.reports.report_ingestion => {
+                let s3_endpoint = config.reports.s3_endpoint.clone().or(simulator_url.clone());
+                let ingester = ingester(&config.reports, database, &datasync, s3_endpoint, &live, &metrics);
+                background.0.push(ingester.clone().start());
+                if let Some(retention) = config.reports.report_retention {
+                    let store = database.reports();
+                    let prune = move |cutoff| {
+                        let store = store.clone();
+                        async move { store.prune(cutoff).await }
+                    };
+                    let interval = config.history.history_prune_interval;
+                    background.0.push(
+                        tokio::spawn(prune_periodically("report", retention, interval, prune)).abort_handle(),
+                    );
+                }
+                Some(ingester)
+            }
+            _ => None,
+        };
         let schema = build_schema(
             service.clone(),
             tasks.clone(),
             live.clone(),
             control,
             accounts.clone(),
+            reports,
             &config.limits,
         );
         let sources = Sources {
@@ -212,6 +239,7 @@ impl Application {
             spool_dir: config.history.spool_dir.clone(),
             flush_timeout: config.history.history_flush_timeout,
             live,
+            ingester,
             metrics,
             background,
             stop,
@@ -248,6 +276,7 @@ impl Application {
             spool_dir,
             flush_timeout,
             live,
+            ingester,
             metrics,
             background,
             stop,
@@ -274,6 +303,9 @@ impl Application {
             let _ = admin.await;
         }
         live.release().await;
+        if let Some(ingester) = ingester {
+            ingester.release().await;
+        }
         if let Some(index) = index {
             spool_unwritten(index.writer(), flush_timeout, &spool_dir).await;
         }
@@ -390,7 +422,13 @@ async fn open_index(
     let (writer, task) = IndexWriter::start(store.clone(), config.history_backlog_capacity, timeouts.write);
     background.0.push(task);
     if let Some(retention) = config.history_retention {
-        let task = tokio::spawn(prune_periodically(store.clone(), retention, config.history_prune_interval));
+        let pruned = store.clone();
+        let prune = move |cutoff| {
+            let store = pruned.clone();
+            async move { store.prune(cutoff).await }
+        };
+        let task =
+            tokio::spawn(prune_periodically("history", retention, config.history_prune_interval, prune));
         background.0.push(task.abort_handle());
     }
     tracing::info!("index ready");
@@ -411,7 +449,12 @@ pub fn retention_cutoff(retention: Duration) -> Option<chrono::DateTime<chrono::
     chrono::Utc::now().checked_sub_signed(chrono::Duration::from_std(retention).ok()?)
 }
 
-async fn prune_periodically(store: IndexStore, retention: Duration, interval: Duration) {
+/// Applies a retention (`what`'s) every `interval`: `prune` deletes what started before a cutoff.
+async fn prune_periodically<F, Fut>(what: &'static str, retention: Duration, interval: Duration, prune: F)
+where
+    F: Fn(chrono::DateTime<chrono::Utc>) -> Fut,
+    Fut: Future<Output = Result<u64, crate::store::StoreError>>,
+{
     let mut ticks = tokio::time::interval(interval);
     loop {
         ticks.tick().await;
@@ -419,16 +462,43 @@ async fn prune_periodically(store: IndexStore, retention: Duration, interval: Du
         // deletes nothing (`chrono`'s subtraction panicked there, ending this task).
         let Some(cutoff) = retention_cutoff(retention) else {
             tracing::warn!(
+                what,
                 ?retention,
-                "--history-retention reaches before the earliest time; nothing is pruned"
+                "the retention reaches before the earliest time; nothing is pruned"
             );
             return;
         };
-        match store.prune(cutoff).await {
-            Ok(deleted) => tracing::info!(deleted, %cutoff, "history retention applied"),
-            Err(error) => tracing::warn!(%error, "history retention failed; will retry"),
+        match prune(cutoff).await {
+            Ok(deleted) => tracing::info!(what, deleted, %cutoff, "retention applied"),
+            Err(error) => tracing::warn!(what, %error, "retention failed; will retry"),
         }
     }
+}
+
+/// The report ingester of this replica: the queue in `database`, S3 reached with the accounts'
+/// credentials (through `s3_endpoint` when set).
+fn ingester(
+    config: &ReportsConfig,
+    database: &Database,
+    datasync: &DataSyncClient,
+    s3_endpoint: Option<String>,
+    live: &Live,
+    metrics: &Metrics,
+) -> Ingester {
+    let buckets = ReportBuckets::new(
+        datasync.accounts().clone(),
+        datasync.sdk_config().clone(),
+        s3_endpoint,
+        config.report_calls_per_second,
+        metrics.clone(),
+    );
+    let settings = IngestionSettings {
+        kept: config.report_records,
+        max_records: config.report_max_records,
+        concurrency: config.report_concurrency as usize,
+        interval: config.report_interval,
+    };
+    Ingester::new(database.reports(), buckets, live.replica().to_owned(), settings, metrics.clone())
 }
 
 #[cfg(test)]

@@ -34,6 +34,9 @@ pub struct Config {
     pub history: HistoryConfig,
 
     #[command(flatten)]
+    pub reports: ReportsConfig,
+
+    #[command(flatten)]
     pub limits: LimitsConfig,
 
     #[command(flatten)]
@@ -435,6 +438,48 @@ pub struct HistoryConfig {
     /// Client-side time limits on database calls (not flags: tests shorten them).
     #[arg(skip)]
     pub timeouts: StoreTimeouts,
+}
+
+/// Task reports: which executions' per-file records are stored, and how they are read from S3.
+#[derive(Args, Clone, Debug)]
+pub struct ReportsConfig {
+    /// Store the per-file records of every STANDARD task report DataSync writes (needs a
+    /// database), so that `report { files }`, `reportFiles` and `failingPaths` can answer.
+    /// `--report-ingestion=off` to disable.
+    #[arg(long, env = "REPORT_INGESTION", default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
+    pub report_ingestion: bool,
+
+    /// Which records are kept: `errors` (failures, mismatches, skips for a reason) or `all`.
+    #[arg(long, env = "REPORT_RECORDS", value_enum, default_value = "errors")]
+    pub report_records: crate::model::RecordsKept,
+
+    /// Most records kept of one execution; the parts after the one that reaches it are not read,
+    /// and the report says it was cut (`ingestion { truncated }`).
+    #[arg(long, env = "REPORT_MAX_RECORDS", default_value_t = 1_000_000, value_parser = clap::value_parser!(i64).range(1..))]
+    pub report_max_records: i64,
+
+    /// Delete stored report records of executions that started longer ago than this (the
+    /// executions stay). Default: as long as the executions themselves (--history-retention).
+    #[arg(long, env = "REPORT_RETENTION", value_parser = humantime::parse_duration)]
+    pub report_retention: Option<Duration>,
+
+    /// Reports one replica reads at once.
+    #[arg(long, env = "REPORT_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub report_concurrency: u32,
+
+    /// S3 calls per second per account and region for reading reports (their own budget, apart
+    /// from DataSync's).
+    #[arg(long, env = "REPORT_CALLS_PER_SECOND", default_value_t = 20.0)]
+    pub report_calls_per_second: f64,
+
+    /// How often a replica looks for reports to read.
+    #[arg(long, env = "REPORT_INTERVAL", default_value = "5s", value_parser = positive_duration)]
+    pub report_interval: Duration,
+
+    /// Send S3 calls (task reports) to this URL instead of AWS's, path-style (moto, a VPC
+    /// endpoint). The standard AWS_ENDPOINT_URL_S3 works too. With --simulator, its own S3.
+    #[arg(long, env = "S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
 }
 
 /// How long each kind of database call may take before its caller gives up on it. A database

@@ -161,7 +161,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Simulate { listen, tick, executions, schedule_ticks, accounts } => {
             let schedule_ticks = Some(schedule_ticks).filter(|ticks| *ticks > 0);
-            let config = SimulatorConfig { tick, extra_executions: executions, schedule_ticks, accounts };
+            let config = SimulatorConfig {
+                extra_executions: executions,
+                schedule_ticks,
+                accounts,
+                ..SimulatorConfig::with_tick(tick)
+            };
             let simulator = Simulator::start(listen, config).await?;
             tokio::select! {
                 () = simulator.wait() => {}

@@ -51,11 +51,6 @@ struct DocumentLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OutcomeLabels {
-    outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     cache: &'static str,
     result: &'static str,
@@ -70,6 +65,11 @@ struct NameLabels {
 struct CallLabels {
     operation: &'static str,
     region: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
     outcome: &'static str,
 }
 
@@ -114,6 +114,9 @@ struct Inner {
     cache_evictions: Family<NameLabels, Counter>,
     datasync_calls: Family<CallLabels, Counter>,
     datasync_seconds: HistogramFamily<RegionLabels>,
+    report_bucket_calls: Family<CallLabels, Counter>,
+    report_ingestions: Family<OutcomeLabels, Counter>,
+    report_records: Counter,
     budget_wait_seconds: HistogramFamily<RegionLabels>,
     levels: Levels,
 }
@@ -155,6 +158,9 @@ impl Default for Metrics {
         let cache_lookups = Family::default();
         let cache_evictions = Family::default();
         let datasync_calls = Family::default();
+        let report_bucket_calls = Family::default();
+        let report_ingestions = Family::default();
+        let report_records = Counter::default();
         let datasync_seconds: HistogramFamily<RegionLabels> = Family::new_with_constructor(latency_buckets);
         let budget_wait_seconds: HistogramFamily<RegionLabels> =
             Family::new_with_constructor(latency_buckets);
@@ -213,6 +219,17 @@ impl Default for Metrics {
             "DataSync call latency (retries included), by region",
             datasync_seconds.clone(),
         );
+        registry.register(
+            "report_bucket_calls",
+            "S3 calls reading task reports, by operation, region and outcome",
+            report_bucket_calls.clone(),
+        );
+        registry.register(
+            "report_ingestions",
+            "Task report ingestions ended, by outcome (COMPLETE, PARTIAL, FAILED, RETRY)",
+            report_ingestions.clone(),
+        );
+        registry.register("report_records_stored", "Task report records stored", report_records.clone());
         registry.register(
             "datasync_budget_wait_seconds",
             "Time calls waited for the region's call budget",
@@ -310,6 +327,9 @@ impl Default for Metrics {
                 cache_evictions,
                 datasync_calls,
                 datasync_seconds,
+                report_bucket_calls,
+                report_ingestions,
+                report_records,
                 budget_wait_seconds,
                 levels,
             }),
@@ -388,6 +408,18 @@ impl Metrics {
             .get_or_create(&CallLabels { operation, region: region.clone(), outcome })
             .inc();
         self.inner.datasync_seconds.get_or_create(&RegionLabels { region }).observe(elapsed.as_secs_f64());
+    }
+
+    /// One S3 call reading a task report.
+    pub fn report_bucket_call(&self, operation: &'static str, region: &str, outcome: &'static str) {
+        let labels = CallLabels { operation, region: region.to_owned(), outcome };
+        self.inner.report_bucket_calls.get_or_create(&labels).inc();
+    }
+
+    /// An ingestion ended (`outcome`: its state, or RETRY), having stored `records` this time.
+    pub fn report_ingestion(&self, outcome: &'static str, records: u64) {
+        self.inner.report_ingestions.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.inner.report_records.inc_by(records);
     }
 
     pub fn budget_wait(&self, region: &str, waited: Duration) {

@@ -177,6 +177,11 @@ impl DataSyncClient {
         &self.inner.accounts
     }
 
+    /// The SDK configuration every client of the gateway is built from.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.inner.sdk
+    }
+
     /// One `DescribeTaskExecution` call, made in the ARN's own region, on `caller`'s turn.
     pub async fn describe_task_execution(
         &self,

@@ -15,7 +15,7 @@ use std::io::Read;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::model::{ExecutionArn, ReportKind, ReportRecord};
+use crate::model::{ReportKind, ReportRecord};
 
 /// What a detailed report part's key says: `….files-<kind>-v<version>-<part>-<hex>.json`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,21 +45,6 @@ impl ReportPart {
         let id_ok = execution_id.strip_prefix("exec-").is_some_and(|id| hex_only(id, 17));
         (id_ok && fields.next().is_none() && !hex.is_empty() && hex_only(hex, hex.len()))
             .then(|| ReportPart { execution_id: execution_id.to_owned(), kind, version, part })
-    }
-}
-
-/// Where the detailed parts of `execution`'s report are, under the report's `subdirectory`:
-/// `<subdirectory>/Detailed-Reports/task-…/exec-…/`.
-pub fn detailed_prefix(subdirectory: Option<&str>, execution: &ExecutionArn) -> String {
-    let arn = execution.as_str();
-    let (task, exec) = arn
-        .rsplit_once("/execution/")
-        .map(|(task, exec)| (task.rsplit('/').next().unwrap_or_default(), exec))
-        .unwrap_or_default();
-    let subdirectory = subdirectory.map(|sub| sub.trim_end_matches('/')).filter(|sub| !sub.is_empty());
-    match subdirectory {
-        Some(sub) => format!("{sub}/Detailed-Reports/{task}/{exec}/"),
-        None => format!("Detailed-Reports/{task}/{exec}/"),
     }
 }
 
@@ -417,18 +402,5 @@ mod tests {
         ] {
             assert_eq!(ReportPart::parse(other), None, "{other}");
         }
-    }
-
-    #[test]
-    fn the_prefix_of_an_execution_s_detailed_report() {
-        let arn = ExecutionArn::parse(
-            "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60001/execution/exec-0a1b2c3d4e5f60102",
-        )
-        .unwrap();
-        let expected = "Detailed-Reports/task-0a1b2c3d4e5f60001/exec-0a1b2c3d4e5f60102/";
-        assert_eq!(detailed_prefix(None, &arn), expected);
-        assert_eq!(detailed_prefix(Some(""), &arn), expected);
-        assert_eq!(detailed_prefix(Some("reports/"), &arn), format!("reports/{expected}"));
-        assert_eq!(detailed_prefix(Some("a/b"), &arn), format!("a/b/{expected}"));
     }
 }

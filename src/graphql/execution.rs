@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_graphql::{ComplexObject, SimpleObject, ID};
 
+use super::report::TaskReportNode;
 use super::task::TaskNode;
 use crate::model::{
     AccountId, FolderCounters, FoldersFailed, FoldersListed, Long, Progress, TaskArn, TaskExecution,
@@ -129,6 +130,12 @@ impl TaskExecutionNode {
     /// Percentages, rate and time left, computed from the counters as of `fetchedAt`.
     async fn progress(&self) -> Progress {
         self.execution.progress()
+    }
+
+    /// Its task report: DataSync's result, and the per-file records the gateway stored of it
+    /// (`files`). Null when the execution has no report config.
+    async fn report(&self) -> Option<TaskReportNode> {
+        TaskReportNode::of(&self.execution)
     }
 
     /// Whether this answer came from the gateway's cache or from a DataSync call made for this request.

@@ -18,6 +18,7 @@ mod node;
 mod parsed;
 mod persisted;
 mod query;
+mod report;
 pub mod response_cache;
 mod streaming;
 mod subscription;
@@ -48,6 +49,7 @@ use crate::service::control::ControlService;
 use crate::service::documents::manifest::sha256_hex;
 use crate::service::executions::ExecutionService;
 use crate::service::live::Live;
+use crate::service::reports::ReportService;
 use crate::service::tasks::TaskService;
 
 pub use mutation::Mutation;
@@ -67,11 +69,15 @@ pub fn build_schema(
     live: Live,
     control: ControlService,
     accounts: AccountService,
+    reports: Option<ReportService>,
     limits: &LimitsConfig,
 ) -> GatewaySchema {
     let mut schema = schema().data(tasks).data(live).data(control).data(accounts);
     if let Some(index) = service.index() {
         schema = schema.data(index.clone());
+    }
+    if let Some(reports) = reports {
+        schema = schema.data(reports);
     }
     // Depth and size are checked by the transport's `Gate` before async-graphql sees the
     // request; complexity (list sizes multiplied) by async-graphql's validation after it.

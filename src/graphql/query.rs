@@ -2,6 +2,7 @@
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
+use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
 use super::context::{
@@ -11,6 +12,7 @@ use super::context::{
 use super::federation::ExecutionEntities;
 use super::index::{self, ExecutionFilter, ExecutionStatsGroup, HistoryConnection};
 use super::node::Node;
+use super::report::{self, FailingPathNode, ReportFileConnection, ReportFilesFilter};
 use super::task::{TaskConnection, TaskFilter, TaskNode};
 use super::TaskExecutionNode;
 use crate::error::GatewayError;
@@ -224,5 +226,32 @@ impl Query {
         #[graphql(default_with = "Some(false)")] exact: Option<bool>,
     ) -> Result<Vec<ExecutionStatsGroup>> {
         index::execution_stats(ctx, filter, group_by.unwrap_or_default(), exact.unwrap_or_default()).await
+    }
+
+    /// Task report records across executions (those `filter.executions` selects, as
+    /// `executions` would), sorted by path, then execution: at most 1,000 a page, 100 by default.
+    #[graphql(complexity = "sized_complexity(first, 100, 1000, child_complexity)")]
+    async fn report_files(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ReportFilesFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ReportFileConnection> {
+        report::report_files(ctx, filter, first, after).await
+    }
+
+    /// "Which files keep failing": the paths that failed in the most executions of `taskArn`
+    /// that started at or after `since` (default: 30 days ago), per their task reports, most
+    /// first; at most 500, 20 by default.
+    #[graphql(complexity = "sized_complexity(first, 20, 500, child_complexity)")]
+    async fn failing_paths(
+        &self,
+        ctx: &Context<'_>,
+        task_arn: ID,
+        since: Option<DateTime<Utc>>,
+        first: Option<i32>,
+    ) -> Result<Vec<FailingPathNode>> {
+        report::failing_paths(ctx, task_arn, since, first).await
     }
 }

@@ -27,7 +27,7 @@ pub use enums::*;
 pub use ids::{AccountId, ExecutionArn, InvalidId, LocationArn, Region, TaskArn};
 pub use index::{ExecutionOrder, StatsDimension};
 pub use progress::Progress;
-pub use report::{ReportKind, ReportRecord};
+pub use report::{IngestionState, RecordsKept, ReportKind, ReportRecord, ReportSource};
 pub use scalars::Long;
 pub use task::*;
 
@@ -358,6 +358,23 @@ impl TaskExecution {
             .and_then(|report| report.status.as_ref())
             .is_some_and(|status| status.get() == PhaseStatus::Pending);
         self.is_terminal() && !report_pending
+    }
+
+    /// Where its detailed task report is, once DataSync has written it whole: a STANDARD report
+    /// whose `ReportResult` is SUCCESS. `None` otherwise (no report, a summary only, pending,
+    /// or incomplete).
+    pub fn report_source(&self) -> Option<ReportSource> {
+        let written = self.report_result.as_ref()?.status.as_ref()?.get() == PhaseStatus::Success;
+        let config = self.task_report_config.as_deref()?;
+        let standard = config.output_type.as_ref()?.get() == ReportOutputType::Standard;
+        let s3 = config.destination.as_ref()?.s3.as_ref()?;
+        // `arn:aws:s3:::name` names a bucket; an access point's ARN is itself what S3 takes.
+        let bucket = match s3.s3_bucket_arn.split_once(":::") {
+            Some((_, name)) => name.to_owned(),
+            None => s3.s3_bucket_arn.clone(),
+        };
+        let prefix = report::detailed_prefix(s3.subdirectory.as_deref(), &self.task_execution_arn);
+        (written && standard).then_some(ReportSource { bucket, prefix })
     }
 
     /// Progress figures clients would otherwise compute, as of `fetched_at`.

@@ -7,6 +7,7 @@
 //! - [`tasks`]: tasks and locations, listed, filtered and paged.
 //! - [`control`]: starting and cancelling executions (idempotency, audit).
 //! - [`documents`]: trusted documents, from manifests and the database, kept current.
+//! - [`reports`]: stored task report records; [`report_ingestion`] stores them.
 //!
 //! May import: `cache`, `store`, `datasync`, `live` (control follows what it starts),
 //! `request`, `model`, `config`, `error`, `metrics`. Never `graphql` or `http`.
@@ -18,6 +19,8 @@ pub mod documents;
 pub mod executions;
 pub mod index;
 pub mod live;
+pub mod report_ingestion;
+pub mod reports;
 pub mod tasks;
 
 /// What the services' unit tests stand on: the real SDK client over HTTP to a simulator of

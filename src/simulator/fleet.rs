@@ -36,7 +36,7 @@ pub mod seeded {
         ("SUCCESS, Basic mode, report written", SUCCEEDED_BASIC),
         ("SUCCESS, Enhanced mode, manifest", SUCCEEDED_ENHANCED),
         ("SUCCESS, task report still PENDING", REPORT_PENDING),
-        ("ERROR, failed while transferring", FAILED),
+        ("ERROR, failed while transferring; its task report lists the failed files", FAILED),
         ("ERROR, cancelled", CANCELLED),
         ("QUEUED", QUEUED),
         ("LAUNCHING", LAUNCHING),
@@ -165,6 +165,8 @@ pub struct Fleet {
     started: u64,
     /// The quick task starts on its own every this many ticks, from the fleet's creation.
     schedule: Option<(i32, DateTime<Utc>)>,
+    /// Files a task report covers at most.
+    pub report_files: i64,
 }
 
 impl Fleet {
@@ -277,14 +279,16 @@ impl Fleet {
             Execution {
                 arn: format!("{}/execution/exec-{:017x}", task.arn, 0xe000_0000_0000_0000_u64 + i as u64),
                 task_arn: task.arn.clone(),
-                profile: Profile { failure, report_pending: None, ..QUICK },
+                // Executions of a task with a report config write reports, as in DataSync.
+                profile: Profile { failure, report_pending: task.profile.report_pending.map(|_| 1), ..QUICK },
                 started_at: now - Duration::hours(i as i64 + 1),
                 cancelled_at: None,
                 limits: Vec::new(),
                 report: None,
             }
         }));
-        let mut fleet = Fleet { tasks, executions, tick, started: 0, schedule: None };
+        let mut fleet =
+            Fleet { tasks, executions, tick, started: 0, schedule: None, report_files: reports::MAX_FILES };
         let cancelled_at = ago(hours(30) - QUICK.launching - QUICK.preparing - QUICK.transferring / 2);
         fleet.cancel(seeded::CANCELLED, cancelled_at);
         fleet
@@ -414,6 +418,7 @@ impl Fleet {
             ended_at: s.ended_at?,
             written_at,
             error: s.error,
+            max_files: self.report_files,
         })
     }
 

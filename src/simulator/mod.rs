@@ -17,6 +17,8 @@
 //! - `GET /_simulator/assumed`: `AssumeRole` calls granted per account
 //! - `PUT /_simulator/buckets`: `{"denied": ["example-datasync-reports"]}`: every S3 request to
 //!   those buckets is refused with 403 AccessDenied (`{"denied": []}` lifts it)
+//! - `PUT /_simulator/objects`: `{"corrupt": ["reports/Detailed-Reports/…json"]}`: GetObject of
+//!   those keys answers the first half of the body only, as a broken upload would leave it
 //!
 //! Executions whose task has a report config write task reports ([`reports`]) to their account's
 //! bucket (`example-datasync-reports` for the seeded account), served over a minimal path-style
@@ -65,12 +67,20 @@ pub struct SimulatorConfig {
     pub schedule_ticks: Option<u32>,
     /// Accounts in the organisation, the seeded one included; each has a copy of the fleet.
     pub accounts: usize,
+    /// Files a task report covers at most (a benchmark's million-record report).
+    pub report_files: i64,
 }
 
 impl SimulatorConfig {
     /// A fleet that changes only when asked to (what tests count calls against).
     pub fn with_tick(tick: Duration) -> Self {
-        SimulatorConfig { tick, extra_executions: 0, schedule_ticks: None, accounts: 1 }
+        SimulatorConfig {
+            tick,
+            extra_executions: 0,
+            schedule_ticks: None,
+            accounts: 1,
+            report_files: reports::MAX_FILES,
+        }
     }
 }
 
@@ -90,6 +100,7 @@ impl Simulator {
             fleet: Mutex::new({
                 let now = Utc::now();
                 let mut fleet = Fleet::seeded(now, config.tick, config.extra_executions);
+                fleet.report_files = config.report_files;
                 for member in organisation.accounts.iter().skip(1) {
                     fleet.add_account(&member.id);
                 }
@@ -103,6 +114,7 @@ impl Simulator {
             calls: Mutex::new(BTreeMap::new()),
             described: Mutex::new(BTreeMap::new()),
             denied_buckets: Mutex::new(Default::default()),
+            corrupt_objects: Mutex::new(Default::default()),
         });
         let accept_loop = tokio::spawn(accept(listener, state.clone()));
         tracing::info!(%address, "DataSync simulator listening; seeded ARNs:");
@@ -179,6 +191,8 @@ struct State {
     described: Mutex<BTreeMap<(String, String), u64>>,
     /// S3 buckets every request to is refused (`PUT /_simulator/buckets`).
     denied_buckets: Mutex<std::collections::BTreeSet<String>>,
+    /// S3 keys whose body is cut in half (`PUT /_simulator/objects`).
+    corrupt_objects: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// A poisoned lock only means another request panicked; the data is still usable.
@@ -477,6 +491,13 @@ fn admin(state: &State, method: &Method, path: &str, body: &[u8]) -> HttpRespons
             }
             Err(error) => json_response(StatusCode::BAD_REQUEST, &json!({ "message": error.to_string() })),
         },
+        (&Method::PUT, "/_simulator/objects") => match serde_json::from_slice::<CorruptObjects>(body) {
+            Ok(CorruptObjects { corrupt }) => {
+                *lock(&state.corrupt_objects) = corrupt;
+                json_response(StatusCode::OK, &json!({}))
+            }
+            Err(error) => json_response(StatusCode::BAD_REQUEST, &json!({ "message": error.to_string() })),
+        },
         (&Method::GET, "/_simulator/assumed") => {
             json_response(StatusCode::OK, &json!(lock(&state.organisation).assumed))
         }
@@ -506,6 +527,11 @@ struct DeniedRoles {
 #[serde(deny_unknown_fields)]
 struct DeniedBuckets {
     denied: std::collections::BTreeSet<String>,
+}
+
+#[derive(Deserialize)]
+struct CorruptObjects {
+    corrupt: std::collections::BTreeSet<String>,
 }
 
 fn json_response(status: StatusCode, body: &Value) -> HttpResponse {

@@ -10,7 +10,7 @@
 //!
 //! Nothing is stored: an object's body is generated when asked for, from the execution alone
 //! (seeded by its ARN, timed by its start and end), so every GET of a key returns the same bytes.
-//! An execution reports on at most [`MAX_FILES`] of its files (`dir-{n/50}/file-{n}.dat`, Basic
+//! An execution reports on at most [`MAX_FILES`] of its files (or the simulator's `report_files`) (`dir-{n/50}/file-{n}.dat`, Basic
 //! mode listing their directories too), [`PART_RECORDS`] records a part.
 //!
 //! What the records hold follows the task's report config (`fleet::report_config`):
@@ -109,6 +109,8 @@ pub struct Report {
     pub written_at: DateTime<Utc>,
     /// DataSync's error code and detail when the execution ended in ERROR.
     pub error: Option<(&'static str, &'static str)>,
+    /// Files reported on at most ([`MAX_FILES`] unless the simulator was told otherwise).
+    pub max_files: i64,
 }
 
 /// One object of a report.
@@ -225,19 +227,31 @@ impl Report {
 
     /// Records of `kind` across all its parts.
     pub fn records(&self, kind: Kind) -> usize {
-        (0..self.entries()).filter(|&i| self.reported(kind, self.entry(i))).count()
+        match kind {
+            // Every line, counted without generating any (a report may cover a million).
+            Kind::Transferred => self.entries(),
+            Kind::Verified if self.error.is_none() => 0,
+            Kind::Verified => (0..self.entries()).filter(|&i| self.reported(kind, self.entry(i))).count(),
+        }
     }
 
     /// The body of one of [`Report::objects`].
     pub fn body(&self, object: &Object) -> Vec<u8> {
         let Some(kind) = object.kind else { return self.summary().to_string().into_bytes() };
-        let records: Vec<Value> = (0..self.entries())
-            .map(|i| (i, self.entry(i)))
-            .filter(|(_, entry)| self.reported(kind, *entry))
-            .skip((object.part - 1) * PART_RECORDS)
-            .take(PART_RECORDS)
-            .map(|(i, entry)| self.record(kind, i, entry))
-            .collect();
+        let first = (object.part - 1) * PART_RECORDS;
+        let records: Vec<Value> = match kind {
+            // Every line is reported: the part's lines are a range, generated alone.
+            Kind::Transferred => (first..(first + PART_RECORDS).min(self.entries()))
+                .map(|i| self.record(kind, i, self.entry(i)))
+                .collect(),
+            Kind::Verified => (0..self.entries())
+                .map(|i| (i, self.entry(i)))
+                .filter(|(_, entry)| self.reported(kind, *entry))
+                .skip(first)
+                .take(PART_RECORDS)
+                .map(|(i, entry)| self.record(kind, i, entry))
+                .collect(),
+        };
         let mut body = Map::new();
         body.insert("TaskExecutionId".into(), json!(self.exec_id()));
         body.insert(kind.member().into(), Value::Array(records));
@@ -283,7 +297,7 @@ impl Report {
 
     /// The files reported on.
     fn reported_files(&self) -> i64 {
-        self.files.clamp(0, MAX_FILES)
+        self.files.clamp(0, self.max_files)
     }
 
     /// Lines before the kind filter: in Basic mode each directory of 50 files, then its files.

@@ -83,7 +83,10 @@ pub(super) fn handle(
     };
     match operation {
         "ListObjectsV2" => list_objects(&bucket, &written, &query_map(query.unwrap_or_default()), &resource),
-        _ => get_object(&key, &written, &resource),
+        _ => {
+            let corrupt = lock(&state.corrupt_objects).contains(&key);
+            get_object(&key, &written, corrupt, &resource)
+        }
     }
 }
 
@@ -159,7 +162,8 @@ fn list_objects(
     response(StatusCode::OK, "application/xml", Bytes::from(xml))
 }
 
-fn get_object(key: &str, written: &[Report], resource: &str) -> HttpResponse {
+/// The object's body, or (`corrupt`) its first half.
+fn get_object(key: &str, written: &[Report], corrupt: bool, resource: &str) -> HttpResponse {
     let exec_id = reports::parse_key(key).map(|parsed| parsed.exec_id);
     let found = (written.iter())
         .filter(|report| Some(report.exec_id()) == exec_id)
@@ -167,7 +171,10 @@ fn get_object(key: &str, written: &[Report], resource: &str) -> HttpResponse {
     let Some((report, object)) = found else {
         return error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.", resource);
     };
-    let body = report.body(&object);
+    let mut body = report.body(&object);
+    if corrupt {
+        body.truncate(body.len() / 2);
+    }
     let mut response = response(StatusCode::OK, "application/json", Bytes::new());
     let headers = response.headers_mut();
     headers.insert("etag", etag(&body).parse().expect("valid header"));

@@ -6,6 +6,7 @@
 //! - [`control`]: idempotent starts and the audit log.
 //! - [`keys`]: API keys.
 //! - [`documents`]: trusted documents pushed by frontends' CI.
+//! - [`reports`]: task reports' records, and the queue of reports to store.
 //!
 //! May import: `model`, `request` (roles), `error`. A failure is a [`StoreError`], whose text
 //! is for the log only; it becomes a [`GatewayError`] in one place (`From`).
@@ -15,6 +16,7 @@ pub mod coordination;
 pub mod documents;
 pub mod index;
 pub mod keys;
+pub mod reports;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -112,6 +114,10 @@ impl Database {
 
     pub fn control(&self) -> control::ControlStore {
         control::ControlStore { pool: self.pool.clone() }
+    }
+
+    pub fn reports(&self) -> reports::ReportStore {
+        reports::ReportStore { pool: self.pool.clone() }
     }
 
     pub fn keys(&self) -> keys::KeyTable {

@@ -32,6 +32,8 @@ pub fn test_config() -> Config {
     config.history.database_url = None;
     // Tests that want the discovery sync turn it on; the others count DataSync calls exactly.
     config.history.discovery = false;
+    // As the sync: on where a test reads task reports (S3 calls are counted too).
+    config.reports.report_ingestion = false;
     config.datasync.fake_credentials = true;
     config.datasync.initial_backoff = Duration::from_millis(10);
     // The per-region call budget is tested on its own; elsewhere it would only slow tests down.
@@ -89,6 +91,7 @@ impl TestGateway {
         config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
         config.accounts.sts_endpoint = Some(simulator.endpoint_url());
         config.accounts.organizations_endpoint = Some(simulator.endpoint_url());
+        config.reports.s3_endpoint.get_or_insert_with(|| simulator.endpoint_url());
         let (address, admin_address, server) = spawn_gateway_with_admin(config).await;
         TestGateway { address, admin_address, simulator, http: reqwest::Client::new(), _server: server }
     }
@@ -354,4 +357,19 @@ pub fn config_with_a_reader_key(label: &str) -> (Config, String) {
     config.auth.mode = Some(datasync_gateway::config::AuthMode::Required);
     config.auth.api_keys_file = Some(keys);
     (config, key)
+}
+
+/// The real aws-sdk-s3 against `endpoint` (the simulator's S3, or moto's), path-style, signing
+/// with `key` (whose account the simulator reads from it: `ASIA{account}…` for a member
+/// account, else the seeded one).
+pub fn s3_client(endpoint: &str, key: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(key, "secret", None, None, "test"))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }

@@ -27,6 +27,7 @@ mod metrics;
 mod moto;
 mod proxy;
 mod replicas;
+mod reports;
 mod resilience;
 mod response_cache;
 mod schema;

@@ -8,7 +8,7 @@ use datasync_gateway::model::ReportKind;
 use datasync_gateway::simulator::fleet::seeded;
 use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 
-use crate::common::{sdk_client, sdk_client_in};
+use crate::common::{s3_client, sdk_client, sdk_client_in};
 
 async fn simulator() -> (Simulator, aws_sdk_datasync::Client) {
     let tick = Duration::from_secs(1);
@@ -87,20 +87,6 @@ async fn a_scheduled_task_starts_executions_on_its_own() {
     tokio::time::sleep(tick * 12).await;
     let after = quick(&client.list_task_executions().task_arn(seeded::QUICK_TASK).send().await.unwrap());
     assert!(after >= before + 2, "two scheduled starts in 12 ticks: {before} -> {after}");
-}
-
-/// The real aws-sdk-s3 against the simulator's S3, signing with `key` (whose account the
-/// simulator reads from it: `ASIA{account}…` for a member account, else the seeded one).
-fn s3_client(endpoint: &str, key: &str) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(key, "secret", None, None, "test"))
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// Every key and size under `prefix`, listed `page_size` keys a page; and the pages.

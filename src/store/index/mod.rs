@@ -59,8 +59,9 @@ impl IndexStore {
     /// Inserts rows, or updates one when DataSync's answer moved on: a running execution's
     /// counters or status, or a task report that was pending and is now written. Idempotent for
     /// finished executions: writing the same description twice changes nothing. One
-    /// statement, so columns and document never disagree. Of an ARN repeated in the batch, one
-    /// is written. Only the [`writer`] calls it.
+    /// statement, so columns and document never disagree, and a report DataSync has written whole
+    /// is queued to be stored (`report_ingestions`) with the row that records it. Of an ARN
+    /// repeated in the batch, one is written. Only the [`writer`] calls it.
     pub async fn upsert(&self, batch: &[Arc<TaskExecution>]) -> Result<(), StoreError> {
         // In ARN order, so that two upserts that share rows (the watcher's, the writer's, the
         // sync's) lock them in the same order and cannot deadlock; in any other order they can,
@@ -82,6 +83,16 @@ impl IndexStore {
             return Ok(());
         }
         let arns: Vec<&str> = rows.iter().map(|execution| execution.task_execution_arn.as_str()).collect();
+        // Reports written whole, to be stored: queued in this statement, with the row that says
+        // so, and only when that row changed (once per execution, `ON CONFLICT` aside).
+        let (mut reported, mut buckets, mut prefixes) = (Vec::new(), Vec::new(), Vec::new());
+        for execution in &rows {
+            if let Some(source) = execution.report_source() {
+                reported.push(execution.task_execution_arn.as_str());
+                buckets.push(source.bucket);
+                prefixes.push(source.prefix);
+            }
+        }
         let mut insert = QueryBuilder::<Postgres>::new(
             "WITH changed AS (INSERT INTO execution_snapshots (execution_arn, task_arn, region, account_id, \
              status, task_mode, start_time, started_at, first_seen_terminal, updated_at, total_duration_ms, \
@@ -138,10 +149,23 @@ impl IndexStore {
              WHERE (execution_snapshots.status, execution_snapshots.report_status) \
              IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.report_status) \
              OR execution_snapshots.status NOT IN ('SUCCESS', 'ERROR') \
-             RETURNING execution_arn) \
-             INSERT INTO execution_snapshot_documents (execution_arn, snapshot_version, snapshot) \
-             SELECT document.execution_arn, ",
+             RETURNING execution_arn), \
+             queued AS (INSERT INTO report_ingestions (execution_arn, bucket, prefix) \
+             SELECT report.execution_arn, report.bucket, report.prefix FROM unnest(",
         );
+        insert
+            .push_bind(reported)
+            .push("::text[], ")
+            .push_bind(buckets)
+            .push("::text[], ")
+            .push_bind(prefixes)
+            .push(
+                "::text[]) AS report (execution_arn, bucket, prefix) \
+                 JOIN changed ON changed.execution_arn = report.execution_arn \
+                 ON CONFLICT (execution_arn) DO NOTHING) \
+                 INSERT INTO execution_snapshot_documents (execution_arn, snapshot_version, snapshot) \
+                 SELECT document.execution_arn, ",
+            );
         insert
             .push_bind(SNAPSHOT_VERSION)
             .push(", document.snapshot FROM unnest(")
