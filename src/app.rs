@@ -11,10 +11,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::cache::TaskCaches;
-use crate::config::{AccountsConfig, Config, DataSyncConfig, HistoryConfig, ReportsConfig};
+use crate::config::{
+    AccountsConfig, Config, DataSyncConfig, HistoryConfig, ReportsConfig, TrustedDocumentsMode,
+};
 use crate::datasync::{DataSyncClient, ReportBuckets};
 use crate::graphql::response_cache::ResponseCache;
-use crate::graphql::{build_schema, Gate, Streaming};
+use crate::graphql::{build_schema, Gate, Streaming, TrustPolicy};
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppState, SharedState};
 use crate::metrics::Metrics;
@@ -22,6 +24,7 @@ use crate::model::Region;
 use crate::service::accounts::AccountService;
 use crate::service::control::ControlService;
 use crate::service::discovery::{Discovery, SyncParts};
+use crate::service::documents::{Sources, TrustedDocuments};
 use crate::service::executions::ExecutionService;
 use crate::service::index::IndexService;
 use crate::service::live::{Live, LiveSettings, LiveStore};
@@ -170,7 +173,21 @@ impl Application {
             reports,
             &config.limits,
         );
-        let gate = Gate::new(&config.limits);
+        let sources = Sources {
+            path: config.documents.path.clone(),
+            table: database.as_ref().map(|database| (database.documents(), timeouts.query)),
+        };
+        let (documents, reloading) = TrustedDocuments::start(sources, config.documents.reload_interval)
+            .await
+            .context("reading --trusted-documents")?;
+        background.0.extend(reloading);
+        if config.documents.mode == TrustedDocumentsMode::Enforce && documents.is_empty() {
+            tracing::warn!(
+                "--trusted-documents-mode enforce without trusted documents (yet): every operation \
+                 is refused except from operators and bypass keys"
+            );
+        }
+        let gate = Gate::new(&config.limits, TrustPolicy::new(documents, &config.documents, metrics.clone()));
         let streaming = Streaming {
             schema: schema.clone(),
             gate: gate.clone(),

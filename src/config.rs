@@ -44,6 +44,54 @@ pub struct Config {
 
     #[command(flatten)]
     pub auth: AuthConfig,
+
+    #[command(flatten)]
+    pub documents: TrustedDocumentsConfig,
+}
+
+/// Trusted documents: the operations frontends ship, and what happens to others.
+#[derive(Args, Clone, Debug)]
+pub struct TrustedDocumentsConfig {
+    /// A manifest of trusted documents, or a directory of `*.json` manifests: GraphQL Code
+    /// Generator's `persisted-documents.json`, Apollo's persisted-query manifest or Relay's
+    /// `persisted_queries.json`. Read again when it changes and on SIGHUP. Documents pushed
+    /// with `datasync-gateway documents push` are served too, from the database.
+    #[arg(id = "trusted_documents", long = "trusted-documents", env = "TRUSTED_DOCUMENTS")]
+    pub path: Option<std::path::PathBuf>,
+
+    /// `off`: any operation runs (trusted ones may be sent by id); `audit`: any operation runs,
+    /// and those not trusted are counted and logged with their hash; `enforce`: those not
+    /// trusted are refused with PERSISTED_QUERY_REQUIRED, except from operators and the keys of
+    /// --trusted-documents-bypass-keys.
+    #[arg(
+        id = "trusted_documents_mode",
+        long = "trusted-documents-mode",
+        env = "TRUSTED_DOCUMENTS_MODE",
+        value_enum,
+        default_value = "off"
+    )]
+    pub mode: TrustedDocumentsMode,
+
+    /// Callers that may send operations that are not trusted documents whatever their role:
+    /// API key ids (as `keys list` shows them) or subjects (`key:<id>`, `jwt:<issuer>/<subject>`),
+    /// comma-separated.
+    #[arg(
+        long = "trusted-documents-bypass-keys",
+        env = "TRUSTED_DOCUMENTS_BYPASS_KEYS",
+        value_delimiter = ','
+    )]
+    pub bypass_keys: Vec<String>,
+
+    /// How often the manifests are checked for changes and the database for new documents.
+    #[arg(long = "trusted-documents-reload-interval", env = "TRUSTED_DOCUMENTS_RELOAD_INTERVAL", default_value = "10s", value_parser = positive_duration)]
+    pub reload_interval: Duration,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrustedDocumentsMode {
+    Off,
+    Audit,
+    Enforce,
 }
 
 /// Who may call the gateway.

@@ -113,7 +113,7 @@ impl ErrorExtensions for GatewayError {
 }
 
 /// The closed set of `extensions.code`s clients may rely on: those of [`GatewayError`], of
-/// the gate's refusals (async-graphql's validation, limits, persisted queries), and of the HTTP
+/// the gate's refusals (async-graphql's validation, limits, persisted queries, trusted documents), and of the HTTP
 /// layer's error bodies. `docs/errors.md` lists them in this order (a test checks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
@@ -162,10 +162,13 @@ pub enum ErrorCode {
     /// An account the gateway serves could not be reached: its role could not be assumed or
     /// its credentials were refused. The message names the account; retrying will not help.
     UpstreamForbidden,
+    /// Only trusted documents run (`--trusted-documents-mode enforce`), and this operation is
+    /// not one: send a registered document by its id.
+    PersistedQueryRequired,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::BadUserInput,
         ErrorCode::NotFound,
         ErrorCode::UpstreamThrottled,
@@ -186,6 +189,7 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
         ErrorCode::UpstreamForbidden,
+        ErrorCode::PersistedQueryRequired,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -210,6 +214,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::UpstreamForbidden => "UPSTREAM_FORBIDDEN",
+            ErrorCode::PersistedQueryRequired => "PERSISTED_QUERY_REQUIRED",
         }
     }
 

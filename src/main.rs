@@ -1,4 +1,4 @@
-//! The command line: `serve`, `simulate`, `print-schema`, `migrate`, `keys`, `prune`.
+//! The command line: `serve`, `simulate`, `print-schema`, `migrate`, `keys`, `documents`, `prune`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,7 +9,9 @@ use datasync_gateway::auth::keys::KeyStore;
 use datasync_gateway::config::Config;
 use datasync_gateway::model::AccountId;
 use datasync_gateway::request::Role;
+use datasync_gateway::service::documents::manifest::read_path;
 use datasync_gateway::simulator::{Simulator, SimulatorConfig};
+use datasync_gateway::store::documents::StoredDocument;
 use datasync_gateway::telemetry::{LogFormat, Telemetry};
 
 #[derive(Parser)]
@@ -64,6 +66,13 @@ enum Command {
         #[arg(long, env = "API_KEYS_FILE", global = true)]
         api_keys_file: Option<std::path::PathBuf>,
     },
+    /// Manage trusted documents in PostgreSQL: push a frontend's manifest before it deploys.
+    Documents {
+        #[command(subcommand)]
+        action: DocumentsAction,
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+        database_url: Option<String>,
+    },
     /// Delete recorded executions that started longer ago than --history-retention, once.
     Prune {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -93,6 +102,15 @@ enum KeysAction {
     List,
     /// Revoke a key by its id (the part after `dsg_`); gateways stop taking it within 30 s.
     Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum DocumentsAction {
+    /// Register every document of a manifest (GraphQL Code Generator's persisted-documents.json,
+    /// Apollo's persisted-query manifest, Relay's persisted_queries.json) or of a directory of
+    /// them. Idempotent; refused whole if an id is already stored with another text. Gateways
+    /// serve new documents within --trusted-documents-reload-interval.
+    Push { file: std::path::PathBuf },
 }
 
 /// jemalloc rather than the system allocator: measured with `cargo bench --bench memory`, it
@@ -188,6 +206,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     println!("revoked {id}");
                 }
             }
+        }
+        Command::Documents { action: DocumentsAction::Push { file }, database_url } => {
+            let Some(url) = database_url else {
+                anyhow::bail!("say where documents are kept: --database-url (or DATABASE_URL)")
+            };
+            let mut documents = read_path(&file)?;
+            documents.sort_by(|a, b| a.id.cmp(&b.id));
+            documents.dedup_by(|a, b| a.id == b.id && a.text == b.text);
+            let rows: Vec<StoredDocument> = documents
+                .into_iter()
+                .map(|document| StoredDocument { id: document.id, name: document.name, body: document.text })
+                .collect();
+            let pushed = open_store(&url, 1).await?.documents().push(&rows).await?;
+            println!("{} documents added, {} already there", pushed.added, pushed.present);
         }
         Command::Prune { database_url, history_retention } => {
             let store = open_store(&database_url, 1).await?;

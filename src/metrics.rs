@@ -42,6 +42,14 @@ struct CodeLabels {
     code: String,
 }
 
+/// A trusted document: its id and operation name, both from the documents the gateway serves,
+/// so the label set is bounded by them.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DocumentLabels {
+    document: String,
+    operation: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     cache: &'static str,
@@ -100,6 +108,8 @@ struct Inner {
     operation_seconds: HistogramFamily<OperationLabels>,
     operation_names: Mutex<OperationNames>,
     errors: Family<CodeLabels, Counter>,
+    trusted_documents: Family<DocumentLabels, Counter>,
+    untrusted_operations: Family<OutcomeLabels, Counter>,
     cache_lookups: Family<CacheLabels, Counter>,
     cache_evictions: Family<NameLabels, Counter>,
     datasync_calls: Family<CallLabels, Counter>,
@@ -143,6 +153,8 @@ impl Default for Metrics {
         let operation_seconds: HistogramFamily<OperationLabels> =
             Family::new_with_constructor(latency_buckets);
         let errors = Family::default();
+        let trusted_documents = Family::default();
+        let untrusted_operations = Family::default();
         let cache_lookups = Family::default();
         let cache_evictions = Family::default();
         let datasync_calls = Family::default();
@@ -167,6 +179,19 @@ impl Default for Metrics {
             "graphql_errors",
             "Errors in GraphQL responses, by extensions.code",
             errors.clone(),
+        );
+        registry.register(
+            "trusted_documents_requested",
+            "Operations admitted as a trusted document, by its id and operation name (an answer \
+             replayed from the response cache is not admitted again, and not counted)",
+            trusted_documents.clone(),
+        );
+        registry.register(
+            "untrusted_operations",
+            "Operations that are not trusted documents, by what the gate did: audited (ran, \
+             --trusted-documents-mode audit), bypassed (ran for an operator or a bypass key), \
+             refused (enforce)",
+            untrusted_operations.clone(),
         );
         registry.register(
             "cache_lookups",
@@ -296,6 +321,8 @@ impl Default for Metrics {
                 operation_seconds,
                 operation_names: Mutex::default(),
                 errors,
+                trusted_documents,
+                untrusted_operations,
                 cache_lookups,
                 cache_evictions,
                 datasync_calls,
@@ -338,6 +365,20 @@ impl Metrics {
 
     pub fn error(&self, code: &str) {
         self.inner.errors.get_or_create(&CodeLabels { code: code.to_owned() }).inc();
+    }
+
+    /// An operation admitted as the trusted document `id`.
+    pub fn trusted_document(&self, id: &str, operation: Option<&str>) {
+        let labels = DocumentLabels {
+            document: id.to_owned(),
+            operation: operation.unwrap_or("anonymous").to_owned(),
+        };
+        self.inner.trusted_documents.get_or_create(&labels).inc();
+    }
+
+    /// An operation that is not a trusted document: `audited`, `bypassed` or `refused`.
+    pub fn untrusted_operation(&self, outcome: &'static str) {
+        self.inner.untrusted_operations.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     pub fn cache_lookup(&self, cache: &'static str, result: &'static str) {

@@ -64,25 +64,29 @@ impl QueryLimits {
         }
     }
 
-    /// Parses the request (keeping the document for execution) and checks it; a refusal is logged,
-    /// so that abuse shows up somewhere other than the client's screen.
-    pub fn check_request(&self, request: &mut Request) -> Result<(), ServerError> {
-        let variables = std::mem::take(&mut request.variables);
-        let checked = request.parsed_query().and_then(|document| self.check(document, &variables));
-        request.variables = variables;
+    /// Checks `document`, whose [`measure`] is `measure`, and `variables` against these limits;
+    /// the error names the limit it breaks. A measure depends on the document alone and is kept
+    /// with it ([`super::parsed::ParsedDocuments`]); the limits are each gate's own.
+    pub fn judge(
+        &self,
+        measure: &Measure,
+        document: &ExecutableDocument,
+        variables: &Variables,
+    ) -> Result<(), ServerError> {
+        let checked = self.judged(measure, document, variables);
         if let Err(refusal) = &checked {
+            // Logged, so that abuse shows up somewhere other than the client's screen.
             tracing::info!(reason = %refusal.message, "query refused before validation");
         }
         checked
     }
 
-    /// Checks a parsed document; the error names the limit it breaks.
-    pub fn check(&self, document: &ExecutableDocument, variables: &Variables) -> Result<(), ServerError> {
-        let mut measurer = Measurer { document, memo: HashMap::new(), in_progress: HashSet::new() };
-        let mut total = Measure::default();
-        for (_, operation) in document.operations.iter() {
-            total.add(measurer.selection_set(&operation.node.selection_set.node, false, 0)?);
-        }
+    fn judged(
+        &self,
+        total: &Measure,
+        document: &ExecutableDocument,
+        variables: &Variables,
+    ) -> Result<(), ServerError> {
         if total.selections > self.max_selections {
             return Err(refused(format!(
                 "the query selects {} fields once its fragments are expanded; the limit is {} \
@@ -201,9 +205,21 @@ fn refused(message: String) -> ServerError {
     ErrorCode::GraphqlValidationFailed.error(&message)
 }
 
+/// What a document's operations select with their fragments expanded: what the limits are
+/// checked against. It depends on the document alone (not on the limits, the variables or the
+/// schema). Refused, without a measure, when fragments nest too deep or spread themselves.
+pub fn measure(document: &ExecutableDocument) -> Result<Measure, ServerError> {
+    let mut measurer = Measurer { document, memo: HashMap::new(), in_progress: HashSet::new() };
+    let mut total = Measure::default();
+    for (_, operation) in document.operations.iter() {
+        total.add(measurer.selection_set(&operation.node.selection_set.node, false, 0)?);
+    }
+    Ok(total)
+}
+
 /// A selection set's size with its fragments expanded; depths relative to where it stands.
 #[derive(Clone, Copy, Debug, Default)]
-struct Measure {
+pub struct Measure {
     selections: u64,
     aliases: u64,
     depth: u32,
@@ -382,7 +398,9 @@ mod tests {
     fn check(query: &str, variables: serde_json::Value) -> Result<(), String> {
         let document = async_graphql::parser::parse_query(query).unwrap();
         let variables = Variables::from_json(variables);
-        limits().check(&document, &variables).map_err(|error| error.message)
+        measure(&document)
+            .and_then(|measure| limits().judge(&measure, &document, &variables))
+            .map_err(|error| error.message)
     }
 
     /// Fragments F0…F{n}, each spreading the previous one twice.

@@ -15,6 +15,7 @@ mod index;
 pub mod limits;
 mod mutation;
 mod node;
+mod parsed;
 mod persisted;
 mod query;
 mod report;
@@ -22,6 +23,7 @@ pub mod response_cache;
 mod streaming;
 mod subscription;
 mod task;
+mod trusted;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, OperationType};
 use async_graphql::{Positioned, Request, Response, Schema, SchemaBuilder, ServerError};
@@ -34,14 +36,17 @@ pub use fanout::Fanout;
 pub use query::Query;
 pub use streaming::{Streaming, StreamingExecutor};
 pub use subscription::Subscription;
+pub use trusted::{DocumentId, TrustPolicy};
 
 use crate::config::LimitsConfig;
 use crate::error::ErrorCode;
 use crate::metrics::Metrics;
 use crate::request::Caller;
 use crate::request::Role;
+use crate::service;
 use crate::service::accounts::AccountService;
 use crate::service::control::ControlService;
+use crate::service::documents::manifest::sha256_hex;
 use crate::service::executions::ExecutionService;
 use crate::service::live::Live;
 use crate::service::reports::ReportService;
@@ -83,31 +88,92 @@ pub fn build_schema(
     schema.finish()
 }
 
-/// What every transport does with a request before executing it: fill in a persisted query,
-/// then check the limits on the parsed document (which is kept for execution).
+/// What every transport does with a request before executing it: turn it into its document
+/// (named by `documentId`, by a persisted query's hash, or sent), decide whether that document
+/// may run ([`TrustPolicy`]), then check the limits on the parsed document (kept by its hash
+/// for the next request that sends it, and given to the request for execution).
 #[derive(Clone)]
 pub struct Gate {
     persisted: persisted::PersistedQueries,
+    trusted: TrustPolicy,
+    parsed: parsed::ParsedDocuments,
     limits: limits::QueryLimits,
 }
 
+/// The document a request turned out to hold.
+struct Found {
+    /// The trusted document it named, if it named one.
+    trusted: Option<std::sync::Arc<service::documents::Document>>,
+    /// The text's SHA-256 when it is known already (a trusted document's, a persisted query's).
+    sha256: Option<String>,
+    /// A persisted query sent with its hash: kept under it once admitted.
+    remember: bool,
+}
+
 impl Gate {
-    pub fn new(limits: &LimitsConfig) -> Self {
-        Gate { persisted: Default::default(), limits: limits::QueryLimits::new(limits) }
+    pub fn new(limits: &LimitsConfig, trusted: TrustPolicy) -> Self {
+        let limits = limits::QueryLimits::new(limits);
+        Gate { persisted: Default::default(), trusted, parsed: Default::default(), limits }
     }
 
     /// Every refusal carries a code (a document that does not parse gets its validation code).
-    pub fn admit(&self, request: &mut Request) -> Result<(), ServerError> {
-        self.persisted.resolve(request)?;
-        self.limits.check_request(request).map_err(|mut refusal| {
+    pub fn admit(&self, request: &mut Request, caller: &Caller) -> Result<(), ServerError> {
+        let found = self.document(request)?;
+        // Hashed once: the trust rule, the persisted queries and the parsed documents share it.
+        let sha256 = found.sha256.unwrap_or_else(|| sha256_hex(&request.query));
+        self.trusted.admit(found.trusted.as_deref(), &request.query, &sha256, caller)?;
+        if found.remember {
+            self.persisted.remember(sha256.clone(), &request.query);
+        }
+        let parsed = self.parsed.get(&sha256, &request.query).map_err(|mut refusal| {
+            tracing::info!(reason = %refusal.message, "query refused before validation");
             ensure_code(&mut refusal);
             refusal
-        })
+        })?;
+        self.limits.judge(&parsed.measure, &parsed.document, &request.variables)?;
+        request.set_parsed_query(parsed.document.clone());
+        Ok(())
+    }
+
+    /// The one place a request becomes its document: `request.query` holds its text after.
+    fn document(&self, request: &mut Request) -> Result<Found, ServerError> {
+        let named = request
+            .data
+            .get(&std::any::TypeId::of::<DocumentId>())
+            .and_then(|id| id.downcast_ref::<DocumentId>())
+            .map(|DocumentId(id)| id.clone());
+        if let Some(id) = named {
+            let document = self.trusted.get(&id).ok_or_else(|| {
+                ErrorCode::PersistedQueryNotFound.error(&format!("no trusted document has the id {id}"))
+            })?;
+            return Ok(filled(request, document));
+        }
+        let Some(requested) = persisted::requested(request)? else {
+            return Ok(Found { trusted: None, sha256: None, remember: false });
+        };
+        if !requested.with_query {
+            if let Some(document) = self.trusted.get(&requested.hash) {
+                return Ok(filled(request, document));
+            }
+            request.query = self.persisted.get(&requested.hash)?.to_string();
+        }
+        Ok(Found { trusted: None, sha256: Some(requested.hash), remember: requested.with_query })
+    }
+
+    /// What `caller` may run, as far as a stored response's replay is concerned
+    /// ([`TrustPolicy::replay_scope`]).
+    pub fn replay_scope(&self, caller: &Caller) -> u64 {
+        self.trusted.replay_scope(caller)
     }
 
     /// Persisted documents kept, and what they weigh in bytes.
     pub fn persisted_size(&self) -> (u64, u64) {
         self.persisted.size()
+    }
+
+    /// Parsed documents kept, and what they weigh in bytes.
+    pub fn parsed_size(&self) -> (u64, u64) {
+        self.parsed.size()
     }
 
     /// What every transport does to a response after executing `request`: field errors
@@ -116,6 +182,12 @@ impl Gate {
         completion::complete_field_errors(response, request);
         self.limits.explain_complexity(response, request);
     }
+}
+
+/// `request` holding the text of the trusted `document` it named.
+fn filled(request: &mut Request, document: std::sync::Arc<service::documents::Document>) -> Found {
+    request.query = document.text.to_string();
+    Found { sha256: Some(document.sha256.clone()), trusted: Some(document), remember: false }
 }
 
 /// The schema in SDL, as committed in `schema.graphql`. It does not depend on configuration.

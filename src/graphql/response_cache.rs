@@ -26,7 +26,10 @@
 //! while the gateway runs. What a query answers depends on who asks only through the accounts
 //! the caller may see, which are part of the key (roles gate mutations only); a field that
 //! depended on anything else of the caller would have to report itself to the hint as read
-//! elsewhere.
+//! elsewhere. Whether a query may run at all also depends, with trusted documents enforced, on
+//! the documents served and on whether the caller may bypass them: that is part of the key too
+//! ([`TrustPolicy::replay_scope`](super::TrustPolicy::replay_scope)), so an operator's ad-hoc
+//! answer is never replayed to a reader, nor a document's once a reload removed it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -53,24 +56,38 @@ pub struct ResponseKey {
     graphql_response_json: bool,
     /// The accounts the caller may see: one scope's answer is never replayed to another.
     accounts: AccountScope,
+    /// What the caller may run ([`TrustPolicy::replay_scope`](super::TrustPolicy::replay_scope)).
+    trust: u64,
 }
 
 impl ResponseKey {
-    pub fn post(body: &Bytes, graphql_response_json: bool, accounts: &AccountScope) -> Option<Self> {
+    pub fn post(
+        body: &Bytes,
+        graphql_response_json: bool,
+        accounts: &AccountScope,
+        trust: u64,
+    ) -> Option<Self> {
         (body.len() <= MAX_KEY_BYTES).then(|| ResponseKey {
             request: body.clone(),
             get: false,
             graphql_response_json,
             accounts: accounts.clone(),
+            trust,
         })
     }
 
-    pub fn get(query: &str, graphql_response_json: bool, accounts: &AccountScope) -> Option<Self> {
+    pub fn get(
+        query: &str,
+        graphql_response_json: bool,
+        accounts: &AccountScope,
+        trust: u64,
+    ) -> Option<Self> {
         (query.len() <= MAX_KEY_BYTES).then(|| ResponseKey {
             request: Bytes::copy_from_slice(query.as_bytes()),
             get: true,
             graphql_response_json,
             accounts: accounts.clone(),
+            trust,
         })
     }
 }

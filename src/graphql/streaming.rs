@@ -86,7 +86,7 @@ impl StreamingExecutor {
         if self.count_operations {
             self.shared.rate_limits.check(&caller).map_err(|limited| limited.to_server_error())?;
         }
-        self.shared.gate.admit(&mut request)?;
+        self.shared.gate.admit(&mut request, &caller)?;
         authorize(&mut request, &caller)?;
         let hint = CacheHint::default();
         Ok((request.data(caller).data(hint.clone()), hint))

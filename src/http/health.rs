@@ -70,6 +70,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics.set_weighed_cache("executions", state.executions.cache_size().await);
     metrics.set_weighed_cache("responses", state.responses.size());
     metrics.set_weighed_cache("documents", state.gate.persisted_size());
+    metrics.set_weighed_cache("parsed_documents", state.gate.parsed_size());
     for (cache, entries) in state.tasks.cache_entries().await {
         metrics.set_cache_entries(cache, entries);
     }

@@ -25,6 +25,8 @@ pub struct Caller {
     allowance: Arc<CallAllowance>,
     /// The gateway's own background work, which yields to clients under the call budget.
     background: bool,
+    /// Unauthenticated (authentication is off): an operator by default, but nobody in particular.
+    anonymous: bool,
 }
 
 /// How many DataSync calls one request may still cause (`--max-upstream-calls`), charged by
@@ -39,13 +41,11 @@ impl Caller {
     /// `identity`, calling from `address`: known by its identity (an anonymous one by its
     /// address), allowed `upstream_calls` DataSync calls for this request.
     pub fn identified(identity: &Identity, address: IpAddr, upstream_calls: usize) -> Self {
-        let key = if identity == &Identity::anonymous() {
-            format!("ip:{address}")
-        } else {
-            identity.subject.clone()
-        };
+        let anonymous = identity == &Identity::anonymous();
+        let key = if anonymous { format!("ip:{address}") } else { identity.subject.clone() };
         Caller {
             accounts: identity.accounts.clone(),
+            anonymous,
             ..Self::with_key(key, identity.role, upstream_calls, false)
         }
     }
@@ -57,7 +57,7 @@ impl Caller {
 
     fn with_key(key: String, role: Role, limit: usize, background: bool) -> Self {
         let allowance = Arc::new(CallAllowance { limit, spent: AtomicUsize::new(0) });
-        Caller { key: key.into(), role, accounts: AccountScope::All, allowance, background }
+        Caller { key: key.into(), role, accounts: AccountScope::All, allowance, background, anonymous: false }
     }
 
     pub fn role(&self) -> Role {
@@ -77,6 +77,11 @@ impl Caller {
         } else {
             Err(GatewayError::NotFound(format!("DataSync has no {what}")))
         }
+    }
+
+    /// Whether nobody authenticated (authentication is off).
+    pub fn is_anonymous(&self) -> bool {
+        self.anonymous
     }
 
     pub fn is_background(&self) -> bool {

@@ -6,6 +6,7 @@
 //! - [`index`]: the index of every execution: pages, counts and statistics.
 //! - [`tasks`]: tasks and locations, listed, filtered and paged.
 //! - [`control`]: starting and cancelling executions (idempotency, audit).
+//! - [`documents`]: trusted documents, from manifests and the database, kept current.
 //! - [`reports`]: stored task report records; [`report_ingestion`] stores them.
 //!
 //! May import: `cache`, `store`, `datasync`, `live` (control follows what it starts),
@@ -14,6 +15,7 @@
 pub mod accounts;
 pub mod control;
 pub mod discovery;
+pub mod documents;
 pub mod executions;
 pub mod index;
 pub mod live;

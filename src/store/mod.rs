@@ -5,6 +5,7 @@
 //! - [`coordination`]: what replicas share: poll and job leases, heartbeats, `NOTIFY`.
 //! - [`control`]: idempotent starts and the audit log.
 //! - [`keys`]: API keys.
+//! - [`documents`]: trusted documents pushed by frontends' CI.
 //! - [`reports`]: task reports' records, and the queue of reports to store.
 //!
 //! May import: `model`, `request` (roles), `error`. A failure is a [`StoreError`], whose text
@@ -12,6 +13,7 @@
 
 pub mod control;
 pub mod coordination;
+pub mod documents;
 pub mod index;
 pub mod keys;
 pub mod reports;
@@ -120,5 +122,9 @@ impl Database {
 
     pub fn keys(&self) -> keys::KeyTable {
         keys::KeyTable { pool: self.pool.clone() }
+    }
+
+    pub fn documents(&self) -> documents::DocumentTable {
+        documents::DocumentTable { pool: self.pool.clone() }
     }
 }

@@ -1,6 +1,7 @@
 // GraphQL Code Generator (client preset) against the live gateway: introspects
 // $GATEWAY_URL/graphql, checks operations/*.graphql against that schema and writes typed
-// documents to generated/ (gitignored).
+// documents to generated/ (gitignored), or to $CODEGEN_OUTPUT, with the manifest of trusted
+// documents a frontend would push (persisted-documents.json: `persistedDocuments: true`).
 //
 //   GATEWAY_URL=http://127.0.0.1:8080 npm run codegen        (from tests/clients)
 //
@@ -33,8 +34,11 @@ const config: CodegenConfig = {
   errorsOnly: false,
   overwrite: true,
   generates: {
-    [`${join(here, 'generated')}/`]: {
+    [`${resolve(process.env.CODEGEN_OUTPUT ?? join(here, 'generated'))}/`]: {
       preset: clientPreset,
+      // persisted-documents.json ({"sha256:<hex>": "<document>"}) for `datasync-gateway documents
+      // push`, and each generated document's hash in its `__meta__`, for the client to send.
+      presetConfig: { persistedDocuments: true },
       config: {
         // The gateway's custom scalars, as JSON carries them.
         scalars: { DateTime: 'string', Long: 'number' },

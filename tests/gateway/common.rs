@@ -318,6 +318,13 @@ impl GatewayProcess {
         let _ = self.process.wait();
     }
 
+    /// Sends the process `signal` (`HUP`, `TERM`, …) as `kill -<signal>` does.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.process.id().to_string();
+        let sent = std::process::Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap();
+        assert!(sent.success(), "kill -{signal} {pid}");
+    }
+
     /// Asks the process to stop as `docker stop` does (SIGTERM) and waits for it to exit,
     /// without blocking the test's runtime (which may serve what the process talks to).
     pub async fn terminate(&mut self) -> std::process::ExitStatus {

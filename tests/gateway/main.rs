@@ -36,4 +36,5 @@ mod spec;
 mod streams;
 mod tasks;
 mod traces;
+mod trusted_documents;
 mod ws_client;

@@ -16,6 +16,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::header::{ALLOW, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 
+mod document_id;
 mod encoding;
 mod replay;
 
@@ -72,7 +73,9 @@ pub async fn post(
     let key = if streamed.is_some() {
         None
     } else {
-        stored_key(&state, &headers, |json| ResponseKey::post(&body, json, caller.accounts()))
+        stored_key(&state, &headers, |json| {
+            ResponseKey::post(&body, json, caller.accounts(), state.gate.replay_scope(&caller))
+        })
     };
     if let Some(stored) = lookup(&state, key.as_ref()).await {
         return resend(&state, &stored, started);
@@ -84,10 +87,11 @@ pub async fn post(
     } else {
         serde_json::from_slice(&body).map(BatchRequest::Single)
     };
-    let request = match request {
+    let mut request = match request {
         Ok(request) => request,
         Err(error) => return bad_request(&format!("not a valid GraphQL request: {error}")),
     };
+    document_id::from_body(&body, &mut request);
     if let Some(stream) = streamed {
         return match request {
             BatchRequest::Single(request) => stream(&state, peer, identity, request),
@@ -117,11 +121,14 @@ pub async fn get(
         Ok(request) => request,
         Err(error) => return bad_request(&format!("not a valid GraphQL request: {error}")),
     };
+    document_id::from_query_string(query, &mut request);
     let streamed = streaming(&headers);
     let key = if streamed.is_some() {
         None
     } else {
-        stored_key(&state, &headers, |json| ResponseKey::get(query, json, caller.accounts()))
+        stored_key(&state, &headers, |json| {
+            ResponseKey::get(query, json, caller.accounts(), state.gate.replay_scope(&caller))
+        })
     };
     if let Some(stored) = lookup(&state, key.as_ref()).await {
         return resend(&state, &stored, started);
@@ -129,7 +136,7 @@ pub async fn get(
     let generation = state.responses.generation();
     // Admitted here rather than in `run`, so that a mutation is refused (405) before anything
     // runs, also one that a persisted query's hash stands for.
-    if let Err(refusal) = state.gate.admit(&mut request) {
+    if let Err(refusal) = state.gate.admit(&mut request, &caller) {
         return finish(&state, BatchResponse::Single(Response::from_errors(vec![refusal])), &headers, None);
     }
     if runs(&mut request, OperationType::Mutation) {
@@ -196,7 +203,9 @@ async fn execute(
 
 /// One operation: admitted by the gate (persisted query, limits), then executed.
 async fn run(state: &AppState, mut request: Request, caller: &Caller, hint: &CacheHint) -> Response {
-    if let Err(refusal) = state.gate.admit(&mut request).and_then(|()| authorize(&mut request, caller)) {
+    if let Err(refusal) =
+        state.gate.admit(&mut request, caller).and_then(|()| authorize(&mut request, caller))
+    {
         return Response::from_errors(vec![refusal]);
     }
     run_admitted(state, request, caller, hint).await
