@@ -536,22 +536,34 @@ impl ReportStore {
     ) -> Result<Vec<FailingPath>, StoreError> {
         let visible: Option<Vec<&str>> =
             visible.map(|accounts| accounts.iter().map(|a| a.as_str()).collect());
+        // The counting pass reads only paths and ingestions; the latest failure and the kinds
+        // are then looked up for the few paths answered, by the primary key (ingestion, path).
+        // Aggregating every failure's ARN and error in order took 1.1 s over 99,000 records.
         let rows = sqlx::query!(
-            r#"SELECT f.relative_path AS "relative_path!",
-                   count(DISTINCT f.ingestion_id) AS "executions!",
-                   (array_agg(s.execution_arn ORDER BY s.started_at DESC, s.execution_arn DESC))[1] AS "last_execution_arn!",
-                   max(s.started_at) AS "last_started_at!",
-                   (array_agg(f.error_code ORDER BY s.started_at DESC, s.execution_arn DESC, f.kind))[1] AS last_error_code,
-                   (array_agg(f.error_detail ORDER BY s.started_at DESC, s.execution_arn DESC, f.kind))[1] AS last_error_detail,
-                   array_agg(DISTINCT f.kind) AS "kinds!"
-               FROM execution_snapshots s
-               JOIN report_ingestions i ON i.execution_arn = s.execution_arn
-               JOIN report_files f ON f.ingestion_id = i.id
-               WHERE s.task_arn = $1 AND s.started_at >= $2 AND f.failed
-                 AND ($3::text[] IS NULL OR s.account_id = ANY($3))
-               GROUP BY f.relative_path
-               ORDER BY 2 DESC, 1
-               LIMIT $4"#,
+            r#"WITH runs AS (
+                   SELECT i.id, s.execution_arn, s.started_at FROM execution_snapshots s
+                   JOIN report_ingestions i ON i.execution_arn = s.execution_arn
+                   WHERE s.task_arn = $1 AND s.started_at >= $2
+                     AND ($3::text[] IS NULL OR s.account_id = ANY($3))),
+               top AS (
+                   SELECT relative_path, count(*) AS executions FROM (
+                       SELECT DISTINCT f.relative_path, f.ingestion_id FROM report_files f
+                       WHERE f.ingestion_id IN (SELECT id FROM runs) AND f.failed) failed
+                   GROUP BY relative_path ORDER BY 2 DESC, 1 LIMIT $4)
+               SELECT top.relative_path AS "relative_path!", top.executions AS "executions!",
+                   last.execution_arn AS "last_execution_arn!", last.started_at AS "last_started_at!",
+                   last.error_code AS last_error_code, last.error_detail AS last_error_detail,
+                   kinds.kinds AS "kinds!"
+               FROM top
+               CROSS JOIN LATERAL (
+                   SELECT r.execution_arn, r.started_at, f.error_code, f.error_detail FROM runs r
+                   JOIN report_files f ON f.ingestion_id = r.id AND f.relative_path = top.relative_path
+                   WHERE f.failed ORDER BY r.started_at DESC, r.execution_arn DESC, f.kind LIMIT 1) last
+               CROSS JOIN LATERAL (
+                   SELECT array_agg(DISTINCT f.kind) AS kinds FROM runs r
+                   JOIN report_files f ON f.ingestion_id = r.id AND f.relative_path = top.relative_path
+                   WHERE f.failed) kinds
+               ORDER BY top.executions DESC, top.relative_path"#,
             task.as_str(),
             since,
             visible as Option<Vec<&str>>,

@@ -471,7 +471,9 @@ async fn failing_paths_over_five_failed_executions_are_the_ones_their_reports_li
     let edges = across["data"]["reportFiles"]["edges"].as_array().unwrap_or_else(|| panic!("{across}"));
     assert!(expected_files > 0);
     assert_eq!(edges.len(), expected_files, "{across}");
-    assert!(edges.iter().all(|edge| failed.iter().any(|arn| edge["node"]["taskExecutionArn"] == arn.as_str())));
+    assert!(edges
+        .iter()
+        .all(|edge| failed.iter().any(|arn| edge["node"]["taskExecutionArn"] == arn.as_str())));
     // The latest failure of a path that failed every time is the newest failed execution (i = 9).
     assert_eq!(answer[0]["lastTaskExecutionArn"], failed[0].as_str());
     assert!(answer[0]["lastErrorCode"].is_string(), "{}", answer[0]);
