@@ -66,29 +66,24 @@ async fn ingestion(admin_url: &str, records: i64) -> anyhow::Result<()> {
         SimulatorConfig { report_files: records, ..SimulatorConfig::with_tick(Duration::from_millis(1)) };
     let simulator = Simulator::start("127.0.0.1:0".parse()?, config).await?;
     let endpoint = simulator.endpoint_url();
-    let gateway = GatewayProcess::start(&[
-        "--database-url",
-        &url,
-        "--datasync-endpoint",
-        &endpoint,
-        "--s3-endpoint",
-        &endpoint,
-        "--fake-credentials",
-        "--regions",
-        "us-east-1,eu-west-1",
-        "--rate-limit",
-        "0",
-        "--discovery",
-        "off",
-        "--report-records",
-        "all",
-        "--report-max-records",
-        &records.to_string(),
-        "--report-interval",
-        "100ms",
-        "--report-calls-per-second",
-        "100000",
-    ])
+    let gateway = GatewayProcess::start(
+        &[
+            &gateway_args(&endpoint, &url)[..],
+            &[
+                "--s3-endpoint",
+                &endpoint,
+                "--report-records",
+                "all",
+                "--report-max-records",
+                &records.to_string(),
+                "--report-interval",
+                "100ms",
+                "--report-calls-per-second",
+                "100000",
+            ][..],
+        ]
+        .concat(),
+    )
     .await?;
     // Started over the SDK, not through the gateway (which would follow it, and store its report
     // as soon as it is written): the bench reads it once the simulator has its report ready.
@@ -182,21 +177,7 @@ async fn reads(admin_url: &str, stored: i64, samples: usize) -> anyhow::Result<(
     let simulator =
         Simulator::start("127.0.0.1:0".parse()?, SimulatorConfig::with_tick(Duration::from_secs(2))).await?;
     let endpoint = simulator.endpoint_url();
-    let base = [
-        "--datasync-endpoint",
-        &endpoint,
-        "--fake-credentials",
-        "--regions",
-        "us-east-1,eu-west-1",
-        "--rate-limit",
-        "0",
-        "--discovery",
-        "off",
-        "--report-ingestion",
-        "off",
-        "--database-url",
-        &url,
-    ];
+    let base = [&gateway_args(&endpoint, &url)[..], &["--report-ingestion", "off"][..]].concat();
     // The first start applies the migrations and records a real description (the simulator's
     // finished Basic execution, with its report config), which the load copies per execution.
     let first = GatewayProcess::start(&base).await?;
@@ -285,6 +266,23 @@ async fn reads(admin_url: &str, stored: i64, samples: usize) -> anyhow::Result<(
         ],
     );
     Ok(())
+}
+
+/// A gateway process's arguments for the simulator at `endpoint` and the database `url`, no sync.
+fn gateway_args<'a>(endpoint: &'a str, url: &'a str) -> [&'a str; 11] {
+    [
+        "--database-url",
+        url,
+        "--datasync-endpoint",
+        endpoint,
+        "--fake-credentials",
+        "--regions",
+        "us-east-1,eu-west-1",
+        "--rate-limit",
+        "0",
+        "--discovery",
+        "off",
+    ]
 }
 
 fn task_arn(task: i64) -> String {

@@ -98,6 +98,13 @@ async fn reports_config(simulator: &Simulator, kept: RecordsKept) -> Config {
     config
 }
 
+/// PUTs `body` to the simulator's admin endpoint `/_simulator/{what}`.
+async fn admin(simulator: &Simulator, what: &str, body: Value) {
+    let url = format!("{}/_simulator/{what}", simulator.endpoint_url());
+    let response = reqwest::Client::new().put(url).json(&body).send().await.unwrap();
+    assert!(response.status().is_success(), "{what}: {:?}", response.text().await);
+}
+
 async fn simulator() -> Simulator {
     Simulator::start("127.0.0.1:0".parse().unwrap(), SimulatorConfig::with_tick(TEST_TICK)).await.unwrap()
 }
@@ -274,13 +281,7 @@ async fn a_corrupt_part_is_named_with_why_and_the_other_parts_are_stored() {
     let simulator = simulator().await;
     let parts = parts_of(&simulator.endpoint_url(), seeded::FAILED).await;
     let (corrupt, lost) = parts.iter().nth(1).map(|(key, records)| (key.clone(), records.len())).unwrap();
-    let response = reqwest::Client::new()
-        .put(format!("{}/_simulator/objects", simulator.endpoint_url()))
-        .json(&json!({ "corrupt": [corrupt] }))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    admin(&simulator, "objects", json!({ "corrupt": [corrupt] })).await;
 
     let (address, _) = spawn_gateway(reports_config(&simulator, RecordsKept::All).await).await;
     let url = format!("http://{address}/graphql");
@@ -300,13 +301,7 @@ async fn a_corrupt_part_is_named_with_why_and_the_other_parts_are_stored() {
 #[tokio::test]
 async fn a_bucket_that_refuses_the_gateway_is_reported_without_a_retry_storm() {
     let simulator = simulator().await;
-    let response = reqwest::Client::new()
-        .put(format!("{}/_simulator/buckets", simulator.endpoint_url()))
-        .json(&json!({ "denied": [BUCKET] }))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    admin(&simulator, "buckets", json!({ "denied": [BUCKET] })).await;
     let (address, _) = spawn_gateway(reports_config(&simulator, RecordsKept::All).await).await;
     let url = format!("http://{address}/graphql");
     let report = report_when(&url, seeded::FAILED, ended).await;
@@ -356,13 +351,8 @@ async fn an_ingestion_stopped_midway_resumes_after_the_parts_it_stored() {
     let parts = parts_of(&simulator.endpoint_url(), seeded::FAILED).await;
     let total: usize = parts.values().map(Vec::len).sum();
     // Each part takes a while to read, so that the first replica stops between parts.
-    let response = reqwest::Client::new()
-        .put(format!("{}/_simulator/faults", simulator.endpoint_url()))
-        .json(&json!({ "failure": null, "latencyMs": 300, "operations": ["GetObject"] }))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    admin(&simulator, "faults", json!({ "failure": null, "latencyMs": 300, "operations": ["GetObject"] }))
+        .await;
     let before = simulator.calls("GetObject");
 
     // The first replica, a process of its own, killed (SIGKILL) once it stored two parts.
