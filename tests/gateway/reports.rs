@@ -597,3 +597,26 @@ async fn a_member_account_s_report_is_read_with_the_role_assumed_there() {
     assert!(long(&report["ingestion"]["recordsKept"]) > 0, "{report}");
     assert!(simulator.assumed(&member) >= 1);
 }
+
+#[tokio::test]
+async fn the_backfill_migration_queues_a_recorded_report_where_the_writer_would() {
+    let simulator = simulator().await;
+    let config = reports_config(&simulator, RecordsKept::All).await;
+    let database_url = config.history.database_url.clone().unwrap();
+    let (address, server) = spawn_gateway(config).await;
+    report_when(&format!("http://{address}/graphql"), seeded::FAILED, ended).await;
+    server.abort();
+    let _ = server.await;
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    let queued = "SELECT bucket, prefix, state FROM report_ingestions WHERE execution_arn = $1";
+    let (bucket, prefix, _): (String, String, String) =
+        sqlx::query_as(queued).bind(seeded::FAILED).fetch_one(&pool).await.unwrap();
+    // As an index from before task reports: the execution recorded, its report not queued.
+    sqlx::query("DELETE FROM report_ingestions").execute(&pool).await.unwrap();
+    let backfill = include_str!("../../migrations/20261212000001_task_reports_backfill.sql");
+    sqlx::raw_sql(backfill).execute(&pool).await.unwrap();
+    let again: (String, String, String) =
+        sqlx::query_as(queued).bind(seeded::FAILED).fetch_one(&pool).await.unwrap();
+    assert_eq!(again, (bucket, prefix, "PENDING".to_owned()));
+    pool.close().await;
+}
