@@ -368,6 +368,45 @@ async fn a_later_report_result_updates_the_row_and_a_repeat_changes_nothing() {
     assert_eq!(read().await.2, updated_at, "the same answer fetched again is not a change");
 }
 
+/// The sync's read of an execution can land after the watcher's later one (and a replica's
+/// clock can run ahead of another's): the index never goes back to an older answer, nor from
+/// finished to running.
+#[tokio::test]
+async fn an_older_answer_or_a_running_one_never_replaces_a_finished_row() {
+    let (_gateway, database_url) = gateway_with(&[]).await;
+    let row = &dataset(1, 9)[0];
+    let described = |status: &str, hours: i64| {
+        let mut execution = row.execution();
+        execution.status = serde_json::from_value(json!(status)).unwrap();
+        execution.fetched_at = row.started_at + Duration::hours(hours);
+        Arc::new(execution)
+    };
+    let store = Database::connect_lazy(&database_url, 1).unwrap().index();
+    let pool = PgPool::connect(&database_url).await.unwrap();
+    let recorded = || async {
+        let row: (String, String) = sqlx::query_as(
+            "SELECT status, snapshot ->> 'status' FROM execution_snapshots \
+             JOIN execution_snapshot_documents USING (execution_arn)",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        row
+    };
+    let success = || ("SUCCESS".to_owned(), "SUCCESS".to_owned());
+
+    store.upsert(&[described("TRANSFERRING", 1)]).await.unwrap();
+    store.upsert(&[described("SUCCESS", 3)]).await.unwrap();
+    assert_eq!(recorded().await, success());
+    store.upsert(&[described("TRANSFERRING", 2)]).await.unwrap();
+    assert_eq!(recorded().await, success(), "an older answer was written over a newer one");
+    store.upsert(&[described("VERIFYING", 4)]).await.unwrap();
+    assert_eq!(recorded().await, success(), "a finished execution went back to running");
+    // In one batch, the newest of an ARN's descriptions is the one written.
+    store.upsert(&[described("ERROR", 6), described("SUCCESS", 5)]).await.unwrap();
+    assert_eq!(recorded().await, ("ERROR".to_owned(), "ERROR".to_owned()));
+}
+
 #[tokio::test]
 async fn retention_deletes_executions_that_started_before_the_cutoff() {
     let rows = dataset(100, 0);

@@ -60,15 +60,19 @@ impl IndexStore {
     /// counters or status, or a task report that was pending and is now written. Idempotent for
     /// finished executions: writing the same description twice changes nothing. One
     /// statement, so columns and document never disagree, and a report DataSync has written whole
-    /// is queued to be stored (`report_ingestions`) with the row that records it. Of an ARN
-    /// repeated in the batch, one is written. Only the [`writer`] calls it.
+    /// is queued to be stored (`report_ingestions`) with the row that records it. Never
+    /// backwards: a description older than the row's, or a running one over a finished row (a
+    /// discovery sync's read landing after the watcher's), is not written. Of an ARN repeated in
+    /// the batch, the newest is written. Only the [`writer`] calls it.
     pub async fn upsert(&self, batch: &[Arc<TaskExecution>]) -> Result<(), StoreError> {
         // In ARN order, so that two upserts that share rows (the watcher's, the writer's, the
         // sync's) lock them in the same order and cannot deadlock; in any other order they can,
         // the likely cause of a discovery sync failing now and then in tests with "the index
         // could not be read or written".
         let mut rows: Vec<&TaskExecution> = batch.iter().map(Arc::as_ref).collect();
-        rows.sort_unstable_by(|a, b| a.task_execution_arn.cmp(&b.task_execution_arn));
+        rows.sort_unstable_by(|a, b| {
+            a.task_execution_arn.cmp(&b.task_execution_arn).then(b.fetched_at.cmp(&a.fetched_at))
+        });
         rows.dedup_by(|a, b| a.task_execution_arn == b.task_execution_arn);
         // The documents, in the same order, each serialised once.
         let mut documents: Vec<serde_json::Value> = Vec::with_capacity(rows.len());
@@ -146,9 +150,12 @@ impl IndexStore {
              error_code = EXCLUDED.error_code, report_status = EXCLUDED.report_status, \
              launch_time = COALESCE(EXCLUDED.launch_time, execution_snapshots.launch_time), \
              end_time = COALESCE(EXCLUDED.end_time, execution_snapshots.end_time) \
-             WHERE (execution_snapshots.status, execution_snapshots.report_status) \
-             IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.report_status) \
-             OR execution_snapshots.status NOT IN ('SUCCESS', 'ERROR') \
+             WHERE EXCLUDED.updated_at >= execution_snapshots.updated_at \
+             AND NOT (execution_snapshots.status IN ('SUCCESS', 'ERROR') \
+                      AND EXCLUDED.status NOT IN ('SUCCESS', 'ERROR')) \
+             AND ((execution_snapshots.status, execution_snapshots.report_status) \
+                  IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.report_status) \
+                  OR execution_snapshots.status NOT IN ('SUCCESS', 'ERROR')) \
              RETURNING execution_arn), \
              queued AS (INSERT INTO report_ingestions (execution_arn, bucket, prefix) \
              SELECT report.execution_arn, report.bucket, report.prefix FROM unnest(",

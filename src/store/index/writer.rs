@@ -95,7 +95,8 @@ impl IndexWriter {
         (writer, task.abort_handle())
     }
 
-    /// Queues a description; a newer one of the same ARN replaces a queued one.
+    /// Queues a description; a newer one of the same ARN replaces a queued one (an older one
+    /// does not).
     pub fn record(&self, execution: Arc<TaskExecution>) {
         self.queue(execution, None);
     }
@@ -140,7 +141,9 @@ impl IndexWriter {
         let entry = pending
             .entry(arn.clone())
             .or_insert_with(|| Queued { execution: execution.clone(), waiting: Vec::new() });
-        entry.execution = execution;
+        if execution.fetched_at >= entry.execution.fetched_at {
+            entry.execution = execution;
+        }
         entry.waiting.extend(waiter);
         drop(pending);
         self.shared.wake.notify_one();
