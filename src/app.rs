@@ -16,7 +16,7 @@ use crate::config::{
 };
 use crate::datasync::{DataSyncClient, ReportBuckets};
 use crate::graphql::response_cache::ResponseCache;
-use crate::graphql::{build_schema, Gate, Streaming, TrustPolicy};
+use crate::graphql::{build_schema, Gate, Services, Streaming, TrustPolicy};
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppState, SharedState};
 use crate::metrics::Metrics;
@@ -31,6 +31,9 @@ use crate::service::live::{Live, LiveSettings, LiveStore};
 use crate::service::report_ingestion::{Ingester, IngestionSettings};
 use crate::service::reports::ReportService;
 use crate::service::tasks::TaskService;
+use crate::service::webhooks::delivery::{DeliverySettings, Dispatcher};
+use crate::service::webhooks::destination::Policy;
+use crate::service::webhooks::WebhookService;
 use crate::simulator::{fleet, Simulator, SimulatorConfig};
 use crate::store::index::spool;
 use crate::store::index::writer::IndexWriter;
@@ -50,6 +53,7 @@ pub struct Application {
     flush_timeout: Duration,
     live: Live,
     ingester: Option<Ingester>,
+    dispatcher: Option<Dispatcher>,
     metrics: Metrics,
     background: Background,
     /// Tells long-lived connections and the admin server that the gateway is stopping.
@@ -164,15 +168,45 @@ impl Application {
             }
             _ => None,
         };
-        let schema = build_schema(
-            service.clone(),
-            tasks.clone(),
-            live.clone(),
-            control,
-            accounts.clone(),
-            reports,
-            &config.limits,
+        let policy = Policy {
+            allow_http: config.webhooks.webhooks_allow_http,
+            allow_private: config.webhooks.webhooks_allow_private,
+        };
+        let webhooks = WebhookService::new(
+            database.as_ref().map(|database| (database.webhooks(), timeouts.query)),
+            database.as_ref().map(|database| (database.control(), timeouts.control)),
+            policy,
+            config.webhooks.webhook_secret_overlap,
         );
+        let dispatcher = match &database {
+            Some(database) if config.webhooks.webhooks => {
+                let dispatcher = dispatcher(&config, database, policy, &live, &metrics);
+                background.0.push(dispatcher.clone().start());
+                let store = database.webhooks();
+                let prune = move |cutoff| {
+                    let store = store.clone();
+                    async move { store.prune(cutoff).await }
+                };
+                let (retention, interval) =
+                    (config.webhooks.webhook_retention, config.history.history_prune_interval);
+                background.0.push(
+                    tokio::spawn(prune_periodically("webhook event", retention, interval, prune))
+                        .abort_handle(),
+                );
+                Some(dispatcher)
+            }
+            _ => None,
+        };
+        let services = Services {
+            executions: service.clone(),
+            tasks: tasks.clone(),
+            live: live.clone(),
+            control,
+            accounts: accounts.clone(),
+            reports,
+            webhooks,
+        };
+        let schema = build_schema(services, &config.limits);
         let sources = Sources {
             path: config.documents.path.clone(),
             table: database.as_ref().map(|database| (database.documents(), timeouts.query)),
@@ -240,6 +274,7 @@ impl Application {
             flush_timeout: config.history.history_flush_timeout,
             live,
             ingester,
+            dispatcher,
             metrics,
             background,
             stop,
@@ -277,6 +312,7 @@ impl Application {
             flush_timeout,
             live,
             ingester,
+            dispatcher,
             metrics,
             background,
             stop,
@@ -305,6 +341,9 @@ impl Application {
         live.release().await;
         if let Some(ingester) = ingester {
             ingester.release().await;
+        }
+        if let Some(dispatcher) = dispatcher {
+            dispatcher.release().await;
         }
         if let Some(index) = index {
             spool_unwritten(index.writer(), flush_timeout, &spool_dir).await;
@@ -473,6 +512,28 @@ where
             Err(error) => tracing::warn!(what, %error, "retention failed; will retry"),
         }
     }
+}
+
+/// The webhook sender of this replica: leases taken as `live`'s replica, for as long as its
+/// executions' (`--lease-duration`).
+fn dispatcher(
+    config: &Config,
+    database: &Database,
+    policy: Policy,
+    live: &Live,
+    metrics: &Metrics,
+) -> Dispatcher {
+    let webhooks = &config.webhooks;
+    let settings = DeliverySettings {
+        schedule: webhooks.webhook_retry_schedule.clone(),
+        timeout: webhooks.webhook_timeout,
+        disable_after: webhooks.webhook_disable_after,
+        max_in_flight: webhooks.webhook_max_in_flight as usize,
+        poll_interval: webhooks.webhook_poll_interval,
+        lease: config.live.lease_duration,
+        policy,
+    };
+    Dispatcher::new(database.webhooks(), live.replica().to_owned(), settings, metrics.clone())
 }
 
 /// The report ingester of this replica: the queue in `database`, S3 reached with the accounts'

@@ -37,6 +37,9 @@ pub struct Config {
     pub reports: ReportsConfig,
 
     #[command(flatten)]
+    pub webhooks: WebhooksConfig,
+
+    #[command(flatten)]
     pub limits: LimitsConfig,
 
     #[command(flatten)]
@@ -480,6 +483,54 @@ pub struct ReportsConfig {
     /// endpoint). The standard AWS_ENDPOINT_URL_S3 works too. With --simulator, its own S3.
     #[arg(long, env = "S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
+}
+
+/// Webhooks: where they may point, and how they are sent.
+#[derive(Args, Clone, Debug)]
+pub struct WebhooksConfig {
+    /// Send webhooks from this replica (needs a database). `--webhooks=off` leaves the sending
+    /// to other replicas; endpoints can still be managed.
+    #[arg(long, env = "WEBHOOKS", default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
+    pub webhooks: bool,
+
+    /// Allow `http://` endpoint URLs (default: `https://` only).
+    #[arg(long, env = "WEBHOOKS_ALLOW_HTTP")]
+    pub webhooks_allow_http: bool,
+
+    /// Allow endpoints on loopback, private, link-local and other non-public addresses (checked
+    /// at creation and again against the address each delivery connects to).
+    #[arg(long, env = "WEBHOOKS_ALLOW_PRIVATE")]
+    pub webhooks_allow_private: bool,
+
+    /// The wait before each attempt of a delivery, the first included, comma-separated; after
+    /// the last the delivery is FAILED. A receiver's `Retry-After` can lengthen a wait.
+    #[arg(long, env = "WEBHOOK_RETRY_SCHEDULE", default_value = "0s,5s,5m,30m,2h,5h,10h,10h", value_delimiter = ',', value_parser = humantime::parse_duration)]
+    pub webhook_retry_schedule: Vec<Duration>,
+
+    /// How long an endpoint has to answer; a 2xx within it is a delivery.
+    #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "15s", value_parser = positive_duration)]
+    pub webhook_timeout: Duration,
+
+    /// An endpoint whose every attempt has failed for this long is disabled, with the reason.
+    #[arg(long, env = "WEBHOOK_DISABLE_AFTER", default_value = "5d", value_parser = positive_duration)]
+    pub webhook_disable_after: Duration,
+
+    /// Deliveries in flight at once from this replica, over all endpoints (each endpoint has
+    /// one at a time).
+    #[arg(long, env = "WEBHOOK_MAX_IN_FLIGHT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub webhook_max_in_flight: u32,
+
+    /// How long the old secret still signs after `rotateWebhookSecret`, unless the call says.
+    #[arg(long, env = "WEBHOOK_SECRET_OVERLAP", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub webhook_secret_overlap: Duration,
+
+    /// Delete events and their delivery log after this long.
+    #[arg(long, env = "WEBHOOK_RETENTION", default_value = "7d", value_parser = positive_duration)]
+    pub webhook_retention: Duration,
+
+    /// How often a replica looks for new events to send.
+    #[arg(long, env = "WEBHOOK_POLL_INTERVAL", default_value = "200ms", value_parser = positive_duration)]
+    pub webhook_poll_interval: Duration,
 }
 
 /// How long each kind of database call may take before its caller gives up on it. A database

@@ -40,6 +40,9 @@ pub enum GatewayError {
     /// History was asked for, but no database is configured: retrying will not help.
     #[error("execution history is unavailable: no database is configured (--database-url)")]
     HistoryNotConfigured,
+    /// The caller's role does not allow this (a reader asking for operators' data).
+    #[error("{0}")]
+    Forbidden(String),
     /// A fault of the gateway's own; details are in the log, keyed by nothing the client sees.
     #[error("internal error")]
     Internal,
@@ -60,6 +63,7 @@ impl GatewayError {
             GatewayError::HistoryUnavailable(_) | GatewayError::HistoryNotConfigured => {
                 ErrorCode::HistoryUnavailable
             }
+            GatewayError::Forbidden(_) => ErrorCode::Forbidden,
             GatewayError::Internal => ErrorCode::Internal,
         }
     }

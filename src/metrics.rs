@@ -117,6 +117,8 @@ struct Inner {
     report_bucket_calls: Family<CallLabels, Counter>,
     report_ingestions: Family<OutcomeLabels, Counter>,
     report_records: Counter,
+    webhook_deliveries: Family<OutcomeLabels, Counter>,
+    webhook_delivery_seconds: Histogram,
     budget_wait_seconds: HistogramFamily<RegionLabels>,
     levels: Levels,
 }
@@ -144,6 +146,8 @@ pub struct Levels {
     pub subscribed_executions: Gauge,
     pub streaming_connections: Gauge,
     pub http_connections: Gauge,
+    pub webhook_backlog: Gauge,
+    pub webhook_oldest_pending_seconds: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -161,6 +165,12 @@ impl Default for Metrics {
         let report_bucket_calls = Family::default();
         let report_ingestions = Family::default();
         let report_records = Counter::default();
+        let webhook_deliveries: Family<OutcomeLabels, Counter> = Family::default();
+        // At zero from the start, so that a rate over them means something before the first failure.
+        for outcome in ["delivered", "retry", "failed"] {
+            webhook_deliveries.get_or_create(&OutcomeLabels { outcome });
+        }
+        let webhook_delivery_seconds = latency_buckets();
         let datasync_seconds: HistogramFamily<RegionLabels> = Family::new_with_constructor(latency_buckets);
         let budget_wait_seconds: HistogramFamily<RegionLabels> =
             Family::new_with_constructor(latency_buckets);
@@ -230,6 +240,27 @@ impl Default for Metrics {
             report_ingestions.clone(),
         );
         registry.register("report_records_stored", "Task report records stored", report_records.clone());
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by outcome: delivered, retry (failed, tried again later), \
+             failed (the last attempt failed, or the endpoint answered 410 Gone)",
+            webhook_deliveries.clone(),
+        );
+        registry.register(
+            "webhook_delivery_seconds",
+            "From an event's recording in the outbox to its delivery, retries included",
+            webhook_delivery_seconds.clone(),
+        );
+        registry.register(
+            "webhook_backlog",
+            "Webhook deliveries pending, over every enabled endpoint (as of this replica's last look)",
+            levels.webhook_backlog.clone(),
+        );
+        registry.register(
+            "webhook_oldest_pending_seconds",
+            "Age of the oldest pending webhook delivery's event (0: none pending)",
+            levels.webhook_oldest_pending_seconds.clone(),
+        );
         registry.register(
             "datasync_budget_wait_seconds",
             "Time calls waited for the region's call budget",
@@ -330,6 +361,8 @@ impl Default for Metrics {
                 report_bucket_calls,
                 report_ingestions,
                 report_records,
+                webhook_deliveries,
+                webhook_delivery_seconds,
                 budget_wait_seconds,
                 levels,
             }),
@@ -420,6 +453,14 @@ impl Metrics {
     pub fn report_ingestion(&self, outcome: &'static str, records: u64) {
         self.inner.report_ingestions.get_or_create(&OutcomeLabels { outcome }).inc();
         self.inner.report_records.inc_by(records);
+    }
+
+    /// One webhook delivery attempt; a delivered one `after` its event was recorded.
+    pub fn webhook_delivery(&self, outcome: &'static str, after: Option<Duration>) {
+        self.inner.webhook_deliveries.get_or_create(&OutcomeLabels { outcome }).inc();
+        if let Some(after) = after {
+            self.inner.webhook_delivery_seconds.observe(after.as_secs_f64());
+        }
     }
 
     pub fn budget_wait(&self, region: &str, waited: Duration) {

@@ -24,6 +24,7 @@ mod streaming;
 mod subscription;
 mod task;
 mod trusted;
+mod webhook;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, OperationType};
 use async_graphql::{Positioned, Request, Response, Schema, SchemaBuilder, ServerError};
@@ -51,6 +52,7 @@ use crate::service::executions::ExecutionService;
 use crate::service::live::Live;
 use crate::service::reports::ReportService;
 use crate::service::tasks::TaskService;
+use crate::service::webhooks::WebhookService;
 
 pub use mutation::Mutation;
 
@@ -63,17 +65,22 @@ fn schema() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query, Mutation, Subscription)
 }
 
-pub fn build_schema(
-    service: ExecutionService,
-    tasks: TaskService,
-    live: Live,
-    control: ControlService,
-    accounts: AccountService,
-    reports: Option<ReportService>,
-    limits: &LimitsConfig,
-) -> GatewaySchema {
-    let mut schema = schema().data(tasks).data(live).data(control).data(accounts);
-    if let Some(index) = service.index() {
+/// What the resolvers call.
+pub struct Services {
+    pub executions: ExecutionService,
+    pub tasks: TaskService,
+    pub live: Live,
+    pub control: ControlService,
+    pub accounts: AccountService,
+    /// Stored task reports (none without a database).
+    pub reports: Option<ReportService>,
+    pub webhooks: WebhookService,
+}
+
+pub fn build_schema(services: Services, limits: &LimitsConfig) -> GatewaySchema {
+    let Services { executions, tasks, live, control, accounts, reports, webhooks } = services;
+    let mut schema = schema().data(tasks).data(live).data(control).data(accounts).data(webhooks);
+    if let Some(index) = executions.index() {
         schema = schema.data(index.clone());
     }
     if let Some(reports) = reports {
@@ -81,7 +88,7 @@ pub fn build_schema(
     }
     // Depth and size are checked by the transport's `Gate` before async-graphql sees the
     // request; complexity (list sizes multiplied) by async-graphql's validation after it.
-    schema = schema.data(service).limit_complexity(limits.max_query_complexity);
+    schema = schema.data(executions).limit_complexity(limits.max_query_complexity);
     if !limits.introspection {
         schema = schema.disable_introspection();
     }

@@ -5,6 +5,9 @@ use async_graphql::{Context, InputObject, Object, Result, ID};
 use tracing::Instrument;
 
 use super::context::{caller, execution_arn, resolver_span, Coded};
+use super::webhook::{
+    self, CreateWebhookInput, UpdateWebhookInput, WebhookDeliveryNode, WebhookNode, WebhookWithSecret,
+};
 use super::TaskExecutionNode;
 use crate::error::GatewayError;
 use crate::model::{
@@ -149,5 +152,49 @@ impl Mutation {
         let control = ctx.data_unchecked::<ControlService>();
         let cancelled = control.cancel(&arn, caller(ctx)?).instrument(resolver_span(ctx)).await;
         Ok(cancelled.coded()?.into())
+    }
+
+    /// Registers a webhook endpoint: the execution events its filter selects are POSTed to
+    /// `url` as they happen, signed per Standard Webhooks with the secret in this answer (and
+    /// only here), at least once and in order. It hears of events from now on.
+    async fn create_webhook(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateWebhookInput,
+    ) -> Result<WebhookWithSecret> {
+        webhook::create(ctx, input).await
+    }
+
+    /// Changes an endpoint; what `input` leaves out stays.
+    async fn update_webhook(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateWebhookInput,
+    ) -> Result<WebhookNode> {
+        webhook::update(ctx, id, input).await
+    }
+
+    /// A new signing secret, in this answer only. Deliveries are signed with both the new and
+    /// the old secret for `overlapSeconds` (default `--webhook-secret-overlap`), so receivers can
+    /// switch without missing one.
+    async fn rotate_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        overlap_seconds: Option<i32>,
+    ) -> Result<WebhookWithSecret> {
+        webhook::rotate(ctx, id, overlap_seconds).await
+    }
+
+    /// Deletes an endpoint and its delivery log; its id.
+    async fn delete_webhook(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        webhook::delete(ctx, id).await
+    }
+
+    /// Sends a delivery's event to its endpoint again (as a new delivery, after those already
+    /// queued), with the same `webhook-id`.
+    async fn redeliver_webhook_event(&self, ctx: &Context<'_>, id: ID) -> Result<WebhookDeliveryNode> {
+        webhook::redeliver(ctx, id).await
     }
 }

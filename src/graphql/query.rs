@@ -14,6 +14,7 @@ use super::index::{self, ExecutionFilter, ExecutionStatsGroup, HistoryConnection
 use super::node::Node;
 use super::report::{self, FailingPathNode, ReportFileConnection, ReportFilesFilter};
 use super::task::{TaskConnection, TaskFilter, TaskNode};
+use super::webhook::{self, WebhookNode};
 use super::TaskExecutionNode;
 use crate::error::GatewayError;
 use crate::model::{ExecutionOrder, StatsDimension};
@@ -253,5 +254,15 @@ impl Query {
         first: Option<i32>,
     ) -> Result<Vec<FailingPathNode>> {
         report::failing_paths(ctx, task_arn, since, first).await
+    }
+
+    /// Every webhook endpoint (operator role).
+    async fn webhooks(&self, ctx: &Context<'_>) -> Result<Vec<WebhookNode>> {
+        webhook::webhooks(ctx).await
+    }
+
+    /// One webhook endpoint and its delivery log (operator role); null if there is none.
+    async fn webhook(&self, ctx: &Context<'_>, id: ID) -> Result<Option<WebhookNode>> {
+        webhook::webhook(ctx, id).await
     }
 }

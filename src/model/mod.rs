@@ -11,6 +11,7 @@
 
 mod account;
 mod enums;
+mod event;
 mod ids;
 mod index;
 mod progress;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use account::Site;
 pub use enums::*;
+pub use event::{ExecutionEventKind, WebhookEventKind};
 pub use ids::{AccountId, ExecutionArn, InvalidId, LocationArn, Region, TaskArn};
 pub use index::{ExecutionOrder, StatsDimension};
 pub use progress::Progress;

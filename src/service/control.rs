@@ -18,6 +18,7 @@ use crate::error::GatewayError;
 use crate::model::{ExecutionArn, TaskArn, TaskExecutionStatus, TaskMode};
 use crate::model::{StartOverrides, StartTaskReport};
 use crate::request::Caller;
+use crate::service::audit;
 use crate::service::executions::{Consistency, ExecutionService, Fetched};
 use crate::service::live::Live;
 use crate::store::control::ControlStore;
@@ -324,15 +325,7 @@ impl ControlService {
         outcome: &str,
         error: Option<&GatewayError>,
     ) {
-        let code = error.map(|error| error.code().as_str());
-        tracing::info!(target: "audit", caller = %caller.key(), action, target, outcome, error = code, "mutation");
-        if let Some((store, limit)) = &self.store {
-            let written =
-                within(*limit, store.audit(caller.key(), action, target, &arguments, outcome, code)).await;
-            if let Err(error) = written {
-                tracing::error!(%error, action, target, "could not write the audit row (the log line above stands)");
-            }
-        }
+        audit::record(self.store.as_ref(), caller, action, target, arguments, outcome, error).await;
     }
 }
 

@@ -8,11 +8,14 @@
 //! - [`control`]: starting and cancelling executions (idempotency, audit).
 //! - [`documents`]: trusted documents, from manifests and the database, kept current.
 //! - [`reports`]: stored task report records; [`report_ingestion`] stores them.
+//! - [`webhooks`]: webhook endpoints, and their delivery from the outbox.
+//! - [`audit`]: the record of every operator's change.
 //!
 //! May import: `cache`, `store`, `datasync`, `live` (control follows what it starts),
 //! `request`, `model`, `config`, `error`, `metrics`. Never `graphql` or `http`.
 
 pub mod accounts;
+pub mod audit;
 pub mod control;
 pub mod discovery;
 pub mod documents;
@@ -22,6 +25,7 @@ pub mod live;
 pub mod report_ingestion;
 pub mod reports;
 pub mod tasks;
+pub mod webhooks;
 
 /// What the services' unit tests stand on: the real SDK client over HTTP to a simulator of
 /// their own, no database.

@@ -7,6 +7,8 @@
 //! - [`keys`]: API keys.
 //! - [`documents`]: trusted documents pushed by frontends' CI.
 //! - [`reports`]: task reports' records, and the queue of reports to store.
+//! - [`webhooks`]: webhook endpoints, the outbox of events the index writer appends to, and
+//!   the delivery log.
 //!
 //! May import: `model`, `request` (roles), `error`. A failure is a [`StoreError`], whose text
 //! is for the log only; it becomes a [`GatewayError`] in one place (`From`).
@@ -17,6 +19,7 @@ pub mod documents;
 pub mod index;
 pub mod keys;
 pub mod reports;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -126,5 +129,9 @@ impl Database {
 
     pub fn documents(&self) -> documents::DocumentTable {
         documents::DocumentTable { pool: self.pool.clone() }
+    }
+
+    pub fn webhooks(&self) -> webhooks::WebhookStore {
+        webhooks::WebhookStore { pool: self.pool.clone() }
     }
 }

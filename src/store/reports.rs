@@ -17,8 +17,11 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::index::filter::SnapshotFilter;
+use super::webhooks::outbox::{self, OutboxEvent};
 use super::{identifier, StoreError};
-use crate::model::{ExecutionArn, IngestionState, RecordsKept, ReportKind, ReportRecord, TaskArn};
+use crate::model::{
+    ExecutionArn, IngestionState, RecordsKept, ReportKind, ReportRecord, TaskArn, WebhookEventKind,
+};
 
 #[derive(Clone)]
 pub struct ReportStore {
@@ -376,10 +379,14 @@ impl ReportStore {
         truncated: bool,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query!(
+        let mut transaction = self.pool.begin().await?;
+        let finished = sqlx::query!(
             "UPDATE report_ingestions SET state = $3, kept = $4, truncated = $5, error = $6, \
                  finished_at = now(), owner = NULL, lease_expires = NULL \
-             WHERE id = $1 AND owner = $2",
+             WHERE id = $1 AND owner = $2 \
+             RETURNING execution_arn, records_read, records_kept, finished_at AS \"finished_at!\", \
+                 (SELECT snapshot FROM execution_snapshot_documents documents \
+                  WHERE documents.execution_arn = report_ingestions.execution_arn) AS execution",
             id,
             owner,
             state.as_str(),
@@ -387,8 +394,27 @@ impl ReportStore {
             truncated,
             error,
         )
-        .execute(&self.pool)
+        .fetch_optional(&mut *transaction)
         .await?;
+        // Webhooks hear of it in the same transaction: never an event for a report not stored.
+        if let Some(finished) = finished {
+            let event = OutboxEvent {
+                event_id: outbox::event_id(&finished.execution_arn, "report"),
+                event_type: "report.ready",
+                execution_arn: finished.execution_arn,
+                occurred_at: finished.finished_at,
+                data: serde_json::json!({
+                    "kind": WebhookEventKind::ReportReady,
+                    "ingestion": {
+                        "state": state.as_str(), "recordsRead": finished.records_read,
+                        "recordsKept": finished.records_kept, "truncated": truncated, "error": error,
+                    },
+                    "execution": finished.execution,
+                }),
+            };
+            outbox::append(&mut transaction, &[event]).await?;
+        }
+        transaction.commit().await?;
         Ok(())
     }
 

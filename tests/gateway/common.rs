@@ -34,6 +34,8 @@ pub fn test_config() -> Config {
     config.history.discovery = false;
     // As the sync: on where a test reads task reports (S3 calls are counted too).
     config.reports.report_ingestion = false;
+    // On where a test sends webhooks; elsewhere its polling would only add to the database's load.
+    config.webhooks.webhooks = false;
     config.datasync.fake_credentials = true;
     config.datasync.initial_backoff = Duration::from_millis(10);
     // The per-region call budget is tested on its own; elsewhere it would only slow tests down.

@@ -220,6 +220,9 @@ async fn every_example_in_the_readme_and_docs_runs() {
     }
     let mut config = history_config().await;
     config.history.discovery = true;
+    // The webhook examples' receiver is on this machine, over http, as docs/webhooks.md says.
+    config.webhooks.webhooks_allow_http = true;
+    config.webhooks.webhooks_allow_private = true;
     let gateway = TestGateway::start_with(config).await;
     // The fleet view's examples read the index: wait for the first sync to fill it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

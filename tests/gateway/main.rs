@@ -37,4 +37,5 @@ mod streams;
 mod tasks;
 mod traces;
 mod trusted_documents;
+mod webhooks;
 mod ws_client;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
+pub use crate::model::ExecutionEventKind;
 use crate::model::{EnumValue, ExecutionArn, TaskExecution, TaskExecutionStatus};
 
 /// Changes queued per execution for a subscriber that is slow to take them; one that falls
@@ -19,17 +20,6 @@ const PER_EXECUTION_BACKLOG: usize = 64;
 pub const FEED_BACKLOG: usize = 4_096;
 /// How long a finished execution is remembered, so that a late duplicate is not news.
 const FINISHED_MEMORY: Duration = Duration::from_secs(15 * 60);
-
-/// What happened to an execution, for the fleet feed.
-#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExecutionEventKind {
-    /// First seen, not finished.
-    Started,
-    /// Its status moved on, not to a terminal one.
-    StatusChanged,
-    /// It reached SUCCESS or ERROR.
-    Finished,
-}
 
 #[derive(Clone, Debug)]
 pub struct ExecutionEvent {
@@ -90,16 +80,9 @@ impl Hub {
         }
         drop(state);
         let previous_status = previous.map(|previous| previous.status.clone());
-        let kind = if execution.is_terminal() {
-            ExecutionEventKind::Finished
-        } else if previous_status.is_none() {
-            ExecutionEventKind::Started
-        } else if previous_status.as_ref().map(EnumValue::raw) != Some(execution.status.raw()) {
-            ExecutionEventKind::StatusChanged
-        } else {
-            return true;
-        };
-        let _ = self.feed.send(ExecutionEvent { kind, previous_status, execution });
+        if let Some(kind) = ExecutionEventKind::of(previous_status.as_ref(), &execution) {
+            let _ = self.feed.send(ExecutionEvent { kind, previous_status, execution });
+        }
         true
     }
 

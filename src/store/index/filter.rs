@@ -10,7 +10,8 @@ const FINISHED: &str = "('SUCCESS', 'ERROR')";
 
 /// A validated filter; every condition is optional and they combine with AND. Values are bound
 /// as parameters, never spliced into SQL.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SnapshotFilter {
     pub task_arns: Vec<TaskArn>,
     /// DataSync's status strings.

@@ -23,6 +23,7 @@ use sqlx::postgres::{PgTypeInfo, PgValueRef};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
+use super::webhooks::outbox;
 use super::{identifier, StoreError};
 use crate::model::{AccountId, ExecutionArn, Site, TaskExecution};
 
@@ -97,8 +98,14 @@ impl IndexStore {
                 prefixes.push(source.prefix);
             }
         }
+        // `previous`, the rows as they were before this statement (every part of it reads the
+        // same snapshot), tells what each change is news of, for the webhook outbox.
         let mut insert = QueryBuilder::<Postgres>::new(
-            "WITH changed AS (INSERT INTO execution_snapshots (execution_arn, task_arn, region, account_id, \
+            "WITH previous AS (SELECT execution_arn, status FROM execution_snapshots WHERE execution_arn = ANY(",
+        );
+        insert.push_bind(arns.clone()).push(
+            "::text[])), \
+             changed AS (INSERT INTO execution_snapshots (execution_arn, task_arn, region, account_id, \
              status, task_mode, start_time, started_at, first_seen_terminal, updated_at, total_duration_ms, \
              prepare_duration_ms, transfer_duration_ms, verify_duration_ms, bytes_transferred, bytes_written, \
              bytes_compressed, files_transferred, files_verified, files_deleted, files_skipped, error_code, \
@@ -156,7 +163,7 @@ impl IndexStore {
              AND ((execution_snapshots.status, execution_snapshots.report_status) \
                   IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.report_status) \
                   OR execution_snapshots.status NOT IN ('SUCCESS', 'ERROR')) \
-             RETURNING execution_arn), \
+             RETURNING execution_arn, status), \
              queued AS (INSERT INTO report_ingestions (execution_arn, bucket, prefix) \
              SELECT report.execution_arn, report.bucket, report.prefix FROM unnest(",
         );
@@ -169,8 +176,8 @@ impl IndexStore {
             .push(
                 "::text[]) AS report (execution_arn, bucket, prefix) \
                  JOIN changed ON changed.execution_arn = report.execution_arn \
-                 ON CONFLICT (execution_arn) DO NOTHING) \
-                 INSERT INTO execution_snapshot_documents (execution_arn, snapshot_version, snapshot) \
+                 ON CONFLICT (execution_arn) DO NOTHING), \
+                 documents AS (INSERT INTO execution_snapshot_documents (execution_arn, snapshot_version, snapshot) \
                  SELECT document.execution_arn, ",
             );
         insert
@@ -178,14 +185,23 @@ impl IndexStore {
             .push(", document.snapshot FROM unnest(")
             .push_bind(arns)
             .push("::text[], ")
-            .push_bind(documents)
+            .push_bind(&documents)
             .push(
                 "::jsonb[]) AS document (execution_arn, snapshot) \
                  JOIN changed ON changed.execution_arn = document.execution_arn \
                  ON CONFLICT (execution_arn) DO UPDATE SET snapshot_version = EXCLUDED.snapshot_version, \
-                 snapshot = EXCLUDED.snapshot",
+                 snapshot = EXCLUDED.snapshot) \
+                 SELECT changed.execution_arn, previous.status FROM changed \
+                 LEFT JOIN previous ON previous.execution_arn = changed.execution_arn",
             );
-        insert.build().execute(&self.pool).await?;
+        let mut transaction = self.pool.begin().await?;
+        let changes: Vec<(String, Option<String>)> =
+            insert.build_query_as().fetch_all(&mut *transaction).await?;
+        let events = outbox::execution_events(&rows, &documents, &changes);
+        if !events.is_empty() {
+            outbox::append(&mut transaction, &events).await?;
+        }
+        transaction.commit().await?;
         Ok(())
     }
 
