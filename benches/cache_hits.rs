@@ -10,6 +10,11 @@
 //! executions come from the execution cache ("execution path, execution cache hit"). Both
 //! answer the same bytes, so one floor serves for both.
 //!
+//! Some rows send several requests in turn: one operation with its variable over 200 executions
+//! (the execution path: one parsed document, new variables each time), or a distinct operation
+//! each time (a fresh alias, never sent before: parsed and validated each time, on both
+//! gateways). The floor answers those requests with the first one's answer.
+//!
 //! Every limit stays on: the per-caller rate limit is set far above what one load generator
 //! reaches (one caller here), so that its check is paid on every request but never refuses.
 //!
@@ -38,6 +43,9 @@ const FLOOR_LISTEN: &str = "HITS_FLOOR_LISTEN";
 
 const ONE: &str = "query One($arn: ID!) { taskExecution(arn: $arn) {
     taskExecutionArn status bytesWritten options { verifyMode } result { totalDuration } } }";
+/// Distinct operations made for the alias row: more than the generator sends in a run (warm-up
+/// and window of both gateways), so that none is sent twice.
+const DISTINCT: usize = 400_000;
 const FIFTY: &str = "query Fifty($arns: [ID!]!) { taskExecutions(arns: $arns) {
     taskExecutionArn status bytesWritten options { verifyMode } result { totalDuration } } }";
 
@@ -103,9 +111,9 @@ async fn compare() -> anyhow::Result<()> {
     let only: String = env_or("HITS_ONLY", String::new());
 
     let config =
-        SimulatorConfig { extra_executions: 200, ..SimulatorConfig::with_tick(Duration::from_millis(100)) };
+        SimulatorConfig { extra_executions: 400, ..SimulatorConfig::with_tick(Duration::from_millis(100)) };
     let simulator = Simulator::start("127.0.0.1:0".parse()?, config).await?;
-    let arns = finished_executions(&simulator, 50).await?;
+    let arns = finished_executions(&simulator, 200).await?;
     let endpoint = simulator.endpoint_url();
     let args = [
         "--datasync-endpoint",
@@ -119,12 +127,38 @@ async fn compare() -> anyhow::Result<()> {
     let replaying = GatewayProcess::start(&args).await?;
     let executing = GatewayProcess::start(&[&args[..], &["--response-cache-bytes", "0"]].concat()).await?;
 
-    // The query, and what the gateway without a response cache does for it.
+    // What is sent (one request, or several in turn), and what the gateway without a response
+    // cache does for it.
     let hit = "execution path, execution cache hit";
-    let queries = [
-        ("`{ __typename }`", "execution path, no execution read", json!({ "query": "{ __typename }" })),
-        ("one execution, 8 fields", hit, json!({ "query": ONE, "variables": { "arn": arns[0] } })),
-        ("50 executions, 8 fields each", hit, json!({ "query": FIFTY, "variables": { "arns": arns } })),
+    let one = |arn: &String| json!({ "query": ONE, "variables": { "arn": arn } });
+    let varying: Vec<Value> = arns.iter().map(one).collect();
+    let distinct: Vec<Value> = (0..DISTINCT)
+        .map(|n| {
+            let query = ONE.replacen("taskExecution(", &format!("a{n:07}: taskExecution("), 1);
+            json!({ "query": query, "variables": { "arn": arns[0] } })
+        })
+        .collect();
+    let workloads = [
+        (
+            "`{ __typename }`",
+            "execution path, no execution read",
+            vec![json!({ "query": "{ __typename }" })],
+            false,
+        ),
+        ("one execution, 8 fields", hit, vec![one(&arns[0])], false),
+        ("one execution, 8 fields, variables over 200 executions", hit, varying, false),
+        (
+            "one execution, 8 fields, a distinct operation each time (alias)",
+            "execution path, parsed and validated each time",
+            distinct,
+            true,
+        ),
+        (
+            "50 executions, 8 fields each",
+            hit,
+            vec![json!({ "query": FIFTY, "variables": { "arns": arns[..50] } })],
+            false,
+        ),
     ];
     println!(
         "{connections} connections, {warmup:?} warm-up, {window:?} measured per target and round; gateway pids: \
@@ -133,34 +167,55 @@ async fn compare() -> anyhow::Result<()> {
     );
     println!("| what is measured: query | target | requests/s | p50 ms | p99 ms | gateway ÷ floor (throughput, p99) |");
     println!("| --- | --- | --- | --- | --- | --- |");
-    for (name, execution_path, body) in queries.into_iter().filter(|(name, _, _)| name.contains(&only)) {
+    for (name, execution_path, bodies, distinct) in
+        workloads.into_iter().filter(|(name, ..)| name.contains(&only))
+    {
         let client = reqwest::Client::new();
-        let mut answers = Vec::new();
-        for gateway in [&replaying, &executing] {
-            // Twice: the first fills the caches (one DataSync call per execution), the second
-            // is a hit (and, with the response cache on, is stored for replay).
-            for _ in 0..2 {
-                client.post(gateway.url("/graphql")).json(&body).send().await?;
+        // Each distinct operation is new to the gateway: only the first is sent ahead, which
+        // caches the execution it reads. Otherwise every request is sent ahead twice: the first
+        // fills the caches (one DataSync call per execution), the second is a hit (and, with the
+        // response cache on, is stored for replay).
+        let ahead = if distinct { 1 } else { bodies.len() };
+        let mut requests: Vec<(Vec<u8>, usize)> = Vec::with_capacity(bodies.len());
+        let mut first_answer = bytes::Bytes::new();
+        for (i, body) in bodies.iter().enumerate() {
+            let encoded = post_json("/graphql", &body.to_string());
+            if i >= ahead {
+                // Fixed-width aliases: every answer is as long as the first.
+                let len = requests[0].1;
+                requests.push((encoded, len));
+                continue;
             }
-            let answer = client.post(gateway.url("/graphql")).json(&body).send().await?.bytes().await?;
-            let parsed: Value = serde_json::from_slice(&answer)?;
-            anyhow::ensure!(parsed["errors"].is_null(), "{name}: {parsed}");
-            answers.push(answer);
+            let mut answers = Vec::new();
+            for gateway in [&replaying, &executing] {
+                for _ in 0..2 {
+                    client.post(gateway.url("/graphql")).json(body).send().await?;
+                }
+                let answer = client.post(gateway.url("/graphql")).json(body).send().await?.bytes().await?;
+                let parsed: Value = serde_json::from_slice(&answer)?;
+                anyhow::ensure!(parsed["errors"].is_null(), "{name}: {parsed}");
+                answers.push(answer);
+            }
+            anyhow::ensure!(answers[0] == answers[1], "{name}: the two gateways answer different bytes");
+            if i == 0 {
+                first_answer = answers[0].clone();
+            }
+            requests.push((encoded, answers[0].len()));
         }
-        anyhow::ensure!(answers[0] == answers[1], "{name}: the two gateways answer different bytes");
-        let answer = &answers[0];
-        let request = post_json("/graphql", &body.to_string());
-        let floor = Floor::start(answer).await?;
+        let floor = Floor::start(&first_answer).await?;
+        let at_floor_requests: Vec<_> =
+            requests.iter().map(|(request, _)| (request.clone(), first_answer.len())).collect();
         let targets = [
             ("response cache replay", "gateway", &replaying),
             (execution_path, "gateway, --response-cache-bytes 0", &executing),
         ];
         for _ in 0..rounds {
-            let at_floor = drive(floor.address, &request, answer.len(), connections, warmup, window).await?;
+            let at_floor = drive(floor.address, &at_floor_requests, connections, warmup, window).await?;
             row(&format!("bare HTTP floor: {name}"), "floor (bare axum)", &at_floor, None);
             for (what, target, gateway) in targets {
-                let at_gateway =
-                    drive(gateway.address, &request, answer.len(), connections, warmup, window).await?;
+                // A request never sent before cannot be a replay, whatever the gateway.
+                let what = if distinct { execution_path } else { what };
+                let at_gateway = drive(gateway.address, &requests, connections, warmup, window).await?;
                 row(&format!("{what}: {name}"), target, &at_gateway, Some(&at_floor));
             }
         }

@@ -22,7 +22,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::process::{rss_kib, GatewayProcess};
-use common::{env_or, post, print_latencies, time};
+use common::{database, env_or, post, print_latencies, time};
 use datasync_gateway::simulator::fleet::seeded;
 use datasync_gateway::simulator::{Simulator, SimulatorConfig};
 use serde_json::{json, Value};
@@ -48,15 +48,6 @@ async fn main() -> anyhow::Result<()> {
     }
     reads(&admin_url, stored, samples).await?;
     Ok(())
-}
-
-/// A fresh database `name` on the bench's server; its URL.
-async fn database(admin_url: &str, name: &str) -> anyhow::Result<String> {
-    let mut admin = PgConnection::connect(admin_url).await?;
-    admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await?;
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
-    let (server, _) = admin_url.rsplit_once('/').expect("a database URL ends with /DATABASE");
-    Ok(format!("{server}/{name}"))
 }
 
 async fn ingestion(admin_url: &str, records: i64) -> anyhow::Result<()> {

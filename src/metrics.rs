@@ -168,7 +168,7 @@ impl Default for Metrics {
         let webhook_deliveries: Family<OutcomeLabels, Counter> = Family::default();
         // At zero from the start, so that a rate over them means something before the first failure.
         for outcome in ["delivered", "retry", "failed"] {
-            webhook_deliveries.get_or_create(&OutcomeLabels { outcome });
+            let _ = webhook_deliveries.get_or_create(&OutcomeLabels { outcome });
         }
         let webhook_delivery_seconds = latency_buckets();
         let datasync_seconds: HistogramFamily<RegionLabels> = Family::new_with_constructor(latency_buckets);

@@ -1,5 +1,5 @@
 //! A closed-loop HTTP/1.1 load generator, as `wrk -c N` drives a server: N keep-alive
-//! connections, each sending the same request bytes again as soon as the previous answer is in,
+//! connections, each sending the next request (one, or a list in turn) as soon as the previous answer is in,
 //! every latency recorded, and a new connection opened when the server closes one (the
 //! gateway does after `--max-requests-per-connection`), as wrk does. Requests are written
 //! pre-encoded and answers parsed only as far as the status, `Content-Length` and
@@ -40,20 +40,23 @@ impl Load {
     }
 }
 
-/// Drives `address` with `request` over `connections` connections: `warmup` unmeasured, then
-/// `window` measured. Every answer must be a 200 with a body of `body_len` bytes.
+/// Drives `address` over `connections` connections, `warmup` unmeasured, then `window`
+/// measured, with `requests` taken in turn (across connections, so that each is sent once
+/// before any is sent again): each a request's bytes and the body length its answer must have,
+/// with a 200.
 pub async fn drive(
     address: SocketAddr,
-    request: &[u8],
-    body_len: usize,
+    requests: &[(Vec<u8>, usize)],
     connections: usize,
     warmup: Duration,
     window: Duration,
 ) -> anyhow::Result<Load> {
     let measure_from = Instant::now() + warmup;
     let until = measure_from + window;
+    let requests = std::sync::Arc::new(requests.to_vec());
+    let turn = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workers = (0..connections).map(|_| {
-        let request = request.to_vec();
+        let (requests, turn) = (requests.clone(), turn.clone());
         tokio::spawn(async move {
             let mut stream = connect(address).await?;
             let mut buffer = Vec::with_capacity(64 * 1024);
@@ -63,9 +66,14 @@ pub async fn drive(
                 if sent >= until {
                     return anyhow::Ok(latencies);
                 }
-                stream.write_all(&request).await?;
+                let (request, body_len) =
+                    &requests[turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % requests.len()];
+                stream.write_all(request).await?;
                 let (status, len, closing) = read_response(&mut stream, &mut buffer).await?;
-                anyhow::ensure!(status == 200 && len == body_len, "answer {status} with {len} bytes");
+                anyhow::ensure!(
+                    status == 200 && len == *body_len,
+                    "answer {status} with {len} bytes, not {body_len}"
+                );
                 if sent >= measure_from {
                     latencies.push(sent.elapsed());
                 }

@@ -9,6 +9,7 @@ use std::fmt::Display;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use sqlx::{Connection, Executor, PgConnection};
 
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
@@ -47,4 +48,13 @@ pub fn print_latencies(heading: &str, rows: Vec<(impl Display, Vec<Duration>)>) 
         let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0;
         println!("| {name} | {} | {:.2} | {:.2} |", times.len(), at(0.5), at(0.95));
     }
+}
+
+/// A fresh database `name` on the bench's server (`admin_url`'s); its URL.
+pub async fn database(admin_url: &str, name: &str) -> anyhow::Result<String> {
+    let mut admin = PgConnection::connect(admin_url).await?;
+    admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await?;
+    admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    let (server, _) = admin_url.rsplit_once('/').expect("a database URL ends with /DATABASE");
+    Ok(format!("{server}/{name}"))
 }

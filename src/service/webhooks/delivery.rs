@@ -110,28 +110,34 @@ impl Dispatcher {
                 }
                 Err(error) => tracing::warn!(%error, "webhooks: the outbox could not be read"),
             }
+            // This replica's leases are renewed a few times a lease (and the senders of those it
+            // no longer holds stopped); free endpoints (new ones, a dead replica's) are taken at
+            // every tick.
             if renewed.is_none_or(|at| at.elapsed() >= renew_every) {
                 renewed = Some(Instant::now());
-                match shared.store.claim(&shared.replica, shared.settings.lease).await {
-                    Ok(held) => {
-                        endpoints.retain(|id, task| {
-                            let keep = held.contains(id) && !task.is_finished();
-                            if !keep {
-                                task.abort();
-                            }
-                            keep
-                        });
-                        for id in held {
-                            if let std::collections::hash_map::Entry::Vacant(entry) = endpoints.entry(id) {
-                                let task = tokio::spawn(self.clone().endpoint(entry.key().clone()));
-                                entry.insert(task);
-                            }
+                match shared.store.renew(&shared.replica, shared.settings.lease).await {
+                    Ok(held) => endpoints.retain(|id, task| {
+                        let keep = held.contains(id) && !task.is_finished();
+                        if !keep {
+                            task.abort();
                         }
-                    }
+                        keep
+                    }),
                     // Without renewal the leases run out and other replicas take over; the
-                    // endpoint tasks' writes check the lease, so none goes on alongside them.
+                    // senders' writes check the lease, so none goes on alongside them.
                     Err(error) => tracing::warn!(%error, "webhooks: endpoint leases could not be renewed"),
                 }
+            }
+            match shared.store.claim(&shared.replica, shared.settings.lease).await {
+                Ok(taken) => {
+                    for id in taken {
+                        let task = tokio::spawn(self.clone().endpoint(id.clone()));
+                        if let Some(previous) = endpoints.insert(id, task) {
+                            previous.abort();
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "webhooks: free endpoints could not be taken"),
             }
             if measured.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
                 measured = Some(Instant::now());

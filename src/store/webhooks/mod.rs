@@ -207,15 +207,28 @@ impl WebhookStore {
         Ok(())
     }
 
-    /// Renews `replica`'s leases on enabled endpoints and takes those nobody holds; the ids
-    /// it holds now.
+    /// Takes the enabled endpoints nobody holds (or whose holder's lease ran out); their ids.
     pub async fn claim(&self, replica: &str, lease: Duration) -> Result<Vec<String>, StoreError> {
-        let held = sqlx::query_scalar(
+        let taken = sqlx::query_scalar(
             "UPDATE webhooks SET lease_holder = $1, lease_expires = now() + make_interval(secs => $2) \
              WHERE id IN (SELECT id FROM webhooks WHERE enabled \
-                 AND (lease_holder = $1 OR lease_holder IS NULL OR lease_expires < now()) \
+                 AND (lease_holder IS NULL OR lease_expires < now()) \
                  FOR NO KEY UPDATE SKIP LOCKED) \
              RETURNING id",
+        )
+        .bind(replica)
+        .bind(lease.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(taken)
+    }
+
+    /// Renews `replica`'s leases on the endpoints it holds that are still enabled; their ids.
+    /// Not `SKIP LOCKED`: a row this replica's own delivery is updating must still be counted.
+    pub async fn renew(&self, replica: &str, lease: Duration) -> Result<Vec<String>, StoreError> {
+        let held = sqlx::query_scalar(
+            "UPDATE webhooks SET lease_expires = now() + make_interval(secs => $2) \
+             WHERE lease_holder = $1 AND enabled RETURNING id",
         )
         .bind(replica)
         .bind(lease.as_secs_f64())
