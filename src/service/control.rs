@@ -67,7 +67,16 @@ impl ControlService {
             Ok((fetched, false)) => ("ok", fetched.arn().as_str()),
             Err(_) => ("error", task_arn.as_str()),
         };
-        self.audit(caller, "startTaskExecution", target, arguments, outcome, result.as_ref().err()).await;
+        audit::record(
+            self.store.as_ref(),
+            caller,
+            "startTaskExecution",
+            target,
+            arguments,
+            outcome,
+            result.as_ref().err(),
+        )
+        .await;
         result.map(|(fetched, _)| fetched)
     }
 
@@ -181,8 +190,16 @@ impl ControlService {
         }
         .await;
         let outcome = if result.is_ok() { "ok" } else { "error" };
-        self.audit(caller, "cancelTaskExecution", arn.as_str(), json!({}), outcome, result.as_ref().err())
-            .await;
+        audit::record(
+            self.store.as_ref(),
+            caller,
+            "cancelTaskExecution",
+            arn.as_str(),
+            json!({}),
+            outcome,
+            result.as_ref().err(),
+        )
+        .await;
         result
     }
 
@@ -202,8 +219,16 @@ impl ControlService {
             Err(_) => "error",
         };
         let arguments = json!({ "bytesPerSecond": bytes_per_second });
-        self.audit(caller, "updateTaskExecution", arn.as_str(), arguments, outcome, result.as_ref().err())
-            .await;
+        audit::record(
+            self.store.as_ref(),
+            caller,
+            "updateTaskExecution",
+            arn.as_str(),
+            arguments,
+            outcome,
+            result.as_ref().err(),
+        )
+        .await;
         result.map(|(fetched, _)| fetched)
     }
 
@@ -314,18 +339,6 @@ impl ControlService {
                 None => self.started.invalidate(key),
             },
         }
-    }
-
-    async fn audit(
-        &self,
-        caller: &Caller,
-        action: &str,
-        target: &str,
-        arguments: serde_json::Value,
-        outcome: &str,
-        error: Option<&GatewayError>,
-    ) {
-        audit::record(self.store.as_ref(), caller, action, target, arguments, outcome, error).await;
     }
 }
 

@@ -162,6 +162,24 @@ async fn log(graphql_url: &str, id: &str) -> (Value, Vec<Value>) {
     (webhook, deliveries)
 }
 
+/// Waits until `done` holds of endpoint `id`'s log (read through `graphql_url`); that log.
+async fn log_when(
+    graphql_url: &str,
+    id: &str,
+    what: &str,
+    done: impl Fn(&Value, &[Value]) -> bool,
+) -> (Value, Vec<Value>) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (webhook, deliveries) = log(graphql_url, id).await;
+        if done(&webhook, &deliveries) {
+            return (webhook, deliveries);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what} never happened: {webhook:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Deliveries per event id.
 fn per_event(received: &[Value]) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
@@ -277,15 +295,8 @@ async fn gone_disables_the_endpoint_with_the_reason() {
 
     start(&url).await;
     receiver.wait_for("gone", "a delivery", |received| !received.is_empty()).await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let (webhook, deliveries) = loop {
-        let (webhook, deliveries) = log(&url, &id).await;
-        if webhook["enabled"] == false {
-            break (webhook, deliveries);
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never disabled: {webhook}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (webhook, deliveries) =
+        log_when(&url, &id, "disabling", |webhook, _| webhook["enabled"] == false).await;
     assert!(webhook["disabledReason"].as_str().unwrap().contains("410 Gone"), "{webhook}");
     assert_eq!(deliveries[0]["status"], "FAILED");
 
@@ -447,15 +458,9 @@ async fn a_gateway_killed_mid_delivery_has_it_resent_once_by_the_next() {
     let received = receiver.wait_for("held", "the delivery again", |received| received.len() >= 2).await;
     assert_eq!(received[0]["id"], received[1]["id"], "{received:#?}");
     let url = format!("http://{}/graphql", second.address);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (_, deliveries) = log(&url, &id).await;
-        if deliveries.first().is_some_and(|delivery| delivery["status"] == "DELIVERED") {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never recorded as delivered: {deliveries:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let delivered =
+        |_: &Value, deliveries: &[Value]| deliveries.first().is_some_and(|d| d["status"] == "DELIVERED");
+    log_when(&url, &id, "a recorded delivery", delivered).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(receiver.received("held").await.len(), 2, "resent once, not again");
 }
@@ -477,15 +482,7 @@ async fn events_while_the_receiver_is_down_and_the_gateway_restarts_arrive_once_
         arns.push(start(&url).await);
     }
     // Attempts fail (connection refused) while the executions run.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (webhook, _) = log(&url, &id).await;
-        if webhook["failingSince"].is_string() {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no failed attempt: {webhook}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    log_when(&url, &id, "a failed attempt", |webhook, _| webhook["failingSince"].is_string()).await;
     assert!(first.terminate().await.success());
     let second =
         GatewayProcess::start("webhooks-restart-b", &simulator, &database_url, &PROCESS_ARGS, &[]).await;
