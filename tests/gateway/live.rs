@@ -588,3 +588,24 @@ async fn a_flood_of_hints_is_bounded_and_does_not_hold_back_the_regular_polls() 
     let hints = readyz(address).await["hints"].clone();
     assert!(hints["queued"].as_u64() > Some(0), "the pushes came while hints were still queued: {hints}");
 }
+
+/// A watcher with nothing to follow sleeps, with a database or without: it wakes to claim
+/// leases and say it is alive, a few times a second at most. (Without a database, a heartbeat
+/// left due once woke it again at once, forever: a core spent idle.)
+#[tokio::test]
+async fn an_idle_watcher_sleeps_with_or_without_a_database() {
+    for config in [crate::common::test_config(), crate::common::history_config().await] {
+        let with_database = config.history.database_url.is_some();
+        let gateway = crate::common::TestGateway::start_with(config).await;
+        let cycles = || async {
+            let ready: Value = gateway.get("/readyz").await.json().await.unwrap();
+            ready["live"]["watcher"]["cycles"].as_u64().unwrap_or_else(|| panic!("{ready}"))
+        };
+        let before = cycles().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let woke = cycles().await - before;
+        // Every third of the 30 s lease, and every 2 s heartbeat: 0 or 1 in a second. A loop
+        // that does not sleep wakes hundreds of thousands of times.
+        assert!(woke <= 20, "the watcher woke {woke} times in a second idle (database: {with_database})");
+    }
+}

@@ -45,6 +45,8 @@ pub struct WatcherStatus {
     pub leased: usize,
     pub polls: u64,
     pub failed_polls: u64,
+    /// Times the watcher woke up (to poll, claim, beat, or poked).
+    pub cycles: u64,
     /// Whether the last lease claim reached the database (`null` without one).
     pub leases_ok: Option<bool>,
     pub last_cycle_at: Option<DateTime<Utc>>,
@@ -64,6 +66,7 @@ impl WatcherStatus {
             leased: 0,
             polls: 0,
             failed_polls: 0,
+            cycles: 0,
             leases_ok: None,
             last_cycle_at: None,
             running_known: 0,
@@ -105,8 +108,13 @@ pub(super) async fn run(live: Live) {
         // Alive, said before any claim; and another replica's executions taken at once when
         // its heartbeat ran out.
         let mut orphaned = false;
-        if let Some(store) = shared.store.as_ref().filter(|_| now >= next_beat) {
+        // Moved on with or without a database: a beat left due would wake this loop at once,
+        // again and again (without a database it spun a core, idle).
+        let beat = now >= next_beat;
+        if beat {
             next_beat = now + beat_every;
+        }
+        if let Some(store) = shared.store.as_ref().filter(|_| beat) {
             match within(store.limit, store.coordination.beat(&shared.replica, beat_every * 3)).await {
                 Ok(found) => orphaned = found,
                 Err(error) => tracing::debug!(%error, "heartbeat not written"),
@@ -197,6 +205,7 @@ pub(super) async fn run(live: Live) {
         status.leased = leased.len();
         status.polls += polls;
         status.failed_polls += failed;
+        status.cycles += 1;
         status.leases_ok = leases_ok;
         status.last_cycle_at = Some(Utc::now());
     }
