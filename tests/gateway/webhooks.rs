@@ -143,6 +143,29 @@ async fn create(graphql_url: &str, url: &str, events: Option<&[&str]>) -> (Strin
     (id.to_owned(), secret.to_owned())
 }
 
+/// Creates endpoint `name` of `receiver` (for `events`, all by default) through `graphql_url`,
+/// and has the receiver verify it with its secret and answer with `responses`; (id, secret).
+async fn endpoint(
+    graphql_url: &str,
+    receiver: &Receiver,
+    name: &str,
+    events: Option<&[&str]>,
+    responses: Value,
+) -> (String, String) {
+    let (id, secret) = create(graphql_url, &receiver.url(name), events).await;
+    receiver.configure(name, &[&secret], responses).await;
+    (id, secret)
+}
+
+/// A receiver and a gateway sending webhooks with `config`, and its GraphQL URL; `None` (a loud
+/// skip) without the npm clients.
+async fn receiver_and_gateway(config: Config) -> Option<(Receiver, TestGateway, String)> {
+    let receiver = Receiver::start(0).await?;
+    let gateway = TestGateway::start_with(config).await;
+    let url = gateway.url("/graphql");
+    Some((receiver, gateway, url))
+}
+
 /// Starts an execution of the quick task through `graphql_url`; its ARN.
 async fn start(graphql_url: &str) -> String {
     let started = graphql(graphql_url, START, json!({ "task": seeded::QUICK_TASK })).await;
@@ -191,11 +214,8 @@ fn per_event(received: &[Value]) -> HashMap<String, usize> {
 
 #[tokio::test]
 async fn an_execution_reaches_the_receiver_started_to_finished_in_order_and_signed() {
-    let Some(receiver) = Receiver::start(0).await else { return };
-    let gateway = TestGateway::start_with(webhook_config().await).await;
-    let url = gateway.url("/graphql");
-    let (id, secret) = create(&url, &receiver.url("a"), None).await;
-    receiver.configure("a", &[&secret], json!([])).await;
+    let Some((receiver, _gateway, url)) = receiver_and_gateway(webhook_config().await).await else { return };
+    let (id, _) = endpoint(&url, &receiver, "a", None, json!([])).await;
 
     let arn = start(&url).await;
     let received = receiver
@@ -242,12 +262,9 @@ async fn an_execution_reaches_the_receiver_started_to_finished_in_order_and_sign
 
 #[tokio::test]
 async fn a_failing_receiver_gets_the_event_again_on_the_schedule_until_it_answers() {
-    let Some(receiver) = Receiver::start(0).await else { return };
-    let gateway = TestGateway::start_with(webhook_config().await).await;
-    let url = gateway.url("/graphql");
-    let (id, secret) = create(&url, &receiver.url("flaky"), Some(&["FINISHED"])).await;
+    let Some((receiver, gateway, url)) = receiver_and_gateway(webhook_config().await).await else { return };
     let failing = json!([{ "status": 500 }, { "status": 500 }, { "status": 503 }]);
-    receiver.configure("flaky", &[&secret], failing).await;
+    let (id, _) = endpoint(&url, &receiver, "flaky", Some(&["FINISHED"]), failing).await;
 
     let arn = start(&url).await;
     let received = receiver.wait_for("flaky", "a 2xx answer", |received| received.len() >= 4).await;
@@ -287,11 +304,8 @@ async fn a_failing_receiver_gets_the_event_again_on_the_schedule_until_it_answer
 
 #[tokio::test]
 async fn gone_disables_the_endpoint_with_the_reason() {
-    let Some(receiver) = Receiver::start(0).await else { return };
-    let gateway = TestGateway::start_with(webhook_config().await).await;
-    let url = gateway.url("/graphql");
-    let (id, secret) = create(&url, &receiver.url("gone"), Some(&["FINISHED"])).await;
-    receiver.configure("gone", &[&secret], json!([{ "status": 410 }])).await;
+    let Some((receiver, _gateway, url)) = receiver_and_gateway(webhook_config().await).await else { return };
+    let (id, _) = endpoint(&url, &receiver, "gone", Some(&["FINISHED"]), json!([{ "status": 410 }])).await;
 
     start(&url).await;
     receiver.wait_for("gone", "a delivery", |received| !received.is_empty()).await;
@@ -308,15 +322,11 @@ async fn gone_disables_the_endpoint_with_the_reason() {
 
 #[tokio::test]
 async fn a_slow_endpoint_does_not_delay_a_fast_one() {
-    let Some(receiver) = Receiver::start(0).await else { return };
     let mut config = webhook_config().await;
     config.webhooks.webhook_timeout = Duration::from_secs(30);
-    let gateway = TestGateway::start_with(config).await;
-    let url = gateway.url("/graphql");
-    let (_, slow_secret) = create(&url, &receiver.url("slow"), None).await;
-    let (_, fast_secret) = create(&url, &receiver.url("fast"), None).await;
-    receiver.configure("slow", &[&slow_secret], json!([{ "status": 200, "delayMs": 20_000 }])).await;
-    receiver.configure("fast", &[&fast_secret], json!([])).await;
+    let Some((receiver, _gateway, url)) = receiver_and_gateway(config).await else { return };
+    endpoint(&url, &receiver, "slow", None, json!([{ "status": 200, "delayMs": 20_000 }])).await;
+    endpoint(&url, &receiver, "fast", None, json!([])).await;
 
     let arn = start(&url).await;
     let fast = receiver
@@ -330,9 +340,7 @@ async fn a_slow_endpoint_does_not_delay_a_fast_one() {
 
 #[tokio::test]
 async fn during_a_rotation_both_secrets_sign_and_after_it_only_the_new_one() {
-    let Some(receiver) = Receiver::start(0).await else { return };
-    let gateway = TestGateway::start_with(webhook_config().await).await;
-    let url = gateway.url("/graphql");
+    let Some((receiver, _gateway, url)) = receiver_and_gateway(webhook_config().await).await else { return };
     let (id, old) = create(&url, &receiver.url("rotating"), Some(&["FINISHED"])).await;
     let rotate =
         "mutation($id: ID!, $overlap: Int) { rotateWebhookSecret(id: $id, overlapSeconds: $overlap) {
@@ -424,8 +432,7 @@ async fn two_gateway_processes_send_each_event_once() {
     let first = GatewayProcess::start("webhooks-a", &simulator, &database_url, &PROCESS_ARGS, &[]).await;
     let second = GatewayProcess::start("webhooks-b", &simulator, &database_url, &PROCESS_ARGS, &[]).await;
     let urls = [format!("http://{}/graphql", first.address), format!("http://{}/graphql", second.address)];
-    let (_, secret) = create(&urls[0], &receiver.url("shared"), None).await;
-    receiver.configure("shared", &[&secret], json!([])).await;
+    endpoint(&urls[0], &receiver, "shared", None, json!([])).await;
 
     let mut arns = Vec::new();
     for i in 0..6 {
@@ -448,8 +455,8 @@ async fn a_gateway_killed_mid_delivery_has_it_resent_once_by_the_next() {
     let mut first =
         GatewayProcess::start("webhooks-killed", &simulator, &database_url, &PROCESS_ARGS, &[]).await;
     let url = format!("http://{}/graphql", first.address);
-    let (id, secret) = create(&url, &receiver.url("held"), Some(&["FINISHED"])).await;
-    receiver.configure("held", &[&secret], json!([{ "status": 200, "delayMs": 5000 }])).await;
+    let held = json!([{ "status": 200, "delayMs": 5000 }]);
+    let (id, _) = endpoint(&url, &receiver, "held", Some(&["FINISHED"]), held).await;
 
     start(&url).await;
     receiver.wait_for("held", "the delivery", |received| !received.is_empty()).await;
@@ -524,13 +531,12 @@ async fn readers_cannot_see_or_change_webhooks() {
 
 #[tokio::test]
 async fn a_stored_task_report_is_announced_report_ready() {
-    let Some(receiver) = Receiver::start(0).await else { return };
     let mut config = webhook_config().await;
     config.reports.report_ingestion = true;
     config.reports.report_interval = Duration::from_millis(100);
     config.reports.report_calls_per_second = 10_000.0;
-    let gateway = TestGateway::start_with(config).await;
-    let url = gateway.url("/graphql");
+    let Some((receiver, _gateway, url)) = receiver_and_gateway(config).await else { return };
+    // No filter: the seeded failed execution is not the quick task's.
     let input = json!({ "url": receiver.url("reports"), "events": ["REPORT_READY"] });
     let created = graphql(&url, CREATE, json!({ "input": input })).await;
     let secret = created["data"]["createWebhook"]["secret"].as_str().unwrap_or_else(|| panic!("{created}"));
