@@ -247,11 +247,7 @@ impl Ingester {
     /// records.
     async fn part(&self, claimed: &Claimed, part: &StoredPart, room: i64) -> Result<PartWritten, Stop> {
         let arn = &claimed.execution_arn;
-        let stream = match self.buckets.open(arn, &claimed.bucket, &part.key, &self.caller).await {
-            Ok(stream) => stream,
-            Err(BucketError::Missing(why)) => return Err(Stop::Retry(why)),
-            Err(error) => return Err(error.into()),
-        };
+        let stream = self.buckets.open(arn, &claimed.bucket, &part.key, &self.caller).await?;
         let (sender, chunks) = mpsc::channel::<Vec<u8>>(CHUNKS_QUEUED);
         // Made here: the bridge needs the runtime's handle, which a blocking thread lacks.
         let bridge = tokio_util::io::SyncIoBridge::new(stream);
