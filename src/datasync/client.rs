@@ -5,15 +5,15 @@
 //! It is a concrete type, not a trait: tests drive it over real HTTP against the simulator and
 //! moto, which exercises the SDK's serialisation, retries and error parsing that a mock would skip.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::accounts::Accounts;
 use super::budget::CallBudget;
 use super::fair::FairSemaphore;
 use super::mapping;
+use super::per_site::PerSite;
 use crate::config::{default_region, AccountsConfig, DataSyncConfig};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
@@ -69,7 +69,7 @@ struct Inner {
     /// One client and call budget per site, built on first use: DataSync is regional and
     /// throttles per account and region. Bounded by the sites served; ARNs of any other
     /// account or region are refused before one is built.
-    sites: RwLock<HashMap<Site, Arc<Regional>>>,
+    sites: PerSite<Regional>,
     calls_per_second: f64,
     in_flight: FairSemaphore,
     /// Longest a call may take, waiting for a slot included.
@@ -150,7 +150,7 @@ impl DataSyncClient {
                 accounts,
                 sdk,
                 endpoint_url: config.datasync_endpoint.clone(),
-                sites: RwLock::default(),
+                sites: PerSite::default(),
                 calls_per_second: config.calls_per_second,
                 in_flight: FairSemaphore::new(config.max_concurrency as usize),
                 call_timeout: config.call_timeout,
@@ -500,13 +500,7 @@ impl DataSyncClient {
     /// built on first use; `BAD_USER_INPUT` for an account or region not served.
     fn regional(&self, account: Option<AccountId>, region: &str) -> Result<Arc<Regional>, GatewayError> {
         let (site, credentials) = self.inner.accounts.reach(account, region)?;
-        if let Some(regional) =
-            self.inner.sites.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&site)
-        {
-            return Ok(regional.clone());
-        }
-        let mut sites = self.inner.sites.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let regional = sites.entry(site.clone()).or_insert_with(|| {
+        Ok(self.inner.sites.get_or_build(&site, || {
             let mut config = aws_sdk_datasync::config::Builder::from(&self.inner.sdk)
                 .region(aws_config::Region::new(site.region.as_str().to_owned()));
             if let Some(url) = &self.inner.endpoint_url {
@@ -518,9 +512,8 @@ impl DataSyncClient {
                 config.set_credentials_provider(credentials);
             }
             let client = aws_sdk_datasync::Client::from_conf(config.build());
-            Arc::new(Regional { site, client, budget: CallBudget::new(self.inner.calls_per_second) })
-        });
-        Ok(regional.clone())
+            Regional { site: site.clone(), client, budget: CallBudget::new(self.inner.calls_per_second) }
+        }))
     }
 }
 

@@ -11,6 +11,7 @@ pub mod budget;
 pub mod client;
 pub mod fair;
 pub mod mapping;
+pub mod per_site;
 pub mod report_bucket;
 pub mod task_report;
 

@@ -3,8 +3,7 @@
 //! under a call budget per site of its own, apart from DataSync's: reading a report of thousands
 //! of parts must not take the budget client reads of DataSync need.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -12,6 +11,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 
 use super::accounts::{is_role_refused, Accounts};
 use super::budget::CallBudget;
+use super::per_site::PerSite;
 use crate::metrics::Metrics;
 use crate::model::{ExecutionArn, Site};
 use crate::request::Caller;
@@ -46,7 +46,7 @@ struct Inner {
     /// Where S3 calls go instead of AWS (the simulator, moto, a VPC endpoint), path-style.
     endpoint_url: Option<String>,
     calls_per_second: f64,
-    sites: RwLock<HashMap<Site, Arc<SiteBucket>>>,
+    sites: PerSite<SiteBucket>,
     metrics: Metrics,
 }
 
@@ -70,7 +70,7 @@ impl ReportBuckets {
                 sdk,
                 endpoint_url,
                 calls_per_second,
-                sites: RwLock::default(),
+                sites: PerSite::default(),
                 metrics,
             }),
         }
@@ -144,13 +144,7 @@ impl ReportBuckets {
             .accounts
             .reach(Some(execution.account_id()), execution.region())
             .map_err(|refused| BucketError::Refused(refused.to_string()))?;
-        if let Some(bucket) =
-            self.inner.sites.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&site)
-        {
-            return Ok(bucket.clone());
-        }
-        let mut sites = self.inner.sites.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let bucket = sites.entry(site.clone()).or_insert_with(|| {
+        Ok(self.inner.sites.get_or_build(&site, || {
             let mut config = aws_sdk_s3::config::Builder::from(&self.inner.sdk)
                 .region(aws_config::Region::new(site.region.as_str().to_owned()));
             if let Some(url) = &self.inner.endpoint_url {
@@ -162,9 +156,8 @@ impl ReportBuckets {
                 config.set_credentials_provider(credentials);
             }
             let client = aws_sdk_s3::Client::from_conf(config.build());
-            Arc::new(SiteBucket { site, client, budget: CallBudget::new(self.inner.calls_per_second) })
-        });
-        Ok(bucket.clone())
+            SiteBucket { site: site.clone(), client, budget: CallBudget::new(self.inner.calls_per_second) }
+        }))
     }
 }
 
