@@ -246,7 +246,7 @@ async fn an_execution_reaches_the_receiver_started_to_finished_in_order_and_sign
 
     let (webhook, deliveries) = log(&url, &id).await;
     assert_eq!(webhook["enabled"], true);
-    assert!(webhook.as_object().unwrap().contains_key("failingSince") && webhook["failingSince"].is_null());
+    assert_eq!(webhook.get("failingSince"), Some(&Value::Null), "{webhook}");
     assert_eq!(deliveries.len(), received.len(), "{deliveries:#?}");
     for (delivery, entry) in deliveries.iter().zip(&received) {
         assert_eq!(delivery["status"], "DELIVERED");
@@ -290,8 +290,16 @@ async fn a_failing_receiver_gets_the_event_again_on_the_schedule_until_it_answer
         deliveries[0]["attempts"].as_array().unwrap().iter().map(|a| &a["status"]).collect();
     assert_eq!(attempts, [500, 500, 503, 200]);
     assert_eq!(deliveries[0]["status"], "DELIVERED");
-    assert!(deliveries[0]["nextAttemptAt"].is_null());
-    assert!(webhook["failingSince"].is_null(), "a success ends the failing streak: {webhook}");
+    assert_eq!(
+        deliveries[0].get("nextAttemptAt"),
+        Some(&Value::Null),
+        "not to be tried again: {deliveries:#?}"
+    );
+    assert_eq!(
+        webhook.get("failingSince"),
+        Some(&Value::Null),
+        "a success ends the failing streak: {webhook}"
+    );
     let metrics = gateway.get("/metrics").await.text().await.unwrap();
     for line in [
         "datasync_gateway_webhook_deliveries_total{outcome=\"retry\"} 3",
@@ -394,7 +402,7 @@ async fn urls_on_this_machine_or_private_networks_or_plain_http_are_refused_with
         assert_eq!(error_codes(&answer), ["BAD_USER_INPUT"], "{target}: {answer}");
         let message = answer["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains(says), "{target}: {message}");
-        assert!(answer["data"].is_null(), "{answer}");
+        assert_eq!(answer.get("data"), Some(&Value::Null), "{answer}");
     }
     let timed = json!({ "input": { "url": "https://203.0.113.9/", "filter": { "startedAfter": "2026-01-01T00:00:00Z" } } });
     assert_eq!(error_codes(&graphql(&url, CREATE, timed).await), ["BAD_USER_INPUT"]);
