@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::cache::TaskCaches;
@@ -16,7 +15,7 @@ use crate::config::{
 };
 use crate::datasync::{DataSyncClient, ReportBuckets};
 use crate::graphql::response_cache::ResponseCache;
-use crate::graphql::{build_schema, Gate, Services, Streaming, TrustPolicy};
+use crate::graphql::{build_schemas, Gate, Services, Streaming, TrustPolicy};
 use crate::http::server::{self, ConnectionLimits};
 use crate::http::{self, AppState, SharedState};
 use crate::metrics::Metrics;
@@ -44,8 +43,8 @@ const ADMIN_MAX_CONNECTIONS: usize = 64;
 
 pub struct Application {
     listener: TcpListener,
-    router: Router,
-    admin: Option<(TcpListener, Router)>,
+    router: http::Entry,
+    admin: Option<(TcpListener, http::Entry)>,
     connection_limits: ConnectionLimits,
     simulator: Option<Simulator>,
     index: Option<IndexService>,
@@ -206,7 +205,7 @@ impl Application {
             reports,
             webhooks,
         };
-        let schema = build_schema(services, &config.limits);
+        let schemas = build_schemas(services, &config.limits);
         let sources = Sources {
             path: config.documents.path.clone(),
             table: database.as_ref().map(|database| (database.documents(), timeouts.query)),
@@ -223,7 +222,7 @@ impl Application {
         }
         let gate = Gate::new(&config.limits, TrustPolicy::new(documents, &config.documents, metrics.clone()));
         let streaming = Streaming {
-            schema: schema.clone(),
+            schemas: schemas.clone(),
             gate: gate.clone(),
             fanout: Default::default(),
             rate_limits: rate_limits.clone(),
@@ -233,7 +232,7 @@ impl Application {
             operations_open: Default::default(),
         };
         let state = AppState::from(SharedState {
-            schema,
+            schemas,
             gate,
             limits: config.limits.clone(),
             index: index.clone(),
@@ -251,16 +250,16 @@ impl Application {
                 config.live.max_streams_per_caller,
             ),
             metrics: metrics.clone(),
-            responses: ResponseCache::new(config.cache.response_cache_bytes, service.clone()),
+            responses: ResponseCache::new(config.cache.response_cache_bytes, service.clone(), &metrics),
             executions: service,
             tasks,
             accounts,
             shutdown: stopping,
         });
-        let router = http::router(state.clone())?;
+        let router = http::Entry::new(state.clone())?;
         let listener = bind(config.listen).await?;
         let admin = match config.admin_listen {
-            Some(address) => Some((bind(address).await?, http::admin_router(state))),
+            Some(address) => Some((bind(address).await?, http::Entry::admin(state))),
             None => None,
         };
         Ok(Application {

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -107,6 +107,7 @@ struct Inner {
     operations: Family<OperationLabels, Counter>,
     operation_seconds: HistogramFamily<OperationLabels>,
     operation_names: Mutex<OperationNames>,
+    operation_series: RwLock<OperationSeries>,
     errors: Family<CodeLabels, Counter>,
     trusted_documents: Family<DocumentLabels, Counter>,
     untrusted_operations: Family<OutcomeLabels, Counter>,
@@ -351,6 +352,7 @@ impl Default for Metrics {
                 operations,
                 operation_seconds,
                 operation_names: Mutex::default(),
+                operation_series: RwLock::default(),
                 errors,
                 trusted_documents,
                 untrusted_operations,
@@ -379,9 +381,48 @@ impl Metrics {
         transport: &'static str,
         elapsed: Duration,
     ) {
+        let seconds = elapsed.as_secs_f64();
+        if self.count_settled(name, kind, transport, seconds) {
+            return;
+        }
         let labels = OperationLabels { operation: self.operation_label(name), kind, transport };
-        self.inner.operations.get_or_create(&labels).inc();
-        self.inner.operation_seconds.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        let series = Series {
+            kind,
+            transport,
+            count: self.inner.operations.get_or_create(&labels).clone(),
+            seconds: self.inner.operation_seconds.get_or_create(&labels).clone(),
+        };
+        series.count.inc();
+        series.seconds.observe(seconds);
+        // Kept once the label is the name's own for good (or there is no name); "other" is not,
+        // since a name counted there may earn its own label.
+        if name.is_none_or(|name| name == labels.operation) {
+            let mut known = self.inner.operation_series.write().unwrap_or_else(PoisonError::into_inner);
+            let all = match name {
+                None => &mut known.anonymous,
+                Some(name) => known.named.entry(name.into()).or_default(),
+            };
+            if !all.iter().any(|known| known.kind == kind && known.transport == transport) {
+                all.push(series);
+            }
+        }
+    }
+
+    /// Counts the operation in its series if its label is settled; whether it did.
+    fn count_settled(&self, name: Option<&str>, kind: &str, transport: &str, seconds: f64) -> bool {
+        let known = self.inner.operation_series.read().unwrap_or_else(PoisonError::into_inner);
+        let all = match name {
+            None => Some(&known.anonymous),
+            Some(name) => known.named.get(name),
+        };
+        let Some(series) =
+            all.and_then(|all| all.iter().find(|s| s.kind == kind && s.transport == transport))
+        else {
+            return false;
+        };
+        series.count.inc();
+        series.seconds.observe(seconds);
+        true
     }
 
     fn operation_label(&self, name: Option<&str>) -> String {
@@ -414,8 +455,12 @@ impl Metrics {
         self.inner.untrusted_operations.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
-    pub fn cache_lookup(&self, cache: &'static str, result: &'static str) {
-        self.inner.cache_lookups.get_or_create(&CacheLabels { cache, result }).inc();
+    /// `cache`'s lookup counters.
+    pub fn cache_lookups(&self, cache: &'static str) -> CacheLookups {
+        let family = self.inner.cache_lookups.clone();
+        let hit = family.get_or_create(&CacheLabels { cache, result: "hit" }).clone();
+        let miss = family.get_or_create(&CacheLabels { cache, result: "miss" }).clone();
+        CacheLookups { cache, family, hit, miss }
     }
 
     /// Shows a cache's counters at 0 from the start (so `rate()` has a first point).
@@ -505,6 +550,43 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         text
     }
+}
+
+/// One cache's lookup counters, hits and misses resolved once: a lookup on the request path is
+/// then one atomic add, not a label set hashed under the family's lock.
+#[derive(Clone)]
+pub struct CacheLookups {
+    cache: &'static str,
+    family: Family<CacheLabels, Counter>,
+    hit: Counter,
+    miss: Counter,
+}
+
+impl CacheLookups {
+    /// A lookup whose result was `result` (`hit`, `miss`, or another such as `stale`).
+    pub fn count(&self, result: &'static str) {
+        match result {
+            "hit" => self.hit.inc(),
+            "miss" => self.miss.inc(),
+            _ => self.family.get_or_create(&CacheLabels { cache: self.cache, result }).inc(),
+        };
+    }
+}
+
+/// The series of operations whose label is settled (a labelled name's, or no name's), resolved
+/// once: counting one is then a read lock and a hash of its name, not the candidates' mutex, a
+/// label string and two label-set lookups under the families' locks.
+#[derive(Default)]
+struct OperationSeries {
+    named: HashMap<Box<str>, Vec<Series>, foldhash::fast::RandomState>,
+    anonymous: Vec<Series>,
+}
+
+struct Series {
+    kind: &'static str,
+    transport: &'static str,
+    count: Counter,
+    seconds: Histogram,
 }
 
 /// Which operation names have a label of their own: those seen `NAME_EARNS_LABEL` times, up to

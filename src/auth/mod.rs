@@ -24,7 +24,7 @@ use failures::FailedAuthentications;
 use keys::{KeyRecord, KeyStore, VERIFIED_FOR};
 
 use crate::config::{AuthMode, Config};
-use crate::metrics::Metrics;
+use crate::metrics::{CacheLookups, Metrics};
 use crate::request::{AccountScope, Identity, Role};
 use crate::store::keys::KeyTable;
 
@@ -49,7 +49,7 @@ struct Inner {
     records: moka::sync::Cache<String, Option<KeyRecord>>,
     failures: FailedAuthentications,
     /// Counts key-record lookups as the `api_keys` cache's misses: each is a query.
-    metrics: Metrics,
+    lookups: CacheLookups,
 }
 
 /// The key-record cache's name in `/metrics`.
@@ -86,7 +86,8 @@ impl Authenticator {
         let records = moka::sync::Cache::builder().max_capacity(10_000).time_to_live(VERIFIED_FOR).build();
         let failures = FailedAuthentications::default();
         metrics.cache_created(KEY_RECORDS);
-        Authenticator { inner: Some(Arc::new(Inner { keys, jwt, recent, records, failures, metrics })) }
+        let lookups = metrics.cache_lookups(KEY_RECORDS);
+        Authenticator { inner: Some(Arc::new(Inner { keys, jwt, recent, records, failures, lookups })) }
     }
 
     pub fn is_required(&self) -> bool {
@@ -175,7 +176,7 @@ impl Inner {
                 return (refuse("API keys are not configured on this gateway"), true);
             };
             let cached = self.records.get(id);
-            self.metrics.cache_lookup(KEY_RECORDS, if cached.is_some() { "hit" } else { "miss" });
+            self.lookups.count(if cached.is_some() { "hit" } else { "miss" });
             let record = match cached {
                 Some(record) => record,
                 None => match keys.record(id).await {

@@ -20,11 +20,14 @@ mod persisted;
 mod query;
 mod report;
 pub mod response_cache;
+mod schemas;
 mod streaming;
 mod subscription;
 mod task;
 mod trusted;
 mod webhook;
+
+use std::sync::Arc;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, OperationType};
 use async_graphql::{Positioned, Request, Response, Schema, SchemaBuilder, ServerError};
@@ -34,7 +37,9 @@ use cache_hint::CacheHint;
 pub use completion::RequestText;
 pub use execution::TaskExecutionNode;
 pub use fanout::Fanout;
+pub use parsed::Parsed;
 pub use query::Query;
+pub use schemas::Schemas;
 pub use streaming::{Streaming, StreamingExecutor};
 pub use subscription::Subscription;
 pub use trusted::{DocumentId, TrustPolicy};
@@ -77,22 +82,29 @@ pub struct Services {
     pub webhooks: WebhookService,
 }
 
-pub fn build_schema(services: Services, limits: &LimitsConfig) -> GatewaySchema {
-    let Services { executions, tasks, live, control, accounts, reports, webhooks } = services;
-    let mut schema = schema().data(tasks).data(live).data(control).data(accounts).data(webhooks);
-    if let Some(index) = executions.index() {
-        schema = schema.data(index.clone());
-    }
-    if let Some(reports) = reports {
-        schema = schema.data(reports);
-    }
-    // Depth and size are checked by the transport's `Gate` before async-graphql sees the
-    // request; complexity (list sizes multiplied) by async-graphql's validation after it.
-    schema = schema.data(executions).limit_complexity(limits.max_query_complexity);
-    if !limits.introspection {
-        schema = schema.disable_introspection();
-    }
-    schema.finish()
+pub fn build_schemas(services: Services, limits: &LimitsConfig) -> Schemas {
+    Schemas::new(|mode| {
+        let mut schema = schema()
+            .validation_mode(mode)
+            .data(services.tasks.clone())
+            .data(services.live.clone())
+            .data(services.control.clone())
+            .data(services.accounts.clone())
+            .data(services.webhooks.clone());
+        if let Some(index) = services.executions.index() {
+            schema = schema.data(index.clone());
+        }
+        if let Some(reports) = &services.reports {
+            schema = schema.data(reports.clone());
+        }
+        // Depth and size are checked by the transport's `Gate` before async-graphql sees the
+        // request; complexity (list sizes multiplied) by async-graphql's validation after it.
+        schema = schema.data(services.executions.clone()).limit_complexity(limits.max_query_complexity);
+        if !limits.introspection {
+            schema = schema.disable_introspection();
+        }
+        schema.finish()
+    })
 }
 
 /// What every transport does with a request before executing it: turn it into its document
@@ -123,8 +135,9 @@ impl Gate {
         Gate { persisted: Default::default(), trusted, parsed: Default::default(), limits }
     }
 
-    /// Every refusal carries a code (a document that does not parse gets its validation code).
-    pub fn admit(&self, request: &mut Request, caller: &Caller) -> Result<(), ServerError> {
+    /// The request's document, parsed and given to the request, once it may run. Every refusal
+    /// carries a code (a document that does not parse gets its validation code).
+    pub fn admit(&self, request: &mut Request, caller: &Caller) -> Result<Arc<Parsed>, ServerError> {
         let found = self.document(request)?;
         // Hashed once: the trust rule, the persisted queries and the parsed documents share it.
         let sha256 = found.sha256.unwrap_or_else(|| sha256_hex(&request.query));
@@ -139,7 +152,7 @@ impl Gate {
         })?;
         self.limits.judge(&parsed.measure, &parsed.document, &request.variables)?;
         request.set_parsed_query(parsed.document.clone());
-        Ok(())
+        Ok(parsed)
     }
 
     /// The one place a request becomes its document: `request.query` holds its text after.

@@ -4,12 +4,12 @@
 //! skips parsing and the limits' measure of its fragments. Each request gets a copy of the
 //! document, which async-graphql takes and consumes when it executes.
 //!
-//! Only what depends on the text alone is kept: the document and its [`Measure`]. The limits
-//! are judged on every request by the gate that admits it (its own limits, the request's
-//! variables). async-graphql validates every request against its schema again: validation runs
-//! inside `Schema::execute` with no way to skip it but an extension, and any extension puts
-//! every field on async-graphql's slow path (see `persisted.rs`).
+//! Only what depends on the text alone is kept: the document, its [`Measure`], and which
+//! schemas it has run under (so passed every validation rule of: [`Schemas`](super::Schemas)).
+//! The limits are judged on every request by the gate that admits it (its own limits, the
+//! request's variables).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_graphql::parser::{parse_query, types::ExecutableDocument};
@@ -32,11 +32,31 @@ pub struct Parsed {
     pub measure: Measure,
     /// The text's length, which the entry is weighed by.
     text_bytes: usize,
+    /// The id of the [`Schemas`](super::Schemas) it last ran under (0: none yet).
+    ran_under: AtomicU64,
 }
+
+impl Parsed {
+    pub fn ran_under(&self) -> u64 {
+        self.ran_under.load(Ordering::Relaxed)
+    }
+
+    pub fn ran(&self, schemas: u64) {
+        self.ran_under.store(schemas, Ordering::Relaxed);
+    }
+}
+
+/// Texts remembered as seen once, by a fingerprint of their hash in one of this many slots.
+const SEEN_ONCE_SLOTS: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct ParsedDocuments {
-    documents: moka::sync::Cache<String, Arc<Parsed>>,
+    documents: moka::sync::Cache<String, Arc<Parsed>, foldhash::fast::RandomState>,
+    /// A text is kept from its second request on: a stream of one-off documents (a client that
+    /// writes each query anew, an alias changed each time) would otherwise pay for an insertion
+    /// each and push the documents that do repeat out of the cache. Slots are overwritten
+    /// freely: a collision costs one more parse, or keeps a document at its first request.
+    seen_once: Arc<[AtomicU64]>,
 }
 
 impl Default for ParsedDocuments {
@@ -47,24 +67,36 @@ impl Default for ParsedDocuments {
                 let bytes = sha256.len() + parsed.text_bytes * BYTES_PER_TEXT_BYTE + ENTRY_BYTES;
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
-            .build();
-        ParsedDocuments { documents }
+            .build_with_hasher(foldhash::fast::RandomState::default());
+        let seen_once = (0..SEEN_ONCE_SLOTS).map(|_| AtomicU64::new(0)).collect();
+        ParsedDocuments { documents, seen_once }
     }
 }
 
 impl ParsedDocuments {
     /// `text` (whose SHA-256, in hex, is `sha256`) parsed and measured: kept from an earlier
-    /// request, or done now and kept. A text that does not parse, or whose fragments nest too
-    /// deep or spread themselves, is refused and not kept.
+    /// request, or done now (and kept if the text was seen before). A text that does not parse,
+    /// or whose fragments nest too deep or spread themselves, is refused and not kept.
     pub fn get(&self, sha256: &str, text: &str) -> Result<Arc<Parsed>, ServerError> {
         if let Some(parsed) = self.documents.get(sha256) {
             return Ok(parsed);
         }
         let document = parse_query(text)?;
         let measure = measure(&document)?;
-        let parsed = Arc::new(Parsed { document, measure, text_bytes: text.len() });
-        self.documents.insert(sha256.to_owned(), parsed.clone());
+        let parsed =
+            Arc::new(Parsed { document, measure, text_bytes: text.len(), ran_under: AtomicU64::new(0) });
+        if self.seen_before(sha256) {
+            self.documents.insert(sha256.to_owned(), parsed.clone());
+        }
         Ok(parsed)
+    }
+
+    /// Whether the text hashed to `sha256` was seen lately; remembers it as seen if not.
+    fn seen_before(&self, sha256: &str) -> bool {
+        // The hash's first 64 bits, never 0 (an empty slot).
+        let fingerprint = sha256.get(..16).and_then(|hex| u64::from_str_radix(hex, 16).ok()).unwrap_or(0) | 1;
+        let slot = &self.seen_once[(fingerprint >> 1) as usize % SEEN_ONCE_SLOTS];
+        slot.swap(fingerprint, Ordering::Relaxed) == fingerprint
     }
 
     /// Documents kept, and what they weigh in bytes, for `/metrics`.
@@ -97,9 +129,11 @@ mod tests {
     #[tokio::test]
     async fn a_kept_document_is_judged_by_each_gates_limits_and_validated_by_each_schema() {
         let documents = ParsedDocuments::default();
+        let once = documents.get(&sha256_hex(ALIASED), ALIASED).unwrap();
+        assert_eq!(documents.size().0, 0, "a text seen once is not kept");
         let first = documents.get(&sha256_hex(ALIASED), ALIASED).unwrap();
         let again = documents.get(&sha256_hex(ALIASED), ALIASED).unwrap();
-        assert!(Arc::ptr_eq(&first, &again), "parsed once");
+        assert!(!Arc::ptr_eq(&once, &first) && Arc::ptr_eq(&first, &again), "kept from its second request");
 
         // What is kept is the measure; the limits it is held against are the gate's.
         let no_variables = Variables::default();
@@ -122,10 +156,14 @@ mod tests {
     fn a_text_refused_when_parsed_or_measured_is_not_kept() {
         let documents = ParsedDocuments::default();
         let broken = "{ taskExecution(";
-        assert!(documents.get(&sha256_hex(broken), broken).is_err());
+        for _ in 0..2 {
+            assert!(documents.get(&sha256_hex(broken), broken).is_err());
+        }
         let cycle = "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }";
-        let refusal = documents.get(&sha256_hex(cycle), cycle).err().map(|refusal| refusal.message);
-        assert!(refusal.is_some_and(|message| message.contains("spreads itself")));
+        for _ in 0..2 {
+            let refusal = documents.get(&sha256_hex(cycle), cycle).err().map(|refusal| refusal.message);
+            assert!(refusal.is_some_and(|message| message.contains("spreads itself")));
+        }
         assert_eq!(documents.size().0, 0);
     }
 }

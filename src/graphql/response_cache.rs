@@ -39,12 +39,13 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::cache_hint::{CacheHint, ReplayableReads};
+use crate::metrics::{CacheLookups, Metrics};
 use crate::model::TaskExecution;
 use crate::request::AccountScope;
 use crate::service::executions::ExecutionService;
 
 /// Requests larger than this are not stored (each key is kept whole, beside its response).
-const MAX_KEY_BYTES: usize = 16 * 1024;
+pub const MAX_KEY_BYTES: usize = 16 * 1024;
 
 /// What makes two requests the same question.
 #[derive(Hash, PartialEq, Eq)]
@@ -114,11 +115,12 @@ type Entries = moka::sync::Cache<Arc<ResponseKey>, Arc<StoredResponse>, foldhash
 pub struct ResponseCache {
     entries: Option<Entries>,
     executions: ExecutionService,
+    lookups: CacheLookups,
 }
 
 impl ResponseCache {
     /// Up to `capacity_bytes` of responses (their bodies and keys); 0 stores none.
-    pub fn new(capacity_bytes: u64, executions: ExecutionService) -> Self {
+    pub fn new(capacity_bytes: u64, executions: ExecutionService, metrics: &Metrics) -> Self {
         let entries = (capacity_bytes > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(capacity_bytes)
@@ -127,7 +129,7 @@ impl ResponseCache {
                 })
                 .build_with_hasher(foldhash::fast::RandomState::default())
         });
-        ResponseCache { entries, executions }
+        ResponseCache { entries, executions, lookups: metrics.cache_lookups("responses") }
     }
 
     pub fn enabled(&self) -> bool {
@@ -149,6 +151,12 @@ impl ResponseCache {
     /// The stored response for `key`, if every execution it read is still the cached one.
     pub async fn get(&self, key: &ResponseKey) -> Option<Arc<StoredResponse>> {
         let entries = self.entries.as_ref()?;
+        let stored = self.current(entries, key).await;
+        self.lookups.count(if stored.is_some() { "hit" } else { "miss" });
+        stored
+    }
+
+    async fn current(&self, entries: &Entries, key: &ResponseKey) -> Option<Arc<StoredResponse>> {
         let stored = entries.get(key)?;
         let generation = self.generation();
         if stored.generation.load(Ordering::Acquire) == generation && Utc::now() < stored.valid_until {

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use super::cache_hint::CacheHint;
 use super::fanout::{Fanout, FanoutKey};
 use super::subscription::replays_latest;
-use super::{authorize, finish_response, operation_label, Gate, GatewaySchema, RequestText};
+use super::{authorize, finish_response, operation_label, Gate, Parsed, RequestText, Schemas};
 use crate::error::ErrorCode;
 use crate::metrics::Metrics;
 use crate::request::rate_limit::RateLimits;
@@ -25,7 +25,7 @@ use crate::request::Identity;
 /// What every long-lived connection shares.
 #[derive(Clone)]
 pub struct Streaming {
-    pub schema: GatewaySchema,
+    pub schemas: Schemas,
     pub gate: Gate,
     pub fanout: Fanout,
     pub rate_limits: RateLimits,
@@ -76,9 +76,9 @@ impl StreamingExecutor {
         let _ = self.identity.set(identity);
     }
 
-    /// The request, admitted, with what resolvers expect in its data; and its hint, whose
-    /// warnings go into the responses.
-    fn admit(&self, mut request: Request) -> Result<(Request, CacheHint), ServerError> {
+    /// The request, admitted, with what resolvers expect in its data; its hint, whose warnings go
+    /// into the responses; and its parsed document.
+    fn admit(&self, mut request: Request) -> Result<(Request, CacheHint, Arc<Parsed>), ServerError> {
         let Some(identity) = self.identity.get() else {
             return Err(ErrorCode::Unauthenticated.error("authenticate in connection_init first"));
         };
@@ -86,10 +86,10 @@ impl StreamingExecutor {
         if self.count_operations {
             self.shared.rate_limits.check(&caller).map_err(|limited| limited.to_server_error())?;
         }
-        self.shared.gate.admit(&mut request, &caller)?;
+        let parsed = self.shared.gate.admit(&mut request, &caller)?;
         authorize(&mut request, &caller)?;
         let hint = CacheHint::default();
-        Ok((request.data(caller).data(hint.clone()), hint))
+        Ok((request.data(caller).data(hint.clone()), hint, parsed))
     }
 }
 
@@ -97,10 +97,10 @@ impl Executor for StreamingExecutor {
     async fn execute(&self, request: Request) -> Response {
         let started = Instant::now();
         let (mut response, hint) = match self.admit(request) {
-            Ok((mut request, hint)) => {
+            Ok((mut request, hint, parsed)) => {
                 let (name, kind) = operation_label(&mut request);
                 let text = RequestText::take_from(&mut request);
-                let mut response = self.shared.schema.execute(request).await;
+                let mut response = self.shared.schemas.execute(&parsed, request).await;
                 self.shared.gate.mend(&mut response, &text);
                 self.shared.metrics.operation(name.as_deref(), kind, self.transport, started.elapsed());
                 (response, hint)
@@ -118,7 +118,7 @@ impl Executor for StreamingExecutor {
     ) -> BoxStream<'static, Response> {
         let started = Instant::now();
         let (mut request, hint) = match self.admit(request) {
-            Ok(admitted) => admitted,
+            Ok((request, hint, _)) => (request, hint),
             Err(refusal) => return self.refused(refusal),
         };
         let slot = OpenSubscription::new(self.open.clone(), self.shared.operations_open.clone());
@@ -142,7 +142,7 @@ impl Executor for StreamingExecutor {
             (key, replay)
         });
         let (schema, metrics, gate) =
-            (self.shared.schema.clone(), self.shared.metrics.clone(), self.shared.gate.clone());
+            (self.shared.schemas.strict().clone(), self.shared.metrics.clone(), self.shared.gate.clone());
         let text = RequestText::copied_from(&request);
         let start = move || {
             schema

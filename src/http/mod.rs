@@ -23,16 +23,20 @@ mod wire;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::http::{HeaderValue, Method};
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, Method, Request};
 use axum::routing::{get, post};
 use axum::Router;
+use hyper::body::Incoming;
+use tower::ServiceExt;
 use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{LimitsConfig, LiveConfig};
-use crate::graphql::{GatewaySchema, Streaming, StreamingExecutor};
+use crate::graphql::{Schemas, Streaming, StreamingExecutor};
 use crate::metrics::Metrics;
 use crate::service::live::Live;
 
@@ -56,7 +60,7 @@ impl std::ops::Deref for AppState {
 }
 
 pub struct SharedState {
-    pub schema: GatewaySchema,
+    pub schemas: Schemas,
     pub gate: crate::graphql::Gate,
     pub limits: LimitsConfig,
     pub index: Option<crate::service::index::IndexService>,
@@ -103,7 +107,42 @@ impl SharedState {
 pub use graphiql::page as graphiql_page;
 pub use stream_slots::StreamSlots;
 
-pub fn router(state: AppState) -> anyhow::Result<Router> {
+/// Where a connection's requests go: a GraphQL POST is answered directly
+/// ([`graphql::post_directly`]) when it can be; everything else goes to the router.
+#[derive(Clone)]
+pub struct Entry {
+    router: Router,
+    /// None on the admin address, which serves the probes alone.
+    graphql: Option<AppState>,
+}
+
+impl Entry {
+    pub fn new(state: AppState) -> anyhow::Result<Entry> {
+        Ok(Entry { router: router(state.clone())?, graphql: Some(state) })
+    }
+
+    /// The probes alone, for the admin address.
+    pub fn admin(state: AppState) -> Entry {
+        Entry { router: admin_router(state), graphql: None }
+    }
+
+    pub async fn call(self, request: Request<Incoming>, peer: SocketAddr) -> axum::response::Response {
+        let mut request = match &self.graphql {
+            Some(state) => match graphql::post_directly(state, request, peer).await {
+                Ok(answered) => return answered,
+                Err(request) => request,
+            },
+            None => request.map(Body::new),
+        };
+        request.extensions_mut().insert(ConnectInfo(peer));
+        match self.router.oneshot(request).await {
+            Ok(response) => response,
+            Err(infallible) => match infallible {},
+        }
+    }
+}
+
+fn router(state: AppState) -> anyhow::Result<Router> {
     let limits = state.limits.clone();
     let mut router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
@@ -144,8 +183,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     Ok(router)
 }
 
-/// The probes alone, for the admin address.
-pub fn admin_router(state: AppState) -> Router {
+fn admin_router(state: AppState) -> Router {
     probes().with_state(state).layer(axum::middleware::map_response(errors::as_json))
 }
 

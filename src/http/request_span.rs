@@ -11,7 +11,7 @@ use tracing::field::Empty;
 use crate::telemetry::Occasionally;
 use tracing::Span;
 
-pub fn make(request: &Request<Body>) -> Span {
+pub fn make<B>(request: &Request<B>) -> Span {
     let (method, path) = (request.method(), request.uri().path());
     let span = tracing::info_span!(
         "request",

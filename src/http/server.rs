@@ -10,19 +10,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use axum::http::header::CONNECTION;
 use axum::http::{HeaderValue, Request};
-use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
 
 use super::connection::ConnectionIo;
+use super::Entry;
 use crate::config::LimitsConfig;
 
 /// Largest request line and headers; hyper refuses URLs over 64 KiB anyway.
@@ -56,12 +54,12 @@ impl ConnectionLimits {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets open requests finish.
+/// Serves `entry` on `listener` until `shutdown` resolves, then lets open requests finish.
 /// Connections may be upgraded (WebSocket); an upgraded one leaves this loop's count and
 /// limits, and is closed by its handler at shutdown.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    entry: Entry,
     limits: ConnectionLimits,
     open_connections: Gauge,
     shutdown: impl Future<Output = ()>,
@@ -101,7 +99,7 @@ pub async fn serve(
         let io = ConnectionIo::new(stream);
         let activity = io.activity();
         let service =
-            per_connection(router.clone(), peer, limits.max_requests_per_connection, activity.clone());
+            per_connection(entry.clone(), peer, limits.max_requests_per_connection, activity.clone());
         let connection =
             http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service)).with_upgrades();
         let mut stopping = stopping.clone();
@@ -151,10 +149,10 @@ pub async fn serve(
     }
 }
 
-/// The router as one connection sees it: each request carries the peer's address, and after
+/// The entry as one connection sees it: each request is handed the peer's address, and after
 /// `max_requests` the connection is closed (`connection: close` on the last answer).
 fn per_connection(
-    router: Router,
+    entry: Entry,
     peer: SocketAddr,
     max_requests: u64,
     activity: super::connection::Activity,
@@ -165,13 +163,12 @@ fn per_connection(
     Future = impl Future<Output = Result<axum::response::Response, Infallible>> + Send,
 > + Clone {
     let served = Arc::new(AtomicU64::new(0));
-    tower::service_fn(move |mut request: Request<Incoming>| {
-        let router = router.clone();
+    tower::service_fn(move |request: Request<Incoming>| {
+        let entry = entry.clone();
         let handling = activity.handling();
         let last = served.fetch_add(1, Ordering::Relaxed) + 1 >= max_requests;
-        request.extensions_mut().insert(ConnectInfo(peer));
         async move {
-            let mut response = router.oneshot(request).await?;
+            let mut response = entry.call(request, peer).await;
             drop(handling);
             if last {
                 response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));

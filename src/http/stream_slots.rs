@@ -48,7 +48,7 @@ impl StreamSlot {
     /// told apart by address only). `Err` with the refusal when that caller has its share.
     pub fn introduced(&mut self, identity: &Identity) -> Result<(), String> {
         self.introducing = None;
-        if *identity == Identity::anonymous() || self.caller.is_some() {
+        if identity.is_anonymous() || self.caller.is_some() {
             return Ok(());
         }
         let mut open = lock(&self.open);

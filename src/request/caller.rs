@@ -41,7 +41,7 @@ impl Caller {
     /// `identity`, calling from `address`: known by its identity (an anonymous one by its
     /// address), allowed `upstream_calls` DataSync calls for this request.
     pub fn identified(identity: &Identity, address: IpAddr, upstream_calls: usize) -> Self {
-        let anonymous = identity == &Identity::anonymous();
+        let anonymous = identity.is_anonymous();
         let key = if anonymous { format!("ip:{address}") } else { identity.subject.clone() };
         Caller {
             accounts: identity.accounts.clone(),

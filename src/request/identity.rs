@@ -41,9 +41,16 @@ pub struct Identity {
     pub accounts: AccountScope,
 }
 
+const ANONYMOUS: &str = "anonymous";
+
 impl Identity {
     pub fn anonymous() -> Self {
-        Identity { subject: "anonymous".into(), role: Role::Operator, accounts: AccountScope::All }
+        Identity { subject: ANONYMOUS.into(), role: Role::Operator, accounts: AccountScope::All }
+    }
+
+    /// Whether this is [`Identity::anonymous`] (told without making one to compare with).
+    pub fn is_anonymous(&self) -> bool {
+        self.subject == ANONYMOUS && self.role == Role::Operator && self.accounts == AccountScope::All
     }
 }
 

@@ -15,7 +15,7 @@ use crate::cache::{Cached, ExecutionCache};
 use crate::config::CacheConfig;
 use crate::datasync::DataSyncClient;
 use crate::error::GatewayError;
-use crate::metrics::Metrics;
+use crate::metrics::{CacheLookups, Metrics};
 use crate::model::{ExecutionArn, TaskExecution};
 use crate::request::Caller;
 use crate::service::index::IndexService;
@@ -95,7 +95,7 @@ pub struct ExecutionService {
     stale_if_error: Duration,
     datasync: DataSyncClient,
     index: Option<IndexService>,
-    metrics: Metrics,
+    lookups: CacheLookups,
 }
 
 impl ExecutionService {
@@ -114,7 +114,8 @@ impl ExecutionService {
             .time_to_live(stale_if_error.max(Duration::from_millis(1)))
             .build();
         let cache = ExecutionCache::for_executions(config, &metrics);
-        ExecutionService { cache, last_known, stale_if_error, datasync, index, metrics }
+        let lookups = metrics.cache_lookups("executions");
+        ExecutionService { cache, last_known, stale_if_error, datasync, index, lookups }
     }
 
     /// Entries in the execution cache, and what they weigh in bytes, for `/metrics`.
@@ -143,7 +144,7 @@ impl ExecutionService {
                 ServedFrom::Stale => "stale",
                 _ => "miss",
             };
-            self.metrics.cache_lookup("executions", result);
+            self.lookups.count(result);
         }
         fetched
     }
@@ -229,6 +230,23 @@ impl ExecutionService {
     }
 
     async fn get_fresh(
+        &self,
+        arn: ExecutionArn,
+        consistency: Consistency,
+        caller: &Caller,
+    ) -> Result<Fetched, GatewayError> {
+        if consistency == Consistency::Cached {
+            if let Some(cached) = self.cache.peek(arn.as_str()).await {
+                return Ok(Fetched::new(cached.into_result()?, ServedFrom::Cache));
+            }
+        }
+        // Boxed: a fetch's future (the store's query, the SDK's call) is kilobytes, and every
+        // future that awaits this one would carry its room and copy it on each cache hit.
+        Box::pin(self.fill(arn, consistency, caller)).await
+    }
+
+    /// A miss, or a STRONG read: fetched, and the cache filled with the answer.
+    async fn fill(
         &self,
         arn: ExecutionArn,
         consistency: Consistency,

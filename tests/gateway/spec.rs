@@ -193,6 +193,51 @@ async fn graphql_response_json_keeps_a_validation_failure_as_graphql_errors_with
     assert!(present_null(object(&body, "/data"), "gone"), "{body}");
 }
 
+/// A document that has run skips the rules its text passed (`src/graphql/schemas.rs`); what
+/// depends on a request's variables is still judged on each request, with the answer a
+/// document never run before gets.
+#[tokio::test]
+async fn a_document_that_ran_is_judged_again_on_its_variables_and_its_complexity() {
+    let mut config = test_config();
+    config.limits.max_query_complexity = 500;
+    let gateway = TestGateway::start_with(config).await;
+    let query = "query Read($arns: [ID!]!, $consistency: Consistency) {
+        taskExecutions(arns: $arns, consistency: $consistency) { status bytesWritten filesTransferred startTime taskArn } }";
+    let wrong = json!({ "arns": [seeded::FAILED], "consistency": "SOMETIMES" });
+    let (status, refused_first) = gateway.post_json(json!({ "query": query, "variables": wrong })).await;
+    assert_eq!(status, 200);
+
+    let fine = json!({ "arns": [seeded::FAILED], "consistency": "CACHED" });
+    for _ in 0..3 {
+        let response = gateway.query(query, fine.clone()).await;
+        assert_eq!(response["data"]["taskExecutions"][0]["status"], "ERROR", "{response}");
+    }
+    let (_, refused_after) = gateway.post_json(json!({ "query": query, "variables": wrong })).await;
+    assert_eq!(refused_after, refused_first, "the same refusal before and after the document ran");
+    assert!(!refused_after.as_object().unwrap().contains_key("data"), "{refused_after}");
+    assert_eq!(error_codes(&refused_after), ["GRAPHQL_VALIDATION_FAILED"]);
+    assert!(refused_after["errors"][0]["message"].as_str().unwrap().contains("SOMETIMES"), "{refused_after}");
+
+    // A list in place of an enum, and a null for a non-null list: refused the same way.
+    for variables in [json!({ "arns": [seeded::FAILED], "consistency": ["CACHED"] }), json!({ "arns": null })]
+    {
+        let response = gateway.query(query, variables.clone()).await;
+        assert!(!response.as_object().unwrap().contains_key("data"), "{variables}: {response}");
+        let codes = error_codes(&response);
+        assert!(
+            !codes.is_empty() && codes.iter().all(|code| code == "GRAPHQL_VALIDATION_FAILED"),
+            "{response}"
+        );
+    }
+
+    // Complexity depends on the variables (the list's length): 100 ARNs x 5 fields + 1 is 501.
+    let arns: Vec<&str> = (0..100).map(|_| seeded::FAILED).collect();
+    let response = gateway.query(query, json!({ "arns": arns })).await;
+    assert_eq!(error_codes(&response), ["GRAPHQL_VALIDATION_FAILED"], "{response}");
+    let message = response["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("complexity is 501") && message.contains("limit is 500"), "{message}");
+}
+
 #[tokio::test]
 async fn a_complexity_refusal_names_the_limit_the_value_and_the_flag() {
     let mut config = test_config();

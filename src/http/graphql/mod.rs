@@ -16,10 +16,12 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::header::{ALLOW, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 
+mod direct;
 mod document_id;
 mod encoding;
 mod replay;
 
+pub(super) use direct::post as post_directly;
 use encoding::finish;
 use replay::{finish_and_offer, lookup, resend, stored_key};
 
@@ -31,7 +33,7 @@ use crate::error::ErrorCode;
 use crate::graphql::cache_hint::CacheHint;
 use crate::graphql::federation::with_entity_loader;
 use crate::graphql::response_cache::ResponseKey;
-use crate::graphql::{authorize, chosen_operation, operation_label, RequestText};
+use crate::graphql::{authorize, chosen_operation, operation_label, Parsed, RequestText};
 use crate::request::Caller;
 use crate::request::Identity;
 
@@ -60,8 +62,18 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
+    answer_post(&state, peer, &headers, body).await
+}
+
+/// A POST's answer, whether it came through the router or [directly](direct).
+async fn answer_post(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
     let started = Instant::now();
-    let (caller, identity) = match admit_caller(&state, peer, &headers).await {
+    let (caller, identity) = match admit_caller(state, peer, headers).await {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
@@ -69,16 +81,16 @@ pub async fn post(
         let (message, code) = super::errors::describe(StatusCode::UNSUPPORTED_MEDIA_TYPE);
         return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, message, code);
     }
-    let streamed = streaming(&headers);
+    let streamed = streaming(headers);
     let key = if streamed.is_some() {
         None
     } else {
-        stored_key(&state, &headers, |json| {
+        stored_key(state, headers, |json| {
             ResponseKey::post(&body, json, caller.accounts(), state.gate.replay_scope(&caller))
         })
     };
-    if let Some(stored) = lookup(&state, key.as_ref()).await {
-        return resend(&state, &stored, started);
+    if let Some(stored) = lookup(state, key.as_ref()).await {
+        return resend(state, &stored, started);
     }
     // Decided by the first byte, not by serde's untagged guess: a struct also deserialises from
     // a JSON array, so `[]` would pass for an empty single request.
@@ -94,11 +106,11 @@ pub async fn post(
     document_id::from_body(&body, &mut request);
     if let Some(stream) = streamed {
         return match request {
-            BatchRequest::Single(request) => stream(&state, peer, identity, request),
+            BatchRequest::Single(request) => stream(state, peer, identity, request),
             BatchRequest::Batch(_) => bad_request("a stream runs one operation, not a batch"),
         };
     }
-    execute(&state, caller, request, &headers, key).await
+    execute(state, caller, request, headers, key).await
 }
 
 pub async fn get(
@@ -136,9 +148,17 @@ pub async fn get(
     let generation = state.responses.generation();
     // Admitted here rather than in `run`, so that a mutation is refused (405) before anything
     // runs, also one that a persisted query's hash stands for.
-    if let Err(refusal) = state.gate.admit(&mut request, &caller) {
-        return finish(&state, BatchResponse::Single(Response::from_errors(vec![refusal])), &headers, None);
-    }
+    let parsed = match state.gate.admit(&mut request, &caller) {
+        Ok(parsed) => parsed,
+        Err(refusal) => {
+            return finish(
+                &state,
+                BatchResponse::Single(Response::from_errors(vec![refusal])),
+                &headers,
+                None,
+            )
+        }
+    };
     if runs(&mut request, OperationType::Mutation) {
         let mut response = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -155,7 +175,7 @@ pub async fn get(
         return finish(&state, BatchResponse::Single(Response::from_errors(vec![refusal])), &headers, None);
     }
     let hint = CacheHint::default();
-    let response = run_admitted(&state, request, &caller, &hint).await;
+    let response = run_admitted(&state, request, &parsed, &caller, &hint).await;
     finish_and_offer(
         &state,
         BatchResponse::Single(response),
@@ -203,15 +223,20 @@ async fn execute(
 
 /// One operation: admitted by the gate (persisted query, limits), then executed.
 async fn run(state: &AppState, mut request: Request, caller: &Caller, hint: &CacheHint) -> Response {
-    if let Err(refusal) =
-        state.gate.admit(&mut request, caller).and_then(|()| authorize(&mut request, caller))
-    {
-        return Response::from_errors(vec![refusal]);
+    let admitted = state.gate.admit(&mut request, caller);
+    match admitted.and_then(|parsed| authorize(&mut request, caller).map(|()| parsed)) {
+        Ok(parsed) => run_admitted(state, request, &parsed, caller, hint).await,
+        Err(refusal) => Response::from_errors(vec![refusal]),
     }
-    run_admitted(state, request, caller, hint).await
 }
 
-async fn run_admitted(state: &AppState, mut request: Request, caller: &Caller, hint: &CacheHint) -> Response {
+async fn run_admitted(
+    state: &AppState,
+    mut request: Request,
+    parsed: &Parsed,
+    caller: &Caller,
+    hint: &CacheHint,
+) -> Response {
     if runs(&mut request, OperationType::Subscription) {
         let message = "subscriptions are served over WebSocket at /graphql/ws, or from /graphql as \
                        server-sent events (`Accept: text/event-stream`) or Apollo's multipart \
@@ -225,7 +250,7 @@ async fn run_admitted(state: &AppState, mut request: Request, caller: &Caller, h
     }
     let mut request = with_entity_loader(request, &state.executions, caller);
     let text = RequestText::take_from(&mut request);
-    let mut response = state.schema.execute(request.data(caller.clone()).data(hint.clone())).await;
+    let mut response = state.schemas.execute(parsed, request.data(caller.clone()).data(hint.clone())).await;
     state.gate.mend(&mut response, &text);
     state.metrics.operation(name.as_deref(), kind, "http", started.elapsed());
     response

@@ -47,9 +47,7 @@ pub(super) fn stored_key(
 }
 
 pub(super) async fn lookup(state: &AppState, key: Option<&ResponseKey>) -> Option<Arc<StoredResponse>> {
-    let stored = state.responses.get(key?).await;
-    state.metrics.cache_lookup("responses", if stored.is_some() { "hit" } else { "miss" });
-    stored
+    state.responses.get(key?).await
 }
 
 /// A stored response, sent again: counted as the query it answers.
