@@ -344,17 +344,31 @@ impl GatewayProcess {
     }
 }
 
-/// The test config with authentication required, and a reader API key it accepts (made with the
-/// CLI, in a keys file of its own named after `label`).
+/// Runs the gateway's CLI with `args`; its standard output, trimmed, after checking it succeeded.
+pub fn gateway_cli(args: &[&str]) -> String {
+    let output =
+        std::process::Command::new(env!("CARGO_BIN_EXE_datasync-gateway")).args(args).output().unwrap();
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// A new API key of `role`, named `name`, in the keys file `keys` (made with the CLI), limited to
+/// `accounts` when some are given.
+pub fn create_key(keys: &std::path::Path, role: &str, name: &str, accounts: &[String]) -> String {
+    let accounts = accounts.join(",");
+    let keys = keys.to_str().unwrap();
+    let mut args = vec!["keys", "--api-keys-file", keys, "create", "--role", role, "--name", name];
+    if !accounts.is_empty() {
+        args.extend(["--accounts", &accounts]);
+    }
+    gateway_cli(&args)
+}
+
+/// The test config with authentication required, and a reader API key it accepts (in a keys
+/// file of its own named after `label`).
 pub fn config_with_a_reader_key(label: &str) -> (Config, String) {
     let keys = std::env::temp_dir().join(format!("{label}-keys-{}.json", std::process::id()));
-    let created = std::process::Command::new(env!("CARGO_BIN_EXE_datasync-gateway"))
-        .args(["keys", "--api-keys-file", keys.to_str().unwrap(), "create", "--role", "reader"])
-        .args(["--name", label])
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    let key = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let key = create_key(&keys, "reader", label, &[]);
     let mut config = test_config();
     config.auth.mode = Some(datasync_gateway::config::AuthMode::Required);
     config.auth.api_keys_file = Some(keys);

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{history_config, test_config, TestGateway};
+use crate::common::{gateway_cli, history_config, test_config, TestGateway};
 use crate::metrics::{scrape, value};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -262,12 +262,16 @@ async fn a_flood_of_bad_keys_costs_almost_no_lookups_and_a_valid_caller_is_serve
     const FLOOD: usize = 2_000;
     let mut config = history_config().await;
     let database_url = config.history.database_url.clone().unwrap();
-    let created = std::process::Command::new(env!("CARGO_BIN_EXE_datasync-gateway"))
-        .args(["keys", "--database-url", &database_url, "create", "--role", "reader", "--name", "flood-test"])
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    let key = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let key = gateway_cli(&[
+        "keys",
+        "--database-url",
+        &database_url,
+        "create",
+        "--role",
+        "reader",
+        "--name",
+        "flood-test",
+    ]);
     config.auth.mode = Some(datasync_gateway::config::AuthMode::Required);
     let gateway = TestGateway::start_with(config).await;
     let client = reqwest::Client::new();

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use sha2::Digest;
 
 use crate::common::{
-    error_codes, node, node_clients, start_simulator, test_config, test_database, GatewayProcess, TestGateway,
+    create_key, error_codes, gateway_cli, node, node_clients, start_simulator, test_config, test_database,
+    GatewayProcess, TestGateway,
 };
 use crate::metrics::{scrape, value};
 
@@ -28,30 +29,9 @@ fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("trusted-{name}-{}", std::process::id()))
 }
 
-/// Runs the gateway binary with `args`; its standard output, after checking it succeeded.
-fn gateway_command(args: &[&str]) -> String {
-    let output =
-        std::process::Command::new(env!("CARGO_BIN_EXE_datasync-gateway")).args(args).output().unwrap();
-    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// A new key of `role` in the keys file `keys`: the key, and its id.
-fn create_key(keys: &Path, role: &str, name: &str) -> (String, String) {
-    let key = gateway_command(&[
-        "keys",
-        "--api-keys-file",
-        keys.to_str().unwrap(),
-        "create",
-        "--role",
-        role,
-        "--name",
-        name,
-    ])
-    .trim()
-    .to_owned();
-    let id = key.strip_prefix("dsg_").unwrap()[..12].to_owned();
-    (key, id)
+/// A key's id, as `--trusted-documents-bypass-keys` names it.
+fn key_id(key: &str) -> String {
+    key.strip_prefix("dsg_").unwrap()[..12].to_owned()
 }
 
 /// POSTs `body` to the gateway's `/graphql` as `key`; the JSON answer.
@@ -92,21 +72,21 @@ async fn codegens_documents_pushed_then_enforced_run_by_hash_from_apollo_client_
 
     let database = test_database().await;
     let push = ["documents", "push", manifest.to_str().unwrap(), "--database-url", &database];
-    let added = gateway_command(&push);
+    let added = gateway_cli(&push);
     assert_eq!(added.trim(), format!("{} documents added, 0 already there", listed.len()));
-    let again = gateway_command(&push);
+    let again = gateway_cli(&push);
     assert_eq!(again.trim(), format!("0 documents added, {} already there", listed.len()), "idempotent");
 
     let keys = temp_path("keys.json");
-    let (frontend, _) = create_key(&keys, "reader", "frontend");
-    let (oncall, _) = create_key(&keys, "operator", "oncall");
-    let (graphiql, graphiql_id) = create_key(&keys, "reader", "graphiql");
+    let frontend = create_key(&keys, "reader", "frontend", &[]);
+    let oncall = create_key(&keys, "operator", "oncall", &[]);
+    let graphiql = create_key(&keys, "reader", "graphiql", &[]);
     let mut config = test_config();
     config.history.database_url = Some(database);
     config.auth.mode = Some(AuthMode::Required);
     config.auth.api_keys_file = Some(keys);
     config.documents.mode = TrustedDocumentsMode::Enforce;
-    config.documents.bypass_keys = vec![graphiql_id];
+    config.documents.bypass_keys = vec![key_id(&graphiql)];
     let gateway = TestGateway::start_with(config).await;
 
     // Apollo Client, as the frontend: every generated operation by its hash alone.
@@ -326,8 +306,8 @@ async fn an_operators_ad_hoc_answer_is_never_replayed_to_a_caller_that_may_not_r
     let manifest = temp_path("replay.json");
     replace_file(&manifest, &json!({ "status-v1": STATUS }).to_string());
     let keys = temp_path("replay-keys.json");
-    let (reader, _) = create_key(&keys, "reader", "frontend");
-    let (operator, _) = create_key(&keys, "operator", "oncall");
+    let reader = create_key(&keys, "reader", "frontend", &[]);
+    let operator = create_key(&keys, "operator", "oncall", &[]);
     let mut config = test_config();
     config.auth.mode = Some(AuthMode::Required);
     config.auth.api_keys_file = Some(keys);
