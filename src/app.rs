@@ -43,7 +43,7 @@ const ADMIN_MAX_CONNECTIONS: usize = 64;
 
 pub struct Application {
     listener: TcpListener,
-    router: http::Entry,
+    entry: http::Entry,
     admin: Option<(TcpListener, http::Entry)>,
     connection_limits: ConnectionLimits,
     simulator: Option<Simulator>,
@@ -256,7 +256,7 @@ impl Application {
             accounts,
             shutdown: stopping,
         });
-        let router = http::Entry::new(state.clone())?;
+        let entry = http::Entry::new(state.clone())?;
         let listener = bind(config.listen).await?;
         let admin = match config.admin_listen {
             Some(address) => Some((bind(address).await?, http::Entry::admin(state))),
@@ -264,7 +264,7 @@ impl Application {
         };
         Ok(Application {
             listener,
-            router,
+            entry,
             admin,
             connection_limits: ConnectionLimits::new(&config.limits),
             simulator,
@@ -302,7 +302,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let Application {
             listener,
-            router,
+            entry,
             admin,
             connection_limits,
             simulator,
@@ -316,14 +316,14 @@ impl Application {
             background,
             stop,
         } = self;
-        let admin = admin.map(|(listener, router)| {
+        let admin = admin.map(|(listener, entry)| {
             let limits = ConnectionLimits { max_connections: ADMIN_MAX_CONNECTIONS, ..connection_limits };
             let mut stopping = stop.subscribe();
             tokio::spawn(async move {
                 let stopping = async move {
                     let _ = stopping.wait_for(|stopping| *stopping).await;
                 };
-                server::serve(listener, router, limits, Default::default(), stopping).await
+                server::serve(listener, entry, limits, Default::default(), stopping).await
             })
         });
         let stop_streams = stop.clone();
@@ -332,7 +332,7 @@ impl Application {
             let _ = stop_streams.send(true);
         };
         let open_connections = metrics.levels().http_connections.clone();
-        server::serve(listener, router, connection_limits, open_connections, shutdown).await;
+        server::serve(listener, entry, connection_limits, open_connections, shutdown).await;
         let _ = stop.send(true);
         if let Some(admin) = admin {
             let _ = admin.await;
