@@ -45,7 +45,7 @@ use crate::request::AccountScope;
 use crate::service::executions::ExecutionService;
 
 /// Requests larger than this are not stored (each key is kept whole, beside its response).
-pub const MAX_KEY_BYTES: usize = 16 * 1024;
+const MAX_KEY_BYTES: usize = 16 * 1024;
 
 /// What makes two requests the same question.
 #[derive(Hash, PartialEq, Eq)]

@@ -171,6 +171,20 @@ mod tests {
         assert_eq!(parsed.ran_under(), first.id, "ran: its text passed every rule under `first`");
         assert!(variables_fit(&parsed, &request(fine.clone(), &parsed)));
 
+        // The next request runs on the fast twin: shown by a pair whose twin alone has a
+        // complexity limit the document is over.
+        let telling = Schemas::new(|mode| {
+            let limit = match mode {
+                ValidationMode::Strict => 1_000,
+                ValidationMode::Fast => 2,
+            };
+            crate::graphql::schema().validation_mode(mode).limit_complexity(limit).finish()
+        });
+        let strict = telling.execute(&parsed, request(fine.clone(), &parsed)).await;
+        assert!(strict.errors.is_empty(), "the first run is strict: {:?}", strict.errors);
+        let fast = telling.execute(&parsed, request(fine.clone(), &parsed)).await;
+        assert_eq!(fast.errors[0].message, "Query is too complex.", "the second runs on the twin");
+
         // Another pair of schemas validates it again, then owns the record.
         assert_ne!(other.id, first.id);
         let again = other.execute(&parsed, request(fine, &parsed)).await;

@@ -249,6 +249,36 @@ async fn connections_that_never_finish_their_headers_are_closed_and_probes_stay_
     assert_eq!(status, 200);
 }
 
+/// A small POST is answered without the router when its body came with its headers
+/// (`src/http/graphql/direct.rs`); one whose body is still arriving is handed on with what was
+/// read of it. Either way the answer is the same.
+#[tokio::test]
+async fn a_post_whose_body_arrives_in_pieces_is_answered_as_one_sent_whole() {
+    let gateway = TestGateway::start().await;
+    let body = json!({ "query": format!("{{ taskExecution(arn: \"{}\") {{ status }} }}", seeded::FAILED) })
+        .to_string();
+    let request = post(Some("application/json"), &body);
+    let (status, whole) = raw(gateway.address, &request).await;
+    assert_eq!(status, 200, "{whole}");
+    assert!(whole.contains("\"status\":\"ERROR\""), "{whole}");
+
+    // The headers with half the body, then the rest a moment later: the half read first goes
+    // on ahead of the rest.
+    let headers_end = request.windows(4).position(|window| window == b"\r\n\r\n").unwrap() + 4;
+    let half = headers_end + body.len() / 2;
+    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+    for piece in [&request[..half], &request[half..]] {
+        stream.write_all(piece).await.unwrap();
+        stream.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(answer.split_once("\r\n\r\n").map(|(_, body)| body), Some(whole.as_str()));
+}
+
 #[tokio::test]
 async fn a_connection_is_closed_after_its_request_allowance() {
     let mut config = test_config();
