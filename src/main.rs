@@ -1,4 +1,8 @@
 //! The command line: `serve`, `simulate`, `print-schema`, `migrate`, `keys`, `documents`, `prune`.
+// The release build's MIR inlining nests async-graphql's resolver futures (the query root's
+// `add_set`) past rustc's default layout query depth of 128; without this the optimised binary
+// (the Docker image, the benchmarks) does not compile, while debug builds do.
+#![recursion_limit = "256"]
 
 use std::net::SocketAddr;
 use std::time::Duration;
