@@ -289,8 +289,7 @@ impl Dispatcher {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|value| retry_after(value, Utc::now()));
         Ok((response.status().as_u16(), retry_after))
     }
 }
@@ -327,6 +326,18 @@ fn describe(error: &reqwest::Error) -> String {
     text
 }
 
+/// The wait a `Retry-After` value asks for at `now`: its seconds, or the time left until its
+/// HTTP date (RFC 9110 allows both; a date already past asks for none). None when it is neither.
+fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    // An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) is an RFC 2822 date in GMT.
+    let until = DateTime::parse_from_rfc2822(value).ok()?;
+    Some((until.with_timezone(&Utc) - now).to_std().unwrap_or_default())
+}
+
 /// `wait` give or take 10 %, so that endpoints failing together are not retried together.
 fn jittered(wait: Duration) -> Duration {
     let mut random = [0u8; 2];
@@ -337,4 +348,20 @@ fn jittered(wait: Duration) -> Duration {
 
 fn seconds_since(at: DateTime<Utc>) -> f64 {
     (Utc::now() - at).to_std().unwrap_or_default().as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+        let now = DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(retry_after("Sun, 29 Nov 2026 12:01:30 GMT", now), Some(Duration::from_secs(90)));
+        assert_eq!(retry_after("Sun, 29 Nov 2026 11:00:00 GMT", now), Some(Duration::ZERO), "a date past");
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
+    }
 }
