@@ -115,9 +115,11 @@ impl Authenticator {
         if let Some(seconds) = inner.failures.refused_for(peer) {
             return Err(Refusal::TooManyFailures(seconds));
         }
+        // Boxed: a key's lookup (a query) and a JWT's check (which may fetch its keys) are large
+        // futures that every request's future would otherwise carry, a replay's too.
         let (answer, cacheable) = match jwt {
-            Some(jwt) => (jwt.verify(credential).await, false),
-            None => inner.check(credential).await,
+            Some(jwt) => (Box::pin(jwt.verify(credential)).await, false),
+            None => Box::pin(inner.check(credential)).await,
         };
         if let Some(digest) = digest.filter(|_| cacheable) {
             inner.recent.insert(digest, answer.clone());

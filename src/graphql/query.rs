@@ -37,7 +37,7 @@ async fn read_node(ctx: &Context<'_>, id: &str) -> Result<Node> {
 /// One task, described (through the task cache).
 async fn read_task(ctx: &Context<'_>, arn: &str) -> Result<TaskNode> {
     let arn = task_arn(arn).coded()?;
-    let task = tasks(ctx).get(&arn, caller(ctx)?).instrument(resolver_span(ctx)).await.coded()?;
+    let task = Box::pin(tasks(ctx).get(&arn, caller(ctx)?)).instrument(resolver_span(ctx)).await.coded()?;
     Ok(TaskNode::described_already(task))
 }
 
@@ -57,7 +57,7 @@ async fn read_many(
     check_batch(arns.len(), "ARNs").coded()?;
     let parsed: Vec<Result<_, GatewayError>> = arns.iter().map(|arn| execution_arn(arn)).collect();
     let valid: Vec<_> = parsed.iter().filter_map(|arn| arn.as_ref().ok().cloned()).collect();
-    let read = executions(ctx).get_many(&valid, consistency, caller(ctx)?);
+    let read = Box::pin(executions(ctx).get_many(&valid, consistency, caller(ctx)?));
     let mut results = read.instrument(resolver_span(ctx)).await.coded()?.into_iter();
     let hint = cache_hint(ctx);
     Ok(parsed
@@ -73,6 +73,10 @@ async fn read_many(
 /// How many groups a statistics query counts as, for complexity.
 const STATS_COMPLEXITY_GROUPS: usize = 100;
 
+// Resolvers that reach the database or DataSync box that work: async-graphql runs every root
+// field in a future sized for the largest resolver's, copied for each field it resolves, so one
+// inline page query or SDK call would make a cached `taskExecution` read pay for its room.
+
 // Arguments with defaults are nullable so that a query declaring e.g. `$consistency: Consistency`
 // and not sending it gets the default: async-graphql passes such an unset variable as null.
 
@@ -86,7 +90,7 @@ impl Query {
             return read_one(ctx, &id, Consistency::Cached).await;
         };
         let Ok(arn) = execution_arn(&id) else { return read_one(ctx, &id, Consistency::Cached).await };
-        match loader.load_one(arn).await {
+        match Box::pin(loader.load_one(arn)).await {
             Ok(Some(fetched)) => {
                 cache_hint(ctx).served(&fetched);
                 Ok(fetched.into())
@@ -148,7 +152,7 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<TaskConnection> {
-        super::task::tasks(ctx, filter.unwrap_or_default(), first, after).await
+        Box::pin(super::task::tasks(ctx, filter.unwrap_or_default(), first, after)).await
     }
 
     /// The AWS accounts this gateway serves (one, its own, unless accounts are configured),
@@ -156,7 +160,7 @@ impl Query {
     /// discovery sync.
     async fn accounts(&self, ctx: &Context<'_>) -> Result<Vec<Account>> {
         cache_hint(ctx).served_other();
-        ctx.data_unchecked::<AccountService>().list(caller(ctx)?).await.coded()
+        Box::pin(ctx.data_unchecked::<AccountService>().list(caller(ctx)?)).await.coded()
     }
 
     /// Up to 100 task executions by ARN, in the order given. Each item fails on its own: a bad or
@@ -190,7 +194,7 @@ impl Query {
         before: Option<String>,
     ) -> Result<HistoryConnection> {
         let args = PageArgs { first, after, last, before };
-        index::page(ctx, filter, Scope::Finished, order_by.unwrap_or_default(), args).await
+        Box::pin(index::page(ctx, filter, Scope::Finished, order_by.unwrap_or_default(), args)).await
     }
 
     /// Every execution the gateway's index holds, running and finished, across tasks and
@@ -210,7 +214,7 @@ impl Query {
         before: Option<String>,
     ) -> Result<HistoryConnection> {
         let args = PageArgs { first, after, last, before };
-        index::page(ctx, filter, Scope::All, order_by.unwrap_or_default(), args).await
+        Box::pin(index::page(ctx, filter, Scope::All, order_by.unwrap_or_default(), args)).await
     }
 
     /// Counts, sums and duration percentiles of recorded executions, per group of `groupBy`
@@ -226,7 +230,8 @@ impl Query {
         #[graphql(default_with = "Some(Vec::new())")] group_by: Option<Vec<StatsDimension>>,
         #[graphql(default_with = "Some(false)")] exact: Option<bool>,
     ) -> Result<Vec<ExecutionStatsGroup>> {
-        index::execution_stats(ctx, filter, group_by.unwrap_or_default(), exact.unwrap_or_default()).await
+        Box::pin(index::execution_stats(ctx, filter, group_by.unwrap_or_default(), exact.unwrap_or_default()))
+            .await
     }
 
     /// Task report records across executions (those `filter.executions` selects, as
@@ -239,7 +244,7 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<ReportFileConnection> {
-        report::report_files(ctx, filter, first, after).await
+        Box::pin(report::report_files(ctx, filter, first, after)).await
     }
 
     /// "Which files keep failing": the paths that failed in the most executions of `taskArn`
@@ -253,16 +258,16 @@ impl Query {
         since: Option<DateTime<Utc>>,
         first: Option<i32>,
     ) -> Result<Vec<FailingPathNode>> {
-        report::failing_paths(ctx, task_arn, since, first).await
+        Box::pin(report::failing_paths(ctx, task_arn, since, first)).await
     }
 
     /// Every webhook endpoint (operator role).
     async fn webhooks(&self, ctx: &Context<'_>) -> Result<Vec<WebhookNode>> {
-        webhook::webhooks(ctx).await
+        Box::pin(webhook::webhooks(ctx)).await
     }
 
     /// One webhook endpoint and its delivery log (operator role); null if there is none.
     async fn webhook(&self, ctx: &Context<'_>, id: ID) -> Result<Option<WebhookNode>> {
-        webhook::webhook(ctx, id).await
+        Box::pin(webhook::webhook(ctx, id)).await
     }
 }

@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,6 +150,9 @@ pub async fn serve(
     }
 }
 
+/// A request's answer, as the connection's service gives it.
+type Answer = Pin<Box<dyn Future<Output = Result<axum::response::Response, Infallible>> + Send>>;
+
 /// The entry as one connection sees it: each request is handed the peer's address, and after
 /// `max_requests` the connection is closed (`connection: close` on the last answer).
 fn per_connection(
@@ -160,20 +164,22 @@ fn per_connection(
     Request<Incoming>,
     Response = axum::response::Response,
     Error = Infallible,
-    Future = impl Future<Output = Result<axum::response::Response, Infallible>> + Send,
+    Future = Answer,
 > + Clone {
     let served = Arc::new(AtomicU64::new(0));
     tower::service_fn(move |request: Request<Incoming>| {
         let entry = entry.clone();
         let handling = activity.handling();
         let last = served.fetch_add(1, Ordering::Relaxed) + 1 >= max_requests;
-        async move {
+        // Boxed: hyper and its service adapter move the future they are handed into place, twice
+        // per request; the box is what they move instead.
+        Box::pin(async move {
             let mut response = entry.call(request, peer).await;
             drop(handling);
             if last {
                 response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
             }
             Ok(response)
-        }
+        }) as Answer
     })
 }

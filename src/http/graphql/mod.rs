@@ -110,7 +110,9 @@ async fn answer_post(
             BatchRequest::Batch(_) => bad_request("a stream runs one operation, not a batch"),
         };
     }
-    execute(state, caller, request, headers, key).await
+    // Boxed: executing is a future of kilobytes, which would otherwise size (and be copied
+    // with) every request's future, a replay's too.
+    Box::pin(execute(state, caller, request, headers, key)).await
 }
 
 pub async fn get(
