@@ -12,11 +12,13 @@ mod eventbridge;
 mod events;
 mod graphiql;
 mod graphql;
+mod head_deadline;
 mod health;
 mod multipart;
 mod request_span;
 pub mod server;
 mod stream_slots;
+mod watchdog;
 mod websocket;
 mod wire;
 

@@ -14,13 +14,15 @@ use std::time::Duration;
 use axum::http::header::CONNECTION;
 use axum::http::{HeaderValue, Request};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::connection::ConnectionIo;
+use super::head_deadline::HeadDeadlines;
+use super::watchdog;
 use super::Entry;
 use crate::config::LimitsConfig;
 
@@ -68,7 +70,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
+    http.timer(HeadDeadlines)
         .header_read_timeout(limits.header_read_timeout)
         .max_header_size(MAX_HEADER_BYTES);
     let shed = AtomicU64::new(0);
@@ -103,41 +105,14 @@ pub async fn serve(
             per_connection(entry.clone(), peer, limits.max_requests_per_connection, activity.clone());
         let connection =
             http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service)).with_upgrades();
-        let mut stopping = stopping.clone();
+        let stopping = stopping.clone();
         let open_connections = open_connections.clone();
         open_connections.inc();
         tokio::spawn(async move {
-            let stopping = async move {
-                let _ = stopping.wait_for(|stopping| *stopping).await;
+            let drain = |connection: Pin<&mut _>| {
+                hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown(connection)
             };
-            tokio::pin!(stopping, connection);
-            let idle = activity.idle_for(limits.idle_timeout);
-            let stalled = activity.write_stalled_for(limits.write_timeout);
-            tokio::pin!(idle, stalled);
-            let mut draining = false;
-            loop {
-                tokio::select! {
-                    result = connection.as_mut() => {
-                        if let Err(error) = result {
-                            tracing::debug!(%peer, %error, "connection ended with an error");
-                        }
-                        break;
-                    }
-                    () = &mut idle => {
-                        tracing::debug!(%peer, "closing an idle connection");
-                        break;
-                    }
-                    () = &mut stalled => {
-                        tracing::debug!(%peer, "closing a connection whose client takes nothing of what is written");
-                        break;
-                    }
-                    // Answer what is in flight, then close.
-                    () = &mut stopping, if !draining => {
-                        draining = true;
-                        connection.as_mut().graceful_shutdown();
-                    }
-                }
-            }
+            watchdog::drive(connection, drain, activity, limits, stopping, peer).await;
             open_connections.dec();
             drop(slot);
         });

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{error_codes, history_config, test_config, TestGateway, FULL};
+use crate::common::{error_codes, history_config, start_simulator, test_config, TestGateway, FULL};
 
 /// Sends raw bytes on a new connection and reads the answer until the server closes it.
 async fn raw(address: SocketAddr, request: &[u8]) -> (u16, String) {
@@ -247,6 +247,53 @@ async fn connections_that_never_finish_their_headers_are_closed_and_probes_stay_
     // …which frees their slots.
     let (status, _) = raw(gateway.address, &get("/healthz")).await;
     assert_eq!(status, 200);
+}
+
+/// One request answered on a kept-alive connection; then the connection, for the server to close.
+async fn kept_alive(address: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let mut answer = [0u8; 512];
+    let read = stream.read(&mut answer).await.unwrap();
+    assert!(answer[..read].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..read]));
+    stream
+}
+
+/// Waits (20 s at most) for the server to close `stream`, reading nothing more on it.
+async fn closed_by_the_server(mut stream: TcpStream) {
+    let mut buffer = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buffer)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed by the server: {read:?}");
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_where_nothing_moves_is_closed_at_the_idle_timeout() {
+    let mut config = test_config();
+    // Only the idle timeout can close it: the wait for a next request's head is allowed longer.
+    config.limits.header_read_timeout = Duration::from_secs(120);
+    config.limits.connection_idle_timeout = Duration::from_millis(300);
+    let gateway = TestGateway::start_with(config).await;
+    closed_by_the_server(kept_alive(gateway.address).await).await;
+}
+
+#[tokio::test]
+async fn a_shutdown_closes_kept_alive_connections_and_ends_the_server() {
+    let mut config = test_config();
+    // Nothing but the shutdown can close the connection within the test's patience.
+    config.limits.header_read_timeout = Duration::from_secs(120);
+    config.limits.connection_idle_timeout = Duration::from_secs(120);
+    let simulator = start_simulator().await;
+    config.datasync.datasync_endpoint = Some(simulator.endpoint_url());
+    let app = datasync_gateway::app::Application::build(config).await.unwrap();
+    let address = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let stream = kept_alive(address).await;
+    stop.send(()).unwrap();
+    closed_by_the_server(stream).await;
+    tokio::time::timeout(Duration::from_secs(20), server).await.expect("the server ends").unwrap();
 }
 
 /// A small POST is answered without the router when its body came with its headers
