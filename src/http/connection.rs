@@ -5,7 +5,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -17,13 +17,15 @@ use tokio::time::Instant;
 
 use super::errors::{describe, error_body};
 
-/// When a connection last moved a byte, and how many of its requests are being handled.
+/// Whether a connection moved bytes lately, and how many of its requests are being handled.
 #[derive(Clone)]
 pub struct Activity(Arc<ActivityState>);
 
 struct ActivityState {
     start: Instant,
-    last_ms: AtomicU64,
+    /// Whether a byte moved (or a request ended) since the idle watchdog last looked: a flag,
+    /// not a timestamp, so that moving bytes reads no clock.
+    moved: AtomicBool,
     handling: AtomicUsize,
     /// Since when (ms after `start`, plus one; 0: not) a write has been waiting for the client
     /// to take bytes.
@@ -37,7 +39,7 @@ impl Activity {
     fn new() -> Self {
         Activity(Arc::new(ActivityState {
             start: Instant::now(),
-            last_ms: AtomicU64::new(0),
+            moved: AtomicBool::new(false),
             handling: AtomicUsize::new(0),
             write_blocked_ms: AtomicU64::new(0),
         }))
@@ -84,7 +86,7 @@ impl Activity {
     }
 
     fn touch(&self) {
-        self.0.last_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.0.moved.store(true, Ordering::Relaxed);
     }
 
     pub fn handling(&self) -> Handling {
@@ -92,15 +94,18 @@ impl Activity {
         Handling(self.clone())
     }
 
-    /// Resolves once no byte has moved for `timeout` while no request was being handled.
+    /// Resolves once no byte has moved for `timeout` while no request was being handled. It
+    /// looks every quarter `timeout`, so a connection goes within 1.25 timeouts of its last byte.
     pub async fn idle_for(&self, timeout: Duration) {
+        let mut quiet_since = Instant::now();
         loop {
-            let last = self.0.start + Duration::from_millis(self.0.last_ms.load(Ordering::Relaxed));
-            let due = last + timeout;
-            if Instant::now() >= due && self.0.handling.load(Ordering::Relaxed) == 0 {
+            tokio::time::sleep(timeout / 4).await;
+            let now = Instant::now();
+            if self.0.moved.swap(false, Ordering::Relaxed) || self.0.handling.load(Ordering::Relaxed) > 0 {
+                quiet_since = now;
+            } else if now >= quiet_since + timeout {
                 return;
             }
-            tokio::time::sleep_until(due.max(Instant::now() + timeout / 4)).await;
         }
     }
 }
