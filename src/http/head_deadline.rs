@@ -6,9 +6,9 @@
 //! timer wheel and locked out again, and the time driver's extra work when a worker parks: on a
 //! replayed answer, as much as the gateway's own work for the request. A [`Deadline`] is a
 //! timestamp that is ready once it has passed; it registers no waker, so something else must
-//! poll the connection while a head is awaited. The accept loop does: each connection's task
-//! ticks every [`CHECKS_PER_TIMEOUT`]th of the timeout, and every tick polls hyper, which looks
-//! at the deadline. A head that never completes is cut off within 1.25 timeouts.
+//! poll the connection while a head is awaited. Its watchdog does
+//! ([`watchdog`](super::watchdog)): it ticks every [`CHECKS_PER_TIMEOUT`]th of the timeout, and
+//! every tick polls hyper, which looks at the deadline. A head that never completes is cut off within 1.25 timeouts.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use hyper::rt::{Sleep, Timer};
 
 /// How often, per timeout, a connection's task polls hyper while it waits.
-pub const CHECKS_PER_TIMEOUT: u32 = 4;
+const CHECKS_PER_TIMEOUT: u32 = 4;
 
 /// hyper's timer for request heads: deadlines looked at when the connection is polled.
 #[derive(Clone, Copy, Debug, Default)]
