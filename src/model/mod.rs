@@ -352,6 +352,19 @@ impl TaskExecution {
         self.status.get().is_terminal()
     }
 
+    /// Whether this description should replace `previous`, an earlier one of the same
+    /// execution: a finished one always replaces a running one and never the reverse, whatever
+    /// their ages (DataSync does not leave SUCCESS or ERROR, while two reads can be stamped in
+    /// another order than DataSync answered them: replicas' clocks, a slow response); otherwise
+    /// the later fetched wins. The index's upsert applies the same rule in SQL.
+    pub fn supersedes(&self, previous: &TaskExecution) -> bool {
+        match (self.is_terminal(), previous.is_terminal()) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => self.fetched_at >= previous.fetched_at,
+        }
+    }
+
     /// Terminal, and no task report still pending: nothing in the description will change.
     pub fn is_settled(&self) -> bool {
         let report_pending = self

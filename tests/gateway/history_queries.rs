@@ -370,7 +370,8 @@ async fn a_later_report_result_updates_the_row_and_a_repeat_changes_nothing() {
 
 /// The sync's read of an execution can land after the watcher's later one (and a replica's
 /// clock can run ahead of another's): the index never goes back to an older answer, nor from
-/// finished to running.
+/// finished to running; and a finished answer is written over a running row whatever its age,
+/// as the live feed announces it.
 #[tokio::test]
 async fn an_older_answer_or_a_running_one_never_replaces_a_finished_row() {
     let (_gateway, database_url) = gateway_with(&[]).await;
@@ -395,16 +396,26 @@ async fn an_older_answer_or_a_running_one_never_replaces_a_finished_row() {
     };
     let success = || ("SUCCESS".to_owned(), "SUCCESS".to_owned());
 
+    let updated_at = || async {
+        let (updated_at,): (DateTime<Utc>,) =
+            sqlx::query_as("SELECT updated_at FROM execution_snapshots").fetch_one(&pool).await.unwrap();
+        updated_at
+    };
+
     store.upsert(&[described("TRANSFERRING", 1)]).await.unwrap();
+    store.upsert(&[described("VERIFYING", 4)]).await.unwrap();
     store.upsert(&[described("SUCCESS", 3)]).await.unwrap();
-    assert_eq!(recorded().await, success());
+    assert_eq!(recorded().await, success(), "a finished answer stamped earlier was not written");
+    assert_eq!(updated_at().await, row.started_at + Duration::hours(4), "updated_at went back");
     store.upsert(&[described("TRANSFERRING", 2)]).await.unwrap();
     assert_eq!(recorded().await, success(), "an older answer was written over a newer one");
-    store.upsert(&[described("VERIFYING", 4)]).await.unwrap();
+    store.upsert(&[described("VERIFYING", 5)]).await.unwrap();
     assert_eq!(recorded().await, success(), "a finished execution went back to running");
-    // In one batch, the newest of an ARN's descriptions is the one written.
-    store.upsert(&[described("ERROR", 6), described("SUCCESS", 5)]).await.unwrap();
+    // In one batch, the newest of an ARN's descriptions is the one written, a finished one first.
+    store.upsert(&[described("ERROR", 7), described("SUCCESS", 6)]).await.unwrap();
     assert_eq!(recorded().await, ("ERROR".to_owned(), "ERROR".to_owned()));
+    store.upsert(&[described("TRANSFERRING", 9), described("SUCCESS", 8)]).await.unwrap();
+    assert_eq!(recorded().await, success());
 }
 
 #[tokio::test]

@@ -65,7 +65,7 @@ impl Hub {
         let mut state = self.state();
         let previous = state.latest.get(arn).cloned();
         if let Some(previous) = &previous {
-            if execution.fetched_at < previous.fetched_at || same_state(previous, &execution) {
+            if !execution.supersedes(previous) || same_state(previous, &execution) {
                 return false;
             }
         }
@@ -209,14 +209,15 @@ mod tests {
         assert!(!hub.publish(execution("TRANSFERRING", 10, 2_000)), "same state, later: no news");
         assert!(!hub.publish(execution("PREPARING", 0, 500)), "older than what is known: no news");
         assert!(hub.publish(execution("TRANSFERRING", 20, 3_000)), "counters moved");
-        assert!(hub.publish(execution("SUCCESS", 30, 4_000)));
+        assert!(hub.publish(execution("TRANSFERRING", 25, 6_000)));
+        assert!(hub.publish(execution("SUCCESS", 30, 4_000)), "finished, though stamped earlier: news");
         assert!(!hub.publish(execution("SUCCESS", 30, 5_000)), "a finished execution is not news again");
 
-        let bytes: Vec<i64> = [(); 3]
+        let bytes: Vec<i64> = [(); 4]
             .iter()
             .map(|_| subscription.receiver.as_mut().unwrap().try_recv().unwrap().bytes_written.0)
             .collect();
-        assert_eq!(bytes, [10, 20, 30]);
+        assert_eq!(bytes, [10, 20, 25, 30]);
         let kinds: Vec<_> = [(); 2].iter().map(|_| feed.try_recv().unwrap().kind).collect();
         assert_eq!(kinds, [ExecutionEventKind::Started, ExecutionEventKind::Finished]);
         assert!(feed.try_recv().is_err(), "counter changes are not fleet events");

@@ -62,9 +62,11 @@ impl IndexStore {
     /// finished executions: writing the same description twice changes nothing. One
     /// statement, so columns and document never disagree, and a report DataSync has written whole
     /// is queued to be stored (`report_ingestions`) with the row that records it. Never
-    /// backwards: a description older than the row's, or a running one over a finished row (a
-    /// discovery sync's read landing after the watcher's), is not written. Of an ARN repeated in
-    /// the batch, the newest is written. Only the [`writer`] calls it.
+    /// backwards ([`TaskExecution::supersedes`]): a running description over a finished row (a
+    /// discovery sync's read landing after the watcher's) or one older than the row's is not
+    /// written, while a finished one over a running row always is, and the row's `updated_at`
+    /// stays the later of the two. Of an ARN repeated in the batch, the one that supersedes
+    /// the others is written. Only the [`writer`] calls it.
     pub async fn upsert(&self, batch: &[Arc<TaskExecution>]) -> Result<(), StoreError> {
         // In ARN order, so that two upserts that share rows (the watcher's, the writer's, the
         // sync's) lock them in the same order and cannot deadlock; in any other order they can,
@@ -72,7 +74,10 @@ impl IndexStore {
         // could not be read or written".
         let mut rows: Vec<&TaskExecution> = batch.iter().map(Arc::as_ref).collect();
         rows.sort_unstable_by(|a, b| {
-            a.task_execution_arn.cmp(&b.task_execution_arn).then(b.fetched_at.cmp(&a.fetched_at))
+            a.task_execution_arn
+                .cmp(&b.task_execution_arn)
+                .then(b.is_terminal().cmp(&a.is_terminal()))
+                .then(b.fetched_at.cmp(&a.fetched_at))
         });
         rows.dedup_by(|a, b| a.task_execution_arn == b.task_execution_arn);
         // The documents, in the same order, each serialised once.
@@ -144,7 +149,7 @@ impl IndexStore {
         });
         insert.push(
             " ON CONFLICT (execution_arn) DO UPDATE SET status = EXCLUDED.status, \
-             updated_at = EXCLUDED.updated_at, task_mode = EXCLUDED.task_mode, \
+             updated_at = GREATEST(EXCLUDED.updated_at, execution_snapshots.updated_at), task_mode = EXCLUDED.task_mode, \
              start_time = COALESCE(EXCLUDED.start_time, execution_snapshots.start_time), \
              started_at = CASE WHEN EXCLUDED.start_time IS NULL THEN execution_snapshots.started_at \
                           ELSE EXCLUDED.started_at END, \
@@ -157,7 +162,9 @@ impl IndexStore {
              error_code = EXCLUDED.error_code, report_status = EXCLUDED.report_status, \
              launch_time = COALESCE(EXCLUDED.launch_time, execution_snapshots.launch_time), \
              end_time = COALESCE(EXCLUDED.end_time, execution_snapshots.end_time) \
-             WHERE EXCLUDED.updated_at >= execution_snapshots.updated_at \
+             WHERE (EXCLUDED.updated_at >= execution_snapshots.updated_at \
+                    OR (EXCLUDED.status IN ('SUCCESS', 'ERROR') \
+                        AND execution_snapshots.status NOT IN ('SUCCESS', 'ERROR'))) \
              AND NOT (execution_snapshots.status IN ('SUCCESS', 'ERROR') \
                       AND EXCLUDED.status NOT IN ('SUCCESS', 'ERROR')) \
              AND ((execution_snapshots.status, execution_snapshots.report_status) \
