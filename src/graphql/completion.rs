@@ -104,7 +104,7 @@ fn complete_with(response: &mut Response, request: &RequestText, types: &FieldTy
     if response.errors.iter().all(|error| error.path.is_empty()) {
         return;
     }
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else { return };
+    let Ok(document) = super::parser::parse_query(&request.query) else { return };
     let Some((_, operation)) = super::operation_of(&document, request.operation_name.as_deref()) else {
         return;
     };

@@ -16,6 +16,7 @@ pub mod limits;
 mod mutation;
 mod node;
 mod parsed;
+mod parser;
 mod persisted;
 mod query;
 mod report;

@@ -12,10 +12,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use async_graphql::parser::{parse_query, types::ExecutableDocument};
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::ServerError;
 
 use super::limits::{measure, Measure};
+use super::parser::parse_query;
 
 /// Memory for kept documents, least used dropped first.
 const CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
