@@ -8,6 +8,7 @@
 pub mod cache_hint;
 mod completion;
 mod context;
+mod doorkeeper;
 mod execution;
 mod fanout;
 pub mod federation;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::ServerError;
 
+use super::doorkeeper::Doorkeeper;
 use super::limits::{measure, Measure};
 use super::parser::parse_query;
 
@@ -47,17 +48,14 @@ impl Parsed {
     }
 }
 
-/// Texts remembered as seen once, by a fingerprint of their hash in one of this many slots.
-const SEEN_ONCE_SLOTS: usize = 64 * 1024;
+/// Texts remembered as seen lately, by a fingerprint of their hash.
+const SEEN_SLOTS: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct ParsedDocuments {
     documents: moka::sync::Cache<String, Arc<Parsed>, foldhash::fast::RandomState>,
-    /// A text is kept from its second request on: a stream of one-off documents (a client that
-    /// writes each query anew, an alias changed each time) would otherwise pay for an insertion
-    /// each and push the documents that do repeat out of the cache. Slots are overwritten
-    /// freely: a collision costs one more parse, or keeps a document at its first request.
-    seen_once: Arc<[AtomicU64]>,
+    /// A text is kept from its second request on.
+    seen: Doorkeeper,
 }
 
 impl Default for ParsedDocuments {
@@ -69,8 +67,7 @@ impl Default for ParsedDocuments {
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
             .build_with_hasher(foldhash::fast::RandomState::default());
-        let seen_once = (0..SEEN_ONCE_SLOTS).map(|_| AtomicU64::new(0)).collect();
-        ParsedDocuments { documents, seen_once }
+        ParsedDocuments { documents, seen: Doorkeeper::new(SEEN_SLOTS) }
     }
 }
 
@@ -94,10 +91,8 @@ impl ParsedDocuments {
 
     /// Whether the text hashed to `sha256` was seen lately; remembers it as seen if not.
     fn seen_before(&self, sha256: &str) -> bool {
-        // The hash's first 64 bits, never 0 (an empty slot).
-        let fingerprint = sha256.get(..16).and_then(|hex| u64::from_str_radix(hex, 16).ok()).unwrap_or(0) | 1;
-        let slot = &self.seen_once[(fingerprint >> 1) as usize % SEEN_ONCE_SLOTS];
-        slot.swap(fingerprint, Ordering::Relaxed) == fingerprint
+        let fingerprint = sha256.get(..16).and_then(|hex| u64::from_str_radix(hex, 16).ok()).unwrap_or(0);
+        self.seen.count(fingerprint)
     }
 
     /// Documents kept, and what they weigh in bytes, for `/metrics`.

@@ -9,7 +9,9 @@
 //! (a refresh, a poll or a STRONG read replaces them) and none of them can have expired. Then
 //! running the query again would read the same descriptions, from the cache, and write the
 //! same bytes. Anything read elsewhere (history, tasks, DataSync itself), any error or warning,
-//! and any mutation or subscription is not stored.
+//! and any mutation or subscription is not stored. Nor is a question asked once: an answer is
+//! stored from the second miss of its request on ([`Doorkeeper`]), so that one-off queries cost
+//! no insertion and do not evict answers that repeat.
 //!
 //! A replay checks the cache's generation first, which moves with every entry added, replaced
 //! or dropped: unchanged, and before the earliest time any of the reads could expire (their
@@ -31,6 +33,7 @@
 //! ([`TrustPolicy::replay_scope`](super::TrustPolicy::replay_scope)), so an operator's ad-hoc
 //! answer is never replayed to a reader, nor a document's once a reload removed it.
 
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -39,6 +42,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::cache_hint::{CacheHint, ReplayableReads};
+use super::doorkeeper::Doorkeeper;
 use crate::metrics::{CacheLookups, Metrics};
 use crate::model::TaskExecution;
 use crate::request::AccountScope;
@@ -111,9 +115,16 @@ pub struct StoredResponse {
 
 type Entries = moka::sync::Cache<Arc<ResponseKey>, Arc<StoredResponse>, foldhash::fast::RandomState>;
 
+/// Requests remembered as asked lately, by a fingerprint of their key.
+const SEEN_SLOTS: usize = 64 * 1024;
+
 #[derive(Clone)]
 pub struct ResponseCache {
     entries: Option<Entries>,
+    /// An answer is stored from its request's second miss on: a one-off question (a distinct
+    /// operation, an alias made up each time) costs no insertion, nor evicts one that repeats.
+    seen: Doorkeeper,
+    fingerprints: foldhash::fast::RandomState,
     executions: ExecutionService,
     lookups: CacheLookups,
 }
@@ -129,7 +140,13 @@ impl ResponseCache {
                 })
                 .build_with_hasher(foldhash::fast::RandomState::default())
         });
-        ResponseCache { entries, executions, lookups: metrics.cache_lookups("responses") }
+        ResponseCache {
+            entries,
+            seen: Doorkeeper::new(SEEN_SLOTS),
+            fingerprints: foldhash::fast::RandomState::default(),
+            executions,
+            lookups: metrics.cache_lookups("responses"),
+        }
     }
 
     pub fn enabled(&self) -> bool {
@@ -152,7 +169,12 @@ impl ResponseCache {
     pub async fn get(&self, key: &ResponseKey) -> Option<Arc<StoredResponse>> {
         let entries = self.entries.as_ref()?;
         let stored = self.current(entries, key).await;
-        self.lookups.count(if stored.is_some() { "hit" } else { "miss" });
+        if stored.is_some() {
+            self.lookups.count("hit");
+        } else {
+            self.lookups.count("miss");
+            self.seen.count(self.fingerprints.hash_one(key));
+        }
         stored
     }
 
@@ -176,11 +198,14 @@ impl ResponseCache {
         Some(stored)
     }
 
-    /// Stores `body`, the answer to `key`, if what `hint` saw allows a replay. `generation` is
-    /// the cache's from before the query ran.
+    /// Stores `body`, the answer to `key`, if what `hint` saw allows a replay and the same
+    /// request missed before. `generation` is the cache's from before the query ran.
     pub fn offer(&self, key: ResponseKey, generation: u64, hint: &CacheHint, answer: Answer) {
         let Some(entries) = &self.entries else { return };
         let Some(ReplayableReads { operation_name, executions: reads }) = hint.replayable() else { return };
+        if !self.seen.repeated(self.fingerprints.hash_one(&key)) {
+            return;
+        }
         let valid_until = reads
             .iter()
             .map(|execution| self.executions.cached_at_least_until(execution))
