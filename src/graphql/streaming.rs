@@ -15,7 +15,7 @@ use futures::StreamExt;
 use super::cache_hint::CacheHint;
 use super::fanout::{Fanout, FanoutKey};
 use super::subscription::replays_latest;
-use super::{authorize, finish_response, operation_label, Gate, Parsed, RequestText, Schemas};
+use super::{authorize, finish_response, operation_label, DocumentId, Gate, Parsed, RequestText, Schemas};
 use crate::error::ErrorCode;
 use crate::metrics::Metrics;
 use crate::request::rate_limit::RateLimits;
@@ -86,6 +86,7 @@ impl StreamingExecutor {
         if self.count_operations {
             self.shared.rate_limits.check(&caller).map_err(|limited| limited.to_server_error())?;
         }
+        DocumentId::from_extensions(&mut request);
         let parsed = self.shared.gate.admit(&mut request, &caller)?;
         authorize(&mut request, &caller)?;
         let hint = CacheHint::default();

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::ServerError;
+use async_graphql::{Request, ServerError};
 
 use crate::config::{TrustedDocumentsConfig, TrustedDocumentsMode};
 use crate::error::ErrorCode;
@@ -31,6 +31,23 @@ const REPORTED_CAPACITY: u64 = 10_000;
 /// transport that read it puts it in the request's data, and the gate resolves it.
 #[derive(Clone, Debug)]
 pub struct DocumentId(pub String);
+
+impl DocumentId {
+    /// The extension a WebSocket operation's `documentId` is carried in through async-graphql's
+    /// protocol, which would drop it from the payload (`http::websocket`).
+    pub const EXTENSION: &'static str = "documentId";
+
+    /// Moves a `documentId` carried in `request`'s extensions into its data, for the gate, when
+    /// the request has no query (one that has runs its text, as over HTTP).
+    pub fn from_extensions(request: &mut Request) {
+        if !request.query.is_empty() {
+            return;
+        }
+        if let Some(async_graphql::Value::String(id)) = request.extensions.remove(Self::EXTENSION) {
+            request.data.insert(DocumentId(id));
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct TrustPolicy {

@@ -31,7 +31,7 @@ use super::stream_slots::StreamSlot;
 use super::AppState;
 use crate::auth::{Authenticator, Refusal};
 use crate::error::ErrorCode;
-use crate::graphql::StreamingExecutor;
+use crate::graphql::{DocumentId, StreamingExecutor};
 use crate::request::Identity;
 
 const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
@@ -160,7 +160,7 @@ async fn serve(socket: WebSocket, connection: Connection, mut slot: StreamSlot) 
                     let _ = sink.send(close(code, &reason)).await;
                     break;
                 }
-                if to_protocol.try_send(text).is_err() {
+                if to_protocol.try_send(carry_document_id(text)).is_err() {
                     break;
                 }
                 continue;
@@ -200,6 +200,30 @@ async fn serve(socket: WebSocket, connection: Connection, mut slot: StreamSlot) 
             Ok(Err(_)) | Err(_) => break,
         }
     }
+}
+
+/// A `subscribe` (or `start`) whose payload names a trusted document by `documentId`, GraphQL
+/// over HTTP's field, with no query: async-graphql's protocol would drop the id with the rest
+/// of what its `Request` has no field for, so it is moved into the payload's extensions, where
+/// the executor takes it back ([`DocumentId::from_extensions`]). Any other message is passed on
+/// as it came, unread beyond a search for the field's name.
+fn carry_document_id(message: axum::body::Bytes) -> axum::body::Bytes {
+    const FIELD: &[u8] = br#""documentId""#;
+    if !message.windows(FIELD.len()).any(|window| window == FIELD) {
+        return message;
+    }
+    let Ok(mut parsed) = serde_json::from_slice::<serde_json::Value>(&message) else { return message };
+    let Some(payload) = parsed.get_mut("payload").and_then(serde_json::Value::as_object_mut) else {
+        return message;
+    };
+    if payload.get("query").and_then(serde_json::Value::as_str).is_some_and(|query| !query.is_empty()) {
+        return message;
+    }
+    let Some(id) = payload.remove("documentId") else { return message };
+    let extensions = payload.entry("extensions").or_insert_with(|| serde_json::json!({}));
+    let Some(extensions) = extensions.as_object_mut() else { return message };
+    extensions.insert(DocumentId::EXTENSION.to_owned(), id);
+    serde_json::to_vec(&parsed).map_or(message, axum::body::Bytes::from)
 }
 
 /// What a socket is served with.

@@ -1,7 +1,7 @@
 //! Trusted documents: GraphQL Code Generator's manifest pushed with the real `documents push`,
 //! Apollo Client running the generated operations by hash against an enforcing gateway, ad-hoc
-//! operations refused except for operators and bypass keys, audit counting, and a manifest
-//! edited under a running gateway.
+//! operations refused except for operators and bypass keys, audit counting, a manifest edited
+//! under a running gateway, and documents named by id over WebSocket.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,6 +16,7 @@ use crate::common::{
     GatewayProcess, TestGateway,
 };
 use crate::metrics::{scrape, value};
+use crate::ws_client::{connect, Event, Subscriber, LEGACY_WS, TRANSPORT_WS};
 
 const STATUS: &str = "query Status($arn: ID!) { taskExecution(arn: $arn) { status } }";
 const TASK: &str = "query Task($arn: ID!) { taskExecution(arn: $arn) { taskArn } }";
@@ -328,4 +329,56 @@ async fn an_operators_ad_hoc_answer_is_never_replayed_to_a_caller_that_may_not_r
     let refused = post_as(&gateway, Some(&reader), ad_hoc).await;
     assert_eq!(error_codes(&refused), ["PERSISTED_QUERY_REQUIRED"], "{refused}");
     let _ = std::fs::remove_file(manifest);
+}
+
+/// Over WebSocket, in both protocols, an operation names its trusted document by `documentId`
+/// as over HTTP (async-graphql's protocol drops the field; the gateway carries it through), and
+/// an ad-hoc one is refused as over HTTP.
+#[tokio::test]
+async fn websocket_operations_run_trusted_documents_by_document_id() {
+    let manifest = temp_path("websocket.json");
+    replace_file(&manifest, &json!({ "status-v1": STATUS }).to_string());
+    let mut config = test_config();
+    config.documents.path = Some(manifest.clone());
+    config.documents.mode = TrustedDocumentsMode::Enforce;
+    let gateway = TestGateway::start_with(config).await;
+    let arn = json!({ "arn": seeded::FAILED });
+    let within = Duration::from_secs(10);
+
+    for protocol in [TRANSPORT_WS, LEGACY_WS] {
+        let mut socket = connect(gateway.address, protocol).await;
+        let by_hash = format!("sha256:{}", sha256(STATUS));
+        for (operation, id) in [("named", "status-v1"), ("hashed", by_hash.as_str())] {
+            socket.subscribe_by_id(operation, id, arn.clone()).await;
+            match socket.event_within(within).await {
+                Event::Next(from, payload) => {
+                    assert_eq!(from, operation);
+                    assert_eq!(payload["data"]["taskExecution"]["status"], "ERROR", "{protocol}: {payload}");
+                }
+                other => panic!("{protocol}, {operation}: {other:?}"),
+            }
+            assert!(matches!(socket.event_within(within).await, Event::Complete(from) if from == operation));
+        }
+
+        socket.subscribe_by_id("unknown", "sha256:0000", arn.clone()).await;
+        let unknown = errors_of(&mut socket, "unknown").await;
+        assert_eq!(unknown[0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND", "{protocol}: {unknown}");
+        socket.subscribe("ad-hoc", AD_HOC, arn.clone()).await;
+        let refused = errors_of(&mut socket, "ad-hoc").await;
+        assert_eq!(refused[0]["extensions"]["code"], "PERSISTED_QUERY_REQUIRED", "{protocol}: {refused}");
+    }
+    let _ = std::fs::remove_file(manifest);
+}
+
+/// The errors operation `id` answered with (as an `error` message, or a result with errors),
+/// what other operations sent before skipped.
+async fn errors_of(socket: &mut Subscriber, id: &str) -> Value {
+    loop {
+        match socket.event_within(Duration::from_secs(10)).await {
+            Event::Error(from, errors) if from == id => return errors,
+            Event::Next(from, payload) if from == id => return payload["errors"].clone(),
+            Event::Closed(code) => panic!("closed ({code:?}) before {id} answered"),
+            _ => {}
+        }
+    }
 }

@@ -53,6 +53,13 @@ impl Subscriber {
         self.send(json!({ "id": id, "type": kind, "payload": payload })).await;
     }
 
+    /// Starts operation `id` by a trusted document's id (GraphQL over HTTP's `documentId`).
+    pub async fn subscribe_by_id(&mut self, id: &str, document_id: &str, variables: Value) {
+        let kind = if self.protocol == TRANSPORT_WS { "subscribe" } else { "start" };
+        let payload = json!({ "documentId": document_id, "variables": variables });
+        self.send(json!({ "id": id, "type": kind, "payload": payload })).await;
+    }
+
     /// Stops operation `id`.
     pub async fn complete(&mut self, id: &str) {
         let kind = if self.protocol == TRANSPORT_WS { "complete" } else { "stop" };
