@@ -595,6 +595,7 @@ mod tests {
         "query query { query } query mutation { fragment: on }",
         "{ a } fragment on on on { on }",
         "{ ...onX }",
+        "{ a(x: [true-1, null\"s\"]) }",
         "{ a(x: 9223372036854775808, z: 123456789012345678901234567890, y: 1.5e300) }",
         // Handed to pest: its readings differ from the specification's, or are errors.
         "{ a(x: trueish) }",
