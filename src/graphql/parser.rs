@@ -76,7 +76,8 @@ impl<'a> Parser<'a> {
         self.skip_ignored();
         while self.at < self.bytes.len() {
             let pos = self.pos();
-            if self.peek() == Some(b'{') {
+            let (name, operation) = if self.peek() == Some(b'{') {
+                // The query shorthand: an anonymous query with nothing but its selections.
                 let selection_set = self.selection_set(MAX_SELECTION_DEPTH)?;
                 let operation = OperationDefinition {
                     ty: OperationType::Query,
@@ -84,29 +85,26 @@ impl<'a> Parser<'a> {
                     directives: Vec::new(),
                     selection_set,
                 };
-                if anonymous.is_some() {
-                    return None;
-                }
-                anonymous = Some(Positioned::new(operation, pos));
-                continue;
-            }
-            let keyword = self.name_token()?;
-            self.skip_ignored();
-            let ty = match keyword {
-                "query" => OperationType::Query,
-                "mutation" => OperationType::Mutation,
-                "subscription" => OperationType::Subscription,
-                "fragment" => {
-                    let (name, fragment) = self.fragment_definition()?;
-                    match fragments.entry(name) {
-                        Entry::Occupied(_) => return None,
-                        Entry::Vacant(entry) => entry.insert(Positioned::new(fragment, pos)),
-                    };
-                    continue;
-                }
-                _ => return None,
+                (None, operation)
+            } else {
+                let keyword = self.name_token()?;
+                self.skip_ignored();
+                let ty = match keyword {
+                    "query" => OperationType::Query,
+                    "mutation" => OperationType::Mutation,
+                    "subscription" => OperationType::Subscription,
+                    "fragment" => {
+                        let (name, fragment) = self.fragment_definition()?;
+                        match fragments.entry(name) {
+                            Entry::Occupied(_) => return None,
+                            Entry::Vacant(entry) => entry.insert(Positioned::new(fragment, pos)),
+                        };
+                        continue;
+                    }
+                    _ => return None,
+                };
+                self.named_operation(ty)?
             };
-            let (name, operation) = self.named_operation(ty)?;
             let operation = Positioned::new(operation, pos);
             match name {
                 None if anonymous.is_none() => anonymous = Some(operation),

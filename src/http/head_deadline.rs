@@ -8,7 +8,8 @@
 //! timestamp that is ready once it has passed; it registers no waker, so something else must
 //! poll the connection while a head is awaited. Its watchdog does
 //! ([`watchdog`](super::watchdog)): it ticks every [`CHECKS_PER_TIMEOUT`]th of the timeout, and
-//! every tick polls hyper, which looks at the deadline. A head that never completes is cut off within 1.25 timeouts.
+//! every tick polls hyper, which looks at the deadline. A head that never completes is cut off
+//! within 1.25 timeouts.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -48,15 +48,16 @@ pub async fn connect(address: std::net::SocketAddr, protocol: &'static str) -> S
 impl Subscriber {
     /// Starts operation `id`.
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
-        let kind = if self.protocol == TRANSPORT_WS { "subscribe" } else { "start" };
-        let payload = json!({ "query": query, "variables": variables });
-        self.send(json!({ "id": id, "type": kind, "payload": payload })).await;
+        self.start(id, json!({ "query": query, "variables": variables })).await;
     }
 
     /// Starts operation `id` by a trusted document's id (GraphQL over HTTP's `documentId`).
     pub async fn subscribe_by_id(&mut self, id: &str, document_id: &str, variables: Value) {
+        self.start(id, json!({ "documentId": document_id, "variables": variables })).await;
+    }
+
+    async fn start(&mut self, id: &str, payload: Value) {
         let kind = if self.protocol == TRANSPORT_WS { "subscribe" } else { "start" };
-        let payload = json!({ "documentId": document_id, "variables": variables });
         self.send(json!({ "id": id, "type": kind, "payload": payload })).await;
     }
 
