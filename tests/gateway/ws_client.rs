@@ -51,12 +51,8 @@ impl Subscriber {
         self.start(id, json!({ "query": query, "variables": variables })).await;
     }
 
-    /// Starts operation `id` by a trusted document's id (GraphQL over HTTP's `documentId`).
-    pub async fn subscribe_by_id(&mut self, id: &str, document_id: &str, variables: Value) {
-        self.start(id, json!({ "documentId": document_id, "variables": variables })).await;
-    }
-
-    async fn start(&mut self, id: &str, payload: Value) {
+    /// Starts operation `id` with `payload` as it is (a trusted document's `documentId`, say).
+    pub async fn start(&mut self, id: &str, payload: Value) {
         let kind = if self.protocol == TRANSPORT_WS { "subscribe" } else { "start" };
         self.send(json!({ "id": id, "type": kind, "payload": payload })).await;
     }
