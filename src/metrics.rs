@@ -381,19 +381,19 @@ impl Metrics {
         transport: &'static str,
         elapsed: Duration,
     ) {
-        let seconds = elapsed.as_secs_f64();
-        if self.count_settled(name, kind, transport, seconds) {
+        if self.with_settled(name, kind, transport, |series| series.count(elapsed)).is_some() {
             return;
         }
         let labels = OperationLabels { operation: self.operation_label(name), kind, transport };
         let series = Series {
             kind,
             transport,
-            count: self.inner.operations.get_or_create(&labels).clone(),
-            seconds: self.inner.operation_seconds.get_or_create(&labels).clone(),
+            counted: SettledOperation {
+                count: self.inner.operations.get_or_create(&labels).clone(),
+                seconds: self.inner.operation_seconds.get_or_create(&labels).clone(),
+            },
         };
-        series.count.inc();
-        series.seconds.observe(seconds);
+        series.counted.count(elapsed);
         // Kept once the label is the name's own for good (or there is no name); "other" is not,
         // since a name counted there may earn its own label.
         if name.is_none_or(|name| name == labels.operation) {
@@ -408,21 +408,32 @@ impl Metrics {
         }
     }
 
-    /// Counts the operation in its series if its label is settled; whether it did.
-    fn count_settled(&self, name: Option<&str>, kind: &str, transport: &str, seconds: f64) -> bool {
+    /// The series [`operation`](Self::operation) counts the operation in, once its label is
+    /// settled. Whoever counts the same operation again and again (a stored answer, each time
+    /// it is replayed) may keep it, and count with no lock taken and no name looked up.
+    pub fn settled_operation(
+        &self,
+        name: Option<&str>,
+        kind: &str,
+        transport: &str,
+    ) -> Option<SettledOperation> {
+        self.with_settled(name, kind, transport, SettledOperation::clone)
+    }
+
+    fn with_settled<R>(
+        &self,
+        name: Option<&str>,
+        kind: &str,
+        transport: &str,
+        then: impl FnOnce(&SettledOperation) -> R,
+    ) -> Option<R> {
         let known = self.inner.operation_series.read().unwrap_or_else(PoisonError::into_inner);
         let all = match name {
             None => Some(&known.anonymous),
             Some(name) => known.named.get(name),
         };
-        let Some(series) =
-            all.and_then(|all| all.iter().find(|s| s.kind == kind && s.transport == transport))
-        else {
-            return false;
-        };
-        series.count.inc();
-        series.seconds.observe(seconds);
-        true
+        let series = all?.iter().find(|s| s.kind == kind && s.transport == transport)?;
+        Some(then(&series.counted))
     }
 
     fn operation_label(&self, name: Option<&str>) -> String {
@@ -585,8 +596,22 @@ struct OperationSeries {
 struct Series {
     kind: &'static str,
     transport: &'static str,
+    counted: SettledOperation,
+}
+
+/// An operation's count and latency series, its label settled ([`Metrics::settled_operation`]).
+#[derive(Clone)]
+pub struct SettledOperation {
     count: Counter,
     seconds: Histogram,
+}
+
+impl SettledOperation {
+    /// One more of the operation, answered after `elapsed`.
+    pub fn count(&self, elapsed: Duration) {
+        self.count.inc();
+        self.seconds.observe(elapsed.as_secs_f64());
+    }
 }
 
 /// Which operation names have a label of their own: those seen `NAME_EARNS_LABEL` times, up to

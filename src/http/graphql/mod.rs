@@ -62,17 +62,18 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
-    answer_post(&state, peer, &headers, body).await
+    answer_post(&state, peer, &headers, body, Instant::now()).await
 }
 
-/// A POST's answer, whether it came through the router or [directly](direct).
+/// A POST's answer, whether it came through the router or [directly](direct), `started` when
+/// its handling did.
 async fn answer_post(
     state: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,
     body: Bytes,
+    started: Instant,
 ) -> axum::response::Response {
-    let started = Instant::now();
     let (caller, identity) = match admit_caller(state, peer, headers).await {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
@@ -89,7 +90,7 @@ async fn answer_post(
             ResponseKey::post(&body, json, caller.accounts(), state.gate.replay_scope(&caller))
         })
     };
-    if let Some(stored) = lookup(state, key.as_ref()).await {
+    if let Some(stored) = lookup(state, key.as_ref(), started).await {
         return resend(state, &stored, started);
     }
     // Decided by the first byte, not by serde's untagged guess: a struct also deserialises from
@@ -144,7 +145,7 @@ pub async fn get(
             ResponseKey::get(query, json, caller.accounts(), state.gate.replay_scope(&caller))
         })
     };
-    if let Some(stored) = lookup(&state, key.as_ref()).await {
+    if let Some(stored) = lookup(&state, key.as_ref(), started).await {
         return resend(&state, &stored, started);
     }
     let generation = state.responses.generation();

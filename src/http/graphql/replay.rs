@@ -46,8 +46,13 @@ pub(super) fn stored_key(
     state.responses.enabled().then(|| key(accepts_graphql_response_json(headers))).flatten()
 }
 
-pub(super) async fn lookup(state: &AppState, key: Option<&ResponseKey>) -> Option<Arc<StoredResponse>> {
-    state.responses.get(key?).await
+/// The stored response to `key`, for a request that came `now`.
+pub(super) async fn lookup(
+    state: &AppState,
+    key: Option<&ResponseKey>,
+    now: Instant,
+) -> Option<Arc<StoredResponse>> {
+    state.responses.get(key?, now).await
 }
 
 /// A stored response, sent again: counted as the query it answers.
@@ -58,6 +63,10 @@ pub(super) fn resend(
 ) -> axum::response::Response {
     let name = stored.operation_name.as_deref();
     crate::http::request_span::record_operation(name, "query");
-    state.metrics.operation(name, "query", "http", started.elapsed());
+    let elapsed = started.elapsed();
+    match &stored.counted {
+        Some(counted) => counted.count(elapsed),
+        None => state.metrics.operation(name, "query", "http", elapsed),
+    }
     stored.answer.clone().into_http(StatusCode::OK)
 }
