@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 
 use super::CallerKey;
 use crate::error::GatewayError;
@@ -18,10 +19,15 @@ use crate::request::Caller;
 /// How often limiters of callers that went quiet are forgotten.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
 
+/// Keyed by foldhash, seeded per process, as the gateway's other tables of what clients send:
+/// every operation looks its caller up, and SipHash (the default) is slower on a short key.
+type Limiter =
+    RateLimiter<CallerKey, DefaultKeyedStateStore<CallerKey, foldhash::fast::RandomState>, DefaultClock>;
+
 #[derive(Clone)]
 pub struct RateLimits {
     /// `None`: no limit.
-    limiter: Option<Arc<DefaultKeyedRateLimiter<CallerKey>>>,
+    limiter: Option<Arc<Limiter>>,
 }
 
 impl RateLimits {
@@ -29,7 +35,8 @@ impl RateLimits {
     pub fn new(per_second: u32) -> Self {
         let limiter = NonZeroU32::new(per_second).map(|rate| {
             let burst = rate.saturating_mul(NonZeroU32::MIN.saturating_add(1));
-            Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
+            let quota = Quota::per_second(rate).allow_burst(burst);
+            Arc::new(Limiter::dashmap_with_hasher(quota, foldhash::fast::RandomState::default()))
         });
         RateLimits { limiter }
     }
