@@ -111,7 +111,7 @@ pub struct StoredResponse {
     /// Kept as sent, for the operation metrics of each replay.
     pub operation_name: Option<Box<str>>,
     /// The series a replay counts in, if the operation's label was settled when it was stored.
-    pub counted: Option<SettledOperation>,
+    counted: Option<SettledOperation>,
     /// Weak: a stored answer must not keep alive what the execution cache let go (100,000
     /// answers held 100,000 descriptions past the execution cache's own bound). A weak
     /// reference keeps only the allocation, so its address cannot be reused by another
@@ -123,6 +123,20 @@ pub struct StoredResponse {
     fresh_until: Option<Instant>,
     /// A cache generation at which all of `reads` were known to be current.
     generation: AtomicU64,
+}
+
+/// What a replay is counted as in the operation metrics: a query, over HTTP (the only
+/// transport that replays).
+const REPLAY: (&str, &str) = ("query", "http");
+
+impl StoredResponse {
+    /// Counts a replay of this answer, `elapsed` after its request came, as the query it answers.
+    pub fn count_replay(&self, metrics: &Metrics, elapsed: Duration) {
+        match &self.counted {
+            Some(counted) => counted.count(elapsed),
+            None => metrics.operation(self.operation_name.as_deref(), REPLAY.0, REPLAY.1, elapsed),
+        }
+    }
 }
 
 type Entries = moka::sync::Cache<Arc<ResponseKey>, Arc<StoredResponse>, foldhash::fast::RandomState>;
@@ -261,7 +275,7 @@ impl ResponseCache {
         // The request's bytes may be a slice of the connection's whole read buffer: kept as they
         // are, a 100-byte key held kilobytes. Copied once, here, rather than on every lookup.
         let key = Arc::new(ResponseKey { request: Bytes::copy_from_slice(&key.request), ..key });
-        let counted = self.metrics.settled_operation(operation_name.as_deref(), "query", "http");
+        let counted = self.metrics.settled_operation(operation_name.as_deref(), REPLAY.0, REPLAY.1);
         let stored = StoredResponse {
             key: key.clone(),
             fingerprint,

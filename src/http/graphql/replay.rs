@@ -63,10 +63,6 @@ pub(super) fn resend(
 ) -> axum::response::Response {
     let name = stored.operation_name.as_deref();
     crate::http::request_span::record_operation(name, "query");
-    let elapsed = started.elapsed();
-    match &stored.counted {
-        Some(counted) => counted.count(elapsed),
-        None => state.metrics.operation(name, "query", "http", elapsed),
-    }
+    stored.count_replay(&state.metrics, started.elapsed());
     stored.answer.clone().into_http(StatusCode::OK)
 }
