@@ -2,7 +2,9 @@
 //! own, no database, in front of the simulator) and a bare axum handler serving the very bytes
 //! the gateway answered (this benchmark re-run as a process of its own) are driven by the same
 //! closed-loop load generator, query by query; the table gives each one's throughput and
-//! latency and the gateway's share of the floor.
+//! latency and the gateway's share of the floor. Beside them, what each request cost the server
+//! in CPU time: the throughput on two cores moves with the load generator's share of them, from
+//! run to run, while a change to the gateway's own work shows in its CPU per request.
 //!
 //! Two gateways, each row labelled by what it measures: one as deployed, whose response cache
 //! replays the stored bytes of an identical request ("response cache replay"), and one with
@@ -165,8 +167,8 @@ async fn compare() -> anyhow::Result<()> {
          response cache on {}, off {}\n",
         replaying.pid, executing.pid
     );
-    println!("| what is measured: query | target | requests/s | p50 ms | p99 ms | gateway ÷ floor (throughput, p99) |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| what is measured: query | target | requests/s | p50 ms | p99 ms | gateway ÷ floor (throughput, p99) | server CPU µs/request |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for (name, execution_path, bodies, distinct) in
         workloads.into_iter().filter(|(name, ..)| name.contains(&only))
     {
@@ -210,12 +212,15 @@ async fn compare() -> anyhow::Result<()> {
             (execution_path, "gateway, --response-cache-bytes 0", &executing),
         ];
         for _ in 0..rounds {
-            let at_floor = drive(floor.address, &at_floor_requests, connections, warmup, window).await?;
+            let at_floor =
+                drive(floor.address, floor.child.id(), &at_floor_requests, connections, warmup, window)
+                    .await?;
             row(&format!("bare HTTP floor: {name}"), "floor (bare axum)", &at_floor, None);
             for (what, target, gateway) in targets {
                 // A request never sent before cannot be a replay, whatever the gateway.
                 let what = if distinct { execution_path } else { what };
-                let at_gateway = drive(gateway.address, &requests, connections, warmup, window).await?;
+                let at_gateway =
+                    drive(gateway.address, gateway.pid, &requests, connections, warmup, window).await?;
                 row(&format!("{what}: {name}"), target, &at_gateway, Some(&at_floor));
             }
         }
@@ -230,9 +235,10 @@ fn row(query: &str, target: &str, load: &Load, floor: Option<&Load>) {
         })
         .unwrap_or_default();
     println!(
-        "| {query} | {target} | {:.0} | {:.3} | {:.3} | {ratio} |",
+        "| {query} | {target} | {:.0} | {:.3} | {:.3} | {ratio} | {} |",
         load.per_second(),
         load.at(0.5),
-        load.at(0.99)
+        load.at(0.99),
+        load.server_cpu_per_request().map_or_else(|| "n/a".into(), |micros| format!("{micros:.1}"))
     );
 }

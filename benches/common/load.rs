@@ -26,6 +26,8 @@ pub struct Load {
     pub window: Duration,
     /// Sorted.
     latencies: Vec<Duration>,
+    /// The CPU time the server's process ran for in the window, where the system reports it.
+    server_cpu: Option<Duration>,
 }
 
 impl Load {
@@ -38,14 +40,34 @@ impl Load {
         let index = ((self.latencies.len() - 1) as f64 * quantile).round() as usize;
         self.latencies[index].as_secs_f64() * 1000.0
     }
+
+    /// The server's CPU time per request answered in the window, in microseconds: what a request
+    /// costs the server, whatever else the machine was doing (the throughput moves with the load
+    /// generator's share of the cores; this moves less).
+    pub fn server_cpu_per_request(&self) -> Option<f64> {
+        let cpu = self.server_cpu?;
+        Some(cpu.as_secs_f64() * 1e6 / self.requests.max(1) as f64)
+    }
+}
+
+/// The time every thread of process `pid` has run on a CPU so far (Linux: `schedstat`, in
+/// nanoseconds); `None` where that is not reported.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
 /// Drives `address` over `connections` connections, `warmup` unmeasured, then `window`
 /// measured, with `requests` taken in turn (across connections, so that each is sent once
 /// before any is sent again): each a request's bytes and the body length its answer must have,
-/// with a 200.
+/// with a 200. `server`: the process answering, whose CPU time in the window is measured.
 pub async fn drive(
     address: SocketAddr,
+    server: u32,
     requests: &[(Vec<u8>, usize)],
     connections: usize,
     warmup: Duration,
@@ -83,12 +105,18 @@ pub async fn drive(
             }
         })
     });
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        let before = cpu_time(server);
+        tokio::time::sleep_until(until.into()).await;
+        Some(cpu_time(server)?.saturating_sub(before?))
+    });
     let mut latencies = Vec::new();
     for worker in futures::future::join_all(workers).await {
         latencies.extend(worker??);
     }
     latencies.sort();
-    Ok(Load { requests: latencies.len(), window, latencies })
+    Ok(Load { requests: latencies.len(), window, latencies, server_cpu: cpu.await? })
 }
 
 async fn connect(address: SocketAddr) -> anyhow::Result<TcpStream> {
