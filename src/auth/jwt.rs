@@ -97,7 +97,7 @@ impl JwtVerifier {
                 .map_err(|why| refuse(&format!("the JWT's `{name}` claim {why}")))?,
         };
         Ok(Identity {
-            subject: format!("jwt:{issuer}/{subject}"),
+            subject: format!("jwt:{issuer}/{subject}").into(),
             role: self.role(&claims[&self.role_claim]),
             accounts,
         })

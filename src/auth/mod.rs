@@ -196,7 +196,11 @@ impl Inner {
                 Some(record) => {
                     let accounts = AccountScope::only(record.accounts.clone());
                     (
-                        Ok(Identity { subject: format!("key:{}", record.id), role: record.role, accounts }),
+                        Ok(Identity {
+                            subject: format!("key:{}", record.id).into(),
+                            role: record.role,
+                            accounts,
+                        }),
                         true,
                     )
                 }

@@ -128,7 +128,7 @@ impl Entry {
         Entry { router: admin_router(state), graphql: None }
     }
 
-    pub async fn call(self, request: Request<Incoming>, peer: SocketAddr) -> axum::response::Response {
+    pub async fn call(&self, request: Request<Incoming>, peer: SocketAddr) -> axum::response::Response {
         let mut request = match &self.graphql {
             Some(state) => match graphql::post_directly(state, request, peer).await {
                 Ok(answered) => return answered,
@@ -137,7 +137,7 @@ impl Entry {
             None => request.map(Body::new),
         };
         request.extensions_mut().insert(ConnectInfo(peer));
-        match self.router.oneshot(request).await {
+        match self.router.clone().oneshot(request).await {
             Ok(response) => response,
             Err(infallible) => match infallible {},
         }

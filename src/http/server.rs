@@ -142,6 +142,9 @@ fn per_connection(
     Future = Answer,
 > + Clone {
     let served = Arc::new(AtomicU64::new(0));
+    // The connection's own: a request clones this, not the entry's handles, whose reference
+    // counts every connection's requests would otherwise write, from every worker.
+    let entry = Arc::new(entry);
     tower::service_fn(move |request: Request<Incoming>| {
         let entry = entry.clone();
         let handling = activity.handling();

@@ -52,7 +52,7 @@ impl StreamSlot {
             return Ok(());
         }
         let mut open = lock(&self.open);
-        let held = open.per_caller.entry(identity.subject.clone()).or_default();
+        let held = open.per_caller.entry(identity.subject.to_string()).or_default();
         if *held >= self.max_per_caller {
             return Err(format!(
                 "{} has {} WebSockets and event streams open already (--max-streams-per-caller); close one first",
@@ -60,7 +60,7 @@ impl StreamSlot {
             ));
         }
         *held += 1;
-        self.caller = Some(identity.subject.clone());
+        self.caller = Some(identity.subject.to_string());
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 //! is shared by every operation and field of one HTTP request, so aliases and batches cannot
 //! multiply what one request costs AWS.
 
+use std::cell::RefCell;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -42,7 +43,7 @@ impl Caller {
     /// address), allowed `upstream_calls` DataSync calls for this request.
     pub fn identified(identity: &Identity, address: IpAddr, upstream_calls: usize) -> Self {
         let anonymous = identity.is_anonymous();
-        let key = if anonymous { address_key(address) } else { identity.subject.as_str().into() };
+        let key = if anonymous { address_key(address) } else { identity.subject.as_ref().into() };
         Caller {
             accounts: identity.accounts.clone(),
             anonymous,
@@ -104,9 +105,23 @@ impl Caller {
     }
 }
 
-/// An anonymous caller's key, `ip:<address>`. IPv4 is written digit by digit: `format!` goes
-/// through `Ipv4Addr`'s padding-aware `Display`, a visible share of a replayed answer's cost.
+/// An anonymous caller's key, `ip:<address>`: the one this thread made last, when the address is
+/// the same. A client keeps its address from request to request, and every request of an
+/// anonymous caller needs its key; a replayed answer then costs no allocation for it, and the
+/// key's reference count is written by this thread alone.
 fn address_key(address: IpAddr) -> CallerKey {
+    thread_local! {
+        static LAST: RefCell<Option<(IpAddr, CallerKey)>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((seen, key)) if *seen == address => key.clone(),
+        _ => last.insert((address, written_key(address))).1.clone(),
+    })
+}
+
+/// `ip:<address>`. IPv4 is written digit by digit: `format!` goes through `Ipv4Addr`'s
+/// padding-aware `Display`, a visible share of a replayed answer's cost.
+fn written_key(address: IpAddr) -> CallerKey {
     let IpAddr::V4(v4) = address else { return format!("ip:{address}").into() };
     let mut key = String::with_capacity("ip:255.255.255.255".len());
     key.push_str("ip:");
@@ -135,6 +150,8 @@ mod tests {
             ["0.0.0.0", "255.255.255.255", "10.0.100.9", "127.0.0.1", "192.168.20.1", "::1", "2001:db8::7"]
         {
             let address: IpAddr = address.parse().unwrap();
+            assert_eq!(&*written_key(address), format!("ip:{address}"));
+            assert_eq!(&*address_key(address), format!("ip:{address}"), "made, then remembered");
             assert_eq!(&*address_key(address), format!("ip:{address}"));
         }
     }

@@ -1,6 +1,7 @@
 //! Who a request comes from, once authenticated: its subject, its role and the accounts it
 //! may see.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::model::AccountId;
@@ -35,8 +36,9 @@ impl Role {
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
-    /// Stable and safe to log: `key:<id>`, `jwt:<issuer>/<subject>`, or `anonymous`.
-    pub subject: String,
+    /// Stable and safe to log: `key:<id>`, `jwt:<issuer>/<subject>`, or `anonymous` (borrowed:
+    /// every request of an anonymous caller makes one).
+    pub subject: Cow<'static, str>,
     pub role: Role,
     pub accounts: AccountScope,
 }
@@ -45,7 +47,7 @@ const ANONYMOUS: &str = "anonymous";
 
 impl Identity {
     pub fn anonymous() -> Self {
-        Identity { subject: ANONYMOUS.into(), role: Role::Operator, accounts: AccountScope::All }
+        Identity { subject: Cow::Borrowed(ANONYMOUS), role: Role::Operator, accounts: AccountScope::All }
     }
 
     /// Whether this is [`Identity::anonymous`] (told without making one to compare with).

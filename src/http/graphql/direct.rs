@@ -45,7 +45,9 @@ pub(in crate::http) async fn post(
         Err(partly_read) => return Err(Request::from_parts(parts, partly_read)),
     };
     let started = Instant::now();
-    let answer = super::answer_post(state, peer, &parts.headers, body, started);
+    // Boxed: the answer's future is over a kilobyte, which the time limit, the span and every
+    // future above would otherwise each move into place, for every request.
+    let answer = Box::pin(super::answer_post(state, peer, &parts.headers, body, started));
     let response = within(state.limits.request_timeout, answer).instrument(span.clone()).await;
     let response = as_json(response).await;
     request_span::finished(&response, Duration::ZERO, &span);
