@@ -77,13 +77,8 @@ impl ResponseKey {
         accounts: &AccountScope,
         trust: u64,
     ) -> Option<Self> {
-        (body.len() <= MAX_KEY_BYTES).then(|| ResponseKey {
-            request: body.clone(),
-            get: false,
-            graphql_response_json,
-            accounts: accounts.clone(),
-            trust,
-        })
+        let request = || body.clone();
+        Self::of(body.len(), request, false, graphql_response_json, accounts, trust)
     }
 
     pub fn get(
@@ -92,9 +87,22 @@ impl ResponseKey {
         accounts: &AccountScope,
         trust: u64,
     ) -> Option<Self> {
-        (query.len() <= MAX_KEY_BYTES).then(|| ResponseKey {
-            request: Bytes::copy_from_slice(query.as_bytes()),
-            get: true,
+        let request = || Bytes::copy_from_slice(query.as_bytes());
+        Self::of(query.len(), request, true, graphql_response_json, accounts, trust)
+    }
+
+    /// The key of a request of `len` bytes, its bytes taken only if it is small enough to keep.
+    fn of(
+        len: usize,
+        request: impl FnOnce() -> Bytes,
+        get: bool,
+        graphql_response_json: bool,
+        accounts: &AccountScope,
+        trust: u64,
+    ) -> Option<Self> {
+        (len <= MAX_KEY_BYTES).then(|| ResponseKey {
+            request: request(),
+            get,
             graphql_response_json,
             accounts: accounts.clone(),
             trust,
